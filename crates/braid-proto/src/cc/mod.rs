@@ -1,0 +1,1 @@
+//! Per-subflow congestion control: the `Controller` trait, NewReno and CUBIC.

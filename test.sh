@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every Braid test. Installs what the tests need (tshark) when missing.
+# Usage: ./test.sh            (as root, or with sudo available, for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_pkgs=()
+command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_pkgs[*]} with apt-get"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+echo "test.sh: cargo fmt --check"
+cargo fmt --all -- --check
+echo "test.sh: cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "test.sh: cargo test"
+cargo test --workspace --locked
