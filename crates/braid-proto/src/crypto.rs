@@ -17,8 +17,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-/// Generate a 64-bit MPTCP key (RFC 8684 section 3.1: "a 64-bit key ... the
-/// sender's key"). The key is never zero: zero is what an unset key looks
+/// Generate a host's 64-bit MPTCP key (RFC 8684 section 3.1, carried in
+/// MP_CAPABLE). The key is never zero: zero is what an unset key looks
 /// like in traces. The caller supplies the RNG; in production it must be a
 /// cryptographically secure one (the key guards MP_JOIN and ADD_ADDR), the
 /// simulator passes a seeded one.
@@ -38,14 +38,15 @@ fn sha256_of_key(key: u64) -> [u8; 32] {
     Sha256::digest(key.to_be_bytes()).into()
 }
 
-/// The token of a key (RFC 8684 section 3.1: "the most significant 32 bits of
-/// the SHA-256 hash of the key"), the key hashed in network byte order.
+/// The token of a key (RFC 8684 sections 3.1 and 3.2): the most significant
+/// 32 bits of the SHA-256 hash of the key, the key hashed in network byte
+/// order (as Linux `mptcp_crypto_key_sha` does).
 pub fn token(key: u64) -> u32 {
     token_and_idsn(key).0
 }
 
-/// The initial data sequence number of a key (RFC 8684 section 3.1: "the
-/// least significant 64 bits of the SHA-256 hash of the key").
+/// The initial data sequence number of a key (RFC 8684 section 3.1): the
+/// least significant 64 bits of the SHA-256 hash of the key.
 pub fn idsn(key: u64) -> u64 {
     token_and_idsn(key).1
 }
@@ -92,8 +93,8 @@ pub fn join_hmac(key_local: u64, key_remote: u64, nonce_local: u32, nonce_remote
     hmac_sha256(&two_keys(key_local, key_remote), &msg)
 }
 
-/// The truncated HMAC of the MP_JOIN SYN/ACK (RFC 8684 section 3.2): "the
-/// leftmost 64 bits of HMAC(Key=(Key-B + Key-A), Msg=(R-B + R-A))".
+/// The truncated HMAC of the MP_JOIN SYN/ACK (RFC 8684 section 3.2): the
+/// leftmost 64 bits of `HMAC-B = HMAC(Key=(Key-B + Key-A), Msg=(R-B + R-A))`.
 ///
 /// Host B is the responder (it sends the SYN/ACK), host A the initiator.
 /// B computes it to send; A computes the same to check it (Linux
@@ -106,7 +107,7 @@ pub fn join_synack_hmac(key_b: u64, key_a: u64, nonce_b: u32, nonce_a: u32) -> u
 }
 
 /// The HMAC of the MP_JOIN third ACK (RFC 8684 section 3.2): the leftmost
-/// 160 bits of "HMAC(Key=(Key-A + Key-B), Msg=(R-A + R-B))".
+/// 160 bits of `HMAC-A = HMAC(Key=(Key-A + Key-B), Msg=(R-A + R-B))`.
 ///
 /// Host A is the initiator (it sends the third ACK), host B the responder.
 pub fn join_ack_hmac(key_a: u64, key_b: u64, nonce_a: u32, nonce_b: u32) -> [u8; 20] {
@@ -121,9 +122,10 @@ pub fn join_ack_hmac(key_a: u64, key_b: u64, nonce_a: u32, nonce_b: u32) -> [u8;
 /// the keys of the hosts sending and receiving the ADD_ADDR.
 ///
 /// The message always ends with two port octets, zero when the option
-/// carries no port: that is what Linux `add_addr_generate_hmac` hashes (the
-/// RFC says the port is included "if present"; Linux's reading is the one
-/// that interoperates). The address is 4 or 16 octets by family.
+/// carries no port: that is what Linux `add_addr_generate_hmac` hashes, the
+/// implementation Braid must interoperate with. (Early Linux versions hashed
+/// two zero octets even when a port was sent; current ones hash the port.)
+/// The address is 4 or 16 octets by family.
 pub fn add_addr_hmac(
     key_sender: u64,
     key_receiver: u64,
@@ -173,9 +175,9 @@ pub fn dss_checksum(dsn: u64, subflow_seq: u32, data_len: u16, payload: &[u8]) -
 
 /// Verify a received DSS checksum: summing the pseudo-header with the
 /// received checksum in place of the zero bits, plus the payload, gives all
-/// ones (as Linux `__mptcp_check_data_csum` checks). RFC 8684 section 3.3.1:
-/// on failure the receiver "MUST" treat the mapping as broken (MP_FAIL or
-/// fallback); that decision belongs to the connection layer.
+/// ones (as Linux `__mptcp_check_data_csum` checks). What a failure leads to
+/// (MP_FAIL, fallback or reset, RFC 8684 sections 3.3.1 and 3.7) is decided
+/// by the connection layer.
 pub fn dss_checksum_ok(
     dsn: u64,
     subflow_seq: u32,

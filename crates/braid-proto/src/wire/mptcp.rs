@@ -12,6 +12,18 @@
 //! | 0x6 | MP_FAIL | 3.7 |
 //! | 0x7 | MP_FASTCLOSE | 3.5 |
 //! | 0x8 | MP_TCPRST | 3.6 |
+//!
+//! Lengths and layouts are those of the RFC 8684 figures, checked against
+//! Linux `net/mptcp/options.c` (`mptcp_parse_option`, `mptcp_write_options`,
+//! the `TCPOLEN_MPTCP_*` constants, mirrored in [`len`]). Where Linux is more
+//! lenient or stricter than the RFC, the parser follows Linux and says so on
+//! the function concerned. Differences in what is emitted:
+//! - Linux pads MP_PRIO (3 octets) and the 22-octet MP_CAPABLE with NOPs to a
+//!   4-octet boundary inside the same word; here the option is emitted
+//!   unpadded and the TCP option layer pads, which is the same on the wire.
+//! - Parsing is context-free: the TCP flags of the segment (SYN, SYN/ACK,
+//!   RST), which Linux consults for MP_CAPABLE and MP_TCPRST, are checked by
+//!   the caller.
 
 use super::{Error, Result};
 use arrayvec::ArrayVec;
@@ -815,9 +827,9 @@ fn parse_add_addr(b: &[u8]) -> Result<MptcpOption> {
             ));
         }
     };
-    // RFC 8684 section 3.4.1: the HMAC is carried exactly when E is clear
-    // ("an ADD_ADDR option containing an echoed address ... does not carry
-    // the HMAC"); Linux picks the valid lengths from E the same way.
+    // RFC 8684 section 3.4.1 (figure 15): the truncated HMAC is present
+    // exactly when E is clear, an echo carries none. Linux picks the valid
+    // lengths from E the same way and ignores any other combination.
     if echo && hmac {
         return Err(Error::Malformed("ADD_ADDR echo carrying an HMAC"));
     }
