@@ -268,3 +268,260 @@ impl Ipv4Repr {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The IP header of a real SYN (192.168.0.1 -> 192.168.0.199, 40 bytes of
+    /// TCP), checksum computed independently.
+    const SYN_HEADER: [u8; 20] = [
+        0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x9c, 0x5d, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+    ];
+
+    fn syn_repr() -> Ipv4Repr {
+        Ipv4Repr {
+            src_addr: Ipv4Addr::new(192, 168, 0, 1),
+            dst_addr: Ipv4Addr::new(192, 168, 0, 199),
+            protocol: IpProtocol::Tcp,
+            payload_len: 40,
+            ttl: 64,
+            tos: 0,
+            ident: 0x1c46,
+            dont_frag: true,
+        }
+    }
+
+    fn syn_packet() -> Vec<u8> {
+        let mut p = SYN_HEADER.to_vec();
+        p.extend((0..40u8).map(|i| i.wrapping_mul(7)));
+        p
+    }
+
+    /// Recompute the header checksum after a test edited the header.
+    fn fix_checksum(p: &mut [u8]) {
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        p[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum::data(&p[..ihl]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+
+    #[test]
+    fn parses_syn_header() {
+        let p = syn_packet();
+        let (repr, payload) = Ipv4Repr::parse_packet(&p).unwrap();
+        assert_eq!(repr, syn_repr());
+        assert_eq!(payload, &p[20..]);
+    }
+
+    #[test]
+    fn emits_syn_header_byte_exact() {
+        let mut buf = [0xaa; 20];
+        syn_repr().emit(&mut buf).unwrap();
+        assert_eq!(buf, SYN_HEADER);
+    }
+
+    #[test]
+    fn rfc_example_checksum() {
+        // The widely used example header "4500 0073 0000 4000 4011 b861
+        // c0a8 0001 c0a8 00c7".
+        let repr = Ipv4Repr {
+            src_addr: Ipv4Addr::new(192, 168, 0, 1),
+            dst_addr: Ipv4Addr::new(192, 168, 0, 199),
+            protocol: IpProtocol::Udp,
+            payload_len: 0x73 - 20,
+            ttl: 64,
+            tos: 0,
+            ident: 0,
+            dont_frag: true,
+        };
+        let mut buf = [0; 20];
+        repr.emit(&mut buf).unwrap();
+        assert_eq!(&buf[10..12], &[0xb8, 0x61]);
+    }
+
+    #[test]
+    fn every_prefix_is_truncated() {
+        let p = syn_packet();
+        for n in 0..p.len() {
+            assert!(
+                matches!(Ipv4Repr::parse_packet(&p[..n]), Err(Error::Truncated(_))),
+                "prefix {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_trimmed() {
+        let mut p = syn_packet();
+        p.extend_from_slice(&[0; 6]); // Ethernet minimum-frame padding
+        let (repr, payload) = Ipv4Repr::parse_packet(&p).unwrap();
+        assert_eq!(repr.payload_len, 40);
+        assert_eq!(payload, &syn_packet()[20..]);
+    }
+
+    #[test]
+    fn options_are_skipped() {
+        // IHL 6: one word of options (NOP NOP NOP EOL).
+        let mut p = SYN_HEADER.to_vec();
+        p[0] = 0x46;
+        p[3] += 4;
+        p.extend_from_slice(&[1, 1, 1, 0]);
+        p.extend_from_slice(&[9; 40]);
+        fix_checksum(&mut p);
+        let (repr, payload) = Ipv4Repr::parse_packet(&p).unwrap();
+        assert_eq!(repr, syn_repr());
+        assert_eq!(payload, &[9; 40]);
+    }
+
+    #[test]
+    fn bad_version_is_malformed() {
+        let mut p = syn_packet();
+        p[0] = 0x55;
+        fix_checksum(&mut p);
+        assert_eq!(
+            Ipv4Repr::parse_packet(&p),
+            Err(Error::Malformed("IPv4 version"))
+        );
+    }
+
+    #[test]
+    fn ihl_below_five_is_malformed() {
+        for ihl in 0..5u8 {
+            let mut p = syn_packet();
+            p[0] = 0x40 | ihl;
+            assert!(matches!(
+                Ipv4Repr::parse_packet(&p),
+                Err(Error::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn ihl_beyond_buffer_is_truncated() {
+        let mut p = SYN_HEADER.to_vec();
+        p[0] = 0x4f; // 60-byte header in a 20-byte buffer
+        assert!(matches!(
+            Ipv4Repr::parse_packet(&p),
+            Err(Error::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn total_length_below_header_is_malformed() {
+        let mut p = syn_packet();
+        p[2..4].copy_from_slice(&19u16.to_be_bytes());
+        fix_checksum(&mut p);
+        assert!(matches!(
+            Ipv4Repr::parse_packet(&p),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn bad_checksum_is_rejected() {
+        let mut p = syn_packet();
+        p[8] = 63; // TTL changed, checksum not updated
+        assert_eq!(Ipv4Repr::parse_packet(&p), Err(Error::Checksum));
+    }
+
+    #[test]
+    fn fragments_are_unsupported() {
+        // MF set; offset 8 bytes; both.
+        for flg_off in [0x2000u16, 0x0001, 0x2001, 0x4001] {
+            let mut p = syn_packet();
+            p[6..8].copy_from_slice(&flg_off.to_be_bytes());
+            fix_checksum(&mut p);
+            assert_eq!(
+                Ipv4Repr::parse_packet(&p),
+                Err(Error::Unsupported("IPv4 fragment")),
+                "{flg_off:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn view_accessors() {
+        let p = syn_packet();
+        let view = Ipv4Packet::new_checked(&p[..]).unwrap();
+        assert_eq!(view.version(), 4);
+        assert_eq!(view.header_len(), 20);
+        assert_eq!(view.total_len(), 60);
+        assert_eq!(view.checksum(), 0x9c5d);
+        assert!(view.dont_frag() && !view.more_frags());
+        assert_eq!(view.frag_offset(), 0);
+        assert_eq!(view.payload().len(), 40);
+    }
+
+    #[test]
+    fn emit_errors() {
+        let mut small = [0; 19];
+        assert!(matches!(syn_repr().emit(&mut small), Err(Error::Emit(_))));
+        let big = Ipv4Repr {
+            payload_len: 65516,
+            ..syn_repr()
+        };
+        assert!(matches!(big.emit(&mut [0; 20]), Err(Error::Emit(_))));
+        let max = Ipv4Repr {
+            payload_len: 65515,
+            ..syn_repr()
+        };
+        assert!(max.emit(&mut [0; 20]).is_ok());
+    }
+
+    fn arb_repr() -> impl Strategy<Value = Ipv4Repr> {
+        (
+            any::<[u8; 4]>(),
+            any::<[u8; 4]>(),
+            any::<u8>(),
+            prop_oneof![0usize..2000, 65000usize..=65515],
+            any::<u8>(),
+            any::<u8>(),
+            any::<u16>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(src, dst, proto, payload_len, ttl, tos, ident, dont_frag)| Ipv4Repr {
+                    src_addr: Ipv4Addr::from(src),
+                    dst_addr: Ipv4Addr::from(dst),
+                    protocol: IpProtocol::from(proto),
+                    payload_len,
+                    ttl,
+                    tos,
+                    ident,
+                    dont_frag,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(repr in arb_repr()) {
+            let mut buf = vec![0x5a; repr.buffer_len() + repr.payload_len];
+            repr.emit(&mut buf).unwrap();
+            let (parsed, payload) = Ipv4Repr::parse_packet(&buf).unwrap();
+            prop_assert_eq!(parsed, repr);
+            prop_assert_eq!(payload.len(), repr.payload_len);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let _ = Ipv4Repr::parse_packet(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_header_with_valid_checksum_never_panics(
+            mut bytes in proptest::collection::vec(any::<u8>(), 20..100),
+        ) {
+            bytes[0] = 0x40 | (bytes[0] & 0x0f);
+            if usize::from(bytes[0] & 0x0f) * 4 <= bytes.len() && bytes[0] & 0x0f >= 5 {
+                fix_checksum(&mut bytes);
+            }
+            if let Ok((repr, payload)) = Ipv4Repr::parse_packet(&bytes) {
+                prop_assert_eq!(repr.payload_len, payload.len());
+            }
+        }
+    }
+}

@@ -284,3 +284,310 @@ impl Ipv6Repr {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// 2001:db8::1 -> 2001:db8::2, traffic class 0x2e, flow label 0x12345,
+    /// hop limit 255, a hop-by-hop header and a destination options header
+    /// (each one PadN option), then a 37-byte TCP segment.
+    const PACKET: [u8; 93] = [
+        0x62, 0xe1, 0x23, 0x45, 0x00, 0x35, 0x00, 0xff, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, // fixed header
+        0x3c, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00, // hop-by-hop, next: dest opts
+        0x06, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00, // dest opts, next: TCP
+        0x01, 0xbb, 0xc3, 0x50, 0x00, 0x00, 0x03, 0xe8, 0x00, 0x00, 0x07, 0xd0, 0x80, 0x18, 0x02,
+        0x00, 0x04, 0xa3, 0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        0x00, 0x02, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
+    ];
+
+    fn addr(last: u8) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(last))
+    }
+
+    /// A fixed header with `next_header` followed by `rest`.
+    fn packet(next_header: u8, rest: &[u8]) -> Vec<u8> {
+        let repr = Ipv6Repr {
+            src_addr: addr(1),
+            dst_addr: addr(2),
+            next_header: IpProtocol::from(next_header),
+            payload_len: rest.len(),
+            ..Ipv6Repr::DEFAULT
+        };
+        let mut p = vec![0; HEADER_LEN];
+        repr.emit(&mut p).unwrap();
+        p.extend_from_slice(rest);
+        p
+    }
+
+    #[test]
+    fn parses_extension_headers_byte_exact() {
+        let (repr, payload) = Ipv6Repr::parse_packet(&PACKET).unwrap();
+        assert_eq!(
+            repr,
+            Ipv6Repr {
+                src_addr: addr(1),
+                dst_addr: addr(2),
+                next_header: IpProtocol::Tcp,
+                payload_len: 37,
+                hop_limit: 255,
+                traffic_class: 0x2e,
+                flow_label: 0x12345,
+            }
+        );
+        assert_eq!(payload, &PACKET[56..]);
+    }
+
+    #[test]
+    fn emits_fixed_header_byte_exact() {
+        let (repr, _) = Ipv6Repr::parse_packet(&PACKET).unwrap();
+        let mut buf = [0; 40];
+        repr.emit(&mut buf).unwrap();
+        // Same fields, but the payload length no longer counts the 16 bytes
+        // of extension headers and the next header is TCP.
+        let mut expected = PACKET[..40].to_vec();
+        expected[4..6].copy_from_slice(&37u16.to_be_bytes());
+        expected[6] = 6;
+        assert_eq!(&buf[..], &expected[..]);
+    }
+
+    #[test]
+    fn every_prefix_is_truncated() {
+        for n in 0..PACKET.len() {
+            assert!(
+                matches!(
+                    Ipv6Repr::parse_packet(&PACKET[..n]),
+                    Err(Error::Truncated(_))
+                ),
+                "prefix {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn payload_length_cutting_an_extension_header_is_truncated() {
+        // The payload length claims only 12 of the 16 bytes of headers.
+        let mut p = PACKET.to_vec();
+        p[4..6].copy_from_slice(&12u16.to_be_bytes());
+        assert!(matches!(
+            Ipv6Repr::parse_packet(&p),
+            Err(Error::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn trailing_bytes_are_trimmed() {
+        let mut p = PACKET.to_vec();
+        p.extend_from_slice(&[0xee; 7]);
+        let (repr, payload) = Ipv6Repr::parse_packet(&p).unwrap();
+        assert_eq!(repr.payload_len, 37);
+        assert_eq!(payload, &PACKET[56..]);
+    }
+
+    #[test]
+    fn bad_version_is_malformed() {
+        let mut p = PACKET.to_vec();
+        p[0] = 0x42;
+        assert_eq!(
+            Ipv6Repr::parse_packet(&p),
+            Err(Error::Malformed("IPv6 version"))
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_after_another_header_is_malformed() {
+        let p = packet(
+            ext::DEST_OPTS,
+            &[0, 0, 1, 4, 0, 0, 0, 0, 6, 0, 1, 4, 0, 0, 0, 0],
+        );
+        assert!(matches!(
+            Ipv6Repr::parse_packet(&p),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn routing_header_longer_than_eight_bytes_is_skipped() {
+        // Hdr Ext Len 1: 16 bytes.
+        let mut rest = vec![6, 1, 0, 0, 0, 0, 0, 0];
+        rest.extend_from_slice(&[0; 8]);
+        rest.extend_from_slice(b"upper");
+        let p = packet(ext::ROUTING, &rest);
+        let (repr, payload) = Ipv6Repr::parse_packet(&p).unwrap();
+        assert_eq!(repr.next_header, IpProtocol::Tcp);
+        assert_eq!(payload, b"upper");
+        assert_eq!(repr.payload_len, 5);
+    }
+
+    #[test]
+    fn real_fragments_are_unsupported() {
+        // Offset 1 (8 bytes), M clear; offset 0, M set.
+        for off_m in [0x0008u16, 0x0001] {
+            let [a, b] = off_m.to_be_bytes();
+            let p = packet(ext::FRAGMENT, &[6, 0, a, b, 0, 0, 0, 1, 0xaa, 0xbb]);
+            assert_eq!(
+                Ipv6Repr::parse_packet(&p),
+                Err(Error::Unsupported("IPv6 fragment"))
+            );
+        }
+    }
+
+    #[test]
+    fn atomic_fragment_is_skipped() {
+        // Offset 0, M clear; the reserved bits are ignored.
+        let p = packet(ext::FRAGMENT, &[6, 0, 0, 0x06, 0, 0, 0, 1, 0xaa, 0xbb]);
+        let (repr, payload) = Ipv6Repr::parse_packet(&p).unwrap();
+        assert_eq!(repr.next_header, IpProtocol::Tcp);
+        assert_eq!(payload, &[0xaa, 0xbb]);
+    }
+
+    #[test]
+    fn authentication_header_uses_four_byte_units() {
+        // Payload Len 4: (4 + 2) * 4 = 24 bytes.
+        let mut rest = vec![17, 4];
+        rest.extend_from_slice(&[0; 22]);
+        rest.extend_from_slice(b"udp");
+        let p = packet(ext::AUTH, &rest);
+        let (repr, payload) = Ipv6Repr::parse_packet(&p).unwrap();
+        assert_eq!(repr.next_header, IpProtocol::Udp);
+        assert_eq!(payload, b"udp");
+    }
+
+    #[test]
+    fn esp_and_no_next_header_stop_the_walk() {
+        for nh in [ext::ESP, ext::NO_NEXT] {
+            let rest = [6, 0, 1, 4, 0, 0, 0, 0];
+            let p = packet(ext::DEST_OPTS, &[nh, 0, 1, 4, 0, 0, 0, 0, 1, 2, 3]);
+            let (repr, payload) = Ipv6Repr::parse_packet(&p).unwrap();
+            assert_eq!(repr.next_header, IpProtocol::Unknown(nh));
+            assert_eq!(payload, &[1, 2, 3]);
+            // ESP directly after the fixed header: nothing is skipped, even
+            // bytes that look like an extension header.
+            let p = packet(nh, &rest);
+            let (repr, payload) = Ipv6Repr::parse_packet(&p).unwrap();
+            assert_eq!(repr.next_header, IpProtocol::Unknown(nh));
+            assert_eq!(payload, &rest);
+        }
+    }
+
+    #[test]
+    fn extension_header_beyond_payload_is_truncated() {
+        // Hdr Ext Len 2 (24 bytes) with only 8 present; an AH that claims
+        // more than is there; a fragment header cut short.
+        let cases: [(u8, &[u8]); 3] = [
+            (ext::DEST_OPTS, &[6, 2, 0, 0, 0, 0, 0, 0]),
+            (ext::AUTH, &[6, 4, 0, 0, 0, 0, 0, 0]),
+            (ext::FRAGMENT, &[6, 0, 0, 0]),
+        ];
+        for (nh, rest) in cases {
+            let p = packet(nh, rest);
+            assert!(
+                matches!(Ipv6Repr::parse_packet(&p), Err(Error::Truncated(_))),
+                "{nh}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_chain_of_headers_terminates() {
+        // 8000 destination-options headers, each naming the next.
+        let mut rest = Vec::new();
+        for _ in 0..8000 {
+            rest.extend_from_slice(&[ext::DEST_OPTS, 0, 1, 4, 0, 0, 0, 0]);
+        }
+        let p = packet(ext::DEST_OPTS, &rest);
+        assert!(matches!(
+            Ipv6Repr::parse_packet(&p),
+            Err(Error::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn jumbogram_is_unsupported() {
+        let p = packet(ext::HOP_BY_HOP, &[]);
+        assert_eq!(
+            Ipv6Repr::parse_packet(&p),
+            Err(Error::Unsupported("IPv6 jumbogram"))
+        );
+    }
+
+    #[test]
+    fn emit_errors() {
+        let r = Ipv6Repr::DEFAULT;
+        assert!(matches!(r.emit(&mut [0; 39]), Err(Error::Emit(_))));
+        let wide = Ipv6Repr {
+            flow_label: 0x10_0000,
+            ..r
+        };
+        assert!(matches!(wide.emit(&mut [0; 40]), Err(Error::Emit(_))));
+        let big = Ipv6Repr {
+            payload_len: 65536,
+            ..r
+        };
+        assert!(matches!(big.emit(&mut [0; 40]), Err(Error::Emit(_))));
+    }
+
+    fn arb_repr() -> impl Strategy<Value = Ipv6Repr> {
+        (
+            any::<[u8; 16]>(),
+            any::<[u8; 16]>(),
+            // Upper-layer protocols only: an extension header number would be
+            // walked on parse.
+            any::<u8>().prop_filter("not an extension header", |n| {
+                ![0, 43, 44, 51, 60].contains(n)
+            }),
+            prop_oneof![0usize..2000, 65000usize..=65535],
+            any::<u8>(),
+            any::<u8>(),
+            0u32..=0x000f_ffff,
+        )
+            .prop_map(
+                |(src, dst, nh, payload_len, hop_limit, tc, flow)| Ipv6Repr {
+                    src_addr: Ipv6Addr::from(src),
+                    dst_addr: Ipv6Addr::from(dst),
+                    next_header: IpProtocol::from(nh),
+                    payload_len,
+                    hop_limit,
+                    traffic_class: tc,
+                    flow_label: flow,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(repr in arb_repr()) {
+            let mut buf = vec![0x5a; repr.buffer_len() + repr.payload_len];
+            repr.emit(&mut buf).unwrap();
+            let (parsed, payload) = Ipv6Repr::parse_packet(&buf).unwrap();
+            prop_assert_eq!(parsed, repr);
+            prop_assert_eq!(payload.len(), repr.payload_len);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = Ipv6Repr::parse_packet(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_extension_chains_never_panic(
+            nh in prop_oneof![Just(0u8), Just(43), Just(44), Just(51), Just(60), any::<u8>()],
+            rest in proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1), Just(43), Just(44), Just(51), Just(60), any::<u8>()],
+                0..200,
+            ),
+            claimed in 0usize..220,
+        ) {
+            let mut p = packet(nh, &rest);
+            // Let the payload length disagree with the buffer.
+            p[4..6].copy_from_slice(&(claimed as u16).to_be_bytes());
+            if let Ok((repr, payload)) = Ipv6Repr::parse_packet(&p) {
+                prop_assert_eq!(repr.payload_len, payload.len());
+                prop_assert!(payload.len() <= claimed);
+            }
+        }
+    }
+}
