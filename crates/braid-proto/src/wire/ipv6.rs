@@ -5,8 +5,9 @@
 //! routing (4.4), destination options (4.6) and atomic fragments (4.5, RFC
 //! 6946) are skipped; a real fragment is [`Error::Unsupported`]; the
 //! authentication header (RFC 4302 section 2.2) is skipped using its own
-//! length unit. ESP (50) and No Next Header (59) end the walk and are
-//! reported as the next header. Every header moves the cursor forward by at
+//! length unit; Mobility, HIP and Shim6 headers, which use the generic
+//! format of section 4.8, are skipped as well. ESP (50) and No Next Header
+//! (59) end the walk and are reported as the next header. Every header moves the cursor forward by at
 //! least 8 bytes, so the walk ends on any input.
 
 use super::ip::IpProtocol;
@@ -50,6 +51,12 @@ pub mod ext {
     pub const NO_NEXT: u8 = 59;
     /// Destination options (RFC 8200 section 4.6).
     pub const DEST_OPTS: u8 = 60;
+    /// Mobility (RFC 6275 section 6.1).
+    pub const MOBILITY: u8 = 135;
+    /// Host Identity Protocol (RFC 7401 section 5.1).
+    pub const HIP: u8 = 139;
+    /// Shim6 (RFC 5533 section 5).
+    pub const SHIM6: u8 = 140;
 }
 
 /// A zero-copy view of an IPv6 packet's fixed header.
@@ -150,7 +157,14 @@ fn skip_extension_headers(mut next_header: u8, data: &[u8]) -> Result<(u8, usize
     loop {
         let rest = data.get(offset..).unwrap_or(&[]);
         let header_len = match next_header {
-            ext::HOP_BY_HOP | ext::ROUTING | ext::DEST_OPTS => {
+            // RFC 8200 section 4.8 format: next header, length in 8-octet
+            // units not counting the first 8.
+            ext::HOP_BY_HOP
+            | ext::ROUTING
+            | ext::DEST_OPTS
+            | ext::MOBILITY
+            | ext::HIP
+            | ext::SHIM6 => {
                 // RFC 8200 section 4.3: "The Hop-by-Hop Options header, when
                 // present, MUST immediately follow the IPv6 header."
                 if next_header == ext::HOP_BY_HOP && offset != 0 {
@@ -423,6 +437,16 @@ mod tests {
     }
 
     #[test]
+    fn generic_format_headers_are_skipped() {
+        for nh in [ext::MOBILITY, ext::HIP, ext::SHIM6] {
+            let p = packet(nh, &[6, 0, 0, 0, 0, 0, 0, 0, 0xab]);
+            let (repr, payload) = Ipv6Repr::parse_packet(&p).unwrap();
+            assert_eq!(repr.next_header, IpProtocol::Tcp);
+            assert_eq!(payload, &[0xab]);
+        }
+    }
+
+    #[test]
     fn real_fragments_are_unsupported() {
         // Offset 1 (8 bytes), M clear; offset 0, M set.
         for off_m in [0x0008u16, 0x0001] {
@@ -537,7 +561,7 @@ mod tests {
             // Upper-layer protocols only: an extension header number would be
             // walked on parse.
             any::<u8>().prop_filter("not an extension header", |n| {
-                ![0, 43, 44, 51, 60].contains(n)
+                ![0, 43, 44, 51, 60, 135, 139, 140].contains(n)
             }),
             prop_oneof![0usize..2000, 65000usize..=65535],
             any::<u8>(),
