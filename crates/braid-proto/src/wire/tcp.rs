@@ -497,8 +497,10 @@ impl<'a> TcpRepr<'a> {
             src_port: packet.src_port(),
             dst_port: packet.dst_port(),
             seq_number: packet.seq_number(),
-            // RFC 9293 section 3.1: the acknowledgment number is meaningful
-            // only "if the ACK control bit is set".
+            // RFC 9293 section 3.1: "If the ACK control bit is set, this
+            // field contains the value of the next sequence number the
+            // sender of the segment is expecting to receive." Otherwise it
+            // means nothing and is dropped here.
             ack_number: wire_flags
                 .contains(TcpFlags::ACK)
                 .then(|| packet.ack_number()),
@@ -638,7 +640,8 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::FLAGS.start] >> 4) * 4
     }
-    /// All nine flags as on the wire, ACK included.
+    /// All nine flags as on the wire, ACK included; the three reserved bits
+    /// (RFC 9293 section 3.1: "must be zero") are ignored, not rejected.
     pub fn flags(&self) -> TcpFlags {
         TcpFlags(self.u16_at(field::FLAGS) & 0x01ff)
     }
