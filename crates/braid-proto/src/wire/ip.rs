@@ -144,3 +144,70 @@ impl IpRepr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Error;
+    use core::net::{Ipv4Addr, Ipv6Addr};
+    use proptest::prelude::*;
+
+    #[test]
+    fn dispatches_on_version() {
+        for (src, dst) in [
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            ),
+            (
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 9)),
+            ),
+        ] {
+            let repr = IpRepr::new(src, dst, IpProtocol::Tcp, 3, 17).unwrap();
+            let mut buf = vec![0; repr.total_len()];
+            repr.emit(&mut buf).unwrap();
+            buf[repr.header_len()..].copy_from_slice(b"abc");
+            let (parsed, payload) = IpRepr::parse(&buf).unwrap();
+            assert_eq!(parsed, repr);
+            assert_eq!((parsed.src_addr(), parsed.dst_addr()), (src, dst));
+            assert_eq!(parsed.protocol(), IpProtocol::Tcp);
+            assert_eq!(payload, b"abc");
+        }
+    }
+
+    #[test]
+    fn mixed_families_cannot_be_built() {
+        let r = IpRepr::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpProtocol::Tcp,
+            0,
+            64,
+        );
+        assert!(matches!(r, Err(Error::Emit(_))));
+    }
+
+    #[test]
+    fn empty_and_unknown_versions() {
+        assert!(matches!(IpRepr::parse(&[]), Err(Error::Truncated(_))));
+        assert!(matches!(
+            IpRepr::parse(&[0x50; 40]),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            if let Ok((repr, payload)) = IpRepr::parse(&bytes) {
+                prop_assert_eq!(repr.payload_len(), payload.len());
+            }
+        }
+
+        #[test]
+        fn protocol_numbers_round_trip(n in any::<u8>()) {
+            prop_assert_eq!(u8::from(IpProtocol::from(n)), n);
+        }
+    }
+}

@@ -1,10 +1,17 @@
-//! TCP header (RFC 9293 section 3.1) and options: EOL, NOP, MSS, window
-//! scale and timestamps (RFC 7323), SACK-permitted and SACK (RFC 2018), MPTCP
-//! (kind 30, RFC 8684; see [`super::mptcp`]). Options of unknown kinds are
+//! TCP header (RFC 9293 section 3.1) and options (RFC 9293 section 3.2):
+//! EOL, NOP, MSS, window scale and timestamps (RFC 7323 sections 2.2 and
+//! 3.2), SACK-permitted and SACK (RFC 2018 sections 2 and 3), MPTCP (kind 30,
+//! RFC 8684 section 3; see [`super::mptcp`]). Options of unknown kinds are
 //! kept raw so that nothing the peer sent is silently dropped.
+//!
+//! Parsing is strict about lengths: an option whose length byte is below 2,
+//! runs past the option area, or does not fit its kind is
+//! [`Error::Malformed`]. When a known option appears twice, the last one
+//! wins (as in Linux); more than four MPTCP or four unknown options is
+//! [`Error::Malformed`] rather than silently dropping some.
 
 use super::mptcp::MptcpOption;
-use super::{Result, SeqNum};
+use super::{Error, Result, SeqNum, checksum};
 use arrayvec::ArrayVec;
 use core::net::IpAddr;
 
@@ -30,6 +37,36 @@ pub mod kind {
 
 /// Maximum bytes of options in a TCP header (data offset 15 words).
 pub const MAX_OPTIONS_LEN: usize = 40;
+
+/// Byte offsets of the fixed TCP header fields (RFC 9293 section 3.1).
+pub mod field {
+    use crate::wire::Field;
+
+    /// Source port.
+    pub const SRC_PORT: Field = 0..2;
+    /// Destination port.
+    pub const DST_PORT: Field = 2..4;
+    /// Sequence number.
+    pub const SEQ_NUM: Field = 4..8;
+    /// Acknowledgment number.
+    pub const ACK_NUM: Field = 8..12;
+    /// Data offset (high nibble), reserved bits, AE and the eight flags.
+    pub const FLAGS: Field = 12..14;
+    /// Window.
+    pub const WIN_SIZE: Field = 14..16;
+    /// Checksum.
+    pub const CHECKSUM: Field = 16..18;
+    /// Urgent pointer.
+    pub const URGENT: Field = 18..20;
+    /// First byte of the options.
+    pub const OPTIONS: usize = 20;
+}
+
+/// Length of the TCP header without options.
+pub const HEADER_LEN: usize = field::OPTIONS;
+
+/// IANA protocol number of TCP, for the pseudo-header.
+const PROTOCOL_TCP: u8 = 6;
 
 /// TCP header flags (the low 8 bits of the flags field, plus the NS/AE bit as
 /// bit 8).
@@ -144,6 +181,117 @@ pub enum TcpOption<'a> {
     Unknown { kind: u8, data: &'a [u8] },
 }
 
+impl<'a> TcpOption<'a> {
+    /// Parse the option at the front of `data` (the rest of the option area);
+    /// returns it with the bytes it occupies.
+    ///
+    /// Errors with [`Error::Malformed`] for a length byte below 2, a length
+    /// past the end of `data`, or a length that does not fit the kind (MSS 4,
+    /// window scale 3, SACK-permitted 2, SACK 2 + 8n with 1 <= n <= 4,
+    /// timestamps 10); MPTCP options are checked by [`MptcpOption::parse`].
+    pub fn parse(data: &'a [u8]) -> Result<(TcpOption<'a>, usize)> {
+        let (&kind, rest) = data.split_first().ok_or(Error::Truncated("TCP option"))?;
+        match kind {
+            kind::EOL => return Ok((TcpOption::EndOfList, 1)),
+            kind::NOP => return Ok((TcpOption::Nop, 1)),
+            _ => {}
+        }
+        let len = usize::from(
+            *rest
+                .first()
+                .ok_or(Error::Malformed("TCP option length beyond the option area"))?,
+        );
+        if len < 2 {
+            return Err(Error::Malformed("TCP option length below 2"));
+        }
+        let whole = data
+            .get(..len)
+            .ok_or(Error::Malformed("TCP option length beyond the option area"))?;
+        let body = &whole[2..];
+        let option = match kind {
+            kind::MSS => match *body {
+                [a, b] => TcpOption::Mss(u16::from_be_bytes([a, b])),
+                _ => return Err(Error::Malformed("TCP MSS option length")),
+            },
+            kind::WINDOW_SCALE => match *body {
+                // RFC 7323 section 2.3 (use 14 for a larger shift) is the
+                // subflow's business; the wire keeps what the peer sent.
+                [shift] => TcpOption::WindowScale(shift),
+                _ => return Err(Error::Malformed("TCP window scale option length")),
+            },
+            kind::SACK_PERMITTED => match *body {
+                [] => TcpOption::SackPermitted,
+                _ => return Err(Error::Malformed("TCP SACK-permitted option length")),
+            },
+            kind::SACK => {
+                if body.is_empty() || body.len() % 8 != 0 || body.len() > 32 {
+                    return Err(Error::Malformed("TCP SACK option length"));
+                }
+                let mut blocks = ArrayVec::new();
+                for b in body.chunks_exact(8) {
+                    let left = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                    let right = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+                    // At most 4 chunks, checked above.
+                    blocks.push((SeqNum(left), SeqNum(right)));
+                }
+                TcpOption::Sack(blocks)
+            }
+            kind::TIMESTAMPS => match *body {
+                [a, b, c, d, e, f, g, h] => TcpOption::Timestamps {
+                    tsval: u32::from_be_bytes([a, b, c, d]),
+                    tsecr: u32::from_be_bytes([e, f, g, h]),
+                },
+                _ => return Err(Error::Malformed("TCP timestamps option length")),
+            },
+            kind::MPTCP => TcpOption::Mptcp(MptcpOption::parse(whole)?),
+            kind => TcpOption::Unknown { kind, data: body },
+        };
+        Ok((option, len))
+    }
+}
+
+/// An iterator over the raw options of an option area, in wire order. It
+/// yields [`TcpOption::EndOfList`] and then stops; after an error it yields
+/// nothing more.
+#[derive(Debug, Clone)]
+pub struct TcpOptionIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> TcpOptionIter<'a> {
+    /// Iterate over `options`, the bytes between the fixed header and the
+    /// data offset.
+    pub fn new(options: &'a [u8]) -> TcpOptionIter<'a> {
+        TcpOptionIter { rest: options }
+    }
+}
+
+impl<'a> Iterator for TcpOptionIter<'a> {
+    type Item = Result<TcpOption<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match TcpOption::parse(self.rest) {
+            Ok((TcpOption::EndOfList, _)) => {
+                // RFC 9293 section 3.2: EOL "indicates the end of the option
+                // list"; what follows is padding.
+                self.rest = &[];
+                Some(Ok(TcpOption::EndOfList))
+            }
+            Ok((option, len)) => {
+                self.rest = self.rest.get(len..).unwrap_or(&[]);
+                Some(Ok(option))
+            }
+            Err(e) => {
+                self.rest = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 /// The options of one segment, in canonical form. Emitted in a fixed order
 /// (MSS, SACK-permitted + timestamps, window scale, SACK, MPTCP, unknown) and
 /// padded with NOPs to 32-bit alignment.
@@ -165,10 +313,144 @@ pub struct TcpOptions<'a> {
     pub unknown: ArrayVec<(u8, &'a [u8]), 4>,
 }
 
-impl TcpOptions<'_> {
+/// Append `bytes` at `*pos` in `out`, advancing `pos`.
+fn put(out: &mut [u8], pos: &mut usize, bytes: &[u8]) -> Result<()> {
+    let end = *pos + bytes.len();
+    out.get_mut(*pos..end)
+        .ok_or(Error::Emit("buffer too small for TCP options"))?
+        .copy_from_slice(bytes);
+    *pos = end;
+    Ok(())
+}
+
+impl<'a> TcpOptions<'a> {
+    /// Parse an option area (the bytes between the fixed header and the data
+    /// offset). A known option that appears twice replaces the earlier one;
+    /// more than four MPTCP or four unknown options is [`Error::Malformed`].
+    pub fn parse(area: &'a [u8]) -> Result<TcpOptions<'a>> {
+        let mut options = TcpOptions::default();
+        for option in TcpOptionIter::new(area) {
+            match option? {
+                TcpOption::EndOfList => break,
+                TcpOption::Nop => {}
+                TcpOption::Mss(mss) => options.mss = Some(mss),
+                TcpOption::WindowScale(shift) => options.window_scale = Some(shift),
+                TcpOption::SackPermitted => options.sack_permitted = true,
+                TcpOption::Sack(blocks) => options.sack_blocks = blocks,
+                TcpOption::Timestamps { tsval, tsecr } => options.timestamps = Some((tsval, tsecr)),
+                TcpOption::Mptcp(option) => options
+                    .mptcp
+                    .try_push(option)
+                    .map_err(|_| Error::Malformed("more than 4 MPTCP options"))?,
+                TcpOption::Unknown { kind, data } => options
+                    .unknown
+                    .try_push((kind, data))
+                    .map_err(|_| Error::Malformed("more than 4 unknown TCP options"))?,
+            }
+        }
+        Ok(options)
+    }
+
+    /// Bytes of the options before the final NOP padding.
+    fn unpadded_len(&self) -> usize {
+        let mut len = 0;
+        if self.mss.is_some() {
+            len += 4;
+        }
+        if self.timestamps.is_some() {
+            len += 12; // SACK-permitted (or NOP NOP) + timestamps
+        } else if self.sack_permitted {
+            len += 4; // NOP NOP SACK-permitted
+        }
+        if self.window_scale.is_some() {
+            len += 4; // NOP + window scale
+        }
+        if !self.sack_blocks.is_empty() {
+            len += 4 + 8 * self.sack_blocks.len(); // NOP NOP SACK
+        }
+        len += self
+            .mptcp
+            .iter()
+            .map(MptcpOption::buffer_len)
+            .sum::<usize>();
+        len += self.unknown.iter().map(|(_, d)| 2 + d.len()).sum::<usize>();
+        len
+    }
+
     /// Bytes these options occupy on the wire, padded to a multiple of 4.
     pub fn buffer_len(&self) -> usize {
-        todo!("wire::tcp")
+        self.unpadded_len().next_multiple_of(4)
+    }
+
+    /// Emit the options in canonical order into the front of `buf`, padded
+    /// with NOPs to a multiple of 4 bytes; returns the bytes written
+    /// ([`buffer_len`](Self::buffer_len)).
+    ///
+    /// The layout of the fixed options is the one Linux uses (and middleboxes
+    /// expect): `MSS`, `SACK-permitted TS` (or `NOP NOP TS`, or `NOP NOP
+    /// SACK-permitted`), `NOP WS`, `NOP NOP SACK`. MPTCP and unknown options
+    /// follow unaligned; NOPs pad the end.
+    ///
+    /// Errors with [`Error::Emit`] when the options exceed 40 bytes or `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+        let len = self.buffer_len();
+        if len > MAX_OPTIONS_LEN {
+            return Err(Error::Emit("TCP options exceed 40 bytes"));
+        }
+        let out = buf
+            .get_mut(..len)
+            .ok_or(Error::Emit("buffer too small for TCP options"))?;
+        let mut pos = 0;
+        if let Some(mss) = self.mss {
+            let [a, b] = mss.to_be_bytes();
+            put(out, &mut pos, &[kind::MSS, 4, a, b])?;
+        }
+        match (self.sack_permitted, self.timestamps) {
+            (sack_permitted, Some((tsval, tsecr))) => {
+                if sack_permitted {
+                    put(out, &mut pos, &[kind::SACK_PERMITTED, 2])?;
+                } else {
+                    put(out, &mut pos, &[kind::NOP, kind::NOP])?;
+                }
+                put(out, &mut pos, &[kind::TIMESTAMPS, 10])?;
+                put(out, &mut pos, &tsval.to_be_bytes())?;
+                put(out, &mut pos, &tsecr.to_be_bytes())?;
+            }
+            (true, None) => put(
+                out,
+                &mut pos,
+                &[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2],
+            )?,
+            (false, None) => {}
+        }
+        if let Some(shift) = self.window_scale {
+            put(out, &mut pos, &[kind::NOP, kind::WINDOW_SCALE, 3, shift])?;
+        }
+        if !self.sack_blocks.is_empty() {
+            // At most 4 blocks: 2 + 32 fits a u8.
+            let sack_len = (2 + 8 * self.sack_blocks.len()) as u8;
+            put(out, &mut pos, &[kind::NOP, kind::NOP, kind::SACK, sack_len])?;
+            for (left, right) in &self.sack_blocks {
+                put(out, &mut pos, &left.0.to_be_bytes())?;
+                put(out, &mut pos, &right.0.to_be_bytes())?;
+            }
+        }
+        for option in &self.mptcp {
+            let rest = out
+                .get_mut(pos..)
+                .ok_or(Error::Emit("buffer too small for TCP options"))?;
+            pos += option.emit(rest)?;
+        }
+        for (kind, data) in &self.unknown {
+            let option_len = u8::try_from(2 + data.len())
+                .map_err(|_| Error::Emit("TCP option longer than 255 bytes"))?;
+            put(out, &mut pos, &[*kind, option_len])?;
+            put(out, &mut pos, data)?;
+        }
+        while pos < len {
+            put(out, &mut pos, &[kind::NOP])?;
+        }
+        Ok(len)
     }
 }
 
@@ -198,14 +480,41 @@ pub struct TcpRepr<'a> {
 impl<'a> TcpRepr<'a> {
     /// Parse a TCP segment (header, options and payload) carried between
     /// `src` and `dst`; the checksum is verified over the pseudo-header.
+    ///
+    /// Errors: [`Error::Truncated`] when the segment is shorter than 20 bytes
+    /// or its data offset; [`Error::Malformed`] for a data offset below 5 or
+    /// a bad option; [`Error::Checksum`].
     pub fn parse(segment: &'a [u8], src: IpAddr, dst: IpAddr) -> Result<TcpRepr<'a>> {
-        let _ = (segment, src, dst);
-        todo!("wire::tcp")
+        let packet = TcpPacket::new_checked(segment)?;
+        if !packet.verify_checksum(src, dst) {
+            return Err(Error::Checksum);
+        }
+        let wire_flags = packet.flags();
+        let options = TcpOptions::parse(packet.options_bytes())?;
+        let mut flags = wire_flags;
+        flags.set(TcpFlags::ACK, false);
+        Ok(TcpRepr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+            seq_number: packet.seq_number(),
+            // RFC 9293 section 3.1: "If the ACK control bit is set, this
+            // field contains the value of the next sequence number the
+            // sender of the segment is expecting to receive." Otherwise it
+            // means nothing and is dropped here.
+            ack_number: wire_flags
+                .contains(TcpFlags::ACK)
+                .then(|| packet.ack_number()),
+            flags,
+            window_len: packet.window_len(),
+            urgent_ptr: packet.urgent_ptr(),
+            options,
+            payload: packet.payload_bytes(),
+        })
     }
 
     /// Header length (20 + padded options).
     pub fn header_len(&self) -> usize {
-        20 + self.options.buffer_len()
+        HEADER_LEN + self.options.buffer_len()
     }
 
     /// Header plus payload.
@@ -214,10 +523,41 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Emit header, options and payload into `buf` (at least `buffer_len()`
-    /// bytes) and fill in the checksum for `src` -> `dst`.
+    /// bytes) and fill in the checksum for `src` -> `dst`; returns the bytes
+    /// written. The ACK bit is set exactly when `ack_number` is `Some`
+    /// (whatever `flags` says); flags above AE are not emitted.
+    ///
+    /// Errors with [`Error::Emit`] when the options exceed 40 bytes or `buf`
+    /// is too small.
     pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> Result<usize> {
-        let _ = (buf, src, dst);
-        todo!("wire::tcp")
+        let header_len = self.header_len();
+        if header_len > HEADER_LEN + MAX_OPTIONS_LEN {
+            return Err(Error::Emit("TCP options exceed 40 bytes"));
+        }
+        let total = header_len + self.payload.len();
+        let out = buf
+            .get_mut(..total)
+            .ok_or(Error::Emit("buffer too small for TCP segment"))?;
+        let (header, payload) = out.split_at_mut(header_len);
+        let mut flags = self.flags;
+        flags.set(TcpFlags::ACK, self.ack_number.is_some());
+        // Data offset in the high nibble, AE in the lowest bit of byte 12.
+        let offset_flags = ((header_len as u16 / 4) << 12) | (flags.0 & 0x01ff);
+        header[field::SRC_PORT].copy_from_slice(&self.src_port.to_be_bytes());
+        header[field::DST_PORT].copy_from_slice(&self.dst_port.to_be_bytes());
+        header[field::SEQ_NUM].copy_from_slice(&self.seq_number.0.to_be_bytes());
+        let ack = self.ack_number.map_or(0, |a| a.0);
+        header[field::ACK_NUM].copy_from_slice(&ack.to_be_bytes());
+        header[field::FLAGS].copy_from_slice(&offset_flags.to_be_bytes());
+        header[field::WIN_SIZE].copy_from_slice(&self.window_len.to_be_bytes());
+        header[field::CHECKSUM].copy_from_slice(&[0, 0]);
+        header[field::URGENT].copy_from_slice(&self.urgent_ptr.to_be_bytes());
+        self.options.emit(&mut header[HEADER_LEN..])?;
+        payload.copy_from_slice(self.payload);
+        let pseudo = checksum::pseudo_header(src, dst, PROTOCOL_TCP, total as u32);
+        let sum = !checksum::fold(checksum::sum(pseudo, out));
+        out[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
+        Ok(total)
     }
 
     /// Segment length in sequence space: payload plus one for SYN and FIN.
@@ -235,12 +575,619 @@ pub struct TcpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
-    /// Wrap without checking.
+    /// Wrap without checking; accessors may panic until
+    /// [`check_len`](Self::check_len) succeeds.
     pub const fn new_unchecked(buffer: T) -> TcpPacket<T> {
         TcpPacket { buffer }
     }
+
+    /// Wrap and [`check_len`](Self::check_len).
+    pub fn new_checked(buffer: T) -> Result<TcpPacket<T>> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Check that the buffer holds the fixed header and the options its data
+    /// offset announces, and that the data offset is at least 5.
+    pub fn check_len(&self) -> Result<()> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(Error::Truncated("TCP header"));
+        }
+        let header_len = self.header_len();
+        if header_len < HEADER_LEN {
+            return Err(Error::Malformed("TCP data offset below 5"));
+        }
+        if len < header_len {
+            return Err(Error::Truncated("TCP data offset beyond segment"));
+        }
+        Ok(())
+    }
+
     /// Consume the view.
     pub fn into_inner(self) -> T {
         self.buffer
+    }
+
+    fn u16_at(&self, f: super::Field) -> u16 {
+        let b = self.buffer.as_ref();
+        u16::from_be_bytes([b[f.start], b[f.start + 1]])
+    }
+
+    fn u32_at(&self, f: super::Field) -> u32 {
+        let b = self.buffer.as_ref();
+        u32::from_be_bytes([b[f.start], b[f.start + 1], b[f.start + 2], b[f.start + 3]])
+    }
+
+    /// Source port.
+    pub fn src_port(&self) -> u16 {
+        self.u16_at(field::SRC_PORT)
+    }
+    /// Destination port.
+    pub fn dst_port(&self) -> u16 {
+        self.u16_at(field::DST_PORT)
+    }
+    /// Sequence number.
+    pub fn seq_number(&self) -> SeqNum {
+        SeqNum(self.u32_at(field::SEQ_NUM))
+    }
+    /// Acknowledgment number field (meaningful only with ACK).
+    pub fn ack_number(&self) -> SeqNum {
+        SeqNum(self.u32_at(field::ACK_NUM))
+    }
+    /// Header length in bytes (data offset times 4).
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::FLAGS.start] >> 4) * 4
+    }
+    /// All nine flags as on the wire, ACK included; the three reserved bits
+    /// (RFC 9293 section 3.1: "must be zero") are ignored, not rejected.
+    pub fn flags(&self) -> TcpFlags {
+        TcpFlags(self.u16_at(field::FLAGS) & 0x01ff)
+    }
+    /// Raw (unscaled) window.
+    pub fn window_len(&self) -> u16 {
+        self.u16_at(field::WIN_SIZE)
+    }
+    /// Checksum field.
+    pub fn checksum(&self) -> u16 {
+        self.u16_at(field::CHECKSUM)
+    }
+    /// Urgent pointer.
+    pub fn urgent_ptr(&self) -> u16 {
+        self.u16_at(field::URGENT)
+    }
+    /// The option area (between the fixed header and the data offset).
+    pub fn options(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.header_len()]
+    }
+    /// The payload (after the data offset).
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..]
+    }
+    /// Whether the checksum verifies for a segment carried from `src` to
+    /// `dst` (the whole buffer is the segment).
+    pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr) -> bool {
+        let b = self.buffer.as_ref();
+        let pseudo = checksum::pseudo_header(src, dst, PROTOCOL_TCP, b.len() as u32);
+        checksum::fold(checksum::sum(pseudo, b)) == 0xffff
+    }
+}
+
+impl<'a> TcpPacket<&'a [u8]> {
+    /// The option area, borrowed for the buffer's lifetime.
+    pub fn options_bytes(&self) -> &'a [u8] {
+        &self.buffer[HEADER_LEN..self.header_len()]
+    }
+    /// The payload, borrowed for the buffer's lifetime.
+    pub fn payload_bytes(&self) -> &'a [u8] {
+        &self.buffer[self.header_len()..]
+    }
+    /// Iterate over the raw options.
+    pub fn options_iter(&self) -> TcpOptionIter<'a> {
+        TcpOptionIter::new(self.options_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{Ipv4Addr, Ipv6Addr};
+    use proptest::prelude::*;
+
+    const V4_SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1));
+    const V4_DST: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 0, 199));
+    const V6_SRC: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+    const V6_DST: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
+
+    /// A SYN as Linux sends it (54321 -> 80), options MSS 1460,
+    /// SACK-permitted, timestamps (123456, 0), NOP, window scale 7; checksum
+    /// computed independently for V4_SRC -> V4_DST.
+    const SYN: [u8; 40] = [
+        0xd4, 0x31, 0x00, 0x50, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa,
+        0xf0, 0xab, 0x86, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x01,
+        0xe2, 0x40, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
+    ];
+
+    /// PSH|ACK 443 -> 50000 with NOP NOP timestamps (1, 2) and "hello";
+    /// checksum computed independently for V6_SRC -> V6_DST.
+    const DATA_V6: [u8; 37] = [
+        0x01, 0xbb, 0xc3, 0x50, 0x00, 0x00, 0x03, 0xe8, 0x00, 0x00, 0x07, 0xd0, 0x80, 0x18, 0x02,
+        0x00, 0x04, 0xa3, 0x00, 0x00, 0x01, 0x01, 0x08, 0x0a, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        0x00, 0x02, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
+    ];
+
+    fn syn_repr() -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 54321,
+            dst_port: 80,
+            seq_number: SeqNum(0x1234_5678),
+            ack_number: None,
+            flags: TcpFlags::SYN,
+            window_len: 64240,
+            urgent_ptr: 0,
+            options: TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some((123_456, 0)),
+                ..TcpOptions::default()
+            },
+            payload: &[],
+        }
+    }
+
+    /// A segment template for edits: header of `header_len` bytes whose
+    /// option area is `options` (the rest zero), plus `payload`, with a
+    /// correct checksum for V4_SRC -> V4_DST.
+    fn segment(options: &[u8], payload: &[u8]) -> Vec<u8> {
+        let header_len = HEADER_LEN + options.len().next_multiple_of(4);
+        let mut s = vec![0; header_len];
+        s[..4].copy_from_slice(&[0x30, 0x39, 0x00, 0x50]);
+        s[12] = ((header_len / 4) as u8) << 4;
+        s[13] = 0x10; // ACK
+        s[HEADER_LEN..HEADER_LEN + options.len()].copy_from_slice(options);
+        s.extend_from_slice(payload);
+        fix_checksum(&mut s, V4_SRC, V4_DST);
+        s
+    }
+
+    fn fix_checksum(s: &mut [u8], src: IpAddr, dst: IpAddr) {
+        s[16..18].copy_from_slice(&[0, 0]);
+        let pseudo = checksum::pseudo_header(src, dst, 6, s.len() as u32);
+        let c = !checksum::fold(checksum::sum(pseudo, s));
+        s[16..18].copy_from_slice(&c.to_be_bytes());
+    }
+
+    fn parse_options(options: &[u8]) -> Result<TcpOptions<'static>> {
+        let s: &'static [u8] = Vec::leak(segment(options, &[]));
+        TcpRepr::parse(s, V4_SRC, V4_DST).map(|r| r.options)
+    }
+
+    #[test]
+    fn parses_linux_syn() {
+        assert_eq!(TcpRepr::parse(&SYN, V4_SRC, V4_DST), Ok(syn_repr()));
+    }
+
+    #[test]
+    fn emits_linux_syn_byte_exact() {
+        let repr = syn_repr();
+        assert_eq!(repr.buffer_len(), 40);
+        let mut buf = [0xaa; 48];
+        assert_eq!(repr.emit(&mut buf, V4_SRC, V4_DST), Ok(40));
+        assert_eq!(&buf[..40], &SYN[..]);
+        assert_eq!(&buf[40..], &[0xaa; 8], "wrote past the segment");
+    }
+
+    #[test]
+    fn parses_v6_data_segment_without_ack_in_flags() {
+        let repr = TcpRepr::parse(&DATA_V6, V6_SRC, V6_DST).unwrap();
+        assert_eq!(repr.ack_number, Some(SeqNum(2000)));
+        assert_eq!(repr.flags, TcpFlags::PSH);
+        assert_eq!(repr.seq_number, SeqNum(1000));
+        assert_eq!(repr.window_len, 512);
+        assert_eq!(repr.options.timestamps, Some((1, 2)));
+        assert_eq!(repr.payload, b"hello");
+        let mut buf = [0; 37];
+        assert_eq!(repr.emit(&mut buf, V6_SRC, V6_DST), Ok(37));
+        assert_eq!(buf, DATA_V6);
+    }
+
+    #[test]
+    fn ack_bit_follows_ack_number_on_emit() {
+        // ACK in `flags` without an ack number is not emitted...
+        let repr = TcpRepr {
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            ..syn_repr()
+        };
+        let mut buf = [0; 40];
+        repr.emit(&mut buf, V4_SRC, V4_DST).unwrap();
+        assert_eq!(buf[13], 0x02);
+        assert_eq!(&buf[8..12], &[0; 4]);
+        // ... and an ack number sets it.
+        let repr = TcpRepr {
+            ack_number: Some(SeqNum(7)),
+            ..syn_repr()
+        };
+        repr.emit(&mut buf, V4_SRC, V4_DST).unwrap();
+        assert_eq!(buf[13], 0x12);
+        assert_eq!(&buf[8..12], &[0, 0, 0, 7]);
+        let parsed = TcpRepr::parse(&buf, V4_SRC, V4_DST).unwrap();
+        assert_eq!(parsed.flags, TcpFlags::SYN);
+        assert_eq!(parsed.ack_number, Some(SeqNum(7)));
+    }
+
+    #[test]
+    fn ack_number_ignored_without_ack_bit() {
+        let mut s = SYN;
+        s[8..12].copy_from_slice(&[1, 2, 3, 4]);
+        fix_checksum(&mut s, V4_SRC, V4_DST);
+        assert_eq!(TcpRepr::parse(&s, V4_SRC, V4_DST).unwrap().ack_number, None);
+    }
+
+    #[test]
+    fn ae_flag_round_trips() {
+        let repr = TcpRepr {
+            flags: TcpFlags::SYN | TcpFlags::AE | TcpFlags::ECE | TcpFlags::CWR,
+            ..syn_repr()
+        };
+        let mut buf = [0; 40];
+        repr.emit(&mut buf, V4_SRC, V4_DST).unwrap();
+        assert_eq!(&buf[12..14], &[0xa1, 0xc2]);
+        assert_eq!(TcpRepr::parse(&buf, V4_SRC, V4_DST), Ok(repr));
+    }
+
+    #[test]
+    fn every_prefix_is_an_error() {
+        for n in 0..SYN.len() {
+            assert!(TcpRepr::parse(&SYN[..n], V4_SRC, V4_DST).is_err(), "{n}");
+        }
+        for n in 0..DATA_V6.len() {
+            assert!(
+                TcpRepr::parse(&DATA_V6[..n], V6_SRC, V6_DST).is_err(),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn data_offset_below_five_is_malformed() {
+        for off in 0..5u8 {
+            let mut s = segment(&[], b"abcd");
+            s[12] = off << 4;
+            fix_checksum(&mut s, V4_SRC, V4_DST);
+            assert_eq!(
+                TcpRepr::parse(&s, V4_SRC, V4_DST),
+                Err(Error::Malformed("TCP data offset below 5"))
+            );
+        }
+    }
+
+    #[test]
+    fn data_offset_beyond_segment_is_truncated() {
+        let mut s = segment(&[], &[1, 1, 1]);
+        s[12] = 6 << 4; // 24 bytes of header in 23 bytes
+        fix_checksum(&mut s, V4_SRC, V4_DST);
+        assert!(matches!(
+            TcpRepr::parse(&s, V4_SRC, V4_DST),
+            Err(Error::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn bad_checksum_is_rejected() {
+        let mut s = SYN;
+        s[15] ^= 1;
+        assert_eq!(TcpRepr::parse(&s, V4_SRC, V4_DST), Err(Error::Checksum));
+        // The right bytes between the wrong addresses.
+        assert_eq!(TcpRepr::parse(&SYN, V4_DST, V4_SRC), Ok(syn_repr()));
+        assert_eq!(
+            TcpRepr::parse(&SYN, V4_SRC, IpAddr::V4(Ipv4Addr::new(192, 168, 0, 2))),
+            Err(Error::Checksum)
+        );
+    }
+
+    #[test]
+    fn wrong_lengths_for_known_kinds_are_malformed() {
+        let cases: [&[u8]; 9] = [
+            &[kind::MSS, 3, 5, 0],
+            &[kind::MSS, 5, 5, 0, 0],
+            &[kind::WINDOW_SCALE, 4, 7, 0],
+            &[kind::SACK_PERMITTED, 3, 0],
+            &[kind::TIMESTAMPS, 8, 0, 0, 0, 0, 0, 0],
+            &[kind::TIMESTAMPS, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[kind::SACK, 2],
+            &[kind::SACK, 9, 0, 0, 0, 0, 0, 0, 0],
+            &[kind::SACK, 14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        ];
+        for option in cases {
+            assert!(
+                matches!(parse_options(option), Err(Error::Malformed(_))),
+                "{option:?}"
+            );
+        }
+        // Five SACK blocks cannot fit a header, but the option parser alone
+        // must still refuse them.
+        let mut five = vec![kind::SACK, 42];
+        five.resize(42, 0);
+        assert_eq!(
+            TcpOption::parse(&five),
+            Err(Error::Malformed("TCP SACK option length"))
+        );
+    }
+
+    #[test]
+    fn option_lengths_below_two_or_past_the_area_are_malformed() {
+        for option in [
+            &[99u8, 0][..],
+            &[99, 1],
+            &[kind::MSS, 0, 0, 0],
+            &[99, 5, 0, 0],     // runs past a 4-byte area
+            &[1, 1, 1, 99][..], // kind with no length byte
+            &[kind::MSS, 4, 5, 0xb4, 99, 9, 0, 0],
+        ] {
+            assert_eq!(
+                parse_options(option).map_err(|e| matches!(e, Error::Malformed(_))),
+                Err(true),
+                "{option:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn eol_ends_parsing() {
+        // Garbage after EOL (an option claiming length 0) is padding.
+        let options = parse_options(&[kind::MSS, 4, 0x05, 0xb4, kind::EOL, 99, 0, 0]).unwrap();
+        assert_eq!(options.mss, Some(1460));
+        assert!(options.unknown.is_empty());
+    }
+
+    #[test]
+    fn sack_blocks_one_to_four() {
+        let mut option = vec![kind::NOP, kind::NOP, kind::SACK, 34];
+        for i in 1..=8u32 {
+            option.extend_from_slice(&(i * 100).to_be_bytes());
+        }
+        let options = parse_options(&option).unwrap();
+        let expected: ArrayVec<(SeqNum, SeqNum), 4> = (0..4u32)
+            .map(|i| (SeqNum(200 * i + 100), SeqNum(200 * i + 200)))
+            .collect();
+        assert_eq!(options.sack_blocks, expected);
+        // One block.
+        let one = [kind::SACK, 10, 0, 0, 0, 100, 0, 0, 0, 200];
+        let options = parse_options(&one).unwrap();
+        assert_eq!(options.sack_blocks.as_slice(), &expected[..1]);
+    }
+
+    #[test]
+    fn unknown_options_are_kept_raw() {
+        let options = parse_options(&[254, 4, 0xf9, 0x89, 6, 2]).unwrap();
+        assert_eq!(
+            options.unknown.as_slice(),
+            &[(254, &[0xf9, 0x89][..]), (6, &[][..])]
+        );
+    }
+
+    #[test]
+    fn more_than_four_unknown_options_are_malformed() {
+        let four = [99u8, 2, 99, 2, 99, 2, 99, 2];
+        assert_eq!(parse_options(&four).unwrap().unknown.len(), 4);
+        let five = [99u8, 2, 99, 2, 99, 2, 99, 2, 99, 2];
+        assert_eq!(
+            parse_options(&five),
+            Err(Error::Malformed("more than 4 unknown TCP options"))
+        );
+    }
+
+    #[test]
+    fn duplicate_known_option_last_wins() {
+        let options = parse_options(&[kind::MSS, 4, 0, 100, kind::MSS, 4, 0, 200]).unwrap();
+        assert_eq!(options.mss, Some(200));
+    }
+
+    #[test]
+    fn option_iterator_yields_wire_order() {
+        let packet = TcpPacket::new_checked(&SYN[..]).unwrap();
+        let options: Vec<_> = packet.options_iter().collect::<Result<_>>().unwrap();
+        assert_eq!(
+            options,
+            vec![
+                TcpOption::Mss(1460),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps {
+                    tsval: 123_456,
+                    tsecr: 0
+                },
+                TcpOption::Nop,
+                TcpOption::WindowScale(7),
+            ]
+        );
+        let mut it = TcpOptionIter::new(&[kind::NOP, 99, 1, kind::NOP]);
+        assert_eq!(it.next(), Some(Ok(TcpOption::Nop)));
+        assert!(matches!(it.next(), Some(Err(Error::Malformed(_)))));
+        assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn canonical_layouts() {
+        let emit = |options: TcpOptions<'_>| {
+            let mut buf = [0; 40];
+            let n = options.emit(&mut buf).unwrap();
+            assert_eq!(n, options.buffer_len());
+            buf[..n].to_vec()
+        };
+        assert_eq!(emit(TcpOptions::default()), Vec::<u8>::new());
+        assert_eq!(
+            emit(TcpOptions {
+                timestamps: Some((1, 2)),
+                ..TcpOptions::default()
+            }),
+            [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]
+        );
+        assert_eq!(
+            emit(TcpOptions {
+                sack_permitted: true,
+                ..TcpOptions::default()
+            }),
+            [1, 1, 4, 2]
+        );
+        let mut sack_blocks = ArrayVec::new();
+        sack_blocks.push((SeqNum(1), SeqNum(2)));
+        assert_eq!(
+            emit(TcpOptions {
+                sack_blocks,
+                unknown: [(99u8, &[7u8][..])].into_iter().collect(),
+                ..TcpOptions::default()
+            }),
+            [1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 99, 3, 7, 1]
+        );
+    }
+
+    #[test]
+    fn emit_errors() {
+        let mut sack_blocks = ArrayVec::new();
+        for i in 0..4 {
+            sack_blocks.push((SeqNum(i), SeqNum(i + 1)));
+        }
+        let too_many = TcpRepr {
+            options: TcpOptions {
+                timestamps: Some((1, 2)),
+                sack_blocks,
+                ..TcpOptions::default()
+            },
+            ..syn_repr()
+        };
+        assert_eq!(too_many.options.buffer_len(), 48);
+        assert_eq!(
+            too_many.emit(&mut [0; 100], V4_SRC, V4_DST),
+            Err(Error::Emit("TCP options exceed 40 bytes"))
+        );
+        let payload = [1, 2, 3];
+        let repr = TcpRepr {
+            payload: &payload,
+            ..syn_repr()
+        };
+        assert!(matches!(
+            repr.emit(&mut [0; 42], V4_SRC, V4_DST),
+            Err(Error::Emit(_))
+        ));
+        assert_eq!(repr.emit(&mut [0; 43], V4_SRC, V4_DST), Ok(43));
+    }
+
+    #[test]
+    fn view_accessors() {
+        let p = TcpPacket::new_checked(&DATA_V6[..]).unwrap();
+        assert_eq!((p.src_port(), p.dst_port()), (443, 50000));
+        assert_eq!(p.header_len(), 32);
+        assert_eq!(p.flags(), TcpFlags::PSH | TcpFlags::ACK);
+        assert_eq!(p.checksum(), 0x04a3);
+        assert_eq!(p.urgent_ptr(), 0);
+        assert_eq!(p.options().len(), 12);
+        assert_eq!(p.payload(), b"hello");
+        assert!(p.verify_checksum(V6_SRC, V6_DST));
+    }
+
+    fn arb_seq() -> impl Strategy<Value = SeqNum> {
+        any::<u32>().prop_map(SeqNum)
+    }
+
+    /// Options without MPTCP; unknown kinds avoid the known ones.
+    fn arb_options() -> impl Strategy<Value = TcpOptions<'static>> {
+        let unknown_kind =
+            any::<u8>().prop_filter("known kind", |k| ![0, 1, 2, 3, 4, 5, 8, 30].contains(k));
+        let unknown = proptest::collection::vec(
+            (unknown_kind, proptest::collection::vec(any::<u8>(), 0..8)),
+            0..=2,
+        );
+        (
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(any::<u8>()),
+            any::<bool>(),
+            proptest::collection::vec((arb_seq(), arb_seq()), 0..=3),
+            proptest::option::of(any::<(u32, u32)>()),
+            unknown,
+        )
+            .prop_map(
+                |(mss, window_scale, sack_permitted, sack, timestamps, unknown)| TcpOptions {
+                    mss,
+                    window_scale,
+                    sack_permitted,
+                    sack_blocks: sack.into_iter().collect(),
+                    timestamps,
+                    mptcp: ArrayVec::new(),
+                    unknown: unknown
+                        .into_iter()
+                        .map(|(k, d)| (k, &*Vec::leak(d)))
+                        .collect(),
+                },
+            )
+    }
+
+    prop_compose! {
+        fn arb_repr()(
+            src_port in any::<u16>(),
+            dst_port in any::<u16>(),
+            seq_number in arb_seq(),
+            ack_number in proptest::option::of(arb_seq()),
+            flags in (0u16..0x200).prop_map(|f| TcpFlags(f & !TcpFlags::ACK.0)),
+            window_len in any::<u16>(),
+            urgent_ptr in any::<u16>(),
+            options in arb_options(),
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+        ) -> TcpRepr<'static> {
+            TcpRepr {
+                src_port,
+                dst_port,
+                seq_number,
+                ack_number,
+                flags,
+                window_len,
+                urgent_ptr,
+                options,
+                payload: Vec::leak(payload),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(repr in arb_repr(), v6 in any::<bool>()) {
+            prop_assume!(repr.options.buffer_len() <= MAX_OPTIONS_LEN);
+            let (src, dst) = if v6 { (V6_SRC, V6_DST) } else { (V4_SRC, V4_DST) };
+            let mut buf = vec![0; repr.buffer_len()];
+            prop_assert_eq!(repr.emit(&mut buf, src, dst), Ok(buf.len()));
+            prop_assert_eq!(TcpRepr::parse(&buf, src, dst), Ok(repr));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = TcpRepr::parse(&bytes, V4_SRC, V4_DST);
+        }
+
+        #[test]
+        fn arbitrary_options_with_valid_checksum_never_panic(
+            offset in 5u8..16,
+            mut bytes in proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1), Just(2), Just(3), Just(4), Just(5), Just(8), 0u8..12, any::<u8>()],
+                20..80,
+            ),
+        ) {
+            bytes[12] = offset << 4;
+            // MPTCP (kind 30) is parsed by `wire::mptcp`, tested there.
+            for b in bytes.iter_mut().skip(HEADER_LEN) {
+                if *b == kind::MPTCP {
+                    *b = 31;
+                }
+            }
+            fix_checksum(&mut bytes, V4_SRC, V4_DST);
+            if let Ok(repr) = TcpRepr::parse(&bytes, V4_SRC, V4_DST) {
+                // What parses re-emits to something that parses the same.
+                if repr.options.buffer_len() <= MAX_OPTIONS_LEN {
+                    let mut buf = vec![0; repr.buffer_len()];
+                    repr.emit(&mut buf, V4_SRC, V4_DST).unwrap();
+                    prop_assert_eq!(TcpRepr::parse(&buf, V4_SRC, V4_DST), Ok(repr));
+                }
+            }
+        }
     }
 }
