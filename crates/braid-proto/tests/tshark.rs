@@ -126,7 +126,7 @@ fn cases() -> Vec<Case> {
                 ("tcp.options.mptcp.sendkey", s(KEY_A)),
                 ("tcp.options.mptcp.recvkey", s(KEY_B)),
                 ("tcp.options.mptcp.datalvllen", s(5)),
-                ("tcp.options.mptcp.checksum", s(0xbeef)),
+                ("tcp.options.mptcp.checksum", s("0xbeef")),
             ],
         },
         Case {
@@ -181,8 +181,7 @@ fn cases() -> Vec<Case> {
                 "tcp.options.mptcp.sendhmac",
                 (0..20)
                     .map(|i| format!("{:02x}", i * 11))
-                    .collect::<Vec<_>>()
-                    .join(":"),
+                    .collect::<String>(),
             )],
         },
     ];
@@ -220,9 +219,18 @@ fn cases() -> Vec<Case> {
                         fields.push(("tcp.options.mptcp.subflowseqno", s(77)));
                         fields.push(("tcp.options.mptcp.datalvllen", s(5)));
                     }
-                    if let Some(c) = csum {
-                        fields.push(("tcp.options.mptcp.checksum", s(c)));
-                    }
+                    // The option length tells tshark whether a checksum is
+                    // present. Wireshark 4.0 (Debian 12) only prints the DSS
+                    // checksum field when four or more bytes follow the
+                    // data-level length, which never happens with RFC 8684's
+                    // (and Linux's) layout, so the value itself is checked by
+                    // our own vectors in wire::mptcp, not here.
+                    let opt_len = 4
+                        + ack.map_or(0, |(_, a8)| if a8 { 8 } else { 4 })
+                        + map.map_or(0, |m8| if m8 { 8 } else { 4 } + 6)
+                        + csum.map_or(0, |_| 2);
+                    // Timestamps (length 10) come first, then the DSS.
+                    fields.push(("tcp.option_len", format!("10,{opt_len}")));
                     v.push(Case {
                         name: "DSS",
                         option: dss(ack, mapping, fin),
@@ -342,7 +350,7 @@ fn cases() -> Vec<Case> {
         fields: vec![
             ("tcp.options.mptcp.subtype", s(8)),
             ("tcp.options.mptcp.flag_T.flag", s(1)),
-            ("tcp.options.mptcp.rst_reason", s(6)),
+            ("tcp.options.mptcp.rst_reason", s("0x06")),
         ],
     });
     v
@@ -355,8 +363,13 @@ fn packet(case: &Case, src: IpAddr, dst: IpAddr, seq: u32) -> Vec<u8> {
         options.sack_permitted = true;
         options.window_scale = Some(7);
     }
-    options.timestamps = Some((1000 + seq, 500));
     options.mptcp.push(case.option.clone());
+    // Timestamps as Linux sends them, where they still fit (an IPv6 ADD_ADDR
+    // with port and HMAC takes 30 of the 40 option bytes).
+    options.timestamps = Some((1000 + seq, 500));
+    if options.buffer_len() > 40 {
+        options.timestamps = None;
+    }
     let tcp = TcpRepr {
         src_port: 40000,
         dst_port: 5201,
@@ -533,7 +546,9 @@ fn tshark_decodes_every_mptcp_option() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if failures.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",

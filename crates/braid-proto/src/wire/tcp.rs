@@ -1106,21 +1106,27 @@ mod tests {
             proptest::collection::vec((arb_seq(), arb_seq()), 0..=3),
             proptest::option::of(any::<(u32, u32)>()),
             unknown,
+            proptest::collection::vec(crate::wire::mptcp::strategies::mptcp_option(), 0..=2),
         )
             .prop_map(
-                |(mss, window_scale, sack_permitted, sack, timestamps, unknown)| TcpOptions {
-                    mss,
-                    window_scale,
-                    sack_permitted,
-                    sack_blocks: sack.into_iter().collect(),
-                    timestamps,
-                    mptcp: ArrayVec::new(),
-                    unknown: unknown
-                        .into_iter()
-                        .map(|(k, d)| (k, &*Vec::leak(d)))
-                        .collect(),
+                |(mss, window_scale, sack_permitted, sack, timestamps, unknown, mptcp)| {
+                    TcpOptions {
+                        mss,
+                        window_scale,
+                        sack_permitted,
+                        sack_blocks: sack.into_iter().collect(),
+                        timestamps,
+                        mptcp: mptcp.into_iter().collect(),
+                        unknown: unknown
+                            .into_iter()
+                            .map(|(k, d)| (k, &*Vec::leak(d)))
+                            .collect(),
+                    }
                 },
             )
+            .prop_filter("fits the 40-byte option space", |o| {
+                o.buffer_len() <= MAX_OPTIONS_LEN
+            })
     }
 
     prop_compose! {
@@ -1168,17 +1174,11 @@ mod tests {
         fn arbitrary_options_with_valid_checksum_never_panic(
             offset in 5u8..16,
             mut bytes in proptest::collection::vec(
-                prop_oneof![Just(0u8), Just(1), Just(2), Just(3), Just(4), Just(5), Just(8), 0u8..12, any::<u8>()],
+                prop_oneof![Just(0u8), Just(1), Just(2), Just(3), Just(4), Just(5), Just(8), Just(30), 0u8..12, any::<u8>()],
                 20..80,
             ),
         ) {
             bytes[12] = offset << 4;
-            // MPTCP (kind 30) is parsed by `wire::mptcp`, tested there.
-            for b in bytes.iter_mut().skip(HEADER_LEN) {
-                if *b == kind::MPTCP {
-                    *b = 31;
-                }
-            }
             fix_checksum(&mut bytes, V4_SRC, V4_DST);
             if let Ok(repr) = TcpRepr::parse(&bytes, V4_SRC, V4_DST) {
                 // What parses re-emits to something that parses the same.
