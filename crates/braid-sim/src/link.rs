@@ -13,7 +13,9 @@
 //!
 //! Jitter is uniform in `[0, jitter]`. By default it does not reorder: a
 //! packet is never delivered before the one sent ahead of it, as on a real
-//! FIFO path ([`LinkConfig::jitter_reorders`] lifts that). Reordering is
+//! FIFO path ([`LinkConfig::jitter_reorders`] lifts that). The FIFO rule
+//! delays a packet drawn short to its predecessor's arrival, so under dense
+//! traffic delays lean towards `delay + jitter`. Reordering is
 //! explicit: with probability [`LinkConfig::reorder_prob`] a packet gets
 //! [`LinkConfig::reorder_delay`] extra and later packets may overtake it.
 
