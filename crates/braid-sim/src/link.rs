@@ -185,8 +185,8 @@ enum Transmitter {
     Rate { busy_until_ns: u128 },
     /// Mahimahi: next opportunity index and bytes left in it.
     Mahimahi { next: u64, left: u64 },
-    /// CSV: busy until.
-    Csv { busy_until: Instant },
+    /// CSV: busy until this many nanoseconds.
+    Csv { busy_until_ns: u128 },
 }
 
 /// One direction of a link: configuration, RNG, queue and counters.
@@ -243,7 +243,9 @@ impl Direction {
                 next: trace.first_at_or_after(now),
                 left: MAHIMAHI_OPPORTUNITY_BYTES,
             },
-            Capacity::Csv(_) => Transmitter::Csv { busy_until: now },
+            Capacity::Csv(_) => Transmitter::Csv {
+                busy_until_ns: u128::from(now.total_micros()) * 1000,
+            },
         }
     }
 
@@ -378,10 +380,10 @@ impl Direction {
             return;
         }
         let busy = match self.transmitter {
-            Transmitter::Rate { busy_until_ns } => {
+            Transmitter::Rate { busy_until_ns } | Transmitter::Csv { busy_until_ns } => {
                 busy_until_ns > u128::from(b.start.total_micros()) * 1000
             }
-            Transmitter::Mahimahi { .. } | Transmitter::Csv { .. } => true,
+            Transmitter::Mahimahi { .. } => true,
         };
         if busy {
             self.transmitter = Self::idle_transmitter(&self.config.capacity, now);
@@ -425,14 +427,19 @@ impl Direction {
                 }
                 Some(departure)
             }
-            (Transmitter::Csv { busy_until }, Capacity::Csv(trace)) => {
-                let start = (*busy_until).max(now);
-                let done = trace.finish_time(start, bytes);
-                *busy_until = done.unwrap_or(Instant::from_micros(u64::MAX));
-                done
+            (Transmitter::Csv { busy_until_ns }, Capacity::Csv(trace)) => {
+                let start = (*busy_until_ns).max(now_ns);
+                let done = trace.finish_time_ns(start, bytes);
+                *busy_until_ns = done.unwrap_or(u128::MAX);
+                done.map(ns_to_instant)
             }
             // The transmitter always matches the capacity (set together).
             _ => Some(now),
         }
     }
+}
+
+/// The first microsecond at or after `ns` nanoseconds.
+fn ns_to_instant(ns: u128) -> Instant {
+    Instant::from_micros(u64::try_from(ns.div_ceil(1000)).unwrap_or(u64::MAX))
 }

@@ -226,24 +226,24 @@ impl CsvTrace {
         self.bytes_per_sec[idx as usize]
     }
 
-    /// When `bytes` entering service at `start` finish, or `None` if they
-    /// never do (a held zero rate).
-    pub(crate) fn finish_time(&self, start: Instant, bytes: u64) -> Option<Instant> {
-        const SEC: u64 = 1_000_000;
-        // Work in byte-microseconds per second so all arithmetic is exact.
-        let mut need = u128::from(bytes) * u128::from(SEC);
-        let mut t = start.total_micros();
+    /// When `bytes` entering service at `start_ns` (nanoseconds) finish, in
+    /// nanoseconds, or `None` if they never do (a held zero rate).
+    /// Nanosecond bookkeeping keeps rounding from accumulating over packets.
+    pub(crate) fn finish_time_ns(&self, start_ns: u128, bytes: u64) -> Option<u128> {
+        const SEC: u128 = 1_000_000_000;
+        // Work in byte-nanoseconds per second so all arithmetic is exact.
+        let mut need = u128::from(bytes) * SEC;
+        let mut t = start_ns;
         let n = self.bytes_per_sec.len() as u64;
         // Every period has capacity, so this bound is only hit by a held zero.
         let mut budget = n.saturating_mul(4).saturating_add(bytes);
         loop {
-            let sec = t / SEC;
+            let sec = u64::try_from(t / SEC).ok()?;
             let rate = u128::from(self.rate_at_second(sec));
-            let seg_end = (sec + 1).saturating_mul(SEC);
-            let capacity = rate * u128::from(seg_end - t);
+            let seg_end = (t / SEC + 1) * SEC;
+            let capacity = rate * (seg_end - t);
             if rate > 0 && capacity >= need {
-                let dt = need.div_ceil(rate) as u64;
-                return Some(Instant::from_micros(t + dt));
+                return Some(t + need.div_ceil(rate));
             }
             need -= capacity;
             t = seg_end;
@@ -280,17 +280,12 @@ mod tests {
         let t = CsvTrace::parse("t,b\n1,1000\n2,0\n3,2000\n", CsvEnd::Loop).unwrap();
         assert_eq!(t.rates(), &[1000, 0, 2000]);
         // 500 bytes at 1000 B/s: half a second.
-        assert_eq!(
-            t.finish_time(Instant::ZERO, 500),
-            Some(Instant::from_millis(500))
-        );
+        let ms = |m: u128| m * 1_000_000;
+        assert_eq!(t.finish_time_ns(0, 500), Some(ms(500)));
         // 1500 bytes from 0: 1000 in s0, 0 in s1, 500 in s2 at 2000 B/s.
-        assert_eq!(
-            t.finish_time(Instant::ZERO, 1500),
-            Some(Instant::from_millis(2250))
-        );
+        assert_eq!(t.finish_time_ns(0, 1500), Some(ms(2250)));
         let held = CsvTrace::parse("1,1000\n2,0\n", CsvEnd::HoldLast).unwrap();
-        assert_eq!(held.finish_time(Instant::from_secs(5), 1), None);
+        assert_eq!(held.finish_time_ns(ms(5000), 1), None);
         assert!(CsvTrace::parse("1,0\n", CsvEnd::Loop).is_err());
         assert!(CsvTrace::parse("1,5\n1,5\n", CsvEnd::Loop).is_err());
         assert!(CsvTrace::parse("1,-5\n", CsvEnd::Loop).is_err());

@@ -116,7 +116,10 @@ fn reordering_lets_later_packets_overtake() {
     assert_eq!(seqs.len(), 1000);
     let reordered = sim.link_stats(link, Dir::AtoB).reordered;
     assert!((50..=150).contains(&reordered), "seed {seed}: {reordered}");
-    assert!(inversions(&seqs) > 0, "seed {seed}: no out-of-order arrival");
+    assert!(
+        inversions(&seqs) > 0,
+        "seed {seed}: no out-of-order arrival"
+    );
     // A reordered packet is overtaken by the ~5 sent after it.
     assert!(inversions(&seqs) as u64 <= reordered);
 }
@@ -156,7 +159,10 @@ fn blackout_passes_nothing_then_resumes() {
     assert_eq!(*after[0], Instant::from_millis(2011));
     assert_eq!(after.len(), 1000);
     let stats = sim.link_stats(link, Dir::AtoB);
-    assert_eq!(before as u64 + after.len() as u64 + stats.dropped_blackout, 3000);
+    assert_eq!(
+        before as u64 + after.len() as u64 + stats.dropped_blackout,
+        3000
+    );
     assert!(stats.dropped_blackout >= 1000);
 }
 
@@ -201,7 +207,10 @@ fn jitter_alone_never_reorders() {
         .map(|&(t, _, seq, _)| (t - Instant::from_micros(seq * 500)).as_micros() as u64)
         .collect();
     let (lo, hi) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
-    assert!(*lo >= 20_000 && *hi <= 30_100 && hi - lo > 5_000, "{lo}..{hi}");
+    assert!(
+        *lo >= 20_000 && *hi <= 30_100 && hi - lo > 5_000,
+        "{lo}..{hi}"
+    );
 }
 
 #[test]
