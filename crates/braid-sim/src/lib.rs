@@ -62,6 +62,6 @@ pub mod trace;
 pub use host::{Host, HostId};
 pub use link::{Blackout, Capacity, Dir, Filter, FilterVerdict, LinkConfig, LinkId, QueueLimit};
 pub use rng::seed_from_env;
-pub use sim::{DEFAULT_MAX_EVENTS_PER_INSTANT, Sim, SimError};
+pub use sim::{DEFAULT_MAX_EVENTS_PER_INSTANT, MAX_INTERFACES, Sim, SimError};
 pub use stats::{DirStats, DropCause};
 pub use trace::{CsvEnd, CsvTrace, MahimahiTrace, TraceError};

@@ -253,6 +253,23 @@ impl Direction {
         &self.config
     }
 
+    /// Replaces the configuration at `now`. Packets already queued or in
+    /// flight keep their schedule; new packets see the new settings. A
+    /// constant-rate transmitter keeps its backlog across a rate change;
+    /// any other change of capacity starts the transmitter idle at `now`.
+    pub(crate) fn reconfigure(&mut self, now: Instant, mut config: LinkConfig) {
+        config.blackouts.retain(|b| b.start < b.end);
+        config.blackouts.sort_by_key(|b| (b.start, b.end));
+        let keep = matches!(
+            (&self.config.capacity, &config.capacity),
+            (Capacity::Rate(_), Capacity::Rate(_))
+        );
+        if !keep {
+            self.transmitter = Self::idle_transmitter(&config.capacity, now);
+        }
+        self.config = config;
+    }
+
     pub(crate) fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;
     }

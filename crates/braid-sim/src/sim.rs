@@ -21,6 +21,9 @@ use crate::stats::DirStats;
 /// declared a livelock.
 pub const DEFAULT_MAX_EVENTS_PER_INSTANT: u64 = 1_000_000;
 
+/// Interfaces per host (indices `0..MAX_INTERFACES`).
+pub const MAX_INTERFACES: usize = 256;
+
 /// Why a run stopped with an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
@@ -43,6 +46,9 @@ pub enum SimError {
         /// The interface.
         iface: usize,
     },
+    /// `connect` named an interface above [`MAX_INTERFACES`].
+    #[error("interface {0} is out of range")]
+    NoSuchInterface(usize),
     /// `connect` named a host that does not exist.
     #[error("no host {0:?}")]
     NoSuchHost(HostId),
@@ -221,6 +227,9 @@ impl<H: Host> Sim<H> {
         ba: LinkConfig,
     ) -> Result<LinkId, SimError> {
         for (host, iface) in [a, b] {
+            if iface >= MAX_INTERFACES {
+                return Err(SimError::NoSuchInterface(iface));
+            }
             let slot = self.hosts.get(host.0).ok_or(SimError::NoSuchHost(host))?;
             if slot.ifaces.get(iface).is_some_and(Option::is_some) || a == b {
                 return Err(SimError::InterfaceInUse { host, iface });
@@ -261,6 +270,17 @@ impl<H: Host> Sim<H> {
     /// If `link` was not returned by [`Sim::connect`] on this simulation.
     pub fn set_filter(&mut self, link: LinkId, dir: Dir, filter: Option<Filter>) {
         self.links[link.0].dirs[dir.index()].set_filter(filter);
+    }
+
+    /// Changes the configuration of one link direction from now on (see
+    /// [`crate::link`]); packets already on the link keep their schedule.
+    /// Use it for timelines ("the path's rate halves at t = 3 s") between
+    /// runs; fixed outages are simpler as [`LinkConfig::blackout`].
+    ///
+    /// # Panics
+    /// If `link` was not returned by [`Sim::connect`] on this simulation.
+    pub fn set_link_config(&mut self, link: LinkId, dir: Dir, config: LinkConfig) {
+        self.links[link.0].dirs[dir.index()].reconfigure(self.now, config);
     }
 
     /// The configuration of one link direction.

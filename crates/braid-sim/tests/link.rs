@@ -254,3 +254,18 @@ fn zero_rate_passes_nothing_and_holds_its_queue() {
     assert!(sim.host(rx).sink().arrivals.is_empty());
     assert_eq!(sim.link_stats(link, Dir::AtoB).dropped_queue, 7);
 }
+
+#[test]
+fn reconfiguring_a_rate_applies_to_new_packets() {
+    let cfg = LinkConfig::default().rate_bps(12_000_000);
+    let (mut sim, _, rx, link) = pair(1, Cbr::new(200, 1500, MS), cfg.clone());
+    sim.run_until(Instant::from_micros(99_500)).unwrap();
+    // Halve the rate: the link now needs 2 ms per packet and falls behind.
+    sim.set_link_config(link, Dir::AtoB, cfg.rate_bps(6_000_000));
+    sim.run_until(Instant::from_secs(1)).unwrap();
+    let times = sim.host(rx).sink().times();
+    assert_eq!(times.len(), 200);
+    assert_eq!(times[99], Instant::from_millis(100));
+    assert_eq!(times[100], Instant::from_millis(102));
+    assert_eq!(times[199], Instant::from_millis(300));
+}
