@@ -190,6 +190,10 @@ enum Transmitter {
 }
 
 /// One direction of a link: configuration, RNG, queue and counters.
+///
+/// A capacity that can never send (a zero rate, a CSV trace holding a zero
+/// rate) keeps packets in its queue; [`Direction::reconfigure`] drops them
+/// (counted as queue drops).
 pub(crate) struct Direction {
     config: LinkConfig,
     filter: Option<Filter>,
@@ -266,6 +270,13 @@ impl Direction {
         );
         if !keep {
             self.transmitter = Self::idle_transmitter(&config.capacity, now);
+        }
+        // Packets a dead capacity held forever are lost with it.
+        while self.queued.back().is_some_and(|q| q.0 == NEVER) {
+            if let Some((_, bytes)) = self.queued.pop_back() {
+                self.queued_bytes -= bytes;
+                self.stats.record_drop(DropCause::Queue);
+            }
         }
         self.config = config;
     }
@@ -351,7 +362,7 @@ impl Direction {
             // A blackout starting while queued flushes the packet at its start.
             let leaves = match departure.and_then(|d| self.blackout_during(now, d)) {
                 Some(start) => start,
-                None => departure.unwrap_or(Instant::from_micros(u64::MAX)),
+                None => departure.unwrap_or(NEVER),
             };
             self.queued.push_back((leaves, bytes));
             self.queued_bytes += bytes;
@@ -455,6 +466,9 @@ impl Direction {
         }
     }
 }
+
+/// The queue exit time of a packet a dead capacity holds forever.
+const NEVER: Instant = Instant::from_micros(u64::MAX);
 
 /// The first microsecond at or after `ns` nanoseconds.
 fn ns_to_instant(ns: u128) -> Instant {

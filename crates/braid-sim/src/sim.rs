@@ -375,7 +375,10 @@ impl<H: Host> Sim<H> {
                     .stats
                     .record_delivery(self.now, packet.len());
                 self.digest = fnv1a(self.digest, &self.now.total_micros().to_le_bytes());
-                self.digest = fnv1a(self.digest, &[link.0 as u8, dir.index() as u8]);
+                self.digest = fnv1a(
+                    self.digest,
+                    &(2 * link.0 as u64 + dir.index() as u64).to_le_bytes(),
+                );
                 self.digest = fnv1a(self.digest, &(packet.len() as u64).to_le_bytes());
                 self.digest = fnv1a(self.digest, &packet[..packet.len().min(64)]);
                 self.hosts[host.0]

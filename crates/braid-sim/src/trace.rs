@@ -160,6 +160,8 @@ pub enum CsvEnd {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvTrace {
     bytes_per_sec: Vec<u64>,
+    /// Bytes one pass over the trace carries (> 0).
+    period_bytes: u64,
     end: CsvEnd,
 }
 
@@ -200,10 +202,15 @@ impl CsvTrace {
             last_time = Some(time);
             bytes_per_sec.push(rate.round() as u64);
         }
-        if bytes_per_sec.iter().all(|&r| r == 0) {
+        let period_bytes = bytes_per_sec.iter().fold(0u64, |a, &r| a.saturating_add(r));
+        if period_bytes == 0 {
             return Err(TraceError::NoCapacity);
         }
-        Ok(CsvTrace { bytes_per_sec, end })
+        Ok(CsvTrace {
+            bytes_per_sec,
+            period_bytes,
+            end,
+        })
     }
 
     /// The rates, bytes per second, one per second of trace.
@@ -235,8 +242,9 @@ impl CsvTrace {
         let mut need = u128::from(bytes) * SEC;
         let mut t = start_ns;
         let n = self.bytes_per_sec.len() as u64;
-        // Every period has capacity, so this bound is only hit by a held zero.
-        let mut budget = n.saturating_mul(4).saturating_add(bytes);
+        // Each pass over the trace carries `period_bytes`: this many
+        // one-second steps always suffice unless a zero rate is held.
+        let mut budget = (bytes / self.period_bytes + 3).saturating_mul(n);
         loop {
             let sec = u64::try_from(t / SEC).ok()?;
             let rate = u128::from(self.rate_at_second(sec));

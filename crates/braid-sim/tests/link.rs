@@ -249,10 +249,25 @@ fn zero_rate_passes_nothing_and_holds_its_queue() {
     let cfg = LinkConfig::default()
         .rate_bps(0)
         .queue(QueueLimit::Packets(3));
-    let (mut sim, _, rx, link) = pair(1, Cbr::new(10, 100, MS), cfg);
+    let (mut sim, tx, rx, link) = pair(1, Cbr::new(10, 100, MS), cfg);
     sim.run_until(Instant::from_secs(1)).unwrap();
     assert!(sim.host(rx).sink().arrivals.is_empty());
     assert_eq!(sim.link_stats(link, Dir::AtoB).dropped_queue, 7);
+    // Reviving the link loses the three held packets; new ones flow.
+    sim.set_link_config(link, Dir::AtoB, cfg_rate(12_000_000));
+    if let common::Node::Cbr(c) = sim.host_mut(tx) {
+        c.count = 12;
+        c.next_at = Instant::from_secs(1);
+    }
+    sim.run_until(Instant::from_secs(2)).unwrap();
+    assert_eq!(sim.host(rx).sink().seqs(), vec![10, 11]);
+    assert_eq!(sim.link_stats(link, Dir::AtoB).dropped_queue, 10);
+}
+
+fn cfg_rate(bps: u64) -> LinkConfig {
+    LinkConfig::default()
+        .rate_bps(bps)
+        .queue(QueueLimit::Packets(3))
 }
 
 #[test]
