@@ -49,7 +49,7 @@ impl Host for Node {
             _ => None,
         }
     }
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         match self {
             Node::Sender { next_at, .. } => Some(*next_at),
             Node::Receiver { .. } => None,

@@ -22,7 +22,7 @@ pub trait Host {
     fn poll_transmit(&mut self, now: Instant) -> Option<(usize, Vec<u8>)>;
     /// When [`Host::handle_timeout`] should next be called (a time in the
     /// past means now), or `None` for no timer.
-    fn poll_timeout(&self) -> Option<Instant>;
+    fn poll_timeout(&mut self) -> Option<Instant>;
 }
 
 impl<H: Host + ?Sized> Host for Box<H> {
@@ -35,7 +35,7 @@ impl<H: Host + ?Sized> Host for Box<H> {
     fn poll_transmit(&mut self, now: Instant) -> Option<(usize, Vec<u8>)> {
         (**self).poll_transmit(now)
     }
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         (**self).poll_timeout()
     }
 }

@@ -33,7 +33,7 @@
 //!     fn poll_transmit(&mut self, _now: Instant) -> Option<(usize, Vec<u8>)> {
 //!         self.outbox.pop().map(|p| (0, p))
 //!     }
-//!     fn poll_timeout(&self) -> Option<Instant> {
+//!     fn poll_timeout(&mut self) -> Option<Instant> {
 //!         None
 //!     }
 //! }

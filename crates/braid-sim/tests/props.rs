@@ -25,7 +25,7 @@ impl Host for Script {
             _ => None,
         }
     }
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         self.packets.first().map(|p| p.0)
     }
 }

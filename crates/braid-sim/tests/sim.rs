@@ -112,7 +112,7 @@ impl Host for Alarm {
     fn poll_transmit(&mut self, _: Instant) -> Option<(usize, Vec<u8>)> {
         None
     }
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         self.pending.iter().min().copied()
     }
 }
@@ -141,7 +141,7 @@ impl Host for Spinner {
     fn poll_transmit(&mut self, _: Instant) -> Option<(usize, Vec<u8>)> {
         None
     }
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         Some(Instant::ZERO)
     }
 }
@@ -160,7 +160,7 @@ impl Host for Echo {
     fn poll_transmit(&mut self, _: Instant) -> Option<(usize, Vec<u8>)> {
         self.outbox.pop().map(|p| (0, p))
     }
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         None
     }
 }

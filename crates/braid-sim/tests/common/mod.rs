@@ -106,7 +106,7 @@ impl Host for Node {
         Some((c.iface, packet))
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         match self {
             Node::Cbr(c) if c.sent < c.count => Some(c.next_at),
             _ => None,
