@@ -250,6 +250,8 @@ pub struct SubflowStats {
     pub rttvar: Duration,
     /// Minimum RTT.
     pub min_rtt: Option<Duration>,
+    /// Latest RTT sample.
+    pub latest_rtt: Option<Duration>,
     /// Current RTO including backoff.
     pub rto: Duration,
     /// Payload bytes per full segment (peer MSS less TCP options).
@@ -713,6 +715,7 @@ impl TcpSocket {
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
             min_rtt: self.rtt.min_rtt(),
+            latest_rtt: self.rtt.latest(),
             rto: self.rtt.rto(),
             mss: self.data_mss(0),
             snd_wnd: self.snd_wnd,

@@ -774,3 +774,472 @@ fn closed_socket_answers_with_rst() {
     });
     assert_eq!(t.recv().header.flags, TcpFlags::RST);
 }
+
+// ---- Data transfer (RFC 9293 section 3.10.7.4, seventh) ----
+
+/// A peer data segment at offset `off` of its stream.
+fn data(off: usize, payload: &'static [u8]) -> TcpRepr<'static> {
+    TcpRepr {
+        seq_number: REMOTE_SEQ + 1 + off,
+        payload,
+        ..ack(0)
+    }
+}
+
+/// Our ACK of `n` bytes of the peer's stream, with `window` free.
+fn our_ack(n: usize, window: usize) -> TcpRepr<'static> {
+    TcpRepr {
+        seq_number: LOCAL_SEQ + 1,
+        ack_number: Some(REMOTE_SEQ + 1 + n),
+        window_len: window as u16,
+        ..out()
+    }
+}
+
+static KB: [u8; 1000] = [b'k'; 1000];
+
+#[test]
+fn in_order_data_delivered_and_ack_delayed() {
+    let mut t = established();
+    t.send(data(0, b"abcdef"));
+    assert_eq!(t.events(), vec![Event::Readable]);
+    // RFC 9293 section 3.8.6.3: the ACK may be delayed (40 ms here).
+    t.recv_nothing();
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(40)));
+    t.advance(Duration::from_millis(40));
+    t.recv_expect(our_ack(6, BUF - 6));
+    let mut buf = [0u8; 16];
+    let (n, seq) = t.s.read_with_seq(&mut buf);
+    assert_eq!(&buf[..n], b"abcdef");
+    assert_eq!(seq, REMOTE_SEQ + 1);
+    assert_eq!(t.s.read_seq(), REMOTE_SEQ + 7);
+}
+
+#[test]
+fn delayed_ack_timeout_capped_at_500ms() {
+    let mut t = established_with(
+        Config {
+            delayed_ack: Duration::from_secs(2),
+            ..config()
+        },
+        mss_opts(),
+    );
+    t.send(data(0, b"a"));
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(500)));
+}
+
+/// RFC 5681 section 4.2: "an ACK SHOULD be generated for at least every
+/// second full-sized segment".
+#[test]
+fn ack_every_second_full_segment() {
+    let mut t = established();
+    t.send(data(0, &KB));
+    t.recv_nothing();
+    t.send(data(1000, &KB));
+    t.recv_expect(our_ack(2000, BUF - 2000));
+    assert_eq!(t.s.poll_timeout(), None);
+}
+
+/// RFC 5681 section 4.2: out-of-order data is acknowledged at once (a
+/// duplicate ACK), and so is the segment that fills the hole.
+#[test]
+fn out_of_order_reassembly_with_immediate_acks() {
+    let mut t = established();
+    t.send(data(3, b"def"));
+    t.recv_expect(our_ack(0, BUF));
+    assert_eq!(t.s.recv_queue(), 0);
+    t.send(data(9, b"jkl"));
+    t.recv_expect(our_ack(0, BUF));
+    t.send(data(0, b"abc"));
+    t.recv_expect(our_ack(6, BUF - 6));
+    // Overlapping retransmission filling the last hole.
+    t.send(data(5, b"fghi"));
+    t.recv_expect(our_ack(12, BUF - 12));
+    assert_eq!(t.read_all(), b"abcdefghijkl");
+}
+
+/// RFC 2018 section 4: the receiver reports out-of-order blocks, the most
+/// recent first.
+#[test]
+fn sack_blocks_generated_most_recent_first() {
+    let opts = TcpOptions {
+        sack_permitted: true,
+        ..mss_opts()
+    };
+    let mut t = established_with(
+        Config {
+            sack: true,
+            ..config()
+        },
+        opts,
+    );
+    t.send(data(3, b"def"));
+    let blocks = |v: &[(usize, usize)]| {
+        v.iter()
+            .map(|&(l, r)| (REMOTE_SEQ + 1 + l, REMOTE_SEQ + 1 + r))
+            .collect::<arrayvec::ArrayVec<_, 4>>()
+    };
+    let seg = t.recv();
+    assert_eq!(seg.header.options.sack_blocks, blocks(&[(3, 6)]));
+    t.send(data(9, b"jkl"));
+    let seg = t.recv();
+    assert_eq!(seg.header.options.sack_blocks, blocks(&[(9, 12), (3, 6)]));
+    t.send(data(6, b"ghi"));
+    let seg = t.recv();
+    assert_eq!(seg.header.options.sack_blocks, blocks(&[(3, 12)]));
+    t.send(data(0, b"abc"));
+    let seg = t.recv();
+    assert!(seg.header.options.sack_blocks.is_empty());
+    assert_eq!(seg.header.ack_number, Some(REMOTE_SEQ + 13));
+}
+
+/// The receive window is the free buffer space; a full buffer advertises a
+/// zero window, and reading reopens it (RFC 9293 section 3.8.6.2.2).
+#[test]
+fn receive_buffer_full_advertises_zero_window() {
+    let mut t = established();
+    t.send(data(0, &KB));
+    t.send(data(1000, &KB));
+    t.recv_expect(our_ack(2000, BUF - 2000));
+    t.send(data(2000, &KB));
+    t.send(data(3000, &KB));
+    t.recv_expect(our_ack(4000, BUF - 4000));
+    t.send(data(4000, &KB[..96]));
+    t.advance(Duration::from_millis(40));
+    t.recv_expect(our_ack(4096, 0));
+    // Data beyond a zero window is dropped and answered.
+    t.send(data(4096, b"x"));
+    t.recv_expect(our_ack(4096, 0));
+    let mut buf = [0u8; 2048];
+    assert_eq!(t.s.read(&mut buf), 2048);
+    t.recv_expect(our_ack(4096, 2048));
+}
+
+// ---- Sending ----
+
+fn our_data(off: usize, payload: &[u8], flags: TcpFlags) -> TcpRepr<'_> {
+    TcpRepr {
+        seq_number: LOCAL_SEQ + 1 + off,
+        ack_number: Some(REMOTE_SEQ + 1),
+        flags,
+        payload,
+        ..out()
+    }
+}
+
+/// RFC 9293 section 3.7.4: with Nagle, a small segment waits while data is
+/// unacknowledged.
+#[test]
+fn nagle_holds_small_segment() {
+    let mut t = established();
+    t.s.write(b"a");
+    t.recv_expect(our_data(0, b"a", TcpFlags::PSH));
+    t.s.write(b"b");
+    t.recv_nothing();
+    t.send(ack(1));
+    t.recv_expect(our_data(1, b"b", TcpFlags::PSH));
+}
+
+#[test]
+fn nagle_off_sends_small_segments_at_once() {
+    let mut t = established_with(
+        Config {
+            nagle: false,
+            ..config()
+        },
+        mss_opts(),
+    );
+    t.s.write(b"a");
+    t.recv_expect(our_data(0, b"a", TcpFlags::PSH));
+    t.s.write(b"b");
+    t.recv_expect(our_data(1, b"b", TcpFlags::PSH));
+}
+
+#[test]
+fn segments_sized_to_mss_and_send_buffer_bounded() {
+    let mut t = established_with(
+        Config {
+            send_buffer: 2500,
+            ..config()
+        },
+        mss_opts(),
+    );
+    assert_eq!(t.s.write(&[7u8; 4000]), 2500);
+    assert_eq!(t.recv().payload.len(), 1000);
+    assert_eq!(t.recv().payload.len(), 1000);
+    // Nagle: the 500-byte tail waits for the ACK.
+    t.recv_nothing();
+    t.send(ack(2000));
+    assert_eq!(t.events(), vec![Event::Writable]);
+    assert_eq!(t.recv().payload.len(), 500);
+    t.send(ack(2500));
+    assert_eq!(t.s.stats().bytes_acked, 2500);
+}
+
+/// RFC 6298 section 5: the timer fires after RTO, the earliest segment is
+/// retransmitted, and RTO doubles each time.
+#[test]
+fn rto_fires_and_backs_off_exponentially() {
+    let mut t = established();
+    t.s.write(b"abcdef");
+    t.recv_expect(our_data(0, b"abcdef", TcpFlags::PSH));
+    // SRTT 100 ms, RTTVAR 50 ms: RTO 300 ms.
+    let mut rto = Duration::from_millis(300);
+    for _ in 0..3 {
+        assert_eq!(t.s.poll_timeout(), Some(t.now + rto));
+        t.advance(rto);
+        let seg = t.recv();
+        assert_eq!(seg.header.seq_number, LOCAL_SEQ + 1);
+        assert_eq!(seg.payload, b"abcdef");
+        t.recv_nothing();
+        rto *= 2;
+    }
+    assert_eq!(t.s.stats().rto_count, 3);
+}
+
+/// RFC 6298 section 3 (Karn): "RTT samples MUST NOT be made using segments
+/// that were retransmitted".
+#[test]
+fn karn_no_rtt_sample_from_retransmission() {
+    let mut t = established();
+    t.s.write(b"abcdef");
+    t.recv();
+    t.advance(Duration::from_millis(300));
+    t.recv();
+    t.now += Duration::from_millis(10);
+    t.send(ack(6));
+    assert_eq!(t.s.stats().srtt, Some(Duration::from_millis(100)));
+    // A fresh segment gives a sample again.
+    t.s.write(b"g");
+    t.recv();
+    t.now += Duration::from_millis(20);
+    t.send(ack(7));
+    assert_eq!(t.s.stats().srtt, Some(Duration::from_micros(90_000)));
+}
+
+#[test]
+fn retransmissions_give_up_after_limit() {
+    let mut t = established_with(
+        Config {
+            max_retransmissions: 2,
+            ..config()
+        },
+        mss_opts(),
+    );
+    t.s.write(b"x");
+    t.recv();
+    for _ in 0..3 {
+        let at = t.s.poll_timeout().unwrap();
+        t.now = at;
+        t.s.handle_timeout(at);
+        while t.s.poll_transmit(t.now).is_some() {}
+    }
+    assert_eq!(t.s.state(), State::Closed);
+    assert_eq!(t.s.close_reason(), Some(CloseReason::Timeout));
+}
+
+/// Send `n` full segments from ESTABLISHED.
+fn send_segments(t: &mut T, n: usize) {
+    t.s.write(&vec![9u8; n * 1000]);
+    for i in 0..n {
+        let seg = t.recv();
+        assert_eq!(seg.header.seq_number, LOCAL_SEQ + 1 + i * 1000);
+    }
+    t.recv_nothing();
+}
+
+/// RFC 5681 section 3.2 / RFC 6582: without SACK, the third duplicate ACK
+/// triggers a retransmission of the first unacknowledged segment.
+#[test]
+fn fast_retransmit_after_three_dup_acks() {
+    let mut t = established();
+    send_segments(&mut t, 5);
+    t.send(ack(1000));
+    t.recv_nothing();
+    t.send(ack(1000));
+    t.send(ack(1000));
+    t.recv_nothing();
+    t.send(ack(1000));
+    let rtx = t.recv();
+    assert_eq!(rtx.header.seq_number, LOCAL_SEQ + 1001);
+    assert_eq!(rtx.payload.len(), 1000);
+    let st = t.s.stats();
+    assert!(st.in_recovery);
+    assert_eq!(st.ssthresh, 2000); // FlightSize 4000 / 2
+    // A partial ACK retransmits the next hole (RFC 6582 step 5) ...
+    t.send(ack(3000));
+    assert_eq!(t.recv().header.seq_number, LOCAL_SEQ + 3001);
+    // ... and the full ACK ends recovery.
+    t.send(ack(5000));
+    assert!(!t.s.stats().in_recovery);
+    assert_eq!(t.s.stats().cwnd, 2000);
+}
+
+/// RFC 6675: with SACK, only the holes are retransmitted.
+#[test]
+fn sack_recovery_retransmits_only_holes() {
+    let opts = TcpOptions {
+        sack_permitted: true,
+        ..mss_opts()
+    };
+    let mut t = established_with(
+        Config {
+            sack: true,
+            ..config()
+        },
+        opts,
+    );
+    send_segments(&mut t, 6);
+    let sack = |blocks: &[(usize, usize)]| TcpRepr {
+        options: TcpOptions {
+            sack_blocks: blocks
+                .iter()
+                .map(|&(l, r)| (LOCAL_SEQ + 1 + l, LOCAL_SEQ + 1 + r))
+                .collect(),
+            ..TcpOptions::default()
+        },
+        ..ack(0)
+    };
+    // Segments 0 and 2 are lost.
+    t.send(sack(&[(1000, 2000)]));
+    t.send(sack(&[(3000, 4000), (1000, 2000)]));
+    t.recv_nothing();
+    t.send(sack(&[(3000, 5000), (1000, 2000)]));
+    let rtx = t.recv();
+    assert_eq!(rtx.header.seq_number, LOCAL_SEQ + 1);
+    t.recv_nothing();
+    t.send(sack(&[(3000, 6000), (1000, 2000)]));
+    let rtx = t.recv();
+    assert_eq!(rtx.header.seq_number, LOCAL_SEQ + 2001);
+    t.recv_nothing();
+    assert_eq!(t.s.stats().retransmitted_segments, 2);
+    t.send(ack(6000));
+    assert!(!t.s.stats().in_recovery);
+}
+
+/// RFC 9293 section 3.8.6.1: a zero window is probed after the persist
+/// timeout, with exponential backoff; the window reopening resumes sending.
+#[test]
+fn zero_window_probe_after_persist_timeout() {
+    let mut t = established();
+    t.send(TcpRepr {
+        window_len: 0,
+        ..ack(0)
+    });
+    t.s.write(b"abc");
+    t.recv_nothing();
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(300)));
+    t.advance(Duration::from_millis(300));
+    t.recv_expect(TcpRepr {
+        seq_number: LOCAL_SEQ,
+        ack_number: Some(REMOTE_SEQ + 1),
+        ..out()
+    });
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(600)));
+    // The probe's answer opens the window.
+    t.send(ack(0));
+    t.recv_expect(our_data(0, b"abc", TcpFlags::PSH));
+}
+
+// ---- RFC 7323 ----
+
+/// RFC 7323 section 2: the window scale is applied to the peer's window we
+/// receive and to the window we send (never in SYNs).
+#[test]
+fn window_scaling_applied_both_ways() {
+    let opts = TcpOptions {
+        window_scale: Some(2),
+        ..mss_opts()
+    };
+    let syn = TcpRepr {
+        flags: TcpFlags::SYN,
+        seq_number: REMOTE_SEQ,
+        options: opts,
+        ..templ()
+    };
+    let cfg = Config {
+        window_scaling: true,
+        recv_buffer: 256 * 1024,
+        ..config()
+    };
+    let mut t = T {
+        s: TcpSocket::accept(Instant::ZERO, cfg, local(), remote(), &syn, LOCAL_SEQ).unwrap(),
+        now: Instant::ZERO,
+    };
+    let synack = t.recv();
+    assert_eq!(synack.header.options.window_scale, Some(3));
+    assert_eq!(synack.header.window_len, 65535);
+    t.send(TcpRepr {
+        window_len: 1000,
+        ..ack(0)
+    });
+    t.s.write(&[1u8; 10_000]);
+    let mut sent = 0;
+    while let Some(seg) = t.s.poll_transmit(t.now) {
+        assert_eq!(seg.header.window_len, (256 * 1024 >> 3) as u16);
+        sent += seg.payload.len();
+    }
+    assert_eq!(sent, 4000);
+}
+
+fn ts_opts() -> TcpOptions<'static> {
+    TcpOptions {
+        timestamps: Some((1, 0)),
+        ..mss_opts()
+    }
+}
+
+/// RFC 7323 section 5 (PAWS): a segment with an older TSval is dropped and
+/// answered with an ACK.
+#[test]
+fn paws_drops_old_timestamp() {
+    let mut t = established_with(
+        Config {
+            timestamps: true,
+            ..config()
+        },
+        ts_opts(),
+    );
+    let ts = |tsval: u32| TcpOptions {
+        timestamps: Some((tsval, 0)),
+        ..TcpOptions::default()
+    };
+    t.send(TcpRepr {
+        options: ts(100),
+        ..data(0, b"abc")
+    });
+    t.send(TcpRepr {
+        options: ts(50),
+        ..data(3, b"def")
+    });
+    let reply = t.recv();
+    assert_eq!(reply.header.ack_number, Some(REMOTE_SEQ + 4));
+    assert_eq!(reply.header.options.timestamps.map(|t| t.1), Some(100));
+    assert_eq!(t.read_all(), b"abc");
+}
+
+/// RFC 7323 section 4: RTT measured from the echoed timestamp, even for
+/// retransmitted data.
+#[test]
+fn rtt_from_timestamps() {
+    let mut t = established_with(
+        Config {
+            timestamps: true,
+            ..config()
+        },
+        ts_opts(),
+    );
+    t.s.write(b"x");
+    let seg = t.recv();
+    let (tsval, _) = seg.header.options.timestamps.unwrap();
+    assert_eq!(seg.payload.len(), 1);
+    t.now += Duration::from_millis(50);
+    t.send(TcpRepr {
+        options: TcpOptions {
+            timestamps: Some((2, tsval)),
+            ..TcpOptions::default()
+        },
+        ..ack(1)
+    });
+    assert_eq!(t.s.stats().latest_rtt, Some(Duration::from_millis(50)));
+}
