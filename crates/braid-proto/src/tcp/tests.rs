@@ -5,7 +5,7 @@
 use super::*;
 use crate::cc::CcAlgorithm;
 use crate::wire::mptcp::MptcpOption;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 
 const LOCAL_PORT: u16 = 80;
 const REMOTE_PORT: u16 = 49500;
@@ -1242,4 +1242,281 @@ fn rtt_from_timestamps() {
         ..ack(1)
     });
     assert_eq!(t.s.stats().latest_rtt, Some(Duration::from_millis(50)));
+}
+
+// ---- MPTCP hooks ----
+
+#[derive(Default)]
+struct Recorder {
+    outgoing: Vec<OutgoingInfo>,
+    incoming: Vec<(SeqNum, bool)>,
+}
+
+impl SegmentHooks for Recorder {
+    fn reserve_option_space(&mut self, _flags: TcpFlags) -> usize {
+        12
+    }
+    fn outgoing(&mut self, info: &OutgoingInfo, opts: &mut TcpOptions<'static>) {
+        self.outgoing.push(*info);
+        let _ = opts.mptcp.try_push(MptcpOption::MpPrio { backup: true });
+    }
+    fn incoming(&mut self, seg: &TcpRepr<'_>, accepted: bool) {
+        self.incoming.push((seg.seq_number, accepted));
+    }
+}
+
+#[test]
+fn hooks_see_syn_and_add_options() {
+    let mut s = TcpSocket::connect(Instant::ZERO, config(), local(), remote(), LOCAL_SEQ);
+    let mut h = Recorder::default();
+    let syn = s.poll_transmit_with(Instant::ZERO, &mut h).unwrap();
+    assert_eq!(syn.header.options.mptcp.len(), 1);
+    assert_eq!(h.outgoing[0].flags, TcpFlags::SYN);
+    assert_eq!(h.outgoing[0].seq, LOCAL_SEQ);
+    // Only the MSS option (4 bytes) is used by TCP itself.
+    assert_eq!(h.outgoing[0].option_space_left, 36);
+}
+
+/// The hook's reserved option space shrinks the payload; every data
+/// segment is reported with its sequence number and length and carries the
+/// option the hook added; incoming segments are reported with their fate.
+#[test]
+fn hooks_called_with_seq_len_and_options_appear() {
+    let mut t = established();
+    let mut h = Recorder::default();
+    t.s.write(&[5u8; 2000]);
+    let mut segs = Vec::new();
+    while let Some(seg) = t.s.poll_transmit_with(t.now, &mut h) {
+        segs.push(seg);
+    }
+    assert_eq!(segs.len(), 2);
+    for (seg, info) in segs.iter().zip(&h.outgoing) {
+        assert_eq!(seg.payload.len(), 1000 - 12);
+        assert_eq!(info.seq, seg.header.seq_number);
+        assert_eq!(info.len, seg.payload.len());
+        assert!(!info.retransmission);
+        assert_eq!(info.option_space_left, 40);
+        assert_eq!(
+            seg.header.options.mptcp.as_slice(),
+            &[MptcpOption::MpPrio { backup: true }]
+        );
+    }
+    assert_eq!(h.outgoing[1].seq, LOCAL_SEQ + 1 + 988);
+    // A retransmission is flagged as such.
+    t.advance(Duration::from_millis(300));
+    let rtx = t.s.poll_transmit_with(t.now, &mut h).unwrap();
+    assert_eq!(rtx.header.seq_number, LOCAL_SEQ + 1);
+    assert!(h.outgoing.last().unwrap().retransmission);
+    // Incoming: an acceptable ACK, then an out-of-window segment.
+    t.s.handle_segment_with(t.now, &ack(988), &mut h);
+    t.s.handle_segment_with(t.now, &data(100_000, b"zz"), &mut h);
+    assert_eq!(
+        h.incoming,
+        vec![(REMOTE_SEQ + 1, true), (REMOTE_SEQ + 100_001, false)]
+    );
+    let st = t.s.stats();
+    assert_eq!(st.mss, 1000);
+    assert_eq!(st.bytes_acked, 988);
+}
+
+#[test]
+fn request_ack_sends_pure_ack() {
+    let mut t = established();
+    t.recv_nothing();
+    t.s.request_ack();
+    t.recv_expect(our_ack(0, BUF));
+}
+
+// ---- Two sockets in memory ----
+
+/// Two sockets joined by a lossy, reordering link in virtual time.
+struct Pair {
+    a: TcpSocket,
+    b: Option<TcpSocket>,
+    b_config: Config,
+    now: Instant,
+    rng: rand_chacha::ChaCha8Rng,
+    loss: f64,
+    delay: Duration,
+    jitter_us: u64,
+    /// (delivery time, towards b, segment)
+    wire: Vec<(Instant, bool, Segment)>,
+    dropped: usize,
+}
+
+fn addr_a() -> SocketAddr {
+    SocketAddr::new("10.0.0.1".parse().unwrap(), 40000)
+}
+fn addr_b() -> SocketAddr {
+    SocketAddr::new("10.0.0.2".parse().unwrap(), 443)
+}
+
+impl Pair {
+    fn new(seed: u64, config: Config, loss: f64) -> Pair {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let isn = IsnGenerator::from_rng(&mut rng);
+        let a = TcpSocket::connect(
+            Instant::ZERO,
+            config.clone(),
+            addr_a(),
+            addr_b(),
+            isn.isn(Instant::ZERO, addr_a(), addr_b()),
+        );
+        Pair {
+            a,
+            b: None,
+            b_config: config,
+            now: Instant::ZERO,
+            rng,
+            loss,
+            delay: Duration::from_millis(10),
+            jitter_us: 3000,
+            wire: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn put(&mut self, to_b: bool, seg: Segment) {
+        if self.rng.random_bool(self.loss) {
+            self.dropped += 1;
+            return;
+        }
+        let jitter = Duration::from_micros(self.rng.random_range(0..=self.jitter_us));
+        self.wire.push((self.now + self.delay + jitter, to_b, seg));
+    }
+
+    /// Move segments; returns whether anything happened at `now`.
+    fn step(&mut self) -> bool {
+        let mut busy = false;
+        while let Some(seg) = self.a.poll_transmit(self.now) {
+            self.put(true, seg);
+            busy = true;
+        }
+        if let Some(b) = self.b.as_mut() {
+            let mut out = Vec::new();
+            while let Some(seg) = b.poll_transmit(self.now) {
+                out.push(seg);
+            }
+            for seg in out {
+                self.put(false, seg);
+                busy = true;
+            }
+        }
+        self.wire.sort_by_key(|w| w.0);
+        while self.wire.first().is_some_and(|w| w.0 <= self.now) {
+            let (_, to_b, seg) = self.wire.remove(0);
+            busy = true;
+            if to_b {
+                match self.b.as_mut() {
+                    Some(b) => b.handle_segment(self.now, &seg.repr()),
+                    None => {
+                        if let Ok(b) = TcpSocket::accept(
+                            self.now,
+                            self.b_config.clone(),
+                            addr_b(),
+                            addr_a(),
+                            &seg.repr(),
+                            SeqNum(0x8000_0000),
+                        ) {
+                            self.b = Some(b);
+                        }
+                    }
+                }
+            } else {
+                self.a.handle_segment(self.now, &seg.repr());
+            }
+        }
+        busy
+    }
+
+    /// Jump to the next wake-up.
+    fn advance(&mut self) {
+        let next = [
+            self.wire.first().map(|w| w.0),
+            self.a.poll_timeout(),
+            self.b.as_ref().and_then(TcpSocket::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("deadlock: nothing in flight and no timer");
+        self.now = self.now.max(next);
+        self.a.handle_timeout(self.now);
+        if let Some(b) = self.b.as_mut() {
+            b.handle_timeout(self.now);
+        }
+    }
+
+    /// Send `source` from a to b, close, and return what b read.
+    fn transfer(&mut self, source: &[u8]) -> Vec<u8> {
+        let mut written = 0;
+        let mut sink = Vec::with_capacity(source.len());
+        let mut buf = vec![0u8; 64 * 1024];
+        while self.now < Instant::from_secs(600) {
+            if self.a.state().can_send() && written < source.len() {
+                written += self.a.write(&source[written..]);
+                if written == source.len() {
+                    self.a.close();
+                }
+            }
+            if let Some(b) = self.b.as_mut() {
+                loop {
+                    let n = b.read(&mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    sink.extend_from_slice(&buf[..n]);
+                }
+                if b.is_read_closed() {
+                    if b.state() == State::CloseWait {
+                        b.close();
+                    }
+                    if b.state() == State::Closed && self.a.state() != State::FinWait1 {
+                        break;
+                    }
+                }
+            }
+            if !self.step() {
+                self.advance();
+            }
+        }
+        sink
+    }
+}
+
+fn pair_transfer(seed: u64, config: Config, loss: f64) {
+    let mut p = Pair::new(seed, config, loss);
+    let mut source = vec![0u8; 1 << 20];
+    p.rng.fill_bytes(&mut source);
+    let sink = p.transfer(&source);
+    assert_eq!(sink.len(), source.len(), "seed {seed}: length");
+    assert!(sink == source, "seed {seed}: bytes differ");
+    let st = p.a.stats();
+    assert!(loss == 0.0 || st.retransmitted_segments > 0);
+    assert!(p.b.as_ref().is_some_and(|b| b.state() == State::Closed));
+    println!("seed {seed}: {st:?} dropped={} t={:?}", p.dropped, p.now);
+}
+
+#[test]
+fn pair_transfers_1mib_lossless() {
+    pair_transfer(1, Config::default(), 0.0);
+}
+
+#[test]
+fn pair_transfers_1mib_with_5_percent_loss() {
+    for seed in 1..=3 {
+        pair_transfer(seed, Config::default(), 0.05);
+    }
+}
+
+#[test]
+fn pair_transfers_1mib_with_loss_newreno_no_sack_no_timestamps() {
+    let config = Config {
+        sack: false,
+        timestamps: false,
+        window_scaling: false,
+        congestion: CcAlgorithm::NewReno,
+        ..Config::default()
+    };
+    pair_transfer(7, config, 0.05);
 }
