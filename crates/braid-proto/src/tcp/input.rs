@@ -180,7 +180,7 @@ impl TcpSocket {
                     // Simultaneous open: the peer's SYN,ACK repeats the SYN
                     // we already have; keep its ACK.
                     syn = false;
-                    seq = seq + 1;
+                    seq += 1;
                 } else {
                     // The peer retransmitted its SYN: our SYN,ACK was lost.
                     self.syn_pending = true;

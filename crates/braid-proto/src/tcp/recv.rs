@@ -140,7 +140,7 @@ impl RecvBuffer {
             data: merged,
             stamp: self.stamp,
         });
-        self.ooo.sort_by(|a, b| a.start.cmp(&b.start));
+        self.ooo.sort_by_key(|b| b.start);
     }
 
     /// Move blocks that the in-order edge reached into `ready`.
@@ -181,7 +181,7 @@ impl RecvBuffer {
     /// in order of recency.
     pub fn sack_blocks(&self, max: usize) -> ArrayVec<(SeqNum, SeqNum), 4> {
         let mut blocks: Vec<&OooBlock> = self.ooo.iter().collect();
-        blocks.sort_by(|a, b| b.stamp.cmp(&a.stamp));
+        blocks.sort_by_key(|b| core::cmp::Reverse(b.stamp));
         blocks
             .into_iter()
             .take(max.min(4))

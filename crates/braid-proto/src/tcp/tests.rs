@@ -1176,7 +1176,7 @@ fn window_scaling_applied_both_ways() {
     t.s.write(&[1u8; 10_000]);
     let mut sent = 0;
     while let Some(seg) = t.s.poll_transmit(t.now) {
-        assert_eq!(seg.header.window_len, (256 * 1024 >> 3) as u16);
+        assert_eq!(seg.header.window_len, ((256 * 1024) >> 3) as u16);
         sent += seg.payload.len();
     }
     assert_eq!(sent, 4000);
