@@ -402,6 +402,12 @@ impl TcpSocket {
             data = &data[..(end - seq).min(data.len())];
             fin = false;
         }
+        if let Some(f) = self.recv.fin_seq()
+            && seq + data.len() > f
+        {
+            // Nothing exists after the peer's FIN: drop bytes beyond it.
+            data = &data[..(f - seq).min(data.len())];
+        }
         let had_holes = self.recv.has_holes();
         let fin_before = self.recv.fin_consumed();
         let n = self.recv.insert(seq, data, fin);

@@ -212,9 +212,11 @@ pub trait SegmentHooks {
         let _ = flags;
         0
     }
-    /// Called for every outgoing segment except RSTs generated for
-    /// unacceptable segments; may push MPTCP options into `opts.mptcp` within
-    /// `info.option_space_left`.
+    /// Called for every outgoing segment except RSTs answering segments
+    /// that match no connection (the RST of [`TcpSocket::abort`] is
+    /// included); may push MPTCP options into `opts.mptcp` within
+    /// `info.option_space_left`. TCP cannot measure MPTCP options and trusts
+    /// the hook to respect that bound.
     fn outgoing(&mut self, info: &OutgoingInfo, opts: &mut TcpOptions<'static>) {
         let _ = (info, opts);
     }
@@ -398,6 +400,8 @@ pub struct TcpSocket {
     challenge_count: u32,
 
     replies: VecDeque<Segment>,
+    /// The RST of an `abort`, to send at the next `poll_transmit`.
+    abort_rst: Option<SeqNum>,
     events: VecDeque<Event>,
     write_blocked: bool,
     close_reason: Option<CloseReason>,
@@ -489,6 +493,7 @@ impl TcpSocket {
             challenge_window: now,
             challenge_count: 0,
             replies: VecDeque::new(),
+            abort_rst: None,
             events: VecDeque::new(),
             write_blocked: false,
             close_reason: None,
@@ -661,8 +666,9 @@ impl TcpSocket {
             return;
         }
         if self.state != State::SynSent && self.state != State::TimeWait {
-            let rst = self.bare_segment(self.snd_nxt, None, TcpFlags::RST);
-            self.replies.push_back(rst);
+            // Built at the next `poll_transmit`, so that hooks can add
+            // options to it (MPTCP: MP_TCPRST, MP_FASTCLOSE).
+            self.abort_rst = Some(self.snd_nxt);
         }
         self.enter_closed(CloseReason::Aborted);
     }
@@ -730,6 +736,17 @@ impl TcpSocket {
             segments_sent: c.segments_sent,
             segments_received: c.segments_received,
         }
+    }
+
+    /// Bytes the congestion and receive windows let this subflow send now
+    /// (for schedulers): `min(cwnd - pipe, SND.UNA + SND.WND - SND.NXT)`.
+    pub fn available_window(&self) -> usize {
+        if !self.state.is_synchronized() {
+            return 0;
+        }
+        let cwnd = (self.cc.cwnd() + self.inflation).saturating_sub(self.scoreboard.pipe());
+        let rwnd = (self.snd_una + self.snd_wnd) - self.snd_nxt;
+        cwnd.min(rwnd)
     }
 
     /// Bytes sent and not yet acknowledged (sequence space).

@@ -57,6 +57,20 @@ impl TcpSocket {
             self.counters.segments_sent += 1;
             return Some(r);
         }
+        if let Some(seq) = self.abort_rst.take() {
+            let mut rst = self.bare_segment(seq, None, TcpFlags::RST);
+            let info = OutgoingInfo {
+                seq,
+                len: 0,
+                flags: TcpFlags::RST,
+                ack: None,
+                retransmission: false,
+                option_space_left: OPTION_SPACE,
+            };
+            hooks.outgoing(&info, &mut rst.header.options);
+            self.counters.segments_sent += 1;
+            return Some(rst);
+        }
         let seg = match self.state {
             State::Closed | State::Listen => None,
             State::SynSent | State::SynReceived if self.syn_pending => {

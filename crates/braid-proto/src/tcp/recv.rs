@@ -86,6 +86,11 @@ impl RecvBuffer {
         self.fin_consumed
     }
 
+    /// Sequence number of the peer's FIN, once a FIN arrived.
+    pub fn fin_seq(&self) -> Option<SeqNum> {
+        self.fin
+    }
+
     /// Whether data is held out of order.
     pub fn has_holes(&self) -> bool {
         !self.ooo.is_empty()
