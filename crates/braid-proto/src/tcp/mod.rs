@@ -33,6 +33,16 @@
 //! 4. The application uses [`TcpSocket::write`], [`TcpSocket::read`],
 //!    [`TcpSocket::close`] and [`TcpSocket::abort`]; after each, poll again.
 //!
+//! # Deliberate choices and gaps
+//! - Segments without TSopt after timestamps were negotiated are accepted
+//!   (as Linux does; RFC 7323 section 3.2 says SHOULD drop). TS.Recent is
+//!   not invalidated after 24 idle days.
+//! - Zero-window probes are `<SEQ=SND.UNA-1><ACK>` without data (Linux
+//!   style) rather than one byte past the window.
+//! - Data carried on a SYN is not accepted (the peer retransmits it).
+//! - Not yet: RFC 6675 NextSeg rules 3-4 and the rescue retransmission,
+//!   D-SACK, RACK-TLP, F-RTO, ECN, keep-alives, urgent data (URG is ignored).
+//!
 //! # MPTCP hooks
 //! [`SegmentHooks`] sees every outgoing segment (and may append options
 //! within the space it reserved) and every incoming one;

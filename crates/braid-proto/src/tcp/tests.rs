@@ -1653,3 +1653,105 @@ fn random_segments_never_panic() {
     // The generator does reach the data path.
     assert!(total_delivered > 10_000, "{total_delivered}");
 }
+
+// ---- MSS and congestion control plumbing ----
+
+/// RFC 9293 section 3.7.1: the peer's MSS is clamped to ours, and 536 is
+/// assumed when the option is absent.
+#[test]
+fn mss_clamped_and_defaulted() {
+    let big = TcpOptions {
+        mss: Some(9000),
+        ..TcpOptions::default()
+    };
+    let t = established_with(config(), big);
+    assert_eq!(t.s.stats().mss, 1000);
+    let t = established_with(config(), TcpOptions::default());
+    assert_eq!(t.s.stats().mss, 536);
+}
+
+#[derive(Debug)]
+struct FixedWindow {
+    cwnd: usize,
+    siblings_seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl crate::cc::Controller for FixedWindow {
+    fn on_ack(&mut self, _now: Instant, _ack: &crate::cc::AckInfo, siblings: &[CcView]) {
+        self.siblings_seen
+            .store(siblings.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+    fn cwnd(&self) -> usize {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> usize {
+        usize::MAX
+    }
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+}
+
+/// A caller-supplied controller governs the window and sees the sibling
+/// subflows' views.
+#[test]
+fn custom_controller_and_sibling_views() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen2 = seen.clone();
+    let cfg = Config {
+        congestion: CcAlgorithm::Custom(std::sync::Arc::new(move |_mss| {
+            Box::new(FixedWindow {
+                cwnd: 2000,
+                siblings_seen: seen2.clone(),
+            })
+        })),
+        ..config()
+    };
+    let mut t = established_with(cfg, mss_opts());
+    let view = CcView {
+        cwnd: 5000,
+        srtt: Duration::from_millis(30),
+        bytes_in_flight: 0,
+        mss: 1000,
+    };
+    t.s.set_sibling_views(&[view, view]);
+    t.s.write(&[0u8; 5000]);
+    t.recv();
+    t.recv();
+    t.recv_nothing();
+    t.send(ack(1000));
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(t.s.cc_view().cwnd, 2000);
+}
+
+/// CUBIC is the default and reduces by beta_cubic on a fast retransmit.
+#[test]
+fn cubic_is_default_controller() {
+    let opts = TcpOptions {
+        sack_permitted: true,
+        ..mss_opts()
+    };
+    let mut t = established_with(
+        Config {
+            congestion: CcAlgorithm::default(),
+            sack: true,
+            ..config()
+        },
+        opts,
+    );
+    send_segments(&mut t, 10);
+    let sack = |r: usize| TcpRepr {
+        options: TcpOptions {
+            sack_blocks: [(LOCAL_SEQ + 1001, LOCAL_SEQ + 1 + r)]
+                .into_iter()
+                .collect(),
+            ..TcpOptions::default()
+        },
+        ..ack(0)
+    };
+    for r in [2000, 3000, 4000] {
+        t.send(sack(r));
+    }
+    assert!(t.s.stats().in_recovery);
+    assert_eq!(t.s.stats().cwnd, 7000);
+}
