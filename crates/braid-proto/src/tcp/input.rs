@@ -157,6 +157,9 @@ impl TcpSocket {
             self.set_state(State::Established);
             self.events.push_back(Event::Connected);
             self.ack_now = true;
+            if self.fin_queued {
+                self.set_state(State::FinWait1);
+            }
         } else {
             // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it".

@@ -651,8 +651,11 @@ impl TcpSocket {
         match self.state {
             State::Closed | State::Listen => {}
             // "Delete the TCB ... return 'closing' responses to any queued
-            // SENDs".
-            State::SynSent => self.enter_closed(CloseReason::Normal),
+            // SENDs". Braid accepts writes before the handshake completes,
+            // so with data queued the FIN waits for ESTABLISHED instead (the
+            // SYN-RECEIVED rule).
+            State::SynSent if self.send_buf.len() == 0 => self.enter_closed(CloseReason::Normal),
+            State::SynSent => self.fin_queued = true,
             // "If no SENDs have been issued and there is no pending data to
             // send, then form a FIN segment and send it ... otherwise, queue
             // for processing after entering ESTABLISHED state."

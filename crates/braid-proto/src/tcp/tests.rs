@@ -528,6 +528,23 @@ fn close_in_syn_sent_deletes_tcb() {
 }
 
 #[test]
+fn close_in_syn_sent_with_queued_data_sends_it_then_fin() {
+    let mut t = syn_sent();
+    t.s.write(b"hello");
+    t.s.close();
+    assert_eq!(t.s.state(), State::SynSent);
+    t.send(TcpRepr {
+        flags: TcpFlags::SYN,
+        seq_number: REMOTE_SEQ,
+        ack_number: Some(LOCAL_SEQ + 1),
+        options: mss_opts(),
+        ..templ()
+    });
+    assert_eq!(t.s.state(), State::FinWait1);
+    t.recv_expect(our_data(0, b"hello", TcpFlags::PSH | TcpFlags::FIN));
+}
+
+#[test]
 fn close_in_syn_received_sends_fin_once_established() {
     let mut t = syn_received();
     t.s.close();
@@ -1364,6 +1381,10 @@ struct Pair {
     /// (delivery time, towards b, segment)
     wire: Vec<(Instant, bool, Segment)>,
     dropped: usize,
+    /// When set, b reads at most this many bytes every 100 ms (a slow
+    /// application), so its window closes.
+    slow_reader: Option<usize>,
+    next_read: Instant,
 }
 
 fn addr_a() -> SocketAddr {
@@ -1395,6 +1416,8 @@ impl Pair {
             jitter_us: 3000,
             wire: Vec::new(),
             dropped: 0,
+            slow_reader: None,
+            next_read: Instant::ZERO,
         }
     }
 
@@ -1460,8 +1483,21 @@ impl Pair {
         ]
         .into_iter()
         .flatten()
-        .min()
-        .expect("deadlock: nothing in flight and no timer");
+        .chain(self.slow_reader.map(|_| self.next_read))
+        .filter(|&t| t > self.now || self.wire.first().is_some_and(|w| w.0 == t))
+        .min();
+        let Some(next) = next else {
+            panic!(
+                "deadlock at {:?}: a {:?} {:?} timers {:?}, b {:?} {:?} timers {:?}",
+                self.now,
+                self.a,
+                self.a.stats(),
+                self.a.timers,
+                self.b,
+                self.b.as_ref().map(TcpSocket::stats),
+                self.b.as_ref().map(|b| b.timers)
+            );
+        };
         self.now = self.now.max(next);
         self.a.handle_timeout(self.now);
         if let Some(b) = self.b.as_mut() {
@@ -1482,11 +1518,22 @@ impl Pair {
                 }
             }
             if let Some(b) = self.b.as_mut() {
-                loop {
-                    let n = b.read(&mut buf);
+                let budget = match self.slow_reader {
+                    Some(_) if self.now < self.next_read => 0,
+                    Some(chunk) => {
+                        self.next_read = self.now + Duration::from_millis(100);
+                        chunk
+                    }
+                    None => usize::MAX,
+                };
+                let mut left = budget;
+                while left > 0 {
+                    let want = left.min(buf.len());
+                    let n = b.read(&mut buf[..want]);
                     if n == 0 {
                         break;
                     }
+                    left -= n;
                     sink.extend_from_slice(&buf[..n]);
                 }
                 if b.is_read_closed() {
@@ -1517,6 +1564,29 @@ fn pair_transfer(seed: u64, config: Config, loss: f64) {
     assert!(loss == 0.0 || st.retransmitted_segments > 0);
     assert!(p.b.as_ref().is_some_and(|b| b.state() == State::Closed));
     println!("seed {seed}: {st:?} dropped={} t={:?}", p.dropped, p.now);
+}
+
+/// A slow reader closes the window; persist probes and window updates keep
+/// the transfer going until every byte arrives.
+#[test]
+fn pair_slow_reader_zero_window() {
+    let config = Config {
+        recv_buffer: 16 * 1024,
+        ..Config::default()
+    };
+    let mut p = Pair::new(11, config, 0.02);
+    p.slow_reader = Some(8 * 1024);
+    let mut source = vec![0u8; 256 * 1024];
+    p.rng.fill_bytes(&mut source);
+    let sink = p.transfer(&source);
+    assert!(
+        sink == source,
+        "bytes differ ({} of {})",
+        sink.len(),
+        source.len()
+    );
+    // Paced by the reader: 8 KiB per 100 ms.
+    assert!(p.now >= Instant::from_secs(3), "{:?}", p.now);
 }
 
 #[test]
