@@ -1825,3 +1825,74 @@ fn cubic_is_default_controller() {
     assert!(t.s.stats().in_recovery);
     assert_eq!(t.s.stats().cwnd, 7000);
 }
+
+// ---- More receive-side rules ----
+
+/// RFC 9293 section 3.10.7.4, eighth: a FIN is processed only once all data
+/// before it arrived; an early FIN waits in the reassembly queue.
+#[test]
+fn out_of_order_fin_waits_for_the_hole() {
+    let mut t = established();
+    t.send(TcpRepr {
+        flags: TcpFlags::FIN,
+        ..data(3, b"def")
+    });
+    t.recv_expect(our_ack(0, BUF));
+    assert_eq!(t.s.state(), State::Established);
+    t.send(data(0, b"abc"));
+    // The hole is filled: data and FIN are acknowledged at once.
+    t.recv_expect(our_ack(7, BUF - 6));
+    assert_eq!(t.s.state(), State::CloseWait);
+    assert_eq!(t.read_all(), b"abcdef");
+    assert!(t.s.is_read_closed());
+}
+
+/// A data segment carries the pending ACK, cancelling the delayed-ACK timer.
+#[test]
+fn delayed_ack_piggybacked_on_data() {
+    let mut t = established();
+    t.send(data(0, b"ping"));
+    t.s.write(b"pong");
+    let seg = t.recv();
+    assert_eq!(seg.header.ack_number, Some(REMOTE_SEQ + 5));
+    assert_eq!(seg.payload, b"pong");
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(300)));
+    t.advance(Duration::from_millis(40));
+    assert_eq!(t.s.poll_transmit(t.now), None);
+}
+
+/// RFC 7323 section 3.2: timestamps are used only when both SYNs carry them;
+/// the SYN,ACK echoes the peer's TSval.
+#[test]
+fn timestamps_negotiated_only_when_offered() {
+    let cfg = Config {
+        timestamps: true,
+        ..config()
+    };
+    let t = syn_received_with(cfg.clone(), mss_opts());
+    assert!(!t.s.neg.timestamps);
+    let mut t = T {
+        s: TcpSocket::accept(
+            Instant::ZERO,
+            cfg,
+            local(),
+            remote(),
+            &TcpRepr {
+                flags: TcpFlags::SYN,
+                seq_number: REMOTE_SEQ,
+                options: TcpOptions {
+                    timestamps: Some((777, 0)),
+                    ..mss_opts()
+                },
+                ..templ()
+            },
+            LOCAL_SEQ,
+        )
+        .unwrap(),
+        now: Instant::ZERO,
+    };
+    let synack = t.recv();
+    assert_eq!(synack.header.options.timestamps.map(|t| t.1), Some(777));
+    // Full segments leave room for the 12 bytes of TSopt.
+    assert_eq!(t.s.stats().mss, 988);
+}
