@@ -49,6 +49,8 @@
 //! [`TcpSocket::stats`] is the subflow view for schedulers;
 //! [`TcpSocket::set_sibling_views`] feeds coupled congestion control.
 
+mod config;
+mod hooks;
 mod input;
 pub mod isn;
 mod output;
@@ -62,11 +64,13 @@ pub mod timer;
 #[cfg(test)]
 mod tests;
 
+pub use config::Config;
+pub use hooks::{NoHooks, OutgoingInfo, Segment, SegmentHooks, SubflowStats};
 pub use isn::IsnGenerator;
 pub use state::State;
 pub use timer::Timer;
 
-use crate::cc::{CcAlgorithm, CcView, Controller};
+use crate::cc::{CcView, Controller};
 use crate::time::{Duration, Instant};
 use crate::wire::{SeqNum, TcpFlags, TcpOptions, TcpRepr};
 use core::net::SocketAddr;
@@ -76,69 +80,6 @@ use sack::Scoreboard;
 use send::SendBuffer;
 use std::collections::VecDeque;
 use timer::TimerTable;
-
-/// Socket configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The MSS we announce and the clamp on the peer's (RFC 9293 section
-    /// 3.7.1). Default 1460 (Ethernet, IPv4).
-    pub mss: u16,
-    /// Send buffer capacity, bytes.
-    pub send_buffer: usize,
-    /// Receive buffer capacity, bytes; the receive window is its free space.
-    pub recv_buffer: usize,
-    /// Offer window scaling (RFC 7323 section 2).
-    pub window_scaling: bool,
-    /// Offer timestamps (RFC 7323 section 3).
-    pub timestamps: bool,
-    /// Offer SACK (RFC 2018).
-    pub sack: bool,
-    /// Nagle's algorithm (RFC 9293 section 3.7.4), on by default.
-    pub nagle: bool,
-    /// Initial RTO (RFC 6298 section 2.1: 1 s).
-    pub rto_initial: Duration,
-    /// Lower bound of the RTO (Linux: 200 ms).
-    pub rto_min: Duration,
-    /// Upper bound of the RTO (120 s).
-    pub rto_max: Duration,
-    /// Retransmissions of one SYN before giving up.
-    pub syn_retries: u32,
-    /// Consecutive retransmission timeouts of data before giving up (R2 of
-    /// RFC 9293 section 3.8.3).
-    pub max_retransmissions: u32,
-    /// Delayed ACK timeout (default 40 ms; capped at 500 ms, RFC 9293
-    /// section 3.8.6.3: "MUST be less than 0.5 seconds").
-    pub delayed_ack: Duration,
-    /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL.
-    pub msl: Duration,
-    /// Challenge ACKs allowed per second (RFC 5961 section 7).
-    pub challenge_ack_limit: u32,
-    /// Congestion control algorithm.
-    pub congestion: CcAlgorithm,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            mss: 1460,
-            send_buffer: 256 * 1024,
-            recv_buffer: 256 * 1024,
-            window_scaling: true,
-            timestamps: true,
-            sack: true,
-            nagle: true,
-            rto_initial: Duration::from_secs(1),
-            rto_min: Duration::from_millis(200),
-            rto_max: Duration::from_secs(120),
-            syn_retries: 6,
-            max_retransmissions: 15,
-            delayed_ack: Duration::from_millis(40),
-            msl: Duration::from_secs(30),
-            challenge_ack_limit: 100,
-            congestion: CcAlgorithm::default(),
-        }
-    }
-}
 
 /// Why the connection closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,120 +117,6 @@ pub enum AcceptError {
     /// The segment is not a SYN (or also carries ACK, RST or FIN).
     #[error("not a SYN")]
     NotSyn,
-}
-
-/// An outgoing segment that owns its options and payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    /// Header fields and options; `header.payload` is empty.
-    pub header: TcpRepr<'static>,
-    /// Payload bytes.
-    pub payload: Vec<u8>,
-}
-
-impl Segment {
-    /// The segment as a [`TcpRepr`] borrowing the payload, ready to emit.
-    pub fn repr(&self) -> TcpRepr<'_> {
-        TcpRepr {
-            payload: &self.payload,
-            ..self.header.clone()
-        }
-    }
-}
-
-/// What an outgoing segment is, for [`SegmentHooks::outgoing`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutgoingInfo {
-    /// Sequence number.
-    pub seq: SeqNum,
-    /// Payload length.
-    pub len: usize,
-    /// Flags (ACK is `ack.is_some()`).
-    pub flags: TcpFlags,
-    /// Acknowledgment number.
-    pub ack: Option<SeqNum>,
-    /// Whether this payload was sent before.
-    pub retransmission: bool,
-    /// Option bytes still free (of 40) after TCP's own options.
-    pub option_space_left: usize,
-}
-
-/// Hooks MPTCP uses to ride on a subflow. All methods default to no-ops.
-pub trait SegmentHooks {
-    /// Worst-case option bytes `outgoing` may add to a segment with these
-    /// flags. TCP shrinks the payload (and SACK blocks) to leave this space.
-    fn reserve_option_space(&mut self, flags: TcpFlags) -> usize {
-        let _ = flags;
-        0
-    }
-    /// Called for every outgoing segment except RSTs answering segments
-    /// that match no connection (the RST of [`TcpSocket::abort`] is
-    /// included); may push MPTCP options into `opts.mptcp` within
-    /// `info.option_space_left`. TCP cannot measure MPTCP options and trusts
-    /// the hook to respect that bound.
-    fn outgoing(&mut self, info: &OutgoingInfo, opts: &mut TcpOptions<'static>) {
-        let _ = (info, opts);
-    }
-    /// Called for every segment handed to the socket; `accepted` is whether
-    /// TCP accepted it (passed the sequence, PAWS and ACK checks).
-    fn incoming(&mut self, seg: &TcpRepr<'_>, accepted: bool) {
-        let _ = (seg, accepted);
-    }
-}
-
-/// The no-op hooks of plain TCP.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoHooks;
-
-impl SegmentHooks for NoHooks {}
-
-/// A subflow as a scheduler sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubflowStats {
-    /// Connection state.
-    pub state: State,
-    /// Congestion window, bytes.
-    pub cwnd: usize,
-    /// Slow-start threshold, bytes.
-    pub ssthresh: usize,
-    /// Bytes sent and not acknowledged.
-    pub bytes_in_flight: usize,
-    /// RFC 6675 pipe.
-    pub pipe: usize,
-    /// Smoothed RTT (None before the first sample).
-    pub srtt: Option<Duration>,
-    /// RTT variation.
-    pub rttvar: Duration,
-    /// Minimum RTT.
-    pub min_rtt: Option<Duration>,
-    /// Latest RTT sample.
-    pub latest_rtt: Option<Duration>,
-    /// Current RTO including backoff.
-    pub rto: Duration,
-    /// Payload bytes per full segment (peer MSS less TCP options).
-    pub mss: usize,
-    /// Peer's receive window, bytes.
-    pub snd_wnd: usize,
-    /// Free space in the send buffer.
-    pub send_buffer_free: usize,
-    /// Whether the socket is in fast or RTO recovery.
-    pub in_recovery: bool,
-    /// Segments deemed lost.
-    pub lost_segments: u64,
-    /// Segments retransmitted.
-    pub retransmitted_segments: u64,
-    /// Retransmission timeouts.
-    pub rto_count: u64,
-    /// Payload bytes sent (including retransmissions).
-    pub bytes_sent: u64,
-    /// Payload bytes acknowledged.
-    pub bytes_acked: u64,
-    /// Payload bytes received in order.
-    pub bytes_received: u64,
-    /// Segments sent.
-    pub segments_sent: u64,
-    /// Segments received.
-    pub segments_received: u64,
 }
 
 /// Counters kept by the socket.
@@ -794,82 +621,6 @@ impl TcpSocket {
         self.set_state(State::TimeWait);
         self.timers.stop_all();
         self.timers.set(Timer::TimeWait, now + self.config.msl * 2);
-    }
-
-    /// Handle expired timers.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        for t in self.timers.expired(now) {
-            match t {
-                Timer::Retransmit => self.on_retransmit_timeout(now),
-                Timer::DelayedAck => self.ack_now = true,
-                Timer::Persist => self.on_persist_timeout(now),
-                // "If the time-wait timeout expires on a connection, delete
-                // the TCB, enter the CLOSED state, and return."
-                Timer::TimeWait => self.enter_closed(CloseReason::Normal),
-            }
-        }
-    }
-
-    fn on_retransmit_timeout(&mut self, now: Instant) {
-        match self.state {
-            State::SynSent | State::SynReceived => {
-                self.retries += 1;
-                if self.retries > self.config.syn_retries {
-                    self.enter_closed(CloseReason::Timeout);
-                    return;
-                }
-                self.rtt.back_off();
-                self.syn_retransmitted = true;
-                self.syn_pending = true;
-                self.counters.rto_count += 1;
-            }
-            s if s.is_synchronized() && !self.scoreboard.is_empty() => {
-                self.retries += 1;
-                if self.retries > self.config.max_retransmissions {
-                    self.enter_closed(CloseReason::Timeout);
-                    return;
-                }
-                self.counters.rto_count += 1;
-                let first = self.recovery.is_none_or(|r| r.kind != RecoveryKind::Rto);
-                self.cc.on_rto(now, self.bytes_in_flight(), first);
-                let n = self.scoreboard.mark_all_lost();
-                self.counters.lost_segments += n as u64;
-                // RFC 6298 section 5.5: "The host MUST set RTO <- RTO * 2".
-                self.rtt.back_off();
-                self.recovery = Some(Recovery {
-                    kind: RecoveryKind::Rto,
-                    point: self.snd_nxt,
-                });
-                self.inflation = 0;
-                self.dupacks = 0;
-                self.fast_rtx_pending = true;
-                tracing::debug!(local = %self.local, rto = ?self.rtt.rto(), "retransmission timeout");
-            }
-            _ => {}
-        }
-    }
-
-    fn on_persist_timeout(&mut self, now: Instant) {
-        if !self.state.is_synchronized() || self.send_buf.end() == self.snd_nxt {
-            return;
-        }
-        if self.snd_wnd == 0 {
-            self.probe_pending = true;
-        } else {
-            self.sws_override = true;
-        }
-        self.persist_backoff = self.persist_backoff.saturating_add(1);
-        self.arm_persist(now);
-    }
-
-    fn arm_persist(&mut self, now: Instant) {
-        let factor = 1u32 << self.persist_backoff.min(10);
-        let d = self
-            .rtt
-            .base_rto()
-            .saturating_mul(factor)
-            .min(self.config.rto_max);
-        self.timers.set(Timer::Persist, now + d);
     }
 
     /// Count a challenge ACK against the RFC 5961 section 7 limit; returns
