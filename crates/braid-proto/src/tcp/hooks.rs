@@ -51,7 +51,7 @@ pub trait SegmentHooks {
         0
     }
     /// Called for every outgoing segment except RSTs answering segments
-    /// that match no connection (the RST of [`TcpSocket::abort`] is
+    /// that match no connection (the RST of [`super::TcpSocket::abort`] is
     /// included); may push MPTCP options into `opts.mptcp` within
     /// `info.option_space_left`. TCP cannot measure MPTCP options and trusts
     /// the hook to respect that bound.
