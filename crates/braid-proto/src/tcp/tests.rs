@@ -1896,3 +1896,18 @@ fn timestamps_negotiated_only_when_offered() {
     // Full segments leave room for the 12 bytes of TSopt.
     assert_eq!(t.s.stats().mss, 988);
 }
+
+#[test]
+#[ignore = "seed sweep, run by hand"]
+fn pair_seed_sweep() {
+    for seed in 100..140 {
+        pair_transfer(seed, Config::default(), 0.10);
+        let cfg = Config {
+            sack: false,
+            timestamps: false,
+            congestion: CcAlgorithm::NewReno,
+            ..Config::default()
+        };
+        pair_transfer(seed, cfg, 0.10);
+    }
+}
