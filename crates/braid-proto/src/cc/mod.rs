@@ -1,1 +1,144 @@
-//! Per-subflow congestion control: the `Controller` trait, NewReno and CUBIC.
+//! Per-subflow congestion control: the [`Controller`] trait, [`NewReno`]
+//! (RFC 5681, RFC 6582) and [`Cubic`] (RFC 9438).
+//!
+//! Shaped like quinn's `congestion.rs`: a small trait with default no-op
+//! hooks, one file per algorithm. The TCP socket ([`crate::tcp`]) owns one
+//! controller per subflow and calls it on every ACK, congestion event and
+//! retransmission timeout. Every hook also receives a read-only slice of
+//! [`CcView`]s of the *other* subflows of the same MPTCP connection, so
+//! coupled algorithms (LIA, RFC 6356; OLIA; BALIA) can be added later
+//! without changing the trait. Uncoupled algorithms ignore it.
+//!
+//! Windows are in bytes. The controller never sees sequence numbers: loss
+//! detection and recovery (RFC 6675, RFC 6582) live in the socket, which
+//! tells the controller *that* a congestion event happened.
+
+mod cubic;
+mod newreno;
+
+pub use cubic::{Cubic, CubicConfig};
+pub use newreno::NewReno;
+
+use crate::time::{Duration, Instant};
+use std::fmt;
+use std::sync::Arc;
+
+/// A read-only view of one subflow, for coupled congestion control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CcView {
+    /// Congestion window, bytes.
+    pub cwnd: usize,
+    /// Smoothed RTT (the initial RTO's guess before the first sample).
+    pub srtt: Duration,
+    /// Bytes sent and not yet acknowledged.
+    pub bytes_in_flight: usize,
+    /// Sender maximum segment size.
+    pub mss: usize,
+}
+
+/// What an acknowledgment of new data tells the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckInfo {
+    /// Bytes newly acknowledged (cumulatively).
+    pub bytes_acked: usize,
+    /// The RTT sample this ACK gave, if any (RFC 6298: none from
+    /// retransmitted segments unless timestamps disambiguate).
+    pub rtt_sample: Option<Duration>,
+    /// Smoothed RTT after this ACK.
+    pub srtt: Duration,
+    /// Minimum RTT seen on this subflow.
+    pub min_rtt: Duration,
+    /// Bytes in flight before this ACK was processed.
+    pub prior_in_flight: usize,
+    /// Whether the sender was limited by the application (not by cwnd) when
+    /// this data was sent; RFC 7661: do not grow cwnd then.
+    pub app_limited: bool,
+}
+
+/// A loss detected by duplicate ACKs or SACK (fast retransmit), RFC 5681
+/// section 3.2 / RFC 6675 section 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CongestionEvent {
+    /// Bytes in flight when the loss was detected (FlightSize).
+    pub bytes_in_flight: usize,
+    /// Smoothed RTT.
+    pub srtt: Duration,
+}
+
+/// A congestion controller for one subflow.
+///
+/// Call order (by the socket): [`Controller::on_ack`] for every ACK that
+/// acknowledges new data outside recovery, [`Controller::on_congestion_event`]
+/// once when entering fast recovery, [`Controller::on_recovery_end`] when
+/// recovery completes, [`Controller::on_rto`] on a retransmission timeout.
+pub trait Controller: fmt::Debug + Send {
+    /// New data was acknowledged (outside loss recovery).
+    fn on_ack(&mut self, now: Instant, ack: &AckInfo, siblings: &[CcView]) {
+        let _ = (now, ack, siblings);
+    }
+    /// Fast retransmit: entering loss recovery. Sets ssthresh and cwnd.
+    fn on_congestion_event(&mut self, now: Instant, event: &CongestionEvent, siblings: &[CcView]) {
+        let _ = (now, event, siblings);
+    }
+    /// Loss recovery ended (the recovery point was acknowledged).
+    fn on_recovery_end(&mut self, now: Instant) {
+        let _ = now;
+    }
+    /// The retransmission timer expired (RFC 5681 section 3.1 eq. 4: cwnd
+    /// to one segment). `first` is false for back-to-back timeouts of the
+    /// same data, which must not lower ssthresh again.
+    fn on_rto(&mut self, now: Instant, bytes_in_flight: usize, first: bool) {
+        let _ = (now, bytes_in_flight, first);
+    }
+    /// The sender MSS became known or changed.
+    fn on_mss_change(&mut self, mss: usize) {
+        let _ = mss;
+    }
+    /// Congestion window, bytes.
+    fn cwnd(&self) -> usize;
+    /// Slow-start threshold, bytes (`usize::MAX` before the first loss).
+    fn ssthresh(&self) -> usize;
+    /// Short name for logs and statistics.
+    fn name(&self) -> &'static str;
+}
+
+/// Initial window, RFC 6928: `min(10*MSS, max(2*MSS, 14600))`.
+pub fn initial_window(mss: usize) -> usize {
+    (10 * mss).min((2 * mss).max(14_600))
+}
+
+/// Builds a controller for a new subflow, given its MSS.
+pub type ControllerFactory = Arc<dyn Fn(usize) -> Box<dyn Controller> + Send + Sync>;
+
+/// Which congestion controller a socket uses.
+#[derive(Clone, Default)]
+pub enum CcAlgorithm {
+    /// NewReno (RFC 5681 + RFC 6582).
+    NewReno,
+    /// CUBIC (RFC 9438), the default as in Linux.
+    #[default]
+    Cubic,
+    /// A caller-supplied controller (e.g. a coupled one).
+    Custom(ControllerFactory),
+}
+
+impl CcAlgorithm {
+    /// Build a controller for a subflow with this MSS.
+    pub fn build(&self, mss: usize) -> Box<dyn Controller> {
+        match self {
+            CcAlgorithm::NewReno => Box::new(NewReno::new(mss)),
+            CcAlgorithm::Cubic => Box::new(Cubic::new(mss, CubicConfig::default())),
+            CcAlgorithm::Custom(f) => f(mss),
+        }
+    }
+}
+
+impl fmt::Debug for CcAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CcAlgorithm::NewReno => f.write_str("NewReno"),
+            CcAlgorithm::Cubic => f.write_str("Cubic"),
+            CcAlgorithm::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! CUBIC congestion control, RFC 9438: the cubic window function
+//! (section 4.2), the Reno-friendly region (4.3), concave and convex regions
+//! (4.4, 4.5), multiplicative decrease (4.6), fast convergence (4.7) and
+//! timeouts (4.8). Slow start is that of RFC 5681.
+//!
+//! Windows are kept in bytes for the socket and in segments (f64) for the
+//! cubic arithmetic, whose constants are defined in segments and seconds.
+
+use super::{AckInfo, CcView, CongestionEvent, Controller, initial_window};
+use crate::time::{Duration, Instant};
+
+/// CUBIC parameters (RFC 9438 section 5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CubicConfig {
+    /// C, the cubic scaling constant (0.4).
+    pub c: f64,
+    /// beta_cubic, the multiplicative decrease factor (0.7).
+    pub beta: f64,
+    /// Fast convergence (section 4.7), on by default.
+    pub fast_convergence: bool,
+}
+
+impl Default for CubicConfig {
+    fn default() -> CubicConfig {
+        CubicConfig {
+            c: 0.4,
+            beta: 0.7,
+            fast_convergence: true,
+        }
+    }
+}
+
+/// CUBIC state for one subflow.
+#[derive(Debug, Clone)]
+pub struct Cubic {
+    config: CubicConfig,
+    mss: usize,
+    cwnd: usize,
+    ssthresh: usize,
+    /// W_max, segments: the window just before the last reduction.
+    w_max: f64,
+    /// W_max before the previous reduction (fast convergence).
+    w_last_max: f64,
+    /// K, seconds.
+    k: f64,
+    /// Start of the current congestion avoidance epoch.
+    epoch_start: Option<Instant>,
+    /// W_est, segments: the Reno-friendly estimate (section 4.3).
+    w_est: f64,
+    /// Fractional cwnd growth carried between ACKs, bytes.
+    carry: f64,
+    started: bool,
+}
+
+impl Cubic {
+    /// A CUBIC controller with the RFC 6928 initial window.
+    pub fn new(mss: usize, config: CubicConfig) -> Cubic {
+        let mss = mss.max(1);
+        Cubic {
+            config,
+            mss,
+            cwnd: initial_window(mss),
+            ssthresh: usize::MAX,
+            w_max: 0.0,
+            w_last_max: 0.0,
+            k: 0.0,
+            epoch_start: None,
+            w_est: 0.0,
+            carry: 0.0,
+            started: false,
+        }
+    }
+
+    fn segments(&self, bytes: usize) -> f64 {
+        bytes as f64 / self.mss as f64
+    }
+
+    /// W_cubic(t) of RFC 9438 eq. 1, segments.
+    fn w_cubic(&self, t: f64) -> f64 {
+        self.config.c * (t - self.k).powi(3) + self.w_max
+    }
+
+    /// Section 4.6 and 4.7: remember W_max, reduce ssthresh.
+    fn reduce(&mut self) {
+        let cwnd = self.segments(self.cwnd);
+        let beta = self.config.beta;
+        // Fast convergence: "if cwnd < W_max and fast convergence is
+        // enabled, further reduce W_max".
+        self.w_max = if self.config.fast_convergence && cwnd < self.w_last_max {
+            cwnd * (1.0 + beta) / 2.0
+        } else {
+            cwnd
+        };
+        self.w_last_max = cwnd;
+        let reduced = ((self.cwnd as f64) * beta) as usize;
+        self.ssthresh = reduced.max(2 * self.mss);
+        self.epoch_start = None;
+        self.carry = 0.0;
+    }
+}
+
+impl Controller for Cubic {
+    fn on_ack(&mut self, now: Instant, ack: &AckInfo, _siblings: &[CcView]) {
+        self.started = true;
+        if ack.app_limited {
+            return;
+        }
+        if self.cwnd < self.ssthresh {
+            self.cwnd += ack.bytes_acked.min(2 * self.mss);
+            return;
+        }
+        let cwnd_seg = self.segments(self.cwnd);
+        let epoch = match self.epoch_start {
+            Some(e) => e,
+            None => {
+                // A new epoch (section 4.2): K from eq. 2, W_est = cwnd.
+                self.epoch_start = Some(now);
+                if self.w_max < cwnd_seg {
+                    self.w_max = cwnd_seg;
+                    self.k = 0.0;
+                } else {
+                    self.k = ((self.w_max - cwnd_seg) / self.config.c).cbrt();
+                }
+                self.w_est = cwnd_seg;
+                now
+            }
+        };
+        let beta = self.config.beta;
+        let acked_seg = self.segments(ack.bytes_acked);
+        // Section 4.3, eq. 4: alpha_cubic = 3 (1 - beta) / (1 + beta), and 1
+        // once W_est reaches W_max.
+        let alpha = if self.w_est >= self.w_max {
+            1.0
+        } else {
+            3.0 * (1.0 - beta) / (1.0 + beta)
+        };
+        self.w_est += alpha * acked_seg / cwnd_seg;
+
+        let t = (now - epoch).as_secs_f64();
+        let rtt = ack.srtt.max(Duration::from_millis(1)).as_secs_f64();
+        let target_seg = if self.w_cubic(t) < self.w_est {
+            // Reno-friendly region: "cwnd SHOULD be set to W_est".
+            self.w_est
+        } else {
+            // Concave/convex regions: target = W_cubic(t + RTT), clamped to
+            // [cwnd, 1.5 cwnd] (section 4.2).
+            self.w_cubic(t + rtt).clamp(cwnd_seg, 1.5 * cwnd_seg)
+        };
+        if target_seg > cwnd_seg {
+            // Grow by (target - cwnd) / cwnd segments per acknowledged
+            // segment.
+            let inc = (target_seg - cwnd_seg) / cwnd_seg * acked_seg * self.mss as f64;
+            self.carry += inc;
+            let whole = self.carry.floor();
+            self.carry -= whole;
+            self.cwnd += whole as usize;
+        }
+    }
+
+    fn on_congestion_event(&mut self, _now: Instant, _ev: &CongestionEvent, _s: &[CcView]) {
+        self.reduce();
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_rto(&mut self, _now: Instant, _bytes_in_flight: usize, first: bool) {
+        // Section 4.8: reduce as for a congestion event, then cwnd = 1 SMSS
+        // and slow start.
+        if first {
+            self.reduce();
+        }
+        self.epoch_start = None;
+        self.cwnd = self.mss;
+    }
+
+    fn on_mss_change(&mut self, mss: usize) {
+        self.mss = mss.max(1);
+        if !self.started {
+            self.cwnd = initial_window(self.mss);
+        }
+    }
+
+    fn cwnd(&self) -> usize {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> usize {
+        self.ssthresh
+    }
+    fn name(&self) -> &'static str {
+        "cubic"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1000;
+
+    fn ack(bytes: usize, srtt_ms: u64) -> AckInfo {
+        AckInfo {
+            bytes_acked: bytes,
+            rtt_sample: None,
+            srtt: Duration::from_millis(srtt_ms),
+            min_rtt: Duration::from_millis(srtt_ms),
+            prior_in_flight: 0,
+            app_limited: false,
+        }
+    }
+
+    fn congestion(cc: &mut Cubic) {
+        let ev = CongestionEvent {
+            bytes_in_flight: cc.cwnd(),
+            srtt: Duration::from_millis(100),
+        };
+        cc.on_congestion_event(Instant::ZERO, &ev, &[]);
+    }
+
+    #[test]
+    fn decrease_is_beta_cubic() {
+        let mut cc = Cubic::new(MSS, CubicConfig::default());
+        cc.cwnd = 100 * MSS;
+        congestion(&mut cc);
+        assert_eq!(cc.cwnd(), 70 * MSS);
+        assert_eq!(cc.ssthresh(), 70 * MSS);
+        assert!((cc.w_max - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fast_convergence_lowers_w_max() {
+        let mut cc = Cubic::new(MSS, CubicConfig::default());
+        cc.cwnd = 100 * MSS;
+        congestion(&mut cc);
+        // Second loss below the previous W_max: W_max = cwnd (1 + beta) / 2.
+        congestion(&mut cc);
+        assert!((cc.w_max - 70.0 * 1.7 / 2.0).abs() < 1e-6, "{}", cc.w_max);
+        let mut off = Cubic::new(
+            MSS,
+            CubicConfig {
+                fast_convergence: false,
+                ..CubicConfig::default()
+            },
+        );
+        off.cwnd = 100 * MSS;
+        congestion(&mut off);
+        congestion(&mut off);
+        assert!((off.w_max - 70.0).abs() < 1e-6);
+    }
+
+    /// After a reduction the window climbs back to W_max in about K seconds
+    /// (concave region) and grows past it afterwards (convex region).
+    #[test]
+    fn concave_then_convex_growth() {
+        let mut cc = Cubic::new(MSS, CubicConfig::default());
+        cc.cwnd = 100 * MSS;
+        congestion(&mut cc);
+        // K = cbrt(100 * 0.3 / 0.4) = 4.2 s.
+        let rtt_ms = 100;
+        let mut now = Instant::ZERO;
+        let mut at_k = 0;
+        for step in 0..120u64 {
+            // One RTT: a window's worth of ACKs.
+            let n = cc.cwnd() / MSS;
+            for _ in 0..n {
+                cc.on_ack(now, &ack(MSS, rtt_ms), &[]);
+            }
+            now += Duration::from_millis(rtt_ms);
+            if step == 42 {
+                at_k = cc.cwnd();
+            }
+        }
+        assert!(
+            (95 * MSS..=106 * MSS).contains(&at_k),
+            "cwnd at K: {}",
+            at_k / MSS
+        );
+        assert!(cc.cwnd() > 150 * MSS, "convex growth: {}", cc.cwnd() / MSS);
+    }
+
+    /// With a short RTT and small W_max, the Reno-friendly estimate governs:
+    /// cwnd grows at least as fast as alpha_cubic segments per RTT.
+    #[test]
+    fn reno_friendly_region() {
+        let mut cc = Cubic::new(MSS, CubicConfig::default());
+        cc.cwnd = 10 * MSS;
+        congestion(&mut cc);
+        let start = cc.cwnd();
+        let mut now = Instant::ZERO;
+        for _ in 0..20 {
+            let n = cc.cwnd() / MSS;
+            for _ in 0..n {
+                cc.on_ack(now, &ack(MSS, 1), &[]);
+            }
+            now += Duration::from_millis(1);
+        }
+        // 20 RTTs of 1 ms: W_cubic barely moves (t tiny), so growth comes
+        // from W_est: about 0.53 segments per RTT.
+        let grown = (cc.cwnd() - start) as f64 / MSS as f64;
+        assert!(grown > 8.0, "grew {grown} segments");
+    }
+
+    #[test]
+    fn timeout_resets_to_one_segment() {
+        let mut cc = Cubic::new(MSS, CubicConfig::default());
+        cc.cwnd = 50 * MSS;
+        cc.on_rto(Instant::ZERO, 50 * MSS, true);
+        assert_eq!(cc.cwnd(), MSS);
+        assert_eq!(cc.ssthresh(), 35 * MSS);
+    }
+}

@@ -1,0 +1,148 @@
+//! NewReno congestion control: slow start and congestion avoidance of
+//! RFC 5681 section 3.1, the window reduction of section 3.2 and RFC 6582.
+//! Recovery itself (retransmitting, partial ACKs) is the socket's job.
+
+use super::{AckInfo, CcView, CongestionEvent, Controller, initial_window};
+use crate::time::Instant;
+
+/// NewReno window arithmetic, in bytes.
+#[derive(Debug, Clone)]
+pub struct NewReno {
+    mss: usize,
+    cwnd: usize,
+    ssthresh: usize,
+    /// Bytes acknowledged since cwnd last grew in congestion avoidance.
+    bytes_acked_ca: usize,
+    /// Whether any data has been sent; before that the MSS may still change
+    /// the initial window.
+    started: bool,
+}
+
+impl NewReno {
+    /// A controller with the RFC 6928 initial window.
+    pub fn new(mss: usize) -> NewReno {
+        let mss = mss.max(1);
+        NewReno {
+            mss,
+            cwnd: initial_window(mss),
+            ssthresh: usize::MAX,
+            bytes_acked_ca: 0,
+            started: false,
+        }
+    }
+}
+
+impl Controller for NewReno {
+    fn on_ack(&mut self, _now: Instant, ack: &AckInfo, _siblings: &[CcView]) {
+        self.started = true;
+        if ack.app_limited {
+            return;
+        }
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 section 3.1, eq. 2 with appropriate byte counting
+            // (RFC 3465, L = 2): cwnd += min(N, 2*SMSS).
+            self.cwnd += ack.bytes_acked.min(2 * self.mss);
+        } else {
+            // Congestion avoidance: one SMSS per window of acknowledged data.
+            self.bytes_acked_ca += ack.bytes_acked;
+            if self.bytes_acked_ca >= self.cwnd {
+                self.bytes_acked_ca -= self.cwnd;
+                self.cwnd += self.mss;
+            }
+        }
+    }
+
+    fn on_congestion_event(&mut self, _now: Instant, ev: &CongestionEvent, _s: &[CcView]) {
+        // RFC 5681 eq. 4: ssthresh = max(FlightSize / 2, 2*SMSS).
+        self.ssthresh = (ev.bytes_in_flight / 2).max(2 * self.mss);
+        self.cwnd = self.ssthresh;
+        self.bytes_acked_ca = 0;
+    }
+
+    fn on_rto(&mut self, _now: Instant, bytes_in_flight: usize, first: bool) {
+        if first {
+            self.ssthresh = (bytes_in_flight / 2).max(2 * self.mss);
+        }
+        // RFC 5681: "cwnd MUST be set to no more than the loss window, LW,
+        // which equals 1 full-sized segment".
+        self.cwnd = self.mss;
+        self.bytes_acked_ca = 0;
+    }
+
+    fn on_mss_change(&mut self, mss: usize) {
+        self.mss = mss.max(1);
+        if !self.started {
+            self.cwnd = initial_window(self.mss);
+        }
+    }
+
+    fn cwnd(&self) -> usize {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> usize {
+        self.ssthresh
+    }
+    fn name(&self) -> &'static str {
+        "newreno"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Duration;
+
+    fn ack(bytes: usize) -> AckInfo {
+        AckInfo {
+            bytes_acked: bytes,
+            rtt_sample: None,
+            srtt: Duration::from_millis(100),
+            min_rtt: Duration::from_millis(100),
+            prior_in_flight: 0,
+            app_limited: false,
+        }
+    }
+
+    #[test]
+    fn slow_start_doubles_per_rtt() {
+        let mut cc = NewReno::new(1000);
+        assert_eq!(cc.cwnd(), 10_000);
+        for _ in 0..10 {
+            cc.on_ack(Instant::ZERO, &ack(1000), &[]);
+        }
+        assert_eq!(cc.cwnd(), 20_000);
+    }
+
+    #[test]
+    fn congestion_avoidance_one_mss_per_window() {
+        let mut cc = NewReno::new(1000);
+        let ev = CongestionEvent {
+            bytes_in_flight: 20_000,
+            srtt: Duration::from_millis(100),
+        };
+        cc.on_congestion_event(Instant::ZERO, &ev, &[]);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (10_000, 10_000));
+        for _ in 0..10 {
+            cc.on_ack(Instant::ZERO, &ack(1000), &[]);
+        }
+        assert_eq!(cc.cwnd(), 11_000);
+    }
+
+    #[test]
+    fn rto_collapses_to_one_segment_and_halves_once() {
+        let mut cc = NewReno::new(1000);
+        cc.on_rto(Instant::ZERO, 40_000, true);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (1000, 20_000));
+        cc.on_rto(Instant::ZERO, 1000, false);
+        assert_eq!(cc.ssthresh(), 20_000);
+    }
+
+    #[test]
+    fn app_limited_ack_does_not_grow() {
+        let mut cc = NewReno::new(1000);
+        let mut a = ack(1000);
+        a.app_limited = true;
+        cc.on_ack(Instant::ZERO, &a, &[]);
+        assert_eq!(cc.cwnd(), 10_000);
+    }
+}

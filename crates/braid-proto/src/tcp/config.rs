@@ -1,0 +1,68 @@
+//! Socket configuration: buffers, options offered, timers, congestion
+//! control.
+
+use crate::cc::CcAlgorithm;
+use crate::time::Duration;
+
+/// Socket configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The MSS we announce and the clamp on the peer's (RFC 9293 section
+    /// 3.7.1). Default 1460 (Ethernet, IPv4).
+    pub mss: u16,
+    /// Send buffer capacity, bytes.
+    pub send_buffer: usize,
+    /// Receive buffer capacity, bytes; the receive window is its free space.
+    pub recv_buffer: usize,
+    /// Offer window scaling (RFC 7323 section 2).
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 section 3).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Nagle's algorithm (RFC 9293 section 3.7.4), on by default.
+    pub nagle: bool,
+    /// Initial RTO (RFC 6298 section 2.1: 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO (Linux: 200 ms).
+    pub rto_min: Duration,
+    /// Upper bound of the RTO (120 s).
+    pub rto_max: Duration,
+    /// Retransmissions of one SYN before giving up.
+    pub syn_retries: u32,
+    /// Consecutive retransmission timeouts of data before giving up (R2 of
+    /// RFC 9293 section 3.8.3).
+    pub max_retransmissions: u32,
+    /// Delayed ACK timeout (default 40 ms; capped at 500 ms, RFC 9293
+    /// section 3.8.6.3: "MUST be less than 0.5 seconds").
+    pub delayed_ack: Duration,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL.
+    pub msl: Duration,
+    /// Challenge ACKs allowed per second (RFC 5961 section 7).
+    pub challenge_ack_limit: u32,
+    /// Congestion control algorithm.
+    pub congestion: CcAlgorithm,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mss: 1460,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            nagle: true,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            syn_retries: 6,
+            max_retransmissions: 15,
+            delayed_ack: Duration::from_millis(40),
+            msl: Duration::from_secs(30),
+            challenge_ack_limit: 100,
+            congestion: CcAlgorithm::default(),
+        }
+    }
+}

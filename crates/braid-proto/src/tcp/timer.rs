@@ -1,0 +1,152 @@
+//! The socket's timers: one [`Timer`] enum, one deadline table, and
+//! `poll_timeout` as its minimum; and what the socket does when each fires
+//! (RFC 6298 section 5 for retransmissions, RFC 9293 section 3.8.6.1 for
+//! the persist timer, section 3.6 for TIME-WAIT).
+
+use super::{CloseReason, Recovery, RecoveryKind, State, TcpSocket};
+use crate::time::Instant;
+
+/// A TCP timer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Timer {
+    /// Retransmission of SYN, SYN-ACK, data or FIN (RFC 6298).
+    Retransmit = 0,
+    /// Delayed ACK (RFC 9293 section 3.8.6.3, RFC 5681 section 4.2).
+    DelayedAck = 1,
+    /// Zero-window probing (RFC 9293 section 3.8.6.1).
+    Persist = 2,
+    /// TIME-WAIT, 2*MSL (RFC 9293 section 3.6).
+    TimeWait = 3,
+}
+
+impl Timer {
+    /// All timers.
+    pub const ALL: [Timer; 4] = [
+        Timer::Retransmit,
+        Timer::DelayedAck,
+        Timer::Persist,
+        Timer::TimeWait,
+    ];
+}
+
+/// Deadlines, one per [`Timer`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimerTable {
+    deadlines: [Option<Instant>; 4],
+}
+
+impl TimerTable {
+    /// Arm `timer` to fire at `at` (replacing any previous deadline).
+    pub fn set(&mut self, timer: Timer, at: Instant) {
+        self.deadlines[timer as usize] = Some(at);
+    }
+    /// Disarm `timer`.
+    pub fn stop(&mut self, timer: Timer) {
+        self.deadlines[timer as usize] = None;
+    }
+    /// The deadline of `timer`, if armed.
+    pub fn get(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
+    }
+    /// Whether `timer` is armed.
+    pub fn is_armed(&self, timer: Timer) -> bool {
+        self.get(timer).is_some()
+    }
+    /// Disarm all timers.
+    pub fn stop_all(&mut self) {
+        self.deadlines = [None; 4];
+    }
+    /// The earliest deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+    /// Timers due at `now`; each is disarmed as it is returned.
+    pub fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> + use<> {
+        let mut due = arrayvec::ArrayVec::<Timer, 4>::new();
+        for t in Timer::ALL {
+            if self.get(t).is_some_and(|d| d <= now) {
+                self.stop(t);
+                due.push(t);
+            }
+        }
+        due.into_iter()
+    }
+}
+
+impl TcpSocket {
+    /// Handle expired timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for t in self.timers.expired(now) {
+            match t {
+                Timer::Retransmit => self.on_retransmit_timeout(now),
+                Timer::DelayedAck => self.ack_now = true,
+                Timer::Persist => self.on_persist_timeout(now),
+                // "If the time-wait timeout expires on a connection, delete
+                // the TCB, enter the CLOSED state, and return."
+                Timer::TimeWait => self.enter_closed(CloseReason::Normal),
+            }
+        }
+    }
+
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                self.retries += 1;
+                if self.retries > self.config.syn_retries {
+                    self.enter_closed(CloseReason::Timeout);
+                    return;
+                }
+                self.rtt.back_off();
+                self.syn_retransmitted = true;
+                self.syn_pending = true;
+                self.counters.rto_count += 1;
+            }
+            s if s.is_synchronized() && !self.scoreboard.is_empty() => {
+                self.retries += 1;
+                if self.retries > self.config.max_retransmissions {
+                    self.enter_closed(CloseReason::Timeout);
+                    return;
+                }
+                self.counters.rto_count += 1;
+                let first = self.recovery.is_none_or(|r| r.kind != RecoveryKind::Rto);
+                self.cc.on_rto(now, self.bytes_in_flight(), first);
+                let n = self.scoreboard.mark_all_lost();
+                self.counters.lost_segments += n as u64;
+                // RFC 6298 section 5.5: "The host MUST set RTO <- RTO * 2".
+                self.rtt.back_off();
+                self.recovery = Some(Recovery {
+                    kind: RecoveryKind::Rto,
+                    point: self.snd_nxt,
+                });
+                self.inflation = 0;
+                self.dupacks = 0;
+                self.fast_rtx_pending = true;
+                tracing::debug!(local = %self.local, rto = ?self.rtt.rto(), "retransmission timeout");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_persist_timeout(&mut self, now: Instant) {
+        if !self.state.is_synchronized() || self.send_buf.end() == self.snd_nxt {
+            return;
+        }
+        if self.snd_wnd == 0 {
+            self.probe_pending = true;
+        } else {
+            self.sws_override = true;
+        }
+        self.persist_backoff = self.persist_backoff.saturating_add(1);
+        self.arm_persist(now);
+    }
+
+    pub(super) fn arm_persist(&mut self, now: Instant) {
+        let factor = 1u32 << self.persist_backoff.min(10);
+        let d = self
+            .rtt
+            .base_rto()
+            .saturating_mul(factor)
+            .min(self.config.rto_max);
+        self.timers.set(Timer::Persist, now + d);
+    }
+}
