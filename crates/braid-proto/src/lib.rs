@@ -15,10 +15,13 @@
 //! - [`time`]: the core's own `Instant` and `Duration`.
 //! - [`tcp`]: one subflow, a complete RFC 9293 TCP with MPTCP hooks.
 //! - [`cc`]: per-subflow congestion control (`Controller` trait).
+//! - [`endpoint`]: whole IP packets in and out; demultiplexes them to
+//!   connections by 4-tuple, listens, answers strays with RSTs.
 #![forbid(unsafe_code)]
 
 pub mod cc;
 pub mod crypto;
+pub mod endpoint;
 pub mod pcap;
 pub mod tcp;
 pub mod time;

@@ -1,0 +1,46 @@
+//! Endpoint counters: one per packet fate, in the spirit of Linux's MIB
+//! counters. Every packet `Endpoint::handle_packet` drops bumps exactly one
+//! of the drop counters.
+
+/// What happened to the packets an endpoint saw and sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointCounters {
+    /// Packets handed to `handle_packet`.
+    pub packets_in: u64,
+    /// Bytes handed to `handle_packet`.
+    pub bytes_in: u64,
+    /// Packets returned by `poll_transmit`.
+    pub packets_out: u64,
+    /// Bytes returned by `poll_transmit`.
+    pub bytes_out: u64,
+    /// Dropped: the IP or TCP header does not parse (truncated, bad length
+    /// field, bad option layout, port zero, a broadcast or multicast
+    /// source).
+    pub malformed: u64,
+    /// Dropped: the IPv4 header checksum or the TCP checksum is wrong.
+    pub bad_checksum: u64,
+    /// Dropped: valid IP we do not handle (IPv4 fragments).
+    pub unsupported: u64,
+    /// Dropped: not TCP.
+    pub not_tcp: u64,
+    /// Segments matching no connection that were answered with a RST
+    /// (RFC 9293 section 3.10.7.1, or an ACK to a listening port, section
+    /// 3.10.7.2).
+    pub no_socket_rst: u64,
+    /// Segments matching no connection dropped without an answer (RSTs,
+    /// and segments to a listening port with neither SYN nor ACK).
+    pub no_socket_dropped: u64,
+    /// RSTs not sent because too many were already queued.
+    pub rst_queue_full: u64,
+    /// SYNs to a listening port dropped because the table was full.
+    pub syn_table_full: u64,
+    /// Passive opens (SYN to a listening port).
+    pub accepted: u64,
+    /// Active opens.
+    pub connected: u64,
+    /// Connections removed after reaching CLOSED.
+    pub reaped: u64,
+    /// Outgoing segments that could not be encoded (a bug or a hook that
+    /// overfilled the option space); dropped.
+    pub emit_errors: u64,
+}

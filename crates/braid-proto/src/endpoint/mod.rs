@@ -1,0 +1,671 @@
+//! The endpoint: whole IP packets in and out, connections by handle.
+//!
+//! [`Endpoint`] owns every connection of one host (one Braid instance) and
+//! demultiplexes incoming packets to them, so drivers (the simulator, the
+//! tokio runtime) deal only in whole IPv4/IPv6 packets, instants and
+//! [`ConnHandle`]s.
+//!
+//! What it implements:
+//! - Demultiplexing by 4-tuple (RFC 9293 section 3.10.7: "If the state is
+//!   CLOSED (i.e., TCB does not exist) ..."; otherwise the segment goes to
+//!   its connection).
+//! - Listening (section 3.10.7.2, LISTEN state): a RST is ignored; "any
+//!   acknowledgment is bad if it arrives on a connection still in the
+//!   LISTEN state. An acceptable reset segment should be formed for any
+//!   arriving ACK-bearing segment"; a SYN creates a connection
+//!   ([`TcpSocket::accept`]); anything else is dropped.
+//! - Segments for no connection (section 3.10.7.1): answered by
+//!   [`tcp::rst_for`], never answering a RST.
+//! - Initial sequence numbers per RFC 6528 ([`IsnGenerator`]) and ephemeral
+//!   ports per RFC 6056 section 3.3.1 (Algorithm 1, simple port
+//!   randomization) in the RFC 6335 dynamic range, both from an RNG the
+//!   caller seeds.
+//! - Peer input is never trusted: a packet that does not parse, fails a
+//!   checksum or is not TCP is dropped and counted ([`EndpointCounters`]);
+//!   nothing panics.
+//!
+//! # Call order (sans-IO)
+//! 1. Feed packets with [`Endpoint::handle_packet`] and, when the instant of
+//!    [`Endpoint::poll_timeout`] comes, call [`Endpoint::handle_timeout`].
+//!    The application calls [`Endpoint::connect`], [`Endpoint::write`],
+//!    [`Endpoint::read`], [`Endpoint::close`], [`Endpoint::abort`] at any
+//!    time.
+//! 2. After any of these, call [`Endpoint::poll_transmit`] until it returns
+//!    `None` and send each packet (by its source address if the host has
+//!    several interfaces); then [`Endpoint::poll_event`] until `None`; then
+//!    [`Endpoint::poll_timeout`].
+//!
+//! # Connection lifetime
+//! A handle stays valid until its connection is CLOSED (after TIME-WAIT,
+//! a reset, a timeout or an abort) and has nothing left to send or to read;
+//! the endpoint then reaps it and every call with the handle returns
+//! [`EndpointError::UnknownConnection`]. A [`ConnEvent::Closed`] is always
+//! delivered before that. Handles are never reused for another connection.
+//!
+//! # MPTCP
+//! Connections live behind `slot::Slot`; an MPTCP connection (several
+//! subflows, several 4-tuples, one handle, joined by token) becomes another
+//! kind of slot. The API speaks of connections, not sockets.
+
+mod counters;
+mod slot;
+
+#[cfg(test)]
+mod tests;
+
+pub use counters::EndpointCounters;
+
+use crate::tcp::{self, CloseReason, IsnGenerator, State, SubflowStats, TcpSocket};
+use crate::time::Instant;
+use crate::wire::{self, IpProtocol, IpRepr, TcpFlags, TcpRepr};
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+use core::ops::RangeInclusive;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use slot::{Slot, Table, Tuple};
+use std::collections::VecDeque;
+
+/// Endpoint configuration.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Configuration of each TCP connection. Its MSS is further clamped to
+    /// what [`EndpointConfig::mtu`] allows for the address family.
+    pub tcp: tcp::Config,
+    /// Largest IP packet, bytes (default 1500). The MSS announced is at most
+    /// `mtu - 40` over IPv4 and `mtu - 60` over IPv6 (RFC 9293 section
+    /// 3.7.1, RFC 8200 section 8.3).
+    pub mtu: usize,
+    /// TTL / hop limit of outgoing packets (default 64).
+    pub hop_limit: u8,
+    /// Most connections at once, in any state (default 16384). SYNs beyond
+    /// it are dropped; `connect` fails.
+    pub max_connections: usize,
+    /// Ports picked for `connect` with port 0 (default the RFC 6335 dynamic
+    /// range, 49152-65535).
+    pub ephemeral_ports: RangeInclusive<u16>,
+    /// RSTs for segments matching no connection waiting to be sent, at most
+    /// (default 256); beyond it they are not sent (a flood of segments to
+    /// closed ports cannot grow memory).
+    pub max_pending_rsts: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> EndpointConfig {
+        EndpointConfig {
+            tcp: tcp::Config::default(),
+            mtu: 1500,
+            hop_limit: 64,
+            max_connections: 16384,
+            ephemeral_ports: 49152..=65535,
+            max_pending_rsts: 256,
+        }
+    }
+}
+
+/// Names a connection of an [`Endpoint`]. Copyable; stays harmless after
+/// the connection is gone (calls return [`EndpointError::UnknownConnection`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl fmt::Display for ConnHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}.{}", self.index, self.generation)
+    }
+}
+
+/// Something the application should know about a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// A SYN to a listening address created this connection (it completes
+    /// its handshake later: [`ConnEvent::Connected`]).
+    Accepted,
+    /// The handshake completed.
+    Connected,
+    /// Data, or the end of the stream, can be read.
+    Readable,
+    /// Send buffer space became free after a short write.
+    Writable,
+    /// The connection is closed; the handle soon becomes unknown.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// One packet written by [`Endpoint::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Source address (a driver with several interfaces routes by it).
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Bytes written into the buffer (the whole IP packet).
+    pub len: usize,
+}
+
+/// Statistics of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Connection state.
+    pub state: State,
+    /// One entry per subflow (plain TCP: exactly one).
+    pub subflows: Vec<SubflowStats>,
+}
+
+/// Why a call about a connection failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// The handle names no connection (never did, or it was reaped).
+    #[error("unknown connection")]
+    UnknownConnection,
+    /// The sending direction is closed (after `close`, or the connection is
+    /// closing).
+    #[error("sending direction closed")]
+    SendClosed,
+}
+
+/// Why `connect` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The local address is unspecified (0.0.0.0 or ::): packets need a
+    /// source address.
+    #[error("unspecified local address")]
+    UnspecifiedLocal,
+    /// The remote address is unspecified, multicast or broadcast, or its
+    /// port is zero.
+    #[error("invalid remote address")]
+    InvalidRemote,
+    /// Local and remote addresses are of different families.
+    #[error("address families differ")]
+    AddressFamilyMismatch,
+    /// The 4-tuple is already in use.
+    #[error("address in use")]
+    AddrInUse,
+    /// Every ephemeral port towards this remote is in use.
+    #[error("no ephemeral port free")]
+    NoEphemeralPort,
+    /// `max_connections` reached.
+    #[error("too many connections")]
+    TooManyConnections,
+}
+
+/// Why `listen` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ListenError {
+    /// Already listening on this address.
+    #[error("already listening")]
+    AlreadyListening,
+    /// Port zero.
+    #[error("cannot listen on port 0")]
+    PortZero,
+}
+
+/// A RST answering a segment that matched no connection.
+#[derive(Debug)]
+struct PendingRst {
+    local: SocketAddr,
+    remote: SocketAddr,
+    seg: TcpRepr<'static>,
+}
+
+/// The packet-level demultiplexer owning all connections of a host.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: EndpointConfig,
+    rng: StdRng,
+    isn: IsnGenerator,
+    listeners: Vec<SocketAddr>,
+    table: Table,
+    events: VecDeque<(ConnHandle, ConnEvent)>,
+    rsts: VecDeque<PendingRst>,
+    counters: EndpointCounters,
+}
+
+impl Endpoint {
+    /// An endpoint whose randomness (ISN secret, ephemeral ports) comes
+    /// from `seed`. The runtime passes 32 bytes from the OS; tests pass a
+    /// fixed seed and replay exactly.
+    pub fn new(config: EndpointConfig, seed: [u8; 32]) -> Endpoint {
+        let mut rng = StdRng::from_seed(seed);
+        let isn = IsnGenerator::from_rng(&mut rng);
+        Endpoint {
+            config,
+            rng,
+            isn,
+            listeners: Vec::new(),
+            table: Table::default(),
+            events: VecDeque::new(),
+            rsts: VecDeque::new(),
+            counters: EndpointCounters::default(),
+        }
+    }
+
+    /// Like [`Endpoint::new`] with a 64-bit seed (simulator, tests).
+    pub fn with_seed(config: EndpointConfig, seed: u64) -> Endpoint {
+        let mut key = [0u8; 32];
+        StdRng::seed_from_u64(seed).fill_bytes(&mut key);
+        Endpoint::new(config, key)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &EndpointCounters {
+        &self.counters
+    }
+
+    /// Connections currently in the table.
+    pub fn connection_count(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Accept connections to `local`: a port on one address, or on every
+    /// address when the address is unspecified (0.0.0.0 and :: both mean
+    /// "any address of either family").
+    pub fn listen(&mut self, local: SocketAddr) -> Result<(), ListenError> {
+        if local.port() == 0 {
+            return Err(ListenError::PortZero);
+        }
+        if self.listeners.contains(&local) {
+            return Err(ListenError::AlreadyListening);
+        }
+        self.listeners.push(local);
+        Ok(())
+    }
+
+    /// Stop accepting connections to `local` (existing ones are untouched).
+    /// Returns whether it was listening.
+    pub fn unlisten(&mut self, local: SocketAddr) -> bool {
+        let before = self.listeners.len();
+        self.listeners.retain(|l| *l != local);
+        self.listeners.len() != before
+    }
+
+    fn is_listening(&self, local: SocketAddr) -> bool {
+        self.listeners
+            .iter()
+            .any(|l| l.port() == local.port() && (l.ip().is_unspecified() || l.ip() == local.ip()))
+    }
+
+    /// The TCP configuration for a connection of `family`, MSS clamped to
+    /// the MTU.
+    fn tcp_config(&self, local: IpAddr) -> tcp::Config {
+        let mut c = self.config.tcp.clone();
+        let overhead = if local.is_ipv4() { 40 } else { 60 };
+        let limit = self
+            .config
+            .mtu
+            .saturating_sub(overhead)
+            .min(usize::from(u16::MAX));
+        c.mss = c.mss.min(limit as u16);
+        c
+    }
+
+    /// Open a connection (RFC 9293 section 3.10.1) from `local` to
+    /// `remote`. Port 0 in `local` picks a free ephemeral port. The SYN
+    /// comes out of the next [`Endpoint::poll_transmit`].
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnHandle, ConnectError> {
+        if local.ip().is_unspecified() {
+            return Err(ConnectError::UnspecifiedLocal);
+        }
+        if !is_unicast(remote.ip()) || remote.port() == 0 {
+            return Err(ConnectError::InvalidRemote);
+        }
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(ConnectError::AddressFamilyMismatch);
+        }
+        if self.table.len() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        let local = if local.port() == 0 {
+            let port = self
+                .ephemeral_port(local.ip(), remote)
+                .ok_or(ConnectError::NoEphemeralPort)?;
+            SocketAddr::new(local.ip(), port)
+        } else {
+            if self.table.contains_tuple(&(local, remote)) {
+                return Err(ConnectError::AddrInUse);
+            }
+            local
+        };
+        let iss = self.isn.isn(now, local, remote);
+        let socket = TcpSocket::connect(now, self.tcp_config(local.ip()), local, remote, iss);
+        self.counters.connected += 1;
+        let h = self.table.insert(Slot::Tcp(socket));
+        tracing::debug!(conn = %h, %local, %remote, "connect");
+        Ok(h)
+    }
+
+    /// RFC 6056 section 3.3.1, Algorithm 1: start at a random port of the
+    /// range and take the first one whose 4-tuple is free.
+    fn ephemeral_port(&mut self, ip: IpAddr, remote: SocketAddr) -> Option<u16> {
+        let (lo, hi) = (
+            *self.config.ephemeral_ports.start(),
+            *self.config.ephemeral_ports.end(),
+        );
+        if lo == 0 || lo > hi {
+            return None;
+        }
+        let count = u32::from(hi - lo) + 1;
+        let start = self.rng.next_u32() % count;
+        (0..count)
+            .map(|i| lo + ((start + i) % count) as u16)
+            .find(|&port| {
+                !self
+                    .table
+                    .contains_tuple(&(SocketAddr::new(ip, port), remote))
+            })
+    }
+
+    /// An IP packet arrived. Anything wrong with it is counted and the
+    /// packet dropped; it never panics.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.counters.packets_in += 1;
+        self.counters.bytes_in += packet.len() as u64;
+        let (ip, payload) = match IpRepr::parse(packet) {
+            Ok(x) => x,
+            Err(e) => return self.count_parse_error(e),
+        };
+        if ip.protocol() != IpProtocol::Tcp {
+            self.counters.not_tcp += 1;
+            return;
+        }
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let seg = match TcpRepr::parse(payload, src, dst) {
+            Ok(s) => s,
+            Err(e) => return self.count_parse_error(e),
+        };
+        // RFC 9293 section 3.10.7.2 and RFC 1122 section 4.2.3.10: a segment
+        // from a broadcast or multicast address is not a connection; port 0
+        // is reserved.
+        if seg.src_port == 0 || seg.dst_port == 0 || !is_unicast(src) || !is_unicast(dst) {
+            self.counters.malformed += 1;
+            return;
+        }
+        let local = SocketAddr::new(dst, seg.dst_port);
+        let remote = SocketAddr::new(src, seg.src_port);
+        if let Some(h) = self.table.lookup(&(local, remote)) {
+            if let Some(slot) = self.table.get_mut(h) {
+                slot.handle_segment(now, &seg);
+            }
+            self.touch(h);
+            return;
+        }
+        if self.is_listening(local) {
+            self.on_listen(now, local, remote, &seg);
+        } else {
+            self.answer_with_rst(local, remote, &seg);
+        }
+    }
+
+    fn count_parse_error(&mut self, e: wire::Error) {
+        match e {
+            wire::Error::Checksum => self.counters.bad_checksum += 1,
+            wire::Error::Unsupported(_) => self.counters.unsupported += 1,
+            wire::Error::Truncated(_) | wire::Error::Malformed(_) | wire::Error::Emit(_) => {
+                self.counters.malformed += 1
+            }
+        }
+    }
+
+    /// RFC 9293 section 3.10.7.2, a segment for a listening address with
+    /// no connection.
+    fn on_listen(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+    ) {
+        // "First, check for a RST: An incoming RST segment could not be
+        // valid since it could not have been sent in response to anything
+        // sent by this incarnation of the connection. An incoming RST
+        // should be ignored."
+        if seg.flags.contains(TcpFlags::RST) {
+            self.counters.no_socket_dropped += 1;
+            return;
+        }
+        // "Second, check for an ACK: ... An acceptable reset segment should
+        // be formed for any arriving ACK-bearing segment."
+        if seg.ack_number.is_some() {
+            self.answer_with_rst(local, remote, seg);
+            return;
+        }
+        // "Third, check for a SYN".
+        if !seg.flags.contains(TcpFlags::SYN) {
+            // "Fourth, other data or control: ... drop the segment".
+            self.counters.no_socket_dropped += 1;
+            return;
+        }
+        if self.table.len() >= self.config.max_connections {
+            self.counters.syn_table_full += 1;
+            return;
+        }
+        let iss = self.isn.isn(now, local, remote);
+        match TcpSocket::accept(now, self.tcp_config(local.ip()), local, remote, seg, iss) {
+            Ok(socket) => {
+                self.counters.accepted += 1;
+                let h = self.table.insert(Slot::Tcp(socket));
+                tracing::debug!(conn = %h, %local, %remote, "accept");
+                self.events.push_back((h, ConnEvent::Accepted));
+                self.touch(h);
+            }
+            // SYN with FIN: not an acceptable opening segment.
+            Err(tcp::AcceptError::NotSyn) => self.counters.no_socket_dropped += 1,
+        }
+    }
+
+    /// RFC 9293 section 3.10.7.1: answer a segment for no connection.
+    fn answer_with_rst(&mut self, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr<'_>) {
+        let Some(rst) = tcp::rst_for(seg) else {
+            self.counters.no_socket_dropped += 1;
+            return;
+        };
+        if self.rsts.len() >= self.config.max_pending_rsts {
+            self.counters.rst_queue_full += 1;
+            return;
+        }
+        self.counters.no_socket_rst += 1;
+        self.rsts.push_back(PendingRst {
+            local,
+            remote,
+            seg: rst,
+        });
+    }
+
+    /// Collect the connection's events and queue it for output.
+    fn touch(&mut self, h: ConnHandle) {
+        if let Some(slot) = self.table.get_mut(h) {
+            while let Some(e) = slot.poll_event() {
+                self.events.push_back((h, e));
+            }
+        }
+        self.table.mark_dirty(h);
+    }
+
+    /// Fire the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(h) = self.table.pop_expired(now) {
+            if let Some(slot) = self.table.get_mut(h) {
+                slot.handle_timeout(now);
+            }
+            self.touch(h);
+        }
+    }
+
+    /// Write the next packet to send into `buf` (cleared first; its
+    /// allocation is reused) and say where it goes. Call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        loop {
+            if let Some(rst) = self.rsts.pop_front() {
+                match self.emit(buf, rst.local, rst.remote, &rst.seg) {
+                    Some(t) => return Some(t),
+                    None => continue,
+                }
+            }
+            let h = self.table.first_dirty()?;
+            let next = self.table.get_mut(h).and_then(|s| s.poll_transmit(now));
+            match next {
+                Some(((local, remote), seg)) => {
+                    if let Some(t) = self.emit(buf, local, remote, &seg.repr()) {
+                        return Some(t);
+                    }
+                }
+                None => {
+                    // Drained: events produced while sending, then the timer
+                    // and possibly the end of the connection.
+                    if let Some(slot) = self.table.get_mut(h) {
+                        while let Some(e) = slot.poll_event() {
+                            self.events.push_back((h, e));
+                        }
+                    }
+                    if self.table.settle(h) {
+                        self.counters.reaped += 1;
+                        tracing::debug!(conn = %h, "reaped");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Encode `seg` from `local` to `remote` as an IP packet into `buf`.
+    fn emit(
+        &mut self,
+        buf: &mut Vec<u8>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+    ) -> Option<Transmit> {
+        let (src, dst) = (local.ip(), remote.ip());
+        let tcp_len = seg.buffer_len();
+        let result = IpRepr::new(src, dst, IpProtocol::Tcp, tcp_len, self.config.hop_limit)
+            .and_then(|ip| {
+                let header = ip.header_len();
+                buf.clear();
+                buf.resize(header + tcp_len, 0);
+                ip.emit(buf)?;
+                seg.emit(&mut buf[header..], src, dst)?;
+                Ok(header + tcp_len)
+            });
+        match result {
+            Ok(len) => {
+                self.counters.packets_out += 1;
+                self.counters.bytes_out += len as u64;
+                Some(Transmit { src, dst, len })
+            }
+            Err(e) => {
+                tracing::warn!(%local, %remote, error = %e, "cannot emit segment");
+                self.counters.emit_errors += 1;
+                None
+            }
+        }
+    }
+
+    /// When [`Endpoint::handle_timeout`] must next be called: the earliest
+    /// timer of any connection (kept in a heap; not a scan).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.table.next_timeout()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<(ConnHandle, ConnEvent)> {
+        self.events.pop_front()
+    }
+
+    fn slot(&self, h: ConnHandle) -> Result<&Slot, EndpointError> {
+        self.table.get(h).ok_or(EndpointError::UnknownConnection)
+    }
+
+    /// Run `f` on the connection and queue it for output.
+    fn with_slot<T>(
+        &mut self,
+        h: ConnHandle,
+        f: impl FnOnce(&mut Slot) -> T,
+    ) -> Result<T, EndpointError> {
+        let slot = self
+            .table
+            .get_mut(h)
+            .ok_or(EndpointError::UnknownConnection)?;
+        let r = f(slot);
+        self.touch(h);
+        Ok(r)
+    }
+
+    /// Read in-order data; `Ok(0)` means nothing now (see
+    /// [`Endpoint::is_read_closed`] for the end of the stream).
+    pub fn read(&mut self, h: ConnHandle, buf: &mut [u8]) -> Result<usize, EndpointError> {
+        self.with_slot(h, |s| s.read(buf))
+    }
+
+    /// Whether the peer closed its direction and everything was read.
+    pub fn is_read_closed(&self, h: ConnHandle) -> Result<bool, EndpointError> {
+        Ok(self.slot(h)?.is_read_closed())
+    }
+
+    /// Queue data; returns the bytes accepted (0 when the send buffer is
+    /// full: wait for [`ConnEvent::Writable`]).
+    pub fn write(&mut self, h: ConnHandle, data: &[u8]) -> Result<usize, EndpointError> {
+        if !self.slot(h)?.can_send() {
+            return Err(EndpointError::SendClosed);
+        }
+        self.with_slot(h, |s| s.write(data))
+    }
+
+    /// Free send buffer space (0 once the sending direction is closed).
+    pub fn send_capacity(&self, h: ConnHandle) -> Result<usize, EndpointError> {
+        Ok(self.slot(h)?.send_capacity())
+    }
+
+    /// Close the sending direction: a FIN follows the queued data.
+    pub fn close(&mut self, h: ConnHandle) -> Result<(), EndpointError> {
+        self.with_slot(h, Slot::close)
+    }
+
+    /// Abort: send a RST and drop the connection's data.
+    pub fn abort(&mut self, h: ConnHandle) -> Result<(), EndpointError> {
+        self.with_slot(h, Slot::abort)
+    }
+
+    /// The connection's state.
+    pub fn state(&self, h: ConnHandle) -> Result<State, EndpointError> {
+        Ok(self.slot(h)?.state())
+    }
+
+    /// The connection's statistics.
+    pub fn stats(&self, h: ConnHandle) -> Result<ConnStats, EndpointError> {
+        Ok(self.slot(h)?.stats())
+    }
+
+    /// The connection's local address.
+    pub fn local_addr(&self, h: ConnHandle) -> Result<SocketAddr, EndpointError> {
+        Ok(self.slot(h)?.local())
+    }
+
+    /// The connection's remote address.
+    pub fn remote_addr(&self, h: ConnHandle) -> Result<SocketAddr, EndpointError> {
+        Ok(self.slot(h)?.remote())
+    }
+
+    /// The connection a 4-tuple demultiplexes to, if any.
+    pub fn find(&self, local: SocketAddr, remote: SocketAddr) -> Option<ConnHandle> {
+        let tuple: Tuple = (local, remote);
+        self.table.lookup(&tuple)
+    }
+}
+
+/// A unicast address: not unspecified, multicast or IPv4 broadcast.
+fn is_unicast(ip: IpAddr) -> bool {
+    !ip.is_unspecified() && !ip.is_multicast() && !matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+}
