@@ -1,10 +1,76 @@
 //! # braid: Multipath TCP in userspace
 //!
-//! The tokio runtime around `braid-proto`: it owns the protocol endpoint and a
-//! device (TUN or UDP-encapsulated), feeds packets and timers to the core and
-//! wakes application tasks. Users get `Stream` and `Listener`, shaped like
+//! The tokio runtime around [`braid_proto`]: a [`Stack`] owns the protocol
+//! endpoint and a [`Device`] (a Linux TUN device, or an in-memory pair for
+//! tests), and a driver task feeds packets and timers to the core and wakes
+//! application tasks. Users get [`Stream`] and [`Listener`], shaped like
 //! tokio's `TcpStream` and `TcpListener`.
 //!
-//! Unsafe code, where a device needs it, lives only in the `sys` module.
+//! ```
+//! use braid::{Listener, MemoryDevice, Stack, Stream};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! // Two stacks joined by an in-memory link.
+//! let (a, b) = MemoryDevice::pair(1500);
+//! let client = Stack::builder().address("10.0.0.1".parse().unwrap()).build(a)?;
+//! let server = Stack::builder().address("10.0.0.2".parse().unwrap()).build(b)?;
+//!
+//! let listener = Listener::bind(&server, "10.0.0.2:7".parse().unwrap())?;
+//! let echo = tokio::spawn(async move {
+//!     let (mut stream, _peer) = listener.accept().await?;
+//!     let mut buf = Vec::new();
+//!     stream.read_to_end(&mut buf).await?; // until the client's FIN
+//!     stream.write_all(&buf).await?;
+//!     stream.shutdown().await // our FIN
+//! });
+//!
+//! let mut stream = Stream::connect(&client, "10.0.0.2:7".parse().unwrap()).await?;
+//! stream.write_all(b"hello braid").await?;
+//! stream.shutdown().await?;
+//! let mut back = Vec::new();
+//! stream.read_to_end(&mut back).await?;
+//! assert_eq!(back, b"hello braid");
+//! echo.await.unwrap()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Owning addresses next to a kernel (Linux TUN)
+//! The kernel must never own Braid's addresses (it would answer Braid's
+//! segments with RSTs). In the namespace where [`TunDevice`] is created,
+//! with Braid owning `10.0.1.100` on the path whose veth `v0` is
+//! `10.0.1.1/24`:
+//! ```text
+//! sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+//!           net.ipv4.conf.v0.rp_filter=0 net.ipv4.conf.v0.proxy_arp=1
+//! ip route add 10.0.1.100/32 dev braid0          # Braid's address -> the TUN
+//! ip rule add from 10.0.1.100 table 101          # its packets leave by its path
+//! ip route add 10.0.1.0/24 dev v0 table 101      # (or: default via <next hop>)
+//! ```
+//! and `rp_filter=0` on `braid0`. The kernel then forwards what Braid
+//! writes into the TUN, answers ARP for `10.0.1.100` on `v0` and forwards
+//! the replies into the TUN.
+//!
+//! # Unsafe
+//! None in this crate so far (the TUN device comes from `tun-rs`); where a
+//! device needs it, it lives only in a `sys` module with a safety argument
+//! per block.
+
+mod device;
+mod driver;
+mod error;
+mod listener;
+mod shared;
+mod stack;
+mod stream;
+mod tap;
 
 pub use braid_proto as proto;
+#[cfg(target_os = "linux")]
+pub use device::TunDevice;
+pub use device::{Batch, Device, MemoryDevice, MemoryDeviceStats};
+pub use listener::Listener;
+pub use stack::{Stack, StackBuilder};
+pub use stream::{OwnedReadHalf, OwnedWriteHalf, Stream};

@@ -1,0 +1,151 @@
+//! The stack: one endpoint, one device, one driver task.
+
+use crate::device::Device;
+use crate::driver;
+use crate::shared::Shared;
+use crate::tap::Tap;
+use braid_proto::endpoint::{Endpoint, EndpointConfig, EndpointCounters};
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A Braid network stack: the protocol endpoint driven by a tokio task over
+/// a [`Device`]. Cheap to clone; [`crate::Stream`]s and
+/// [`crate::Listener`]s are made from it.
+///
+/// The driver task keeps running while any `Stack`, `Stream` or `Listener`
+/// of it lives, and afterwards until its connections have closed (at most
+/// 30 s).
+#[derive(Clone)]
+pub struct Stack {
+    user: UserRef,
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack").finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Stack`].
+#[derive(Debug, Default)]
+pub struct StackBuilder {
+    addresses: Vec<IpAddr>,
+    config: Option<EndpointConfig>,
+    pcap: Option<PathBuf>,
+    seed: Option<[u8; 32]>,
+}
+
+impl StackBuilder {
+    /// An address the stack owns: the source of its connections and where
+    /// it accepts them. Call once per address; the first of each family is
+    /// the source for `connect`.
+    pub fn address(mut self, addr: IpAddr) -> Self {
+        self.addresses.push(addr);
+        self
+    }
+
+    /// The endpoint configuration (TCP buffers, MSS, ...). Its MTU is
+    /// lowered to the device's if larger.
+    pub fn config(mut self, config: EndpointConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Write every packet the device sends and receives to a pcapng file at
+    /// `path` (raw IP, one interface), from a thread of its own.
+    pub fn pcap(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pcap = Some(path.into());
+        self
+    }
+
+    /// Seed the endpoint's randomness (ISNs, ephemeral ports) instead of
+    /// taking it from the OS: for reproducible tests only.
+    pub fn seed(mut self, seed: [u8; 32]) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Start the stack on `device`: spawns the driver on the current tokio
+    /// runtime (panics outside one, like `tokio::spawn`).
+    pub fn build<D: Device>(self, device: D) -> io::Result<Stack> {
+        if self.addresses.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a stack needs at least one address",
+            ));
+        }
+        let mut config = self.config.unwrap_or_default();
+        config.mtu = config.mtu.min(device.mtu());
+        let seed = match self.seed {
+            Some(s) => s,
+            None => {
+                let mut s = [0u8; 32];
+                getrandom::fill(&mut s).map_err(io::Error::other)?;
+                s
+            }
+        };
+        let tap = self.pcap.as_deref().map(Tap::create).transpose()?;
+        let shared = Arc::new(Shared::new(Endpoint::new(config, seed), self.addresses));
+        let user = UserRef::new(shared.clone());
+        tokio::spawn(driver::run(device, shared, tap));
+        Ok(Stack { user })
+    }
+}
+
+impl Stack {
+    /// Start building a stack.
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    /// The addresses the stack owns.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.user.shared().lock().addresses.clone()
+    }
+
+    /// A snapshot of the endpoint's counters (packets, drops, RSTs).
+    pub fn counters(&self) -> EndpointCounters {
+        *self.user.shared().lock().endpoint.counters()
+    }
+
+    /// Connections the endpoint holds, in any state.
+    pub fn connection_count(&self) -> usize {
+        self.user.shared().lock().endpoint.connection_count()
+    }
+
+    pub(crate) fn user(&self) -> &UserRef {
+        &self.user
+    }
+}
+
+/// A counted reference to the shared state: the driver winds down once the
+/// last one is dropped.
+#[derive(Debug)]
+pub(crate) struct UserRef(Arc<Shared>);
+
+impl UserRef {
+    fn new(shared: Arc<Shared>) -> UserRef {
+        shared.lock().users += 1;
+        UserRef(shared)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.0
+    }
+}
+
+impl Clone for UserRef {
+    fn clone(&self) -> UserRef {
+        UserRef::new(self.0.clone())
+    }
+}
+
+impl Drop for UserRef {
+    fn drop(&mut self) {
+        self.0.lock().users -= 1;
+        self.0.wake_driver();
+    }
+}

@@ -1,0 +1,356 @@
+//! [`Stream`]: a connection, shaped like `tokio::net::TcpStream`.
+
+use crate::error;
+use crate::shared::{ConnState, Owner};
+use crate::stack::{Stack, UserRef};
+use braid_proto::endpoint::{ConnHandle, ConnStats, EndpointError};
+use braid_proto::tcp::CloseReason;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// A connection of a [`Stack`]: an ordered, reliable byte stream.
+///
+/// Reads and writes through [`AsyncRead`] / [`AsyncWrite`] (use
+/// `tokio::io::AsyncReadExt` and `AsyncWriteExt`). `poll_shutdown` closes
+/// the sending direction (a FIN after the queued data); reads then still
+/// work until the peer closes its side. Dropping the stream closes it
+/// gracefully: queued data is still delivered, then a FIN; data that
+/// arrives afterwards is discarded.
+///
+/// Errors: [`io::ErrorKind::ConnectionRefused`] when the peer answers the
+/// SYN with a RST, [`io::ErrorKind::ConnectionReset`] when it resets an
+/// established connection, [`io::ErrorKind::TimedOut`] when
+/// retransmissions give up, [`io::ErrorKind::BrokenPipe`] for a write
+/// after shutdown.
+#[derive(Debug)]
+pub struct Stream {
+    conn: Arc<Conn>,
+}
+
+/// The shared part of a stream and its halves; the last one dropped closes
+/// the connection.
+#[derive(Debug)]
+struct Conn {
+    handle: ConnHandle,
+    local: SocketAddr,
+    peer: SocketAddr,
+    user: UserRef,
+}
+
+impl Stream {
+    /// Open a connection to `remote` from the stack's address of the same
+    /// family (an ephemeral port), and wait for the handshake.
+    pub async fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<Stream> {
+        let user = stack.user().clone();
+        let shared = user.shared().clone();
+        let (handle, local) = {
+            let mut inner = shared.lock();
+            inner.check_failed()?;
+            let ip = inner.source_for(remote.ip()).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "the stack owns no address of the remote's family",
+                )
+            })?;
+            let now = shared.now();
+            let h = inner
+                .endpoint
+                .connect(now, SocketAddr::new(ip, 0), remote)
+                .map_err(error::connect)?;
+            inner.conns.insert(h, ConnState::new(Owner::Stream));
+            let local = inner
+                .endpoint
+                .local_addr(h)
+                .unwrap_or(SocketAddr::new(ip, 0));
+            (h, local)
+        };
+        shared.wake_driver();
+        // From here a drop (this future cancelled) closes the attempt.
+        let stream = Stream::from_parts(handle, local, remote, user);
+        poll_fn(|cx| stream.conn.poll_connected(cx)).await?;
+        Ok(stream)
+    }
+
+    pub(crate) fn from_parts(
+        handle: ConnHandle,
+        local: SocketAddr,
+        peer: SocketAddr,
+        user: UserRef,
+    ) -> Stream {
+        Stream {
+            conn: Arc::new(Conn {
+                handle,
+                local,
+                peer,
+                user,
+            }),
+        }
+    }
+
+    /// The local address (Braid's address and port).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.conn.local)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.conn.peer)
+    }
+
+    /// The connection's statistics (state, per subflow RTT, cwnd, ...);
+    /// `NotConnected` once the endpoint has forgotten it.
+    pub fn stats(&self) -> io::Result<ConnStats> {
+        self.conn.stats()
+    }
+
+    /// Reset the connection now (a RST; queued data is dropped).
+    pub fn abort(self) {
+        self.conn.abort();
+    }
+
+    /// Split into a read half and a write half that can move to different
+    /// tasks. Dropping the write half closes the sending direction; the
+    /// connection closes when both are dropped.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                conn: self.conn.clone(),
+            },
+            OwnedWriteHalf { conn: self.conn },
+        )
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.conn.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.conn.poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Written data is in the connection's send buffer, as with a kernel
+        // socket: nothing to flush.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.conn.shutdown())
+    }
+}
+
+/// The read half of a [`Stream`] ([`Stream::into_split`]).
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    conn: Arc<Conn>,
+}
+
+/// The write half of a [`Stream`] ([`Stream::into_split`]); dropping it
+/// closes the sending direction.
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    conn: Arc<Conn>,
+}
+
+impl OwnedReadHalf {
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.conn.local)
+    }
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.conn.peer)
+    }
+}
+
+impl OwnedWriteHalf {
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.conn.local)
+    }
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.conn.peer)
+    }
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.conn.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.conn.poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.conn.shutdown())
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        // Like tokio's: dropping the write half shuts the direction down.
+        let _ = self.conn.shutdown();
+    }
+}
+
+impl Conn {
+    fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.user.shared().lock();
+        inner.check_failed()?;
+        let Some(state) = inner.conns.get_mut(&self.handle) else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        if state.connected {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(reason) = state.closed {
+            return Poll::Ready(Err(error::connect_failed(reason)));
+        }
+        state.connect_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let shared = self.user.shared();
+        let mut inner = shared.lock();
+        inner.check_failed()?;
+        let h = self.handle;
+        let result = inner.endpoint.read(h, buf.initialize_unfilled());
+        match result {
+            Ok(n) if n > 0 => {
+                buf.advance(n);
+                drop(inner);
+                // The receive window opened: the driver may owe an update.
+                shared.wake_driver();
+                return Poll::Ready(Ok(()));
+            }
+            Ok(_) => {}
+            Err(EndpointError::UnknownConnection | EndpointError::SendClosed) => {}
+        }
+        let Some(state) = inner.conns.get_mut(&h) else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        match state.closed {
+            None | Some(CloseReason::Normal) => {}
+            Some(reason) => return Poll::Ready(Err(error::closed(reason, false))),
+        }
+        // The end of the stream: the peer's FIN and everything before it
+        // was read (or the connection is gone after a normal close).
+        if state.closed.is_some() || inner.endpoint.is_read_closed(h).unwrap_or(true) {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(state) = inner.conns.get_mut(&h) {
+            state.read_waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let shared = self.user.shared();
+        let mut inner = shared.lock();
+        inner.check_failed()?;
+        let h = self.handle;
+        match inner.endpoint.write(h, data) {
+            Ok(0) => {
+                if inner.conns.get(&h).is_some_and(|s| s.closed.is_some()) {
+                    return Poll::Ready(Err(inner.closed_error(h, true)));
+                }
+                if let Some(state) = inner.conns.get_mut(&h) {
+                    state.write_waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Ok(n) => {
+                drop(inner);
+                shared.wake_driver();
+                Poll::Ready(Ok(n))
+            }
+            Err(EndpointError::SendClosed) => Poll::Ready(Err(match inner.conns.get(&h) {
+                Some(ConnState {
+                    closed: Some(reason),
+                    ..
+                }) => error::closed(*reason, true),
+                _ => io::Error::new(io::ErrorKind::BrokenPipe, "sending direction closed"),
+            })),
+            Err(EndpointError::UnknownConnection) => Poll::Ready(Err(inner.closed_error(h, true))),
+        }
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        let shared = self.user.shared();
+        let mut inner = shared.lock();
+        inner.check_failed()?;
+        match inner.endpoint.close(self.handle) {
+            Ok(()) => {
+                drop(inner);
+                shared.wake_driver();
+                Ok(())
+            }
+            Err(_) => match inner.conns.get(&self.handle).and_then(|s| s.closed) {
+                Some(CloseReason::Normal) => Ok(()),
+                _ => Err(inner.closed_error(self.handle, true)),
+            },
+        }
+    }
+
+    fn stats(&self) -> io::Result<ConnStats> {
+        let inner = self.user.shared().lock();
+        inner
+            .endpoint
+            .stats(self.handle)
+            .map_err(|_| io::ErrorKind::NotConnected.into())
+    }
+
+    fn abort(&self) {
+        let shared = self.user.shared();
+        let _ = shared.lock().endpoint.abort(self.handle);
+        shared.wake_driver();
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let shared = self.user.shared();
+        shared.lock().release(self.handle);
+        shared.wake_driver();
+    }
+}
