@@ -30,9 +30,11 @@ struct Chunk {
 #[derive(Debug)]
 pub(crate) struct Tap {
     chunk: Chunk,
-    to_writer: mpsc::SyncSender<Chunk>,
+    /// `None` only while dropping.
+    to_writer: Option<mpsc::SyncSender<Chunk>>,
     recycled: mpsc::Receiver<Chunk>,
     dropped_chunks: u64,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Tap {
@@ -42,7 +44,7 @@ impl Tap {
         let (to_writer, from_driver) = mpsc::sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
         let (to_driver, recycled) = mpsc::channel::<Chunk>();
         let path_name = path.display().to_string();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("braid-pcap".into())
             .spawn(move || {
                 // The encoder writes into `pending`; after each chunk the
@@ -77,9 +79,10 @@ impl Tap {
             })?;
         Ok(Tap {
             chunk: Chunk::default(),
-            to_writer,
+            to_writer: Some(to_writer),
             recycled,
             dropped_chunks: 0,
+            writer: Some(writer),
         })
     }
 
@@ -96,7 +99,10 @@ impl Tap {
         }
         let next = self.recycled.try_recv().unwrap_or_default();
         let chunk = std::mem::replace(&mut self.chunk, next);
-        match self.to_writer.try_send(chunk) {
+        let Some(to_writer) = &self.to_writer else {
+            return;
+        };
+        match to_writer.try_send(chunk) {
             Ok(()) => {}
             Err(
                 mpsc::TrySendError::Full(mut chunk) | mpsc::TrySendError::Disconnected(mut chunk),
@@ -112,6 +118,19 @@ impl Tap {
                 chunk.packets.clear();
                 self.chunk = chunk;
             }
+        }
+    }
+}
+
+impl Drop for Tap {
+    /// Hand over the last packets and wait for the writer to finish the
+    /// file (at most `CHUNKS_IN_FLIGHT` chunks), so that a capture is whole
+    /// once its stack's driver has stopped.
+    fn drop(&mut self) {
+        self.flush();
+        self.to_writer = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
         }
     }
 }

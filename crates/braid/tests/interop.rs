@@ -1,0 +1,294 @@
+//! Braid's TCP against the Linux kernel's, over real packets: a TUN device
+//! in one network namespace, the kernel's TCP in another (see `netns`).
+//!
+//! Needs root and network namespaces; without them each test prints
+//! `SKIP <reason>` and passes, except under `CI=true`, where it fails.
+//! Run with `--nocapture` to see the throughput lines.
+
+mod netns;
+
+use braid::{Listener, Stack, Stream, TunDevice};
+use netns::{BRAID_IP, KERNEL_IP, Lab};
+use sha2::{Digest, Sha256};
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes each way in the throughput runs.
+const BIG: usize = 50 << 20;
+/// Bytes each way in the captured run (tshark reads every packet).
+const SMALL: usize = 4 << 20;
+/// Bound on one whole exchange.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A Braid stack on a fresh TUN in the lab's Braid namespace.
+fn braid_stack(lab: &Lab, pcap: Option<&Path>) -> io::Result<Stack> {
+    let handle = tokio::runtime::Handle::current();
+    let name = lab.tun.clone();
+    let tun = Lab::in_netns(&lab.braid_ns, move || {
+        let _rt = handle.enter();
+        TunDevice::create(&name, 1500)
+    })?;
+    lab.route_tun()?;
+    let mut builder = Stack::builder().address(BRAID_IP.into());
+    if let Some(p) = pcap {
+        builder = builder.pcap(p);
+    }
+    builder.build(tun)
+}
+
+/// A kernel TCP listener in the lab's kernel namespace.
+fn kernel_listener(lab: &Lab, port: u16) -> io::Result<tokio::net::TcpListener> {
+    let l = Lab::in_netns(&lab.kernel_ns, move || {
+        let l = std::net::TcpListener::bind((KERNEL_IP, port))?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    })?;
+    tokio::net::TcpListener::from_std(l)
+}
+
+/// A kernel TCP socket (unconnected) in the lab's kernel namespace.
+fn kernel_socket(lab: &Lab) -> io::Result<tokio::net::TcpSocket> {
+    Lab::in_netns(&lab.kernel_ns, tokio::net::TcpSocket::new_v4)
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), cheap enough for
+/// 50 MiB.
+struct Pattern(u64);
+
+impl Pattern {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Write `len` pattern bytes, shut down, return their SHA-256.
+async fn send(w: &mut (impl AsyncWrite + Unpin), len: usize, seed: u64) -> io::Result<Vec<u8>> {
+    let mut pattern = Pattern(seed | 1);
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len());
+        pattern.fill(&mut buf[..n]);
+        hash.update(&buf[..n]);
+        w.write_all(&buf[..n]).await?;
+        left -= n;
+    }
+    w.shutdown().await?;
+    Ok(hash.finalize().to_vec())
+}
+
+/// Read to EOF; return the byte count and SHA-256.
+async fn recv(r: &mut (impl AsyncRead + Unpin)) -> io::Result<(usize, Vec<u8>)> {
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((total, hash.finalize().to_vec()));
+        }
+        hash.update(&buf[..n]);
+        total += n;
+    }
+}
+
+/// What one exchange measured.
+#[derive(Debug)]
+struct Exchange {
+    up_secs: f64,
+    down_secs: f64,
+}
+
+/// Client sends `len` bytes and shuts down; the server reads to EOF, then
+/// sends `len` bytes back and shuts down; the client reads to EOF. Both
+/// directions are checked by hash and timed separately.
+async fn exchange(
+    client: impl std::future::Future<Output = io::Result<impl AsyncRead + AsyncWrite + Unpin>>,
+    server: impl std::future::Future<Output = io::Result<impl AsyncRead + AsyncWrite + Unpin>>,
+    len: usize,
+) -> io::Result<Exchange> {
+    let (mut c, mut s) = tokio::try_join!(client, server)?;
+    let start = Instant::now();
+    let (up_sent, (up_len, up_got)) = tokio::try_join!(send(&mut c, len, 0x1234), recv(&mut s))?;
+    let up_secs = start.elapsed().as_secs_f64();
+    assert_eq!(up_len, len, "client -> server: wrong length");
+    assert_eq!(up_sent, up_got, "client -> server: bytes differ");
+    let start = Instant::now();
+    let (down_sent, (down_len, down_got)) =
+        tokio::try_join!(send(&mut s, len, 0x5678), recv(&mut c))?;
+    let down_secs = start.elapsed().as_secs_f64();
+    assert_eq!(down_len, len, "server -> client: wrong length");
+    assert_eq!(down_sent, down_got, "server -> client: bytes differ");
+    Ok(Exchange { up_secs, down_secs })
+}
+
+fn mb_per_s(len: usize, secs: f64) -> f64 {
+    len as f64 / 1e6 / secs
+}
+
+/// Run `body` on a fresh lab with a two-worker runtime. The runtime (and
+/// with it the driver and the TUN) goes before the lab's namespaces.
+fn with_lab(body: impl AsyncFnOnce(&Lab) -> io::Result<()>) {
+    if netns::skip() {
+        return;
+    }
+    let lab = Lab::new().expect("lab setup");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(body(&lab));
+    drop(rt);
+    result.expect("interop run failed");
+}
+
+/// Braid client -> kernel server, 50 MiB each way.
+#[test]
+fn braid_client_kernel_server_clean() {
+    with_lab(async |lab| {
+        let stack = braid_stack(lab, None)?;
+        let listener = kernel_listener(lab, 5201)?;
+        let remote = SocketAddr::from((KERNEL_IP, 5201));
+        let run = exchange(
+            Stream::connect(&stack, remote),
+            async { Ok(listener.accept().await?.0) },
+            BIG,
+        );
+        let x = tokio::time::timeout(EXCHANGE_TIMEOUT, run)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "exchange stalled"))??;
+        println!(
+            "THROUGHPUT clean braid-client -> kernel-server: {:.1} MB/s ({} bytes in {:.2} s)",
+            mb_per_s(BIG, x.up_secs),
+            BIG,
+            x.up_secs
+        );
+        println!(
+            "THROUGHPUT clean kernel-server -> braid-client: {:.1} MB/s ({} bytes in {:.2} s)",
+            mb_per_s(BIG, x.down_secs),
+            BIG,
+            x.down_secs
+        );
+        Ok(())
+    });
+}
+
+/// Kernel client -> Braid server, 50 MiB each way.
+#[test]
+fn kernel_client_braid_server_clean() {
+    with_lab(async |lab| {
+        let stack = braid_stack(lab, None)?;
+        let local = SocketAddr::from((BRAID_IP, 5202));
+        let listener = Listener::bind(&stack, local)?;
+        let socket = kernel_socket(lab)?;
+        let run = exchange(
+            socket.connect(local),
+            async { Ok(listener.accept().await?.0) },
+            BIG,
+        );
+        let x = tokio::time::timeout(EXCHANGE_TIMEOUT, run)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "exchange stalled"))??;
+        println!(
+            "THROUGHPUT clean kernel-client -> braid-server: {:.1} MB/s ({} bytes in {:.2} s)",
+            mb_per_s(BIG, x.up_secs),
+            BIG,
+            x.up_secs
+        );
+        println!(
+            "THROUGHPUT clean braid-server -> kernel-client: {:.1} MB/s ({} bytes in {:.2} s)",
+            mb_per_s(BIG, x.down_secs),
+            BIG,
+            x.down_secs
+        );
+        Ok(())
+    });
+}
+
+/// A closed port on the kernel host answers Braid's SYN with a RST.
+#[test]
+fn braid_connect_to_closed_kernel_port_is_refused() {
+    with_lab(async |lab| {
+        let stack = braid_stack(lab, None)?;
+        let remote = SocketAddr::from((KERNEL_IP, 5299));
+        let err = tokio::time::timeout(Duration::from_secs(10), Stream::connect(&stack, remote))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer to SYN"))?
+            .expect_err("connect to a closed port succeeded");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        Ok(())
+    });
+}
+
+/// The pcap tap of an interop run reads cleanly in tshark: no malformed
+/// packet, every IPv4 and TCP checksum good.
+#[test]
+fn pcap_tap_of_interop_run_is_clean_in_tshark() {
+    let dir = std::env::temp_dir().join(format!("braid-interop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("interop.pcapng");
+    let mut ran = false;
+    with_lab(async |lab| {
+        ran = true;
+        {
+            let stack = braid_stack(lab, Some(&pcap))?;
+            let local = SocketAddr::from((BRAID_IP, 5203));
+            let listener = Listener::bind(&stack, local)?;
+            let socket = kernel_socket(lab)?;
+            let run = exchange(
+                socket.connect(local),
+                async { Ok(listener.accept().await?.0) },
+                SMALL,
+            );
+            tokio::time::timeout(EXCHANGE_TIMEOUT, run)
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "exchange stalled"))??;
+            // Let the last FIN and ACKs pass through the tap.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(())
+        }
+    });
+    if !ran {
+        return;
+    }
+    // The runtime is gone: the driver dropped its tap, which finished the file.
+    let tshark = |filter: &str| -> usize {
+        let out = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args([
+                "-o",
+                "tcp.check_checksum:TRUE",
+                "-o",
+                "ip.check_checksum:TRUE",
+            ])
+            .args(["-Y", filter])
+            .output()
+            .expect("tshark runs (./test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "tshark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let tcp = tshark("tcp");
+    let good = tshark("tcp.checksum.status == 1 && ip.checksum.status == 1");
+    let bad = tshark("_ws.malformed || tcp.checksum.status != 1 || ip.checksum.status != 1");
+    println!("tshark: {tcp} TCP packets, {bad} malformed or with bad checksums");
+    assert!(tcp > 2 * SMALL / 1460, "too few packets captured: {tcp}");
+    assert_eq!(good, tcp, "not every packet's checksums were verified good");
+    assert_eq!(bad, 0, "tshark flags packets in {}", pcap.display());
+    let _ = std::fs::remove_dir_all(&dir);
+}
