@@ -188,3 +188,71 @@ async fn bind_twice_is_addr_in_use() {
     let err = Listener::bind(&server, server_addr(5005)).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
 }
+
+#[tokio::test]
+async fn unanswered_syn_times_out() {
+    // The far end of the link exists but nothing reads it: SYNs vanish.
+    let (a, _silent) = MemoryDevice::pair(1500);
+    let mut config = braid::proto::endpoint::EndpointConfig::default();
+    config.tcp.rto_initial = Duration::from_millis(50);
+    config.tcp.syn_retries = 2;
+    let client = Stack::builder()
+        .address(CLIENT.parse().unwrap())
+        .config(config)
+        .build(a)
+        .unwrap();
+    let err = timeout(
+        Duration::from_secs(10),
+        Stream::connect(&client, server_addr(80)),
+    )
+    .await
+    .expect("connect did not give up")
+    .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+}
+
+#[tokio::test]
+async fn no_source_address_of_the_family_is_addr_not_available() {
+    let (client, _server) = pair();
+    let err = Stream::connect(&client, "[2001:db8::1]:80".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrNotAvailable);
+}
+
+#[tokio::test]
+async fn many_concurrent_connections_each_byte_exact() {
+    const CONNS: usize = 32;
+    const LEN: usize = 64 * 1024;
+    let (client, server) = pair();
+    let listener = Listener::bind(&server, "0.0.0.0:5006".parse().unwrap()).unwrap();
+    // Echo server: one task per connection.
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                tokio::io::copy(&mut r, &mut w).await.unwrap();
+                w.shutdown().await.unwrap();
+            });
+        }
+    });
+    let mut tasks = Vec::new();
+    for i in 0..CONNS {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let data = pattern(LEN, i as u8);
+            let s = Stream::connect(&client, server_addr(5006)).await.unwrap();
+            let (mut r, mut w) = s.into_split();
+            let (got, sent) = tokio::join!(recv_all(&mut r), send_all(&mut w, &data));
+            sent.unwrap();
+            assert!(got.unwrap() == data, "connection {i}: bytes differ");
+        }));
+    }
+    timeout(Duration::from_secs(30), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("echo stalled");
+}
