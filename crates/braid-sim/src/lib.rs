@@ -12,6 +12,8 @@
 //! - [`LinkConfig`]: one direction of a link (see [`link`] for the order in
 //!   which impairments apply); [`Capacity`] may replay a [`trace`].
 //! - [`DirStats`]: counters per link direction.
+//! - [`stack::EndpointHost`]: a Braid endpoint with a bulk sender or a
+//!   byte-checking bulk receiver as a host.
 //! - [`seed_from_env`]: `BRAID_SEED` overrides a test's seed; print the seed
 //!   when a test fails and the run replays exactly.
 //!
@@ -56,6 +58,7 @@ mod host;
 pub mod link;
 pub mod rng;
 mod sim;
+pub mod stack;
 pub mod stats;
 pub mod trace;
 
