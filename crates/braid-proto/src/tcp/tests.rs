@@ -1911,3 +1911,22 @@ fn pair_seed_sweep() {
         pair_transfer(seed, cfg, 0.10);
     }
 }
+
+/// RFC 6937 section 3: while pipe exceeds ssthresh, PRR sends
+/// `ceil(prr_delivered * ssthresh / RecoverFS) - prr_out`; below it, at
+/// most `ssthresh - pipe`, growing by at most one MSS past what was
+/// delivered (slow-start reduction bound).
+#[test]
+fn prr_sends_in_proportion_to_delivery() {
+    let prr = Prr {
+        recover_fs: 10_000,
+        delivered: 1_000,
+        out: 0,
+    };
+    // 1000 delivered of a 10000-byte flight with ssthresh 7000: 700 may go.
+    assert_eq!(prr.budget(9_000, 7_000, 1_000), 700);
+    assert_eq!(Prr { out: 700, ..prr }.budget(9_000, 7_000, 1_000), 0);
+    // Below ssthresh: bounded by the gap and by delivered - out + MSS.
+    assert_eq!(prr.budget(6_500, 7_000, 1_000), 500);
+    assert_eq!(prr.budget(1_000, 7_000, 1_000), 2_000);
+}
