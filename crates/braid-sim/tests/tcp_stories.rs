@@ -77,8 +77,33 @@ fn run(story: &Story) -> Outcome {
     let link = sim
         .connect((tx, 0), (rx, 0), story.data.clone(), story.ack.clone())
         .expect("fresh interfaces");
+    let tracing = std::env::var("STORY_TRACE").is_ok();
+    let mut next_sample = Instant::ZERO;
     let finished = sim
-        .run_while(|s| !s.host(rx).app.is_done(), story.deadline)
+        .run_while(
+            |s| {
+                if tracing && s.now() >= next_sample {
+                    next_sample = s.now() + Duration::from_millis(10);
+                    if let Some(h) = s.host(tx).app.sender_state().and_then(|x| x.conn)
+                        && let Ok(st) = s.host(tx).endpoint.stats(h)
+                    {
+                        let f = st.subflows[0];
+                        println!(
+                            "  {:>8.3} s cwnd {:>8} ssthresh {:>10} srtt {:?} inflight {} rec {} rtx {}",
+                            s.now().as_secs_f64(),
+                            f.cwnd,
+                            f.ssthresh,
+                            f.srtt,
+                            f.bytes_in_flight,
+                            f.in_recovery,
+                            f.retransmitted_segments
+                        );
+                    }
+                }
+                !s.host(rx).app.is_done()
+            },
+            story.deadline,
+        )
         .unwrap_or_else(|e| panic!("{e}; {replay}"));
     let r = sim.host(rx).app.receiver_state().expect("receiver");
     assert!(
@@ -95,6 +120,20 @@ fn run(story: &Story) -> Outcome {
     );
     assert_eq!(r.accepted, 1, "{replay}");
     let done_at = r.eof_at.expect("complete");
+    if std::env::var("STORY_TRACE").is_ok() {
+        let mut last = (Instant::ZERO, 0u64);
+        for &(t, n) in &r.progress {
+            if t - last.0 >= Duration::from_millis(20) {
+                println!(
+                    "  {:>8.3} s {:>10} B  {:>7.2} Mbit/s",
+                    t.as_secs_f64(),
+                    n,
+                    (n - last.1) as f64 * 8.0 / (t - last.0).as_secs_f64() / 1e6
+                );
+                last = (t, n);
+            }
+        }
+    }
     let t25 = r.time_of_fraction(0.25).expect("complete");
     let at25 = r.progress.iter().find(|p| p.0 == t25).map_or(0, |p| p.1);
     let steady_bytes = story.size as u64 - at25;
