@@ -11,7 +11,7 @@ use braid_proto::tcp::CloseReason;
 use braid_proto::time::{Duration, Instant};
 use braid_sim::stack::{App, EndpointHost, payload};
 use braid_sim::{Capacity, Dir, LinkConfig, MahimahiTrace, QueueLimit, Sim, seed_from_env, trace};
-use rand::{Rng, RngExt, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 const MIB: usize = 1024 * 1024;
 
@@ -34,6 +34,8 @@ fn endpoint_config() -> EndpointConfig {
 #[derive(Debug, Clone)]
 struct Story {
     name: &'static str,
+    /// The test function, for the replay hint.
+    test: &'static str,
     seed: u64,
     /// Data direction (client -> server) and ACK direction.
     data: LinkConfig,
@@ -61,8 +63,8 @@ struct Outcome {
 fn run(story: &Story) -> Outcome {
     let seed = story.seed;
     let replay = format!(
-        "story {:?} seed {seed}: replay with BRAID_SEED={seed} cargo test -p braid-sim --test tcp_stories",
-        story.name
+        "story {:?} seed {seed}: replay with BRAID_SEED={seed} cargo test -p braid-sim --test tcp_stories {} -- --nocapture",
+        story.name, story.test
     );
     let data = payload(seed, story.size);
     let mut sim = Sim::new(seed);
@@ -205,9 +207,10 @@ fn impaired_base() -> LinkConfig {
         .queue(QueueLimit::Bytes(100_000))
 }
 
-fn story(name: &'static str, data: LinkConfig, ack: LinkConfig) -> Story {
+fn story(name: &'static str, test: &'static str, data: LinkConfig, ack: LinkConfig) -> Story {
     Story {
         name,
+        test,
         seed: seed_from_env(1),
         data,
         ack,
@@ -218,11 +221,170 @@ fn story(name: &'static str, data: LinkConfig, ack: LinkConfig) -> Story {
 
 #[test]
 fn clean_100mbit_reaches_line_rate() {
-    let s = story("clean 100 Mbit/s", clean_link(), clean_link());
+    let s = story(
+        "clean 100 Mbit/s",
+        "clean_100mbit_reaches_line_rate",
+        clean_link(),
+        clean_link(),
+    );
     let out = run(&s);
     assert!(
         out.steady_bps >= 95e6,
         "steady-state goodput {:.2} Mbit/s < 95 Mbit/s",
         out.steady_bps / 1e6
+    );
+}
+
+#[test]
+fn random_loss_1_percent() {
+    let link = impaired_base().loss(0.01);
+    run(&story(
+        "1% loss",
+        "random_loss_1_percent",
+        link.clone(),
+        link,
+    ));
+}
+
+#[test]
+fn random_loss_5_percent() {
+    let link = impaired_base().loss(0.05);
+    run(&story(
+        "5% loss",
+        "random_loss_5_percent",
+        link.clone(),
+        link,
+    ));
+}
+
+#[test]
+fn heavy_reordering() {
+    // 20 % of packets held back 15 ms (more than a full window's
+    // serialization at 20 Mbit/s): later packets overtake them.
+    let link = impaired_base().reorder(0.2, Duration::from_millis(15));
+    run(&story(
+        "20% reordered by 15 ms",
+        "heavy_reordering",
+        link.clone(),
+        link,
+    ));
+}
+
+#[test]
+fn duplication_30_percent() {
+    let link = impaired_base().duplicate(0.3);
+    run(&story(
+        "30% duplicated",
+        "duplication_30_percent",
+        link.clone(),
+        link,
+    ));
+}
+
+#[test]
+fn blackout_3s_mid_transfer() {
+    let (from, to) = (Instant::from_secs(2), Instant::from_secs(5));
+    let link = impaired_base().blackout(from, to);
+    let out = run(&story(
+        "3 s blackout",
+        "blackout_3s_mid_transfer",
+        link.clone(),
+        link,
+    ));
+    assert!(out.done_at > to, "the blackout hit the transfer");
+    assert!(out.rtos >= 1);
+}
+
+#[test]
+fn cellular_trace_verizon_lte() {
+    let dir = trace::shared_trace_dir().join("mahimahi");
+    let load = |name: &str| {
+        let path = dir.join(name);
+        let t = MahimahiTrace::from_file(&path)
+            .unwrap_or_else(|e| panic!("trace {}: {e}", path.display()));
+        Capacity::Mahimahi(std::sync::Arc::new(t))
+    };
+    let base = LinkConfig::default()
+        .delay(Duration::from_millis(20))
+        .queue(QueueLimit::Packets(250));
+    let data = base.clone().capacity(load("Verizon-LTE-short.down"));
+    let ack = base.capacity(load("Verizon-LTE-short.up"));
+    run(&story(
+        "Verizon LTE trace",
+        "cellular_trace_verizon_lte",
+        data,
+        ack,
+    ));
+}
+
+/// A randomly impaired link and transfer size, all drawn from `seed`.
+fn sweep_story(seed: u64) -> Story {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xC0FF_EE00);
+    let rate = rng.random_range(2_000_000..50_000_000u64);
+    let delay = Duration::from_millis(rng.random_range(1..40));
+    let mut link = |rng: &mut rand_chacha::ChaCha8Rng| {
+        let mut l = LinkConfig::default()
+            .rate_bps(rate)
+            .delay(delay)
+            .queue(QueueLimit::Packets(rng.random_range(8..200)))
+            .loss(rng.random_range(0.0..0.10));
+        if rng.random_bool(0.5) {
+            l = l.reorder(
+                rng.random_range(0.0..0.3),
+                Duration::from_millis(rng.random_range(1..30)),
+            );
+        }
+        if rng.random_bool(0.3) {
+            l = l.duplicate(rng.random_range(0.0..0.3));
+        }
+        if rng.random_bool(0.3) {
+            let start = Instant::from_millis(rng.random_range(0..2000));
+            l = l.blackout(
+                start,
+                start + Duration::from_millis(rng.random_range(50..1500)),
+            );
+        }
+        if rng.random_bool(0.2) {
+            l = l.jitter(Duration::from_millis(rng.random_range(1..10)), true);
+        }
+        l
+    };
+    let data = link(&mut rng);
+    let ack = link(&mut rng);
+    Story {
+        name: "seed sweep",
+        test: "seed_sweep",
+        seed,
+        data,
+        ack,
+        size: rng.random_range(64 * 1024..256 * 1024),
+        deadline: Instant::from_secs(900),
+    }
+}
+
+/// 200 seeds of randomly impaired links (loss up to 10 %, reordering,
+/// duplication, jitter, short blackouts), every transfer byte-exact.
+/// `BRAID_SEED=<n>` runs exactly that seed.
+#[test]
+fn seed_sweep() {
+    let seeds: Vec<u64> = match std::env::var(braid_sim::rng::SEED_ENV) {
+        Ok(_) => vec![seed_from_env(0)],
+        Err(_) => (1..=200).collect(),
+    };
+    let start = std::time::Instant::now();
+    for &seed in &seeds {
+        let story = sweep_story(seed);
+        let result = std::panic::catch_unwind(|| run(&story));
+        if let Err(e) = result {
+            eprintln!(
+                "seed sweep failed at seed {seed}; replay: BRAID_SEED={seed} cargo test -p braid-sim --test tcp_stories seed_sweep -- --nocapture\n{story:#?}"
+            );
+            std::panic::resume_unwind(e);
+        }
+    }
+    println!(
+        "seed sweep: {} seeds in {:.1} s wall",
+        seeds.len(),
+        start.elapsed().as_secs_f64()
     );
 }
