@@ -336,10 +336,16 @@ impl TcpSocket {
             && payload.is_empty()
             && !fin
             && self.snd_nxt != self.snd_una
-            && (window == self.snd_wnd || newly_sacked > 0)
+            && (if self.neg.sack {
+                newly_sacked > 0
+            } else {
+                window == self.snd_wnd
+            })
         {
-            // RFC 5681 section 2, "DUPLICATE ACKNOWLEDGMENT" (with SACK, an
-            // ACK that SACKs new data, RFC 6675 section 2).
+            // RFC 5681 section 2, "DUPLICATE ACKNOWLEDGMENT"; with SACK,
+            // only an ACK that SACKs new data counts (RFC 6675 section 2):
+            // the ACK of a duplicated segment carries nothing new and must
+            // not trigger a spurious fast retransmit.
             self.on_dup_ack(now);
         }
         if let Some(prr) = &mut self.prr {

@@ -1930,3 +1930,29 @@ fn prr_sends_in_proportion_to_delivery() {
     assert_eq!(prr.budget(6_500, 7_000, 1_000), 500);
     assert_eq!(prr.budget(1_000, 7_000, 1_000), 2_000);
 }
+
+/// RFC 6675 section 2: with SACK, a duplicate ACK must SACK new data. The
+/// ACKs a receiver sends for duplicated segments carry no new SACK
+/// information and do not start a fast retransmit.
+#[test]
+fn sack_dup_acks_without_new_sack_info_do_not_retransmit() {
+    let opts = TcpOptions {
+        sack_permitted: true,
+        ..mss_opts()
+    };
+    let mut t = established_with(
+        Config {
+            sack: true,
+            ..config()
+        },
+        opts,
+    );
+    send_segments(&mut t, 6);
+    t.send(ack(1000));
+    for _ in 0..5 {
+        t.send(ack(1000));
+    }
+    t.recv_nothing();
+    assert!(!t.s.stats().in_recovery);
+    assert_eq!(t.s.stats().retransmitted_segments, 0);
+}
