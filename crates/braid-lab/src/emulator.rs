@@ -126,7 +126,7 @@ impl Emulator {
                 })
                 .map_err(|e| LabError::Io {
                     what: "spawning the emulator thread".into(),
-                    source: e,
+                    error: e,
                 })?
         };
         match ready_rx.recv() {
@@ -194,11 +194,11 @@ fn open_devices(paths: usize) -> Result<Vec<SyncDevice>, LabError> {
                 .build_sync()
                 .map_err(|e| LabError::Io {
                     what: format!("creating TUN device {name}"),
-                    source: e,
+                    error: e,
                 })?;
             dev.set_nonblocking(true).map_err(|e| LabError::Io {
                 what: format!("making {name} non-blocking"),
-                source: e,
+                error: e,
             })?;
             devices.push(dev);
         }

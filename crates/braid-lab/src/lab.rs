@@ -213,19 +213,23 @@ impl LabGuard {
     }
 
     /// Stops the emulator and deletes the namespaces, reporting errors
-    /// (dropping the guard does the same and ignores them).
-    pub fn down(mut self) -> Result<(), LabError> {
+    /// (dropping the guard does the same and ignores them). Returns the
+    /// emulator's final counters.
+    pub fn down(mut self) -> Result<Vec<PathStats>, LabError> {
         self.teardown()
     }
 
-    fn teardown(&mut self) -> Result<(), LabError> {
+    fn teardown(&mut self) -> Result<Vec<PathStats>, LabError> {
         if self.torn_down {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.torn_down = true;
-        let mut result = match self.emulator.take() {
-            Some(mut e) => e.stop(),
-            None => Ok(()),
+        let (mut result, stats) = match self.emulator.take() {
+            Some(mut e) => {
+                let r = e.stop();
+                (r, e.stats())
+            }
+            None => (Ok(()), Vec::new()),
         };
         for side in Side::ALL {
             if let Err(e) = netns::delete(&self.namespace(side)) {
@@ -233,7 +237,7 @@ impl LabGuard {
             }
         }
         tracing::info!(run = %self.run, "lab down");
-        result
+        result.map(|()| stats)
     }
 }
 
@@ -305,7 +309,7 @@ pub fn termination_signals() -> Result<SigSet, LabError> {
     set.add(Signal::SIGTERM);
     set.thread_block().map_err(|e| LabError::Io {
         what: "blocking SIGINT/SIGTERM".into(),
-        source: e.into(),
+        error: e.into(),
     })?;
     Ok(set)
 }

@@ -63,12 +63,12 @@ pub enum LabError {
         stderr: String,
     },
     /// A system call or file operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: String,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A namespace could not be entered.
     #[error("network namespace {ns}: {message}")]

@@ -72,7 +72,7 @@ pub fn sysctl(key: &str, value: &str) -> Result<(), LabError> {
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
     std::fs::write(&path, value).map_err(|e| LabError::Io {
         what: format!("writing {value} to {}", path.display()),
-        source: e,
+        error: e,
     })
 }
 
@@ -84,7 +84,7 @@ pub fn ip(args: &[&str]) -> Result<(), LabError> {
         .output()
         .map_err(|e| LabError::Io {
             what: "running ip (is iproute2 installed?)".into(),
-            source: e,
+            error: e,
         })?;
     if out.status.success() {
         Ok(())
@@ -116,18 +116,18 @@ pub fn ip_batch(ns: Option<&str>, lines: &[String]) -> Result<(), LabError> {
         .spawn()
         .map_err(|e| LabError::Io {
             what: "running ip (is iproute2 installed?)".into(),
-            source: e,
+            error: e,
         })?;
     let text = lines.join("\n") + "\n";
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(text.as_bytes()).map_err(|e| LabError::Io {
             what: "feeding ip -batch".into(),
-            source: e,
+            error: e,
         })?;
     }
     let out = child.wait_with_output().map_err(|e| LabError::Io {
         what: "waiting for ip -batch".into(),
-        source: e,
+        error: e,
     })?;
     if out.status.success() {
         Ok(())

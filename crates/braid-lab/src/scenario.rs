@@ -22,12 +22,12 @@ pub const MAX_PATHS: usize = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("cannot read scenario {path}: {source}")]
+    #[error("cannot read scenario {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The TOML is malformed or has an unknown or mistyped key.
     #[error("{origin}: {message}")]
@@ -210,9 +210,9 @@ impl Scenario {
     /// directory first, then [`braid_sim::trace::shared_trace_dir`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let dir = path.parent().map(Path::to_owned).unwrap_or_default();
         let default_name = path
@@ -236,7 +236,7 @@ impl Scenario {
     ) -> Result<Scenario, ScenarioError> {
         let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioError::Toml {
             origin: origin.to_owned(),
-            message: one_line(&e),
+            message: one_line(&e, text),
         })?;
         let invalid = |message: String| ScenarioError::Invalid {
             origin: origin.to_owned(),
@@ -281,13 +281,61 @@ impl Scenario {
     }
 }
 
-/// A TOML error on one line (the parser's message spans several).
-fn one_line(e: &toml::de::Error) -> String {
-    let mut msg = e.message().trim().to_owned();
-    if let Some(span) = e.span() {
-        msg = format!("{msg} (at byte {})", span.start);
+/// One direction's settings in a few words, for people:
+/// `20 Mbit/s, 30 ms, queue 200 pkt, loss 1%, down [3 s, 8 s)`.
+pub fn describe(c: &LinkConfig) -> String {
+    let mut parts = vec![match &c.capacity {
+        Capacity::Unlimited => "unlimited".to_string(),
+        Capacity::Rate(bps) => format!("{} Mbit/s", *bps as f64 / 1e6),
+        Capacity::Mahimahi(t) => format!(
+            "mahimahi trace (mean {:.1} Mbit/s)",
+            t.mean_rate_bps() / 1e6
+        ),
+        Capacity::Csv(_) => "CSV rate trace".to_string(),
+    }];
+    parts.push(format!("{} ms", c.delay.as_micros() as f64 / 1000.0));
+    if !c.jitter.is_zero() {
+        parts.push(format!(
+            "jitter {} ms",
+            c.jitter.as_micros() as f64 / 1000.0
+        ));
     }
-    msg.replace('\n', " ")
+    match c.queue {
+        QueueLimit::Unlimited => {}
+        QueueLimit::Packets(p) => parts.push(format!("queue {p} pkt")),
+        QueueLimit::Bytes(b) => parts.push(format!("queue {b} B")),
+    }
+    for (name, p) in [
+        ("loss", c.loss),
+        ("dup", c.duplicate),
+        ("reorder", c.reorder_prob),
+    ] {
+        if p > 0.0 {
+            parts.push(format!("{name} {}%", p * 100.0));
+        }
+    }
+    for b in &c.blackouts {
+        parts.push(format!(
+            "down [{} s, {} s)",
+            b.start.as_secs_f64(),
+            b.end.as_secs_f64()
+        ));
+    }
+    parts.join(", ")
+}
+
+/// A TOML error on one line (the parser's message spans several).
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {msg}")
+        }
+        None => msg,
+    }
 }
 
 fn ms(name: &str, v: Option<f64>) -> Result<Duration, String> {
