@@ -61,6 +61,49 @@ pub struct PathStats {
     pub down: DirStats,
     /// Packets the emulator could not write back (TUN errors).
     pub write_errors: u64,
+    /// How late packets were handed on, both directions.
+    pub lateness: Lateness,
+}
+
+/// How late the emulator handed packets on, relative to the due times the
+/// link model computed (the emulator's timing error).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Lateness {
+    /// Packets handed on.
+    pub packets: u64,
+    /// Sum of the delays past due, microseconds.
+    pub total_us: u64,
+    /// Largest delay past due, microseconds.
+    pub max_us: u64,
+    /// Packets handed on more than 1 ms past due.
+    pub over_1ms: u64,
+}
+
+impl Lateness {
+    fn record(&mut self, late_us: u64) {
+        self.packets += 1;
+        self.total_us += late_us;
+        self.max_us = self.max_us.max(late_us);
+        self.over_1ms += u64::from(late_us > 1000);
+    }
+
+    fn merge(&self, other: &Lateness) -> Lateness {
+        Lateness {
+            packets: self.packets + other.packets,
+            total_us: self.total_us + other.total_us,
+            max_us: self.max_us.max(other.max_us),
+            over_1ms: self.over_1ms + other.over_1ms,
+        }
+    }
+
+    /// Mean delay past due, microseconds (0 if nothing was handed on).
+    pub fn mean_us(&self) -> f64 {
+        if self.packets == 0 {
+            0.0
+        } else {
+            self.total_us as f64 / self.packets as f64
+        }
+    }
 }
 
 /// A running emulator thread.
@@ -90,6 +133,7 @@ impl Emulator {
                     up: empty.clone(),
                     down: empty.clone(),
                     write_errors: 0,
+                    lateness: Lateness::default(),
                 })
                 .collect::<Vec<_>>(),
         ));
@@ -236,6 +280,7 @@ fn run(
         .map(|(i, c)| LinkDirection::new(c, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64))
         .collect();
     let mut write_errors = vec![0u64; dirs.len()];
+    let mut lateness = vec![Lateness::default(); dirs.len()];
     let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
     let mut pool: Vec<Vec<u8>> = Vec::new();
     let mut out: Vec<(Instant, Vec<u8>)> = Vec::new();
@@ -251,11 +296,16 @@ fn run(
         let now = std::time::Instant::now();
         let sim_now = to_sim(start, now);
         while pending.peek().is_some_and(|p| p.0.0 <= sim_now) {
-            let Some(Reverse((_, _, dev, buf))) = pending.pop() else {
+            let Some(Reverse((due, _, dev, buf))) = pending.pop() else {
                 break;
             };
             match devices[dev].send(&buf) {
-                Ok(_) => dirs[dev].record_delivery(sim_now, buf.len()),
+                Ok(_) => {
+                    let late =
+                        std::time::Instant::now().saturating_duration_since(to_std(start, due));
+                    lateness[dev].record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX));
+                    dirs[dev].record_delivery(sim_now, buf.len());
+                }
                 Err(e) => {
                     write_errors[dev] += 1;
                     tracing::debug!(dev, error = %e, "TUN write failed");
@@ -264,7 +314,7 @@ fn run(
             pool.push(buf);
         }
         if now >= next_stats || stop.load(Ordering::Relaxed) {
-            publish(&dirs, &write_errors, shared);
+            publish(&dirs, &write_errors, &lateness, shared);
             next_stats = now + STATS_EVERY;
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
@@ -309,7 +359,12 @@ fn run(
     }
 }
 
-fn publish(dirs: &[LinkDirection], write_errors: &[u64], shared: &Mutex<Vec<PathStats>>) {
+fn publish(
+    dirs: &[LinkDirection],
+    write_errors: &[u64],
+    lateness: &[Lateness],
+    shared: &Mutex<Vec<PathStats>>,
+) {
     let Ok(mut s) = shared.lock() else {
         return;
     };
@@ -317,5 +372,6 @@ fn publish(dirs: &[LinkDirection], write_errors: &[u64], shared: &Mutex<Vec<Path
         p.up.clone_from(dirs[2 * i].stats());
         p.down.clone_from(dirs[2 * i + 1].stats());
         p.write_errors = write_errors[2 * i] + write_errors[2 * i + 1];
+        p.lateness = lateness[2 * i].merge(&lateness[2 * i + 1]);
     }
 }

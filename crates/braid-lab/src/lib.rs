@@ -40,7 +40,7 @@ pub mod netns;
 pub mod scenario;
 pub mod topology;
 
-pub use emulator::PathStats;
+pub use emulator::{Lateness, PathStats};
 pub use lab::{Lab, LabGuard, down, ensure_root, termination_signals};
 pub use scenario::{PathSpec, Scenario, ScenarioError, Workload};
 pub use topology::Side;

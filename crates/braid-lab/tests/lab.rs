@@ -212,6 +212,20 @@ fn rate_and_delay_20mbit_30ms() {
         stats[0].up.max_queue_bytes,
         stats[0].up.max_queue_packets
     );
+    let late = stats[0].lateness;
+    eprintln!(
+        "MEASURED emulator timing: {} packets handed on {:.1} us late on average, \
+         max {} us, {} over 1 ms",
+        late.packets,
+        late.mean_us(),
+        late.max_us,
+        late.over_1ms
+    );
+    assert!(
+        late.mean_us() < 500.0,
+        "late by {} us on average",
+        late.mean_us()
+    );
     assert!(
         (18.0..=20.0).contains(&steady),
         "TCP goodput {steady} Mbit/s, want 18-20"
