@@ -93,6 +93,9 @@ impl LabGuard {
                     let dev = topology::veth_name(side, i);
                     netns::sysctl(&format!("net.ipv4.conf.{dev}.proxy_arp"), "1")?;
                     netns::sysctl(&format!("net.ipv4.conf.{dev}.rp_filter"), "0")?;
+                    // Proxy ARP answers at once, not after a random delay
+                    // of up to 0.8 s (the kernel's default proxy_delay).
+                    netns::sysctl(&format!("net.ipv4.neigh.{dev}.proxy_delay"), "0")?;
                 }
                 Ok(())
             })?;

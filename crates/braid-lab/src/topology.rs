@@ -30,7 +30,8 @@
 //!   writes back arrive from a TUN, match no rule, and the main table
 //!   forwards them by destination.
 //! - every namespace: `ip_forward=1`, `rp_filter=0`, IPv6 off; `proxy_arp=1`
-//!   on the client's and server's path veths (for Braid addresses).
+//!   and `proxy_delay=0` on the client's and server's path veths (for
+//!   Braid addresses).
 //!
 //! Braid's own addresses (`10.0.<i>.100` client side, `10.1.<i>.100`
 //! server side) live behind a TUN device the caller opens in that
