@@ -509,3 +509,121 @@ fn braid_addresses_route_through_a_tun() {
     drop(lab);
     assert_gone(&name);
 }
+
+/// Runs `ip -n <side's namespace> args...`.
+fn ip_in(lab: &LabGuard, side: Side, args: &[&str]) {
+    let out = Command::new("ip")
+        .args(["-n", &lab.namespace(side)])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn mptcp_socket() -> socket2::Socket {
+    socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::MPTCP),
+    )
+    .unwrap()
+}
+
+#[test]
+fn kernel_mptcp_uses_both_paths() {
+    if !lab_ready("kernel_mptcp_uses_both_paths") {
+        return;
+    }
+    if !Path::new("/proc/sys/net/mptcp/enabled").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no MPTCP in this kernel"
+        );
+        eprintln!("SKIP kernel_mptcp_uses_both_paths: kernel without MPTCP");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up(&inline(
+        "[[path]]\nrate_mbit = 10\ndelay_ms = 10\nqueue_packets = 100\n\
+         [[path]]\nrate_mbit = 10\ndelay_ms = 20\nqueue_packets = 100\n",
+    ))
+    .unwrap();
+    // The client opens a second subflow from its path-2 address.
+    ip_in(
+        &lab,
+        Side::Client,
+        &["mptcp", "limits", "set", "subflows", "2"],
+    );
+    ip_in(
+        &lab,
+        Side::Server,
+        &["mptcp", "limits", "set", "subflows", "2"],
+    );
+    let path2 = lab.client_addr(2).to_string();
+    ip_in(
+        &lab,
+        Side::Client,
+        &[
+            "mptcp", "endpoint", "add", &path2, "dev", "path2", "subflow",
+        ],
+    );
+
+    let addr = SocketAddr::from((lab.server_addr(1), 5002));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let receiver = lab.spawn_in(Side::Server, move || {
+        let socket = mptcp_socket();
+        socket.set_reuse_address(true).unwrap();
+        socket.bind(&addr.into()).unwrap();
+        socket.listen(1).unwrap();
+        ready_tx.send(()).unwrap();
+        let (conn, _) = socket.accept().unwrap();
+        let mut s: TcpStream = conn.into();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            total += n as u64;
+        }
+        total
+    });
+    ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let sender = lab.spawn_in(Side::Client, move || {
+        let socket = mptcp_socket();
+        socket
+            .connect_timeout(&addr.into(), Duration::from_secs(5))
+            .unwrap();
+        let mut s: TcpStream = socket.into();
+        s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        let chunk = vec![0xa5u8; 1 << 16];
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < Duration::from_secs(4) {
+            if s.write_all(&chunk).is_err() {
+                break;
+            }
+            sent += chunk.len() as u64;
+        }
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        sent
+    });
+    let sent = sender.join().unwrap().unwrap();
+    let received = receiver.join().unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(250));
+    let stats = lab.stats();
+    let (p1, p2) = (stats[0].up.delivered_bytes, stats[1].up.delivered_bytes);
+    eprintln!(
+        "MEASURED kernel MPTCP: {received} of {sent} bytes; path 1 carried {p1} B up, path 2 {p2} B up"
+    );
+    assert_eq!(received, sent, "bytes lost");
+    assert!(
+        p1 > 1_000_000 && p2 > 1_000_000,
+        "both paths carry data: {p1} / {p2}"
+    );
+    let name = lab.name().to_owned();
+    drop(lab);
+    assert_gone(&name);
+}
