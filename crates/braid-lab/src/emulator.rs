@@ -16,7 +16,8 @@
 //! serves every device: it sleeps in `ppoll(2)` until a device is readable
 //! or the earliest due packet (a binary heap) is due, with the thread's
 //! timer slack at 1 us, so deliveries are late by tens of microseconds, not
-//! milliseconds. Packet buffers come from a free list and go back to it on
+//! milliseconds; it runs at real-time priority `SCHED_FIFO` 1 when it can
+//! (see [`RT_ENV`]). Packet buffers come from a free list and go back to it on
 //! delivery: the hot path allocates nothing once warm.
 
 use std::cmp::Reverse;
@@ -150,6 +151,7 @@ impl Emulator {
                         crate::netns::enter(&ns_owned)?;
                         // Best effort: wake-ups close to the requested time.
                         let _ = nix::sys::prctl::set_timerslack(1_000);
+                        raise_priority();
                         open_devices(configs.len())
                     })();
                     let devices = match setup {
@@ -221,6 +223,30 @@ impl Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// The environment variable that, set to `0`, keeps the emulator thread
+/// at normal priority.
+pub const RT_ENV: &str = "BRAID_LAB_RT";
+
+/// Best effort: runs the calling thread under `SCHED_FIFO` priority 1
+/// (`chrt`), so other processes' CPU load does not delay deliveries. The
+/// thread sleeps in `ppoll` between packets, and the kernel's RT
+/// throttling (`sched_rt_runtime_us`) bounds it if traffic saturates it.
+fn raise_priority() {
+    if std::env::var(RT_ENV).as_deref() == Ok("0") {
+        return;
+    }
+    let tid = nix::unistd::gettid().to_string();
+    let ok = std::process::Command::new("chrt")
+        .args(["-f", "-p", "1", &tid])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        tracing::debug!("emulator thread stays at normal priority (chrt failed)");
     }
 }
 

@@ -627,3 +627,58 @@ fn kernel_mptcp_uses_both_paths() {
     drop(lab);
     assert_gone(&name);
 }
+
+#[test]
+fn csv_trace_replays_in_real_time() {
+    if !lab_ready("csv_trace_replays_in_real_time") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // 10 Mbit/s for 3 s, then 2 Mbit/s (held).
+    let dir = std::env::temp_dir().join(format!("braid-lab-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("step.csv"),
+        "0,1250000\n1,1250000\n2,1250000\n3,250000\n",
+    )
+    .unwrap();
+    let scenario = Scenario::parse(
+        "[[path]]\ntrace = \"step.csv\"\ntrace_end = \"hold\"\ndelay_ms = 5\nqueue_packets = 60\n",
+        &dir,
+    )
+    .unwrap();
+    let lab = Lab::up(&scenario).unwrap();
+    let addr = SocketAddr::from((lab.server_addr(1), 5003));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let receiver = lab.spawn_in(Side::Server, move || {
+        let listener = TcpListener::bind(addr).unwrap();
+        ready_tx.send(()).unwrap();
+        let (mut s, _) = listener.accept().unwrap();
+        // Read until 6 s; the rest of the sender's buffer is not needed.
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let end = Instant::now() + Duration::from_secs(6);
+        while Instant::now() < end && !matches!(s.read(&mut buf), Ok(0)) {}
+    });
+    ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let sender = lab.spawn_in(Side::Client, move || {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+        let chunk = vec![0u8; 1 << 14];
+        let end = Instant::now() + Duration::from_millis(5500);
+        while Instant::now() < end && s.write_all(&chunk).is_ok() {}
+    });
+    sender.join().unwrap().unwrap();
+    receiver.join().unwrap().unwrap();
+    let stats = lab.down().unwrap();
+    let up = &stats[0].up;
+    let rate = |a, b| up.throughput_bps(SimInstant::from_secs(a), SimInstant::from_secs(b)) / 1e6;
+    let (fast, slow) = (rate(1, 3), rate(4, 5));
+    eprintln!(
+        "MEASURED CSV trace: {fast:.2} Mbit/s in s 1..3 (trace 10), {slow:.2} Mbit/s in s 4..5 (trace 2)"
+    );
+    assert!((9.5..=10.1).contains(&fast), "{fast}");
+    assert!((1.9..=2.02).contains(&slow), "{slow}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
