@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use braid_lab::scenario::describe;
 use braid_lab::{Lab, Scenario, Side};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 /// `braid lab up <scenario>`: build, print how to use it, emulate until
 /// SIGINT/SIGTERM, tear down.
@@ -59,7 +61,24 @@ pub fn up(path: &Path) -> anyhow::Result<()> {
         lab.namespace(Side::Client)
     );
     println!("emulating; Ctrl-C or SIGTERM stops and removes everything");
-    let signal = signals.wait().context("waiting for SIGINT/SIGTERM")?;
+    // A watcher turns an emulator failure into SIGTERM, so the wait below
+    // also ends then (and `down` reports the failure).
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let signal = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if !lab.emulator_running() {
+                    let _ = kill(Pid::this(), Signal::SIGTERM);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let signal = signals.wait();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        signal
+    })
+    .context("waiting for SIGINT/SIGTERM")?;
     let run = run.to_owned();
     let stats = lab.down()?;
     println!("{signal:?}: lab {run} down");

@@ -207,6 +207,12 @@ impl Emulator {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// False once the emulator thread has ended (stopped, or failed: then
+    /// [`Emulator::stop`] returns the error).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Stops the thread and returns its outcome.
     pub fn stop(&mut self) -> Result<(), LabError> {
         self.stop.store(true, Ordering::Relaxed);

@@ -176,6 +176,12 @@ impl LabGuard {
         netns::spawn_in(&self.namespace(side), f)
     }
 
+    /// False if the emulator thread has ended on its own (a failure;
+    /// [`LabGuard::down`] returns its error).
+    pub fn emulator_running(&self) -> bool {
+        self.emulator.as_ref().is_some_and(|e| e.is_running())
+    }
+
     /// The emulator's counters, per path (refreshed every 100 ms).
     pub fn stats(&self) -> Vec<PathStats> {
         self.emulator
