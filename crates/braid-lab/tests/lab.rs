@@ -36,6 +36,12 @@ fn unavailable() -> Option<String> {
     None
 }
 
+/// Prints `SKIP <test>: <reason>` past the test harness's output capture,
+/// so a skip is visible without `--nocapture`.
+fn skip(test: &str, reason: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
+}
+
 /// True if the test may run; prints SKIP otherwise (a failure under CI).
 fn lab_ready(test: &str) -> bool {
     match unavailable() {
@@ -45,7 +51,7 @@ fn lab_ready(test: &str) -> bool {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "{test}: lab test cannot run under CI=true: {reason}"
             );
-            eprintln!("SKIP {test}: {reason}");
+            skip(test, &reason);
             false
         }
     }
@@ -543,7 +549,7 @@ fn kernel_mptcp_uses_both_paths() {
             std::env::var("CI").as_deref() != Ok("true"),
             "no MPTCP in this kernel"
         );
-        eprintln!("SKIP kernel_mptcp_uses_both_paths: kernel without MPTCP");
+        skip("kernel_mptcp_uses_both_paths", "kernel without MPTCP");
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
