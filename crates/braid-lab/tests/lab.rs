@@ -688,3 +688,25 @@ fn csv_trace_replays_in_real_time() {
     assert!((1.9..=2.02).contains(&slow), "{slow}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn two_runs_coexist() {
+    if !lab_ready("two_runs_coexist") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = Lab::up(&inline("[[path]]\ndelay_ms = 5\n")).unwrap();
+    let b = Lab::up(&inline("[[path]]\ndelay_ms = 20\n")).unwrap();
+    assert_ne!(a.name(), b.name());
+    // Same addresses, separate namespaces: each run sees its own delay.
+    let ra = median(ping(&a, None, &a.server_addr(1).to_string(), 3, "0.05"));
+    let rb = median(ping(&b, None, &b.server_addr(1).to_string(), 3, "0.05"));
+    eprintln!("MEASURED two runs at once: RTT {ra:.2} ms and {rb:.2} ms");
+    assert!(
+        (9.5..=12.0).contains(&ra) && (39.5..=42.0).contains(&rb),
+        "{ra} / {rb}"
+    );
+    let names = [a.name().to_owned(), b.name().to_owned()];
+    drop((a, b));
+    names.iter().for_each(|n| assert_gone(n));
+}
