@@ -11,6 +11,8 @@
 //!   [`Sim::run_while`], [`Sim::step`]).
 //! - [`LinkConfig`]: one direction of a link (see [`link`] for the order in
 //!   which impairments apply); [`Capacity`] may replay a [`trace`].
+//! - [`LinkDirection`]: one direction's state machine on its own, for
+//!   callers with their own clock (the lab's real-time emulator).
 //! - [`DirStats`]: counters per link direction.
 //! - [`stack::EndpointHost`]: a Braid endpoint with a bulk sender or a
 //!   byte-checking bulk receiver as a host.
@@ -63,7 +65,9 @@ pub mod stats;
 pub mod trace;
 
 pub use host::{Host, HostId};
-pub use link::{Blackout, Capacity, Dir, Filter, FilterVerdict, LinkConfig, LinkId, QueueLimit};
+pub use link::{
+    Blackout, Capacity, Dir, Filter, FilterVerdict, LinkConfig, LinkDirection, LinkId, QueueLimit,
+};
 pub use rng::seed_from_env;
 pub use sim::{DEFAULT_MAX_EVENTS_PER_INSTANT, MAX_INTERFACES, Sim, SimError};
 pub use stats::{DirStats, DropCause};
