@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Runs every Braid test. Installs what the tests need (tshark) when missing.
+# Runs every Braid test. Installs what the tests need when missing: tshark;
+# for the lab tests (root: network namespaces) ip, ping, and iperf3 (the lab's
+# suggested load tool).
 # Usage: ./test.sh            (as root, or with sudo available, for apt-get)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_pkgs=()
 command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
+command -v iperf3 >/dev/null 2>&1 || need_pkgs+=(iperf3)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_pkgs[*]} with apt-get"
   SUDO=""

@@ -1,6 +1,11 @@
 //! The `braid` command-line tool.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+
+mod lab;
 
 /// Braid: Multipath TCP (RFC 8684) in userspace.
 #[derive(Debug, Parser)]
@@ -14,21 +19,68 @@ struct Cli {
 enum Command {
     /// Print the MPTCP option layouts Braid speaks (RFC 8684 section 3).
     Options,
+    /// Network namespaces joined by emulated paths (Linux, root).
+    #[command(subcommand)]
+    Lab(LabCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+/// `braid lab ...`
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Build a scenario's namespaces and run its link emulator until
+    /// Ctrl-C or SIGTERM, then remove everything.
+    Up {
+        /// The scenario file (TOML, see scenarios/README.md).
+        scenario: PathBuf,
+    },
+    /// Remove a run's namespaces (leftovers of a killed `lab up`).
+    Down {
+        /// The run's name (`braid-<pid>-<hex>`, as `lab up` printed it).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        run: Option<String>,
+        /// Remove every lab run whose process is gone.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Run a command inside one of a run's namespaces (`ip netns exec`).
+    Exec {
+        /// The run's name.
+        run: String,
+        /// Which namespace: client, server or emu.
+        side: braid_lab::Side,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         None => {
             use clap::CommandFactory;
-            Cli::command().print_help()?;
-            println!();
+            Cli::command()
+                .print_help()
+                .map_err(anyhow::Error::from)
+                .map(|()| println!())
         }
         Some(Command::Options) => {
             println!(
                 "MP_CAPABLE MP_JOIN DSS ADD_ADDR REMOVE_ADDR MP_PRIO MP_FAIL MP_FASTCLOSE MP_TCPRST"
             );
+            Ok(())
+        }
+        Some(Command::Lab(LabCommand::Up { scenario })) => lab::up(&scenario),
+        Some(Command::Lab(LabCommand::Down { run, all: _ })) => lab::down(run.as_deref()),
+        Some(Command::Lab(LabCommand::Exec { run, side, command })) => {
+            lab::exec(&run, side, &command)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("braid: {e:#}");
+            ExitCode::FAILURE
         }
     }
-    Ok(())
 }

@@ -11,7 +11,11 @@
 //!   [`Sim::run_while`], [`Sim::step`]).
 //! - [`LinkConfig`]: one direction of a link (see [`link`] for the order in
 //!   which impairments apply); [`Capacity`] may replay a [`trace`].
+//! - [`LinkDirection`]: one direction's state machine on its own, for
+//!   callers with their own clock (the lab's real-time emulator).
 //! - [`DirStats`]: counters per link direction.
+//! - [`stack::EndpointHost`]: a Braid endpoint with a bulk sender or a
+//!   byte-checking bulk receiver as a host.
 //! - [`seed_from_env`]: `BRAID_SEED` overrides a test's seed; print the seed
 //!   when a test fails and the run replays exactly.
 //!
@@ -56,11 +60,14 @@ mod host;
 pub mod link;
 pub mod rng;
 mod sim;
+pub mod stack;
 pub mod stats;
 pub mod trace;
 
 pub use host::{Host, HostId};
-pub use link::{Blackout, Capacity, Dir, Filter, FilterVerdict, LinkConfig, LinkId, QueueLimit};
+pub use link::{
+    Blackout, Capacity, Dir, Filter, FilterVerdict, LinkConfig, LinkDirection, LinkId, QueueLimit,
+};
 pub use rng::seed_from_env;
 pub use sim::{DEFAULT_MAX_EVENTS_PER_INSTANT, MAX_INTERFACES, Sim, SimError};
 pub use stats::{DirStats, DropCause};

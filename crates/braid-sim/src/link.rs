@@ -191,10 +191,29 @@ enum Transmitter {
 
 /// One direction of a link: configuration, RNG, queue and counters.
 ///
+/// This is the state machine both [`crate::Sim`] and Braid's lab emulator
+/// (`braid-lab`, driven by the wall clock) run, so a scenario means the same
+/// thing in both. Time is whatever the caller says it is: pass
+/// non-decreasing `now` values to [`LinkDirection::admit`], hand each
+/// returned packet on at its due time, and report that hand-over with
+/// [`LinkDirection::record_delivery`] (only the statistics depend on it).
+///
 /// A capacity that can never send (a zero rate, a CSV trace holding a zero
-/// rate) keeps packets in its queue; [`Direction::reconfigure`] drops them
+/// rate) keeps packets in its queue; [`LinkDirection::reconfigure`] drops them
 /// (counted as queue drops).
-pub(crate) struct Direction {
+///
+/// ```
+/// use braid_proto::time::{Duration, Instant};
+/// use braid_sim::{LinkConfig, LinkDirection};
+///
+/// let config = LinkConfig::default().rate_bps(12_000_000).delay(Duration::from_millis(20));
+/// let mut dir = LinkDirection::new(config, 7);
+/// let mut out = Vec::new();
+/// dir.admit(Instant::ZERO, vec![0u8; 1500], &mut out);
+/// // 1 ms to serialize 1500 bytes at 12 Mbit/s, then 20 ms of delay.
+/// assert_eq!(out[0].0, Instant::from_millis(21));
+/// ```
+pub struct LinkDirection {
     config: LinkConfig,
     filter: Option<Filter>,
     rng: ChaCha8Rng,
@@ -209,9 +228,9 @@ pub(crate) struct Direction {
     pub(crate) stats: DirStats,
 }
 
-impl fmt::Debug for Direction {
+impl fmt::Debug for LinkDirection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Direction")
+        f.debug_struct("LinkDirection")
             .field("config", &self.config)
             .field("filter", &self.filter.is_some())
             .field("queued_bytes", &self.queued_bytes)
@@ -220,12 +239,23 @@ impl fmt::Debug for Direction {
     }
 }
 
-impl Direction {
-    pub(crate) fn new(mut config: LinkConfig, rng: ChaCha8Rng, bucket: Duration) -> Self {
+impl LinkDirection {
+    /// A direction with its own random stream derived from `seed` (the
+    /// same seed and the same packet arrivals give the same decisions), and
+    /// 100 ms statistics buckets.
+    pub fn new(config: LinkConfig, seed: u64) -> Self {
+        Self::with_rng(
+            config,
+            crate::rng::stream_rng(seed, 0),
+            Duration::from_millis(100),
+        )
+    }
+
+    pub(crate) fn with_rng(mut config: LinkConfig, rng: ChaCha8Rng, bucket: Duration) -> Self {
         config.blackouts.retain(|b| b.start < b.end);
         config.blackouts.sort_by_key(|b| (b.start, b.end));
         let transmitter = Self::idle_transmitter(&config.capacity, Instant::ZERO);
-        Direction {
+        LinkDirection {
             config,
             filter: None,
             rng,
@@ -253,7 +283,8 @@ impl Direction {
         }
     }
 
-    pub(crate) fn config(&self) -> &LinkConfig {
+    /// The current configuration.
+    pub fn config(&self) -> &LinkConfig {
         &self.config
     }
 
@@ -261,7 +292,7 @@ impl Direction {
     /// flight keep their schedule; new packets see the new settings. A
     /// constant-rate transmitter keeps its backlog across a rate change;
     /// any other change of capacity starts the transmitter idle at `now`.
-    pub(crate) fn reconfigure(&mut self, now: Instant, mut config: LinkConfig) {
+    pub fn reconfigure(&mut self, now: Instant, mut config: LinkConfig) {
         config.blackouts.retain(|b| b.start < b.end);
         config.blackouts.sort_by_key(|b| (b.start, b.end));
         let keep = matches!(
@@ -281,8 +312,20 @@ impl Direction {
         self.config = config;
     }
 
-    pub(crate) fn set_filter(&mut self, filter: Option<Filter>) {
+    /// Installs (or with `None` removes) the middlebox hook.
+    pub fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;
+    }
+
+    /// The counters of this direction.
+    pub fn stats(&self) -> &DirStats {
+        &self.stats
+    }
+
+    /// Counts a packet returned by [`LinkDirection::admit`] as delivered
+    /// at `at` (call it when the packet is handed on).
+    pub fn record_delivery(&mut self, at: Instant, bytes: usize) {
+        self.stats.record_delivery(at, bytes);
     }
 
     fn in_blackout(&self, at: Instant) -> bool {
@@ -308,14 +351,11 @@ impl Direction {
         self.stats.record_drop(cause);
     }
 
-    /// Offers `packet` at `now`; pushes each resulting delivery (time and
-    /// bytes) onto `out`.
-    pub(crate) fn admit(
-        &mut self,
-        now: Instant,
-        mut packet: Vec<u8>,
-        out: &mut Vec<(Instant, Vec<u8>)>,
-    ) {
+    /// Offers `packet` at `now`; pushes each resulting delivery (due time
+    /// and bytes) onto `out`: none if dropped, two if duplicated. Due times
+    /// are not sorted across calls when jitter may reorder or reordering
+    /// is on. `now` must not go backwards between calls.
+    pub fn admit(&mut self, now: Instant, mut packet: Vec<u8>, out: &mut Vec<(Instant, Vec<u8>)>) {
         self.stats.offered_packets += 1;
         if self.in_blackout(now) {
             return self.drop(DropCause::Blackout);

@@ -13,7 +13,7 @@ use braid_proto::time::{Duration, Instant};
 use rand_chacha::ChaCha8Rng;
 
 use crate::host::{Host, HostId};
-use crate::link::{Dir, Direction, Filter, LinkConfig, LinkId};
+use crate::link::{Dir, Filter, LinkConfig, LinkDirection, LinkId};
 use crate::rng::{FNV_OFFSET, fnv1a, label_stream, stream_rng};
 use crate::stats::DirStats;
 
@@ -108,7 +108,7 @@ struct HostSlot<H> {
 struct Link {
     /// `ends[0]` is `a`, `ends[1]` is `b`: (host, iface).
     ends: [(HostId, usize); 2],
-    dirs: [Direction; 2],
+    dirs: [LinkDirection; 2],
 }
 
 /// A deterministic simulation of hosts `H` joined by links.
@@ -240,8 +240,8 @@ impl<H: Host> Sim<H> {
         self.links.push(Link {
             ends: [a, b],
             dirs: [
-                Direction::new(ab, stream_rng(self.seed, stream), self.bucket),
-                Direction::new(ba, stream_rng(self.seed, stream + 1), self.bucket),
+                LinkDirection::with_rng(ab, stream_rng(self.seed, stream), self.bucket),
+                LinkDirection::with_rng(ba, stream_rng(self.seed, stream + 1), self.bucket),
             ],
         });
         for ((host, iface), dir) in [(a, Dir::AtoB), (b, Dir::BtoA)] {

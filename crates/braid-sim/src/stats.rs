@@ -45,6 +45,13 @@ pub struct DirStats {
     delivered_per_bucket: Vec<u64>,
 }
 
+impl Default for DirStats {
+    /// Empty counters with 100 ms delivery buckets.
+    fn default() -> Self {
+        DirStats::new(Duration::from_millis(100))
+    }
+}
+
 impl DirStats {
     pub(crate) fn new(bucket: Duration) -> Self {
         DirStats {

@@ -1,11 +1,13 @@
 //! CUBIC congestion control, RFC 9438: the cubic window function
 //! (section 4.2), the Reno-friendly region (4.3), concave and convex regions
 //! (4.4, 4.5), multiplicative decrease (4.6), fast convergence (4.7) and
-//! timeouts (4.8). Slow start is that of RFC 5681.
+//! timeouts (4.8). Slow start is that of RFC 5681; the initial one ends
+//! with HyStart++ (RFC 9406, as section 4.10 allows).
 //!
 //! Windows are kept in bytes for the socket and in segments (f64) for the
 //! cubic arithmetic, whose constants are defined in segments and seconds.
 
+use super::hystart::HyStart;
 use super::{AckInfo, CcView, CongestionEvent, Controller, initial_window};
 use crate::time::{Duration, Instant};
 
@@ -50,6 +52,8 @@ pub struct Cubic {
     /// Fractional cwnd growth carried between ACKs, bytes.
     carry: f64,
     started: bool,
+    /// HyStart++ for the initial slow start (ssthresh still infinite).
+    hystart: HyStart,
 }
 
 impl Cubic {
@@ -68,6 +72,7 @@ impl Cubic {
             w_est: 0.0,
             carry: 0.0,
             started: false,
+            hystart: HyStart::default(),
         }
     }
 
@@ -103,6 +108,16 @@ impl Controller for Cubic {
     fn on_ack(&mut self, now: Instant, ack: &AckInfo, _siblings: &[CcView]) {
         self.started = true;
         if ack.app_limited {
+            return;
+        }
+        if self.ssthresh == usize::MAX {
+            // RFC 9406 section 4.2: HyStart++ only for the initial slow
+            // start.
+            let step = self.hystart.on_ack(ack, self.mss);
+            self.cwnd += step.increase;
+            if step.enter_congestion_avoidance {
+                self.ssthresh = self.cwnd;
+            }
             return;
         }
         if self.cwnd < self.ssthresh {

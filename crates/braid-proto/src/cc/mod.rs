@@ -1,5 +1,6 @@
 //! Per-subflow congestion control: the [`Controller`] trait, [`NewReno`]
-//! (RFC 5681, RFC 6582) and [`Cubic`] (RFC 9438).
+//! (RFC 5681, RFC 6582) and [`Cubic`] (RFC 9438), both leaving their
+//! initial slow start with HyStart++ (RFC 9406, `hystart.rs`).
 //!
 //! Shaped like quinn's `congestion.rs`: a small trait with default no-op
 //! hooks, one file per algorithm. The TCP socket ([`crate::tcp`]) owns one
@@ -14,6 +15,7 @@
 //! tells the controller *that* a congestion event happened.
 
 mod cubic;
+mod hystart;
 mod newreno;
 
 pub use cubic::{Cubic, CubicConfig};

@@ -2,6 +2,7 @@
 //! RFC 5681 section 3.1, the window reduction of section 3.2 and RFC 6582.
 //! Recovery itself (retransmitting, partial ACKs) is the socket's job.
 
+use super::hystart::HyStart;
 use super::{AckInfo, CcView, CongestionEvent, Controller, initial_window};
 use crate::time::Instant;
 
@@ -16,6 +17,8 @@ pub struct NewReno {
     /// Whether any data has been sent; before that the MSS may still change
     /// the initial window.
     started: bool,
+    /// HyStart++ for the initial slow start (ssthresh still infinite).
+    hystart: HyStart,
 }
 
 impl NewReno {
@@ -28,6 +31,7 @@ impl NewReno {
             ssthresh: usize::MAX,
             bytes_acked_ca: 0,
             started: false,
+            hystart: HyStart::default(),
         }
     }
 }
@@ -38,7 +42,15 @@ impl Controller for NewReno {
         if ack.app_limited {
             return;
         }
-        if self.cwnd < self.ssthresh {
+        if self.ssthresh == usize::MAX {
+            // RFC 9406 section 4.2: HyStart++ only for the initial slow
+            // start.
+            let step = self.hystart.on_ack(ack, self.mss);
+            self.cwnd += step.increase;
+            if step.enter_congestion_avoidance {
+                self.ssthresh = self.cwnd;
+            }
+        } else if self.cwnd < self.ssthresh {
             // RFC 5681 section 3.1, eq. 2 with appropriate byte counting
             // (RFC 3465, L = 2): cwnd += min(N, 2*SMSS).
             self.cwnd += ack.bytes_acked.min(2 * self.mss);

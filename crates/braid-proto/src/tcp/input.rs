@@ -5,8 +5,8 @@
 
 use super::sack::DUP_THRESH;
 use super::{
-    CloseReason, Event, NoHooks, Recovery, RecoveryKind, SegmentHooks, State, TcpSocket, Timer,
-    rst_for, window_shift_for,
+    CloseReason, Event, NoHooks, Prr, Recovery, RecoveryKind, SegmentHooks, State, TcpSocket,
+    Timer, rst_for, window_shift_for,
 };
 use crate::cc::{AckInfo, CongestionEvent};
 use crate::time::{Duration, Instant};
@@ -325,17 +325,31 @@ impl TcpSocket {
                 .apply_sack(&seg.options.sack_blocks, una, self.snd_nxt);
         }
         let window = usize::from(seg.window_len) << self.neg.snd_wscale;
+        let mut delivered = newly_sacked;
         if ack > self.snd_una {
-            self.on_new_ack(now, seg, ack);
+            // RFC 6937: "DeliveredData = (change in snd.una) + (change in
+            // SACKed)".
+            let advance = ack - self.snd_una;
+            let unsacked = self.on_new_ack(now, seg, ack);
+            delivered = (delivered + advance).saturating_sub(unsacked);
         } else if ack == self.snd_una
             && payload.is_empty()
             && !fin
             && self.snd_nxt != self.snd_una
-            && (window == self.snd_wnd || newly_sacked > 0)
+            && (if self.neg.sack {
+                newly_sacked > 0
+            } else {
+                window == self.snd_wnd
+            })
         {
-            // RFC 5681 section 2, "DUPLICATE ACKNOWLEDGMENT" (with SACK, an
-            // ACK that SACKs new data, RFC 6675 section 2).
+            // RFC 5681 section 2, "DUPLICATE ACKNOWLEDGMENT"; with SACK,
+            // only an ACK that SACKs new data counts (RFC 6675 section 2):
+            // the ACK of a duplicated segment carries nothing new and must
+            // not trigger a spurious fast retransmit.
             self.on_dup_ack(now);
+        }
+        if let Some(prr) = &mut self.prr {
+            prr.delivered += delivered;
         }
         if self.neg.sack && !self.scoreboard.is_empty() {
             self.sack_loss_detection(now);
@@ -458,7 +472,9 @@ impl TcpSocket {
 
     /// An ACK of new data (RFC 9293 "If SND.UNA < SEG.ACK =< SND.NXT, then
     /// set SND.UNA <- SEG.ACK").
-    fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNum) {
+    /// Process an ACK of new data; returns the bytes it acknowledged that
+    /// had already been SACKed.
+    fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNum) -> usize {
         let prior_in_flight = self.bytes_in_flight();
         let acked_seq = ack - self.snd_una;
         let acked = self.scoreboard.ack(ack);
@@ -495,6 +511,7 @@ impl TcpSocket {
         match self.recovery {
             Some(r) if ack >= r.point => {
                 self.recovery = None;
+                self.prr = None;
                 self.inflation = 0;
                 self.fast_rtx_pending = false;
                 self.scoreboard.end_recovery();
@@ -532,6 +549,7 @@ impl TcpSocket {
             self.write_blocked = false;
             self.events.push_back(Event::Writable);
         }
+        acked.sacked_bytes
     }
 
     fn on_dup_ack(&mut self, now: Instant) {
@@ -562,7 +580,14 @@ impl TcpSocket {
     /// RFC 6675 section 5: update loss marks; enter recovery on
     /// "(DupAcks >= DupThresh) or IsLost (HighACK + 1)".
     fn sack_loss_detection(&mut self, now: Instant) {
-        let marked = self.scoreboard.mark_lost_by_sack(self.data_mss(0));
+        let mut marked = self.scoreboard.mark_lost_by_sack(self.data_mss(0));
+        if self.recovery.is_some() {
+            // RACK's reordering window: a quarter of the minimum RTT (RFC
+            // 8985 section 6.2), at least 1 ms.
+            let rtt = self.rtt.min_rtt().unwrap_or(self.rtt.srtt_or_initial());
+            let reo_wnd = (rtt / 4).max(Duration::from_millis(1));
+            marked += self.scoreboard.mark_lost_retransmissions(reo_wnd);
+        }
         self.counters.lost_segments += marked as u64;
         if self.recovery.is_none()
             && (self.dupacks >= DUP_THRESH || self.scoreboard.first_is_lost())
@@ -586,6 +611,13 @@ impl TcpSocket {
         });
         self.recover = self.snd_nxt;
         self.fast_rtx_pending = true;
+        // RFC 6937 section 3: "At the beginning of recovery, initialize the
+        // PRR state" (SACK recovery only; NewReno inflates cwnd instead).
+        self.prr = self.neg.sack.then(|| Prr {
+            recover_fs: self.bytes_in_flight(),
+            delivered: 0,
+            out: 0,
+        });
         tracing::debug!(local = %self.local, cwnd = self.cc.cwnd(), "fast recovery");
     }
 

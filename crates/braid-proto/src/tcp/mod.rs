@@ -14,7 +14,8 @@
 //! - `output.rs`: segment generation: SYN options (MSS section 3.7.1, window
 //!   scale, SACK-permitted RFC 2018, timestamps), Nagle (section 3.7.4),
 //!   sender silly window avoidance (3.8.6.2.1), zero-window probes
-//!   (3.8.6.1), SACK blocks (RFC 2018 section 4).
+//!   (3.8.6.1), SACK blocks (RFC 2018 section 4), Proportional Rate
+//!   Reduction during SACK fast recovery (RFC 6937).
 //! - [`rtt`]: RFC 6298; [`sack`]: the sender scoreboard; `recv.rs`:
 //!   reassembly; [`isn`]: RFC 6528; [`timer`]: the timer table.
 //!
@@ -141,6 +142,38 @@ enum RecoveryKind {
     Rto,
 }
 
+/// Proportional Rate Reduction state (RFC 6937 section 3) for one fast
+/// recovery with SACK.
+#[derive(Debug, Clone, Copy)]
+struct Prr {
+    /// "RecoverFS = snd.nxt - snd.una" when recovery began.
+    recover_fs: usize,
+    /// "prr_delivered": bytes delivered to the receiver during recovery.
+    delivered: usize,
+    /// "prr_out": bytes sent during recovery.
+    out: usize,
+}
+
+impl Prr {
+    /// Bytes that may be sent now (RFC 6937 section 3, with the
+    /// slow-start reduction bound): "if (pipe > ssthresh) sndcnt =
+    /// CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out; else sndcnt =
+    /// MIN(ssthresh - pipe, MAX(prr_delivered - prr_out, DeliveredData) +
+    /// MSS)". Braid keeps no per-ACK DeliveredData and bounds the second
+    /// case by `prr_delivered - prr_out + MSS`.
+    fn budget(&self, pipe: usize, ssthresh: usize, mss: usize) -> usize {
+        if pipe > ssthresh {
+            let target = (self.delivered as u128 * ssthresh as u128)
+                .div_ceil(self.recover_fs.max(1) as u128);
+            usize::try_from(target)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(self.out)
+        } else {
+            (ssthresh - pipe).min(self.delivered.saturating_sub(self.out) + mss)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Recovery {
     kind: RecoveryKind,
@@ -228,6 +261,8 @@ pub struct TcpSocket {
     inflation: usize,
     /// The first retransmission of a recovery goes out regardless of cwnd.
     fast_rtx_pending: bool,
+    /// Proportional Rate Reduction during SACK fast recovery.
+    prr: Option<Prr>,
     cc: Box<dyn Controller>,
     siblings: Vec<CcView>,
     /// Whether the last send was limited by the application.
@@ -324,6 +359,7 @@ impl TcpSocket {
             recover: iss,
             inflation: 0,
             fast_rtx_pending: false,
+            prr: None,
             cc,
             siblings: Vec::new(),
             app_limited: false,

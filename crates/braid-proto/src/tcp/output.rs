@@ -301,12 +301,18 @@ impl TcpSocket {
         let max_payload = self.data_mss(reserved + sack_len);
         let cwnd = self.cc.cwnd() + self.inflation;
         let pipe = self.scoreboard.pipe();
+        // What the congestion window lets out now: cwnd - pipe, or during
+        // SACK fast recovery the PRR send quantity (RFC 6937).
+        let budget = match self.prr {
+            Some(prr) => prr.budget(pipe, self.cc.ssthresh(), self.data_mss(0)),
+            None => cwnd.saturating_sub(pipe),
+        };
 
         if let Some(i) = self.scoreboard.first_lost() {
             // RFC 6675 NextSeg rule 1 / RFC 6298 section 5.4: retransmit the
             // earliest segment deemed lost. The first retransmission of a
             // recovery ignores cwnd (RFC 5681 section 3.2 step 4).
-            if !(self.fast_rtx_pending || pipe < cwnd) {
+            if !(self.fast_rtx_pending || budget > 0) {
                 return None;
             }
             self.fast_rtx_pending = false;
@@ -324,6 +330,9 @@ impl TcpSocket {
                 TcpFlags::empty()
             };
             self.counters.retransmitted_segments += 1;
+            if let Some(prr) = &mut self.prr {
+                prr.out += len;
+            }
             if !self.timers.is_armed(Timer::Retransmit) {
                 self.timers.set(Timer::Retransmit, now + self.rtt.rto());
             }
@@ -332,8 +341,7 @@ impl TcpSocket {
 
         let unsent = self.send_buf.end() - self.snd_nxt;
         let win_avail = (self.snd_una + self.snd_wnd) - self.snd_nxt;
-        let cwnd_avail = cwnd.saturating_sub(pipe);
-        let len = unsent.min(max_payload).min(win_avail).min(cwnd_avail);
+        let len = unsent.min(max_payload).min(win_avail).min(budget);
         let may_fin = matches!(
             self.state,
             State::FinWait1 | State::LastAck | State::Closing
@@ -380,6 +388,9 @@ impl TcpSocket {
         // Not cwnd-limited: RFC 7661 says not to grow cwnd on such ACKs.
         self.app_limited = pipe + len + max_payload <= cwnd;
         self.snd_nxt = seq + len + usize::from(want_fin);
+        if let Some(prr) = &mut self.prr {
+            prr.out += len;
+        }
         // RFC 6298 section 5.1: "Every time a packet containing data is sent
         // ... if the timer is not running, start it running".
         if !self.timers.is_armed(Timer::Retransmit) {

@@ -53,6 +53,9 @@ pub struct Acked {
     pub any_retransmitted: bool,
     /// Whether the FIN was acknowledged.
     pub fin: bool,
+    /// Bytes that had been SACKed and are now cumulatively acknowledged
+    /// (RFC 6937 DeliveredData must not count them twice).
+    pub sacked_bytes: usize,
 }
 
 /// The scoreboard.
@@ -93,6 +96,9 @@ impl Scoreboard {
         while let Some(front) = self.segs.front_mut() {
             if front.end() <= ack {
                 out.newest_sent_at = Some(front.sent_at);
+                if front.sacked {
+                    out.sacked_bytes += front.seq_len();
+                }
                 out.any_retransmitted |= front.retransmitted;
                 out.fin |= front.fin;
                 self.segs.pop_front();
@@ -133,6 +139,32 @@ impl Scoreboard {
             }
         }
         newly
+    }
+
+    /// A retransmission is lost when a segment sent more than `reo_wnd`
+    /// after it has been SACKed: the time-based rule of RACK (RFC 8985
+    /// section 6.2, "a segment is deemed lost if ... a segment sent later
+    /// was delivered" beyond the reordering window). RFC 6675 alone cannot
+    /// see a lost retransmission and waits for the RTO. Returns how many
+    /// segments were newly marked.
+    pub fn mark_lost_retransmissions(&mut self, reo_wnd: crate::time::Duration) -> usize {
+        let Some(latest) = self
+            .segs
+            .iter()
+            .filter(|s| s.sacked)
+            .map(|s| s.sent_at)
+            .max()
+        else {
+            return 0;
+        };
+        let mut marked = 0;
+        for s in self.segs.iter_mut() {
+            if s.retransmitted && !s.sacked && !s.lost && s.sent_at + reo_wnd < latest {
+                s.lost = true;
+                marked += 1;
+            }
+        }
+        marked
     }
 
     /// RFC 6675 `IsLost`: a segment is lost when "DupThresh discontiguous
@@ -255,6 +287,36 @@ mod tests {
             });
         }
         b
+    }
+
+    /// RACK's rule (RFC 8985 section 6.2): a retransmission is lost once
+    /// a segment sent after it, beyond the reordering window, is SACKed.
+    #[test]
+    fn lost_retransmission_detected_by_later_sack() {
+        let mut b = board(6);
+        let (una, max) = (SeqNum(1000), SeqNum(1600));
+        let rtx_at = Instant::from_millis(500);
+        if let Some(s) = b.get_mut(0) {
+            s.retransmitted = true;
+            s.recovery_rtx = true;
+            s.sent_at = rtx_at;
+        }
+        b.apply_sack(&[(SeqNum(1100), SeqNum(1300))], una, max);
+        let reo = crate::time::Duration::from_millis(10);
+        // The SACKed segments were sent before the retransmission.
+        assert_eq!(b.mark_lost_retransmissions(reo), 0);
+        if let Some(s) = b.get_mut(5) {
+            s.sent_at = rtx_at + crate::time::Duration::from_millis(5);
+        }
+        b.apply_sack(&[(SeqNum(1500), SeqNum(1600))], una, max);
+        // Sent 5 ms later: within the reordering window.
+        assert_eq!(b.mark_lost_retransmissions(reo), 0);
+        if let Some(s) = b.get_mut(5) {
+            s.sent_at = rtx_at + crate::time::Duration::from_millis(11);
+        }
+        assert_eq!(b.mark_lost_retransmissions(reo), 1);
+        assert!(b.first_is_lost());
+        assert_eq!(b.first_lost(), Some(0));
     }
 
     #[test]

@@ -1911,3 +1911,48 @@ fn pair_seed_sweep() {
         pair_transfer(seed, cfg, 0.10);
     }
 }
+
+/// RFC 6937 section 3: while pipe exceeds ssthresh, PRR sends
+/// `ceil(prr_delivered * ssthresh / RecoverFS) - prr_out`; below it, at
+/// most `ssthresh - pipe`, growing by at most one MSS past what was
+/// delivered (slow-start reduction bound).
+#[test]
+fn prr_sends_in_proportion_to_delivery() {
+    let prr = Prr {
+        recover_fs: 10_000,
+        delivered: 1_000,
+        out: 0,
+    };
+    // 1000 delivered of a 10000-byte flight with ssthresh 7000: 700 may go.
+    assert_eq!(prr.budget(9_000, 7_000, 1_000), 700);
+    assert_eq!(Prr { out: 700, ..prr }.budget(9_000, 7_000, 1_000), 0);
+    // Below ssthresh: bounded by the gap and by delivered - out + MSS.
+    assert_eq!(prr.budget(6_500, 7_000, 1_000), 500);
+    assert_eq!(prr.budget(1_000, 7_000, 1_000), 2_000);
+}
+
+/// RFC 6675 section 2: with SACK, a duplicate ACK must SACK new data. The
+/// ACKs a receiver sends for duplicated segments carry no new SACK
+/// information and do not start a fast retransmit.
+#[test]
+fn sack_dup_acks_without_new_sack_info_do_not_retransmit() {
+    let opts = TcpOptions {
+        sack_permitted: true,
+        ..mss_opts()
+    };
+    let mut t = established_with(
+        Config {
+            sack: true,
+            ..config()
+        },
+        opts,
+    );
+    send_segments(&mut t, 6);
+    t.send(ack(1000));
+    for _ in 0..5 {
+        t.send(ack(1000));
+    }
+    t.recv_nothing();
+    assert!(!t.s.stats().in_recovery);
+    assert_eq!(t.s.stats().retransmitted_segments, 0);
+}

@@ -119,6 +119,7 @@ impl TcpSocket {
                     point: self.snd_nxt,
                 });
                 self.inflation = 0;
+                self.prr = None;
                 self.dupacks = 0;
                 self.fast_rtx_pending = true;
                 tracing::debug!(local = %self.local, rto = ?self.rtt.rto(), "retransmission timeout");

@@ -1,0 +1,578 @@
+//! Scenarios: what a lab run looks like, read from TOML.
+//!
+//! A scenario names the paths between client and server and, for each path
+//! and direction, the impairments braid-sim's [`LinkConfig`] models: rate or
+//! trace replay, delay, jitter, queue, loss, duplication, reordering and
+//! blackout windows (the timeline). Keys a path sets apply to both
+//! directions; its `up` (client to server) and `down` (server to client)
+//! tables override them key by key. Every table rejects unknown keys.
+//! The format is documented in `scenarios/README.md`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use braid_proto::time::{Duration, Instant};
+use braid_sim::{Blackout, Capacity, CsvEnd, CsvTrace, LinkConfig, MahimahiTrace, QueueLimit};
+use serde::Deserialize;
+
+/// The largest number of paths a scenario may have.
+pub const MAX_PATHS: usize = 8;
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario {path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown or mistyped key.
+    #[error("{origin}: {message}")]
+    Toml {
+        /// The file (or `<string>`).
+        origin: String,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// The values are well formed but make no sense together.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// The file (or `<string>`).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One direction's settings as written; every key optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirSpec {
+    /// Constant rate, Mbit/s (10^6 bit/s). Absent: unlimited.
+    pub rate_mbit: Option<f64>,
+    /// Capacity trace: mahimahi (any extension but `.csv`) or
+    /// `time,bytesPerSecond` CSV. Resolved against the scenario's
+    /// directory, then the shared trace directory.
+    pub trace: Option<String>,
+    /// A CSV trace's end: `"loop"` (default) or `"hold"`.
+    pub trace_end: Option<String>,
+    /// One-way propagation delay, ms.
+    pub delay_ms: Option<f64>,
+    /// Extra delay, uniform in `[0, jitter_ms]`, FIFO unless `jitter_reorders`.
+    pub jitter_ms: Option<f64>,
+    /// Let jitter reorder packets.
+    pub jitter_reorders: Option<bool>,
+    /// Drop-tail queue limit in packets.
+    pub queue_packets: Option<u64>,
+    /// Drop-tail queue limit in bytes.
+    pub queue_bytes: Option<u64>,
+    /// Random loss, percent of packets.
+    pub loss_pct: Option<f64>,
+    /// Duplication, percent of packets.
+    pub duplicate_pct: Option<f64>,
+    /// Reordering, percent of packets held back by `reorder_ms`.
+    pub reorder_pct: Option<f64>,
+    /// Extra delay of a reordered packet, ms.
+    pub reorder_ms: Option<f64>,
+    /// Outage windows in seconds since the emulator started: `[[3, 8]]`
+    /// means down from t = 3 s to t = 8 s.
+    pub blackouts: Option<Vec<[f64; 2]>>,
+}
+
+impl DirSpec {
+    /// `self` with every key `over` sets replaced.
+    fn overridden_by(&self, over: &DirSpec) -> DirSpec {
+        macro_rules! pick {
+            ($($f:ident),*) => { DirSpec { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* } };
+        }
+        pick!(
+            rate_mbit,
+            trace,
+            trace_end,
+            delay_ms,
+            jitter_ms,
+            jitter_reorders,
+            queue_packets,
+            queue_bytes,
+            loss_pct,
+            duplicate_pct,
+            reorder_pct,
+            reorder_ms,
+            blackouts
+        )
+    }
+}
+
+/// One path as written: shared keys (flattened [`DirSpec`]) plus overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPath {
+    name: Option<String>,
+    #[serde(default)]
+    backup: bool,
+    up: Option<DirSpec>,
+    down: Option<DirSpec>,
+    rate_mbit: Option<f64>,
+    trace: Option<String>,
+    trace_end: Option<String>,
+    delay_ms: Option<f64>,
+    jitter_ms: Option<f64>,
+    jitter_reorders: Option<bool>,
+    queue_packets: Option<u64>,
+    queue_bytes: Option<u64>,
+    loss_pct: Option<f64>,
+    duplicate_pct: Option<f64>,
+    reorder_pct: Option<f64>,
+    reorder_ms: Option<f64>,
+    blackouts: Option<Vec<[f64; 2]>>,
+}
+
+impl RawPath {
+    fn shared(&self) -> DirSpec {
+        DirSpec {
+            rate_mbit: self.rate_mbit,
+            trace: self.trace.clone(),
+            trace_end: self.trace_end.clone(),
+            delay_ms: self.delay_ms,
+            jitter_ms: self.jitter_ms,
+            jitter_reorders: self.jitter_reorders,
+            queue_packets: self.queue_packets,
+            queue_bytes: self.queue_bytes,
+            loss_pct: self.loss_pct,
+            duplicate_pct: self.duplicate_pct,
+            reorder_pct: self.reorder_pct,
+            reorder_ms: self.reorder_ms,
+            blackouts: self.blackouts.clone(),
+        }
+    }
+}
+
+/// What a benchmark does over the lab (read by later tools; the lab itself
+/// only carries it).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Bytes to transfer (absent: run for `duration_s`).
+    pub bytes: Option<u64>,
+    /// How long to run, seconds.
+    pub duration_s: Option<f64>,
+    /// Receive buffer size, bytes (absent: the stack's default).
+    pub rcvbuf_bytes: Option<u64>,
+    /// Send buffer size, bytes (absent: the stack's default).
+    pub sndbuf_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    description: Option<String>,
+    seed: Option<u64>,
+    workload: Option<Workload>,
+    #[serde(default)]
+    path: Vec<RawPath>,
+}
+
+/// One path of a loaded scenario.
+#[derive(Debug, Clone)]
+pub struct PathSpec {
+    /// Label (default `path<i>`, 1-based).
+    pub name: String,
+    /// The path is a backup path (MP_JOIN's B flag / `ip mptcp endpoint
+    /// ... backup`); the lab only carries the flag.
+    pub backup: bool,
+    /// Client to server.
+    pub up: LinkConfig,
+    /// Server to client.
+    pub down: LinkConfig,
+}
+
+/// A loaded scenario: ready-to-run link configurations.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Label (default: the file stem).
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Seed of the emulator's random streams (default 1).
+    pub seed: u64,
+    /// The paths, path 1 first.
+    pub paths: Vec<PathSpec>,
+    /// Optional workload for benchmarks.
+    pub workload: Option<Workload>,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file. Traces resolve against the file's
+    /// directory first, then [`braid_sim::trace::shared_trace_dir`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Io {
+            path: path.to_owned(),
+            error,
+        })?;
+        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        let default_name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into());
+        Self::parse_with(&text, &path.display().to_string(), &dir, &default_name)
+    }
+
+    /// Parses scenario text; traces resolve against `base_dir`, then the
+    /// shared trace directory.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Scenario, ScenarioError> {
+        Self::parse_with(text, "<string>", base_dir, "scenario")
+    }
+
+    fn parse_with(
+        text: &str,
+        origin: &str,
+        base_dir: &Path,
+        default_name: &str,
+    ) -> Result<Scenario, ScenarioError> {
+        let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioError::Toml {
+            origin: origin.to_owned(),
+            message: one_line(&e, text),
+        })?;
+        let invalid = |message: String| ScenarioError::Invalid {
+            origin: origin.to_owned(),
+            message,
+        };
+        if raw.path.is_empty() {
+            return Err(invalid("no [[path]]: a scenario needs at least one".into()));
+        }
+        if raw.path.len() > MAX_PATHS {
+            return Err(invalid(format!(
+                "{} paths; at most {MAX_PATHS} are supported",
+                raw.path.len()
+            )));
+        }
+        let mut paths = Vec::new();
+        for (i, p) in raw.path.iter().enumerate() {
+            let shared = p.shared();
+            let dir_config = |which: &str, over: &Option<DirSpec>| {
+                let spec = shared.overridden_by(over.as_ref().unwrap_or(&DirSpec::default()));
+                link_config(&spec, base_dir)
+                    .map_err(|m| invalid(format!("path {} ({which}): {m}", i + 1)))
+            };
+            paths.push(PathSpec {
+                name: p.name.clone().unwrap_or_else(|| format!("path{}", i + 1)),
+                backup: p.backup,
+                up: dir_config("up", &p.up)?,
+                down: dir_config("down", &p.down)?,
+            });
+        }
+        if let Some(w) = &raw.workload {
+            if w.duration_s.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+                return Err(invalid("workload.duration_s must be > 0".into()));
+            }
+        }
+        Ok(Scenario {
+            name: raw.name.unwrap_or_else(|| default_name.to_owned()),
+            description: raw.description.unwrap_or_default(),
+            seed: raw.seed.unwrap_or(1),
+            paths,
+            workload: raw.workload,
+        })
+    }
+}
+
+/// One direction's settings in a few words, for people:
+/// `20 Mbit/s, 30 ms, queue 200 pkt, loss 1%, down [3 s, 8 s)`.
+pub fn describe(c: &LinkConfig) -> String {
+    let mut parts = vec![match &c.capacity {
+        Capacity::Unlimited => "unlimited".to_string(),
+        Capacity::Rate(bps) => format!("{} Mbit/s", *bps as f64 / 1e6),
+        Capacity::Mahimahi(t) => format!(
+            "mahimahi trace (mean {:.1} Mbit/s)",
+            t.mean_rate_bps() / 1e6
+        ),
+        Capacity::Csv(_) => "CSV rate trace".to_string(),
+    }];
+    parts.push(format!("{} ms", c.delay.as_micros() as f64 / 1000.0));
+    if !c.jitter.is_zero() {
+        parts.push(format!(
+            "jitter {} ms",
+            c.jitter.as_micros() as f64 / 1000.0
+        ));
+    }
+    match c.queue {
+        QueueLimit::Unlimited => {}
+        QueueLimit::Packets(p) => parts.push(format!("queue {p} pkt")),
+        QueueLimit::Bytes(b) => parts.push(format!("queue {b} B")),
+    }
+    for (name, p) in [
+        ("loss", c.loss),
+        ("dup", c.duplicate),
+        ("reorder", c.reorder_prob),
+    ] {
+        if p > 0.0 {
+            parts.push(format!("{name} {}%", p * 100.0));
+        }
+    }
+    for b in &c.blackouts {
+        parts.push(format!(
+            "down [{} s, {} s)",
+            b.start.as_secs_f64(),
+            b.end.as_secs_f64()
+        ));
+    }
+    parts.join(", ")
+}
+
+/// A TOML error on one line (the parser's message spans several).
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+fn ms(name: &str, v: Option<f64>) -> Result<Duration, String> {
+    match v {
+        None => Ok(Duration::ZERO),
+        Some(x) if (0.0..1e9).contains(&x) => {
+            Ok(Duration::from_micros((x * 1000.0).round() as u64))
+        }
+        Some(x) => Err(format!("{name} = {x}: must be >= 0 ms")),
+    }
+}
+
+fn pct(name: &str, v: Option<f64>) -> Result<f64, String> {
+    match v {
+        None => Ok(0.0),
+        Some(x) if (0.0..=100.0).contains(&x) => Ok(x / 100.0),
+        Some(x) => Err(format!("{name} = {x}: must be within 0..=100 percent")),
+    }
+}
+
+fn secs(x: f64) -> Result<Instant, String> {
+    if (0.0..1e9).contains(&x) {
+        Ok(Instant::from_micros((x * 1e6).round() as u64))
+    } else {
+        Err(format!("blackout time {x}: must be >= 0 s"))
+    }
+}
+
+/// Finds a trace file: relative to the scenario, then the shared traces.
+fn resolve_trace(name: &str, base_dir: &Path) -> Result<PathBuf, String> {
+    let candidates = [
+        base_dir.join(name),
+        braid_sim::trace::shared_trace_dir().join(name),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "trace {name:?} not found (looked in {} and {})",
+                base_dir.display(),
+                braid_sim::trace::shared_trace_dir().display()
+            )
+        })
+}
+
+/// Turns one direction's settings into braid-sim's configuration.
+fn link_config(spec: &DirSpec, base_dir: &Path) -> Result<LinkConfig, String> {
+    let capacity = match (&spec.rate_mbit, &spec.trace) {
+        (Some(_), Some(_)) => return Err("rate_mbit and trace are exclusive".into()),
+        (None, None) => Capacity::Unlimited,
+        (Some(r), None) => {
+            if !(r.is_finite() && *r >= 0.0 && *r < 1e6) {
+                return Err(format!("rate_mbit = {r}: must be >= 0"));
+            }
+            Capacity::Rate((r * 1e6).round() as u64)
+        }
+        (None, Some(t)) => {
+            let file = resolve_trace(t, base_dir)?;
+            if file.extension().is_some_and(|e| e == "csv") {
+                let end = match spec.trace_end.as_deref() {
+                    None | Some("loop") => CsvEnd::Loop,
+                    Some("hold") => CsvEnd::HoldLast,
+                    Some(other) => {
+                        return Err(format!("trace_end = {other:?}: use \"loop\" or \"hold\""));
+                    }
+                };
+                Capacity::Csv(Arc::new(
+                    CsvTrace::from_file(&file, end).map_err(|e| e.to_string())?,
+                ))
+            } else {
+                if spec.trace_end.is_some() {
+                    return Err("trace_end applies to CSV traces only".into());
+                }
+                Capacity::Mahimahi(Arc::new(
+                    MahimahiTrace::from_file(&file).map_err(|e| e.to_string())?,
+                ))
+            }
+        }
+    };
+    if spec.trace.is_none() && spec.trace_end.is_some() {
+        return Err("trace_end without trace".into());
+    }
+    let queue = match (spec.queue_packets, spec.queue_bytes) {
+        (Some(_), Some(_)) => return Err("queue_packets and queue_bytes are exclusive".into()),
+        (Some(0), None) | (None, Some(0)) => return Err("a queue limit must be > 0".into()),
+        (Some(p), None) => QueueLimit::Packets(p),
+        (None, Some(b)) => QueueLimit::Bytes(b),
+        (None, None) => QueueLimit::Unlimited,
+    };
+    let mut blackouts = Vec::new();
+    for &[from, to] in spec.blackouts.as_deref().unwrap_or_default() {
+        let (start, end) = (secs(from)?, secs(to)?);
+        if start >= end {
+            return Err(format!("blackout [{from}, {to}]: start must be before end"));
+        }
+        blackouts.push(Blackout { start, end });
+    }
+    Ok(LinkConfig {
+        capacity,
+        delay: ms("delay_ms", spec.delay_ms)?,
+        jitter: ms("jitter_ms", spec.jitter_ms)?,
+        jitter_reorders: spec.jitter_reorders.unwrap_or(false),
+        queue,
+        loss: pct("loss_pct", spec.loss_pct)?,
+        reorder_prob: pct("reorder_pct", spec.reorder_pct)?,
+        reorder_delay: ms("reorder_ms", spec.reorder_ms)?,
+        duplicate: pct("duplicate_pct", spec.duplicate_pct)?,
+        blackouts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new("."))
+    }
+
+    fn scenarios_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+    }
+
+    #[test]
+    fn every_checked_in_scenario_parses() {
+        let mut n = 0;
+        for entry in std::fs::read_dir(scenarios_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let s = Scenario::from_file(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(!s.paths.is_empty());
+                n += 1;
+            }
+        }
+        assert!(n >= 4, "expected the example scenarios, found {n}");
+    }
+
+    #[test]
+    fn one_path_scenario_means_what_it_says() {
+        let s = Scenario::from_file(scenarios_dir().join("one-path-20mbit-30ms.toml")).unwrap();
+        assert_eq!(s.paths.len(), 1);
+        for c in [&s.paths[0].up, &s.paths[0].down] {
+            assert!(matches!(c.capacity, Capacity::Rate(20_000_000)));
+            assert_eq!(c.delay, Duration::from_millis(30));
+        }
+    }
+
+    #[test]
+    fn directions_override_shared_keys() {
+        let s = parse(
+            "[[path]]\nrate_mbit = 10\ndelay_ms = 5\nloss_pct = 1\n\
+             [path.down]\nrate_mbit = 50\nloss_pct = 0\nblackouts = [[3, 8]]\n",
+        )
+        .unwrap();
+        let p = &s.paths[0];
+        assert!(matches!(p.up.capacity, Capacity::Rate(10_000_000)));
+        assert!(matches!(p.down.capacity, Capacity::Rate(50_000_000)));
+        assert_eq!(p.up.loss, 0.01);
+        assert_eq!(p.down.loss, 0.0);
+        assert_eq!(p.down.delay, Duration::from_millis(5));
+        assert!(p.up.blackouts.is_empty());
+        assert_eq!(
+            p.down.blackouts,
+            vec![Blackout {
+                start: Instant::from_secs(3),
+                end: Instant::from_secs(8)
+            }]
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("[[path]]\nrate_mbps = 10\n").unwrap_err().to_string();
+        assert!(e.contains("unknown field `rate_mbps`"), "{e}");
+        let e = parse("[[path]]\n[path.up]\nlos_pct = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `los_pct`"), "{e}");
+        let e = parse("seeed = 3\n[[path]]\n").unwrap_err().to_string();
+        assert!(e.contains("unknown field `seeed`"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn malformed_toml_and_bad_values_are_reported() {
+        let e = parse("[[path]\nrate_mbit = 1").unwrap_err();
+        assert!(matches!(e, ScenarioError::Toml { .. }), "{e}");
+        let e = parse("[[path]]\nrate_mbit = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid type"), "{e}");
+        let e = parse("").unwrap_err().to_string();
+        assert!(e.contains("at least one"), "{e}");
+        let e = parse("[[path]]\nloss_pct = 150\n").unwrap_err().to_string();
+        assert!(e.contains("path 1 (up): loss_pct = 150"), "{e}");
+        let e = parse("[[path]]\nblackouts = [[8, 3]]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("start must be before end"), "{e}");
+        let e = parse("[[path]]\nrate_mbit = 1\ntrace = \"x.csv\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exclusive"), "{e}");
+        let e = parse("[[path]]\ntrace = \"no-such-trace.up\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not found"), "{e}");
+        let e = parse("[[path]]\nqueue_packets = 5\nqueue_bytes = 9000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exclusive"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = Scenario::from_file("/nonexistent/x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn shared_traces_resolve() {
+        let s = parse(
+            "[[path]]\ntrace = \"wifi-cellular/7_1_wifi.csv\"\n\
+             [[path]]\n[path.up]\ntrace = \"mahimahi/TMobile-LTE-short.up\"\n\
+             [path.down]\ntrace = \"mahimahi/TMobile-LTE-short.down\"\n",
+        );
+        if !braid_sim::trace::shared_trace_dir().is_dir() {
+            eprintln!("SKIP shared traces not present");
+            return;
+        }
+        let s = s.unwrap();
+        assert!(matches!(s.paths[0].up.capacity, Capacity::Csv(_)));
+        assert!(matches!(s.paths[1].down.capacity, Capacity::Mahimahi(_)));
+    }
+}

@@ -1,0 +1,351 @@
+//! A Braid stack as a simulated host: [`EndpointHost`] wraps a
+//! [`braid_proto::endpoint::Endpoint`] and an application ([`App`]): a
+//! bulk sender writing seeded pseudo-random bytes, or a bulk receiver
+//! checking every byte against the same bytes and recording when each
+//! arrived.
+//!
+//! ```
+//! use braid_proto::endpoint::{Endpoint, EndpointConfig};
+//! use braid_proto::time::{Duration, Instant};
+//! use braid_sim::stack::{App, EndpointHost, payload};
+//! use braid_sim::{LinkConfig, QueueLimit, Sim};
+//!
+//! let data = payload(7, 100_000);
+//! let (client, server) = ("10.0.0.1:0".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+//! let mut sim = Sim::new(7);
+//! let tx = sim.add_host(EndpointHost::new(
+//!     Endpoint::with_seed(EndpointConfig::default(), 1),
+//!     App::sender(Instant::ZERO, client, server, data.clone()),
+//! ));
+//! let rx = sim.add_host(EndpointHost::new(
+//!     Endpoint::with_seed(EndpointConfig::default(), 2),
+//!     App::receiver(server, data),
+//! ));
+//! let link = LinkConfig::default()
+//!     .rate_bps(10_000_000)
+//!     .delay(Duration::from_millis(10))
+//!     .queue(QueueLimit::Packets(100));
+//! sim.connect_symmetric((tx, 0), (rx, 0), link).unwrap();
+//! sim.run_while(|s| !s.host(rx).app.is_done(), Instant::from_secs(10)).unwrap();
+//! let r = sim.host(rx).app.receiver_state().unwrap();
+//! assert_eq!(r.received, 100_000);
+//! assert!(r.mismatch.is_none());
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint};
+use braid_proto::tcp::CloseReason;
+use braid_proto::time::Instant;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::host::Host;
+
+/// `len` pseudo-random bytes from `seed` (ChaCha8).
+pub fn payload(seed: u64, len: usize) -> Arc<[u8]> {
+    let mut data = vec![0u8; len];
+    ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_DA7A).fill_bytes(&mut data);
+    data.into()
+}
+
+/// The bulk sender: connects at `start`, writes `data`, then closes.
+#[derive(Debug)]
+pub struct BulkSender {
+    /// When to connect.
+    pub start: Instant,
+    /// Local address (port 0: ephemeral).
+    pub local: SocketAddr,
+    /// Server.
+    pub remote: SocketAddr,
+    /// The bytes to send.
+    pub data: Arc<[u8]>,
+    /// Bytes handed to the endpoint so far.
+    pub written: usize,
+    /// The connection, once opened.
+    pub conn: Option<ConnHandle>,
+    /// When the handshake completed.
+    pub connected_at: Option<Instant>,
+    /// When the connection closed, and why.
+    pub closed: Option<(Instant, CloseReason)>,
+    /// Whether the application closed its direction (all written).
+    pub closing: bool,
+    /// Why `connect` failed, if it did.
+    pub connect_error: Option<String>,
+}
+
+/// The bulk receiver: accepts one connection on `listen`, reads everything
+/// and compares it with `expected`.
+#[derive(Debug)]
+pub struct BulkReceiver {
+    /// Listening address.
+    pub listen: SocketAddr,
+    /// The bytes that should arrive.
+    pub expected: Arc<[u8]>,
+    /// The connection, once accepted.
+    pub conn: Option<ConnHandle>,
+    /// Bytes received (and compared) so far.
+    pub received: usize,
+    /// Offset of the first byte that differed from `expected` (or of data
+    /// beyond it).
+    pub mismatch: Option<usize>,
+    /// Delivery progress: (time, total bytes received) after each read.
+    pub progress: Vec<(Instant, u64)>,
+    /// When the end of the stream was read.
+    pub eof_at: Option<Instant>,
+    /// When the connection closed, and why.
+    pub closed: Option<(Instant, CloseReason)>,
+    /// Connections accepted (more than one is a bug in a bulk story).
+    pub accepted: u32,
+}
+
+impl BulkReceiver {
+    /// When `fraction` (0..=1) of the expected bytes had arrived.
+    pub fn time_of_fraction(&self, fraction: f64) -> Option<Instant> {
+        let target = (self.expected.len() as f64 * fraction).ceil() as u64;
+        self.progress
+            .iter()
+            .find(|&&(_, n)| n >= target)
+            .map(|&(t, _)| t)
+    }
+
+    /// Whether every expected byte arrived intact, then the end of stream.
+    pub fn complete(&self) -> bool {
+        self.mismatch.is_none() && self.received == self.expected.len() && self.eof_at.is_some()
+    }
+}
+
+/// What runs on top of the endpoint.
+#[derive(Debug)]
+pub enum App {
+    /// Nothing: the endpoint alone (answers with RSTs, nothing listens).
+    Idle,
+    /// A bulk sender.
+    Sender(BulkSender),
+    /// A bulk receiver.
+    Receiver(BulkReceiver),
+}
+
+impl App {
+    /// A bulk sender connecting from `local` to `remote` at `start`.
+    pub fn sender(start: Instant, local: SocketAddr, remote: SocketAddr, data: Arc<[u8]>) -> App {
+        App::Sender(BulkSender {
+            start,
+            local,
+            remote,
+            data,
+            written: 0,
+            conn: None,
+            connected_at: None,
+            closed: None,
+            closing: false,
+            connect_error: None,
+        })
+    }
+
+    /// A bulk receiver listening on `listen`, expecting `expected`.
+    pub fn receiver(listen: SocketAddr, expected: Arc<[u8]>) -> App {
+        App::Receiver(BulkReceiver {
+            listen,
+            expected,
+            conn: None,
+            received: 0,
+            mismatch: None,
+            progress: Vec::new(),
+            eof_at: None,
+            closed: None,
+            accepted: 0,
+        })
+    }
+
+    /// The receiver's state, if this is a receiver.
+    pub fn receiver_state(&self) -> Option<&BulkReceiver> {
+        match self {
+            App::Receiver(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The sender's state, if this is a sender.
+    pub fn sender_state(&self) -> Option<&BulkSender> {
+        match self {
+            App::Sender(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Sender: the connection closed. Receiver: everything read (or a
+    /// mismatch, or the connection closed). Idle: always.
+    pub fn is_done(&self) -> bool {
+        match self {
+            App::Idle => true,
+            App::Sender(s) => s.closed.is_some() || s.connect_error.is_some(),
+            App::Receiver(r) => r.eof_at.is_some() || r.mismatch.is_some() || r.closed.is_some(),
+        }
+    }
+}
+
+/// An [`Endpoint`] and its application as a simulator [`Host`].
+#[derive(Debug)]
+pub struct EndpointHost {
+    /// The stack.
+    pub endpoint: Endpoint,
+    /// The application.
+    pub app: App,
+    /// Source address -> interface; packets from other addresses leave on
+    /// interface 0.
+    pub routes: Vec<(IpAddr, usize)>,
+    listening: bool,
+    /// The application has not run since creation.
+    fresh: bool,
+    read_buf: Vec<u8>,
+}
+
+impl EndpointHost {
+    /// A host running `app` on `endpoint`, one interface (0).
+    pub fn new(endpoint: Endpoint, app: App) -> EndpointHost {
+        EndpointHost {
+            endpoint,
+            app,
+            routes: Vec::new(),
+            listening: false,
+            fresh: true,
+            read_buf: vec![0; 64 * 1024],
+        }
+    }
+
+    /// Send packets from `src` on interface `iface`.
+    pub fn route(mut self, src: IpAddr, iface: usize) -> EndpointHost {
+        self.routes.push((src, iface));
+        self
+    }
+
+    /// Let the application react: open, accept, read, write, close. The
+    /// host calls it after every input; call it after changing the host
+    /// through `Sim::host_mut`.
+    pub fn drive(&mut self, now: Instant) {
+        let ep = &mut self.endpoint;
+        match &mut self.app {
+            App::Idle => {}
+            App::Sender(s) => {
+                if s.conn.is_none() && s.connect_error.is_none() && now >= s.start {
+                    match ep.connect(now, s.local, s.remote) {
+                        Ok(h) => s.conn = Some(h),
+                        Err(e) => s.connect_error = Some(e.to_string()),
+                    }
+                }
+                while let Some((h, e)) = ep.poll_event() {
+                    if Some(h) != s.conn {
+                        continue;
+                    }
+                    match e {
+                        ConnEvent::Connected => s.connected_at = Some(now),
+                        ConnEvent::Closed { reason } => s.closed = Some((now, reason)),
+                        _ => {}
+                    }
+                }
+                if let Some(h) = s.conn
+                    && s.closed.is_none()
+                {
+                    while s.written < s.data.len() {
+                        match ep.write(h, &s.data[s.written..]) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => s.written += n,
+                        }
+                    }
+                    if s.written == s.data.len() && !s.closing {
+                        s.closing = true;
+                        let _ = ep.close(h);
+                    }
+                }
+            }
+            App::Receiver(r) => {
+                if !self.listening {
+                    self.listening = ep.listen(r.listen).is_ok();
+                }
+                while let Some((h, e)) = ep.poll_event() {
+                    match e {
+                        ConnEvent::Accepted => {
+                            r.accepted += 1;
+                            if r.conn.is_none() {
+                                r.conn = Some(h);
+                            }
+                        }
+                        ConnEvent::Closed { reason } if Some(h) == r.conn => {
+                            r.closed = Some((now, reason));
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(h) = r.conn else { return };
+                let before = r.received;
+                while let Ok(n) = ep.read(h, &mut self.read_buf)
+                    && n > 0
+                {
+                    let chunk = &self.read_buf[..n];
+                    let end = r.received + n;
+                    if r.mismatch.is_none() {
+                        match r.expected.get(r.received..end) {
+                            Some(want) if want == chunk => {}
+                            Some(want) => {
+                                let at = want.iter().zip(chunk).position(|(a, b)| a != b);
+                                r.mismatch = Some(r.received + at.unwrap_or(0));
+                            }
+                            None => r.mismatch = Some(r.expected.len().min(end)),
+                        }
+                    }
+                    r.received = end;
+                }
+                if r.received != before {
+                    r.progress.push((now, r.received as u64));
+                }
+                if r.eof_at.is_none() && ep.is_read_closed(h).unwrap_or(false) {
+                    r.eof_at = Some(now);
+                    let _ = ep.close(h);
+                }
+            }
+        }
+    }
+
+    fn iface_for(&self, src: IpAddr) -> usize {
+        self.routes
+            .iter()
+            .find(|(a, _)| *a == src)
+            .map_or(0, |&(_, i)| i)
+    }
+}
+
+impl Host for EndpointHost {
+    fn handle_packet(&mut self, now: Instant, _iface: usize, packet: &[u8]) {
+        self.endpoint.handle_packet(now, packet);
+        self.drive(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.drive(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<(usize, Vec<u8>)> {
+        // At start-up the simulator polls before any input: let the
+        // application act first.
+        if self.fresh {
+            self.fresh = false;
+            self.drive(now);
+        }
+        let mut buf = Vec::with_capacity(1600);
+        let t = self.endpoint.poll_transmit(now, &mut buf)?;
+        Some((self.iface_for(t.src), buf))
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        let ep = self.endpoint.poll_timeout();
+        match &self.app {
+            App::Sender(s) if s.conn.is_none() && s.connect_error.is_none() => {
+                Some(ep.map_or(s.start, |t| t.min(s.start)))
+            }
+            _ => ep,
+        }
+    }
+}
