@@ -1,6 +1,10 @@
 //! Braid's TCP against the Linux kernel's, over real packets: a TUN device
 //! in one network namespace, the kernel's TCP in another (see `netns`).
 //!
+//! Clean path: a veth between two namespaces (`netns`), nothing between
+//! the stacks. Lossy path: a `braid-lab` scenario, the lab's userspace
+//! link emulator between client and server namespaces.
+//!
 //! Needs root and network namespaces; without them each test prints
 //! `SKIP <reason>` and passes, except under `CI=true`, where it fails.
 //! Run with `--nocapture` to see the throughput lines.
@@ -8,6 +12,7 @@
 mod netns;
 
 use braid::{Listener, Stack, Stream, TunDevice};
+use braid_lab::{LabGuard, Scenario, Side};
 use netns::{BRAID_IP, KERNEL_IP, Lab};
 use sha2::{Digest, Sha256};
 use std::io;
@@ -20,8 +25,38 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 const BIG: usize = 50 << 20;
 /// Bytes each way in the captured run (tshark reads every packet).
 const SMALL: usize = 4 << 20;
+/// Bytes each way over the lossy path by default: at 1 % loss Braid's
+/// sender moves about 1 MB/s (the Mathis bound for Reno at 20 ms RTT), so
+/// 50 MiB would take about a minute per direction. `BRAID_INTEROP_LOSSY_MIB`
+/// overrides it (the lossy timeout grows with it).
+const LOSSY_DEFAULT_MIB: usize = 8;
+
+fn lossy_len() -> usize {
+    std::env::var("BRAID_INTEROP_LOSSY_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LOSSY_DEFAULT_MIB)
+        << 20
+}
 /// Bound on one whole exchange.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on one whole exchange over the lossy path: about 10x the time a
+/// run takes on an idle machine (10 s per MiB each way, at least 90 s).
+fn lossy_timeout(len: usize) -> Duration {
+    Duration::from_secs((10 * (len >> 20) as u64).max(90))
+}
+
+/// The lossy path: 1 % random loss each way, 10 ms each way (20 ms RTT),
+/// no rate limit, a 1000-packet queue.
+const LOSSY_SCENARIO: &str = r#"
+name = "interop-lossy"
+description = "1 % loss each way, 20 ms RTT"
+seed = 8684
+[[path]]
+delay_ms = 10
+loss_pct = 1.0
+queue_packets = 1000
+"#;
 
 /// A Braid stack on a fresh TUN in the lab's Braid namespace.
 fn braid_stack(lab: &Lab, pcap: Option<&Path>) -> io::Result<Stack> {
@@ -168,17 +203,12 @@ fn braid_client_kernel_server_clean() {
         let x = tokio::time::timeout(EXCHANGE_TIMEOUT, run)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "exchange stalled"))??;
-        println!(
-            "THROUGHPUT clean braid-client -> kernel-server: {:.1} MB/s ({} bytes in {:.2} s)",
-            mb_per_s(BIG, x.up_secs),
+        report(
+            "clean",
             BIG,
-            x.up_secs
-        );
-        println!(
-            "THROUGHPUT clean kernel-server -> braid-client: {:.1} MB/s ({} bytes in {:.2} s)",
-            mb_per_s(BIG, x.down_secs),
-            BIG,
-            x.down_secs
+            &x,
+            "braid-client -> kernel-server",
+            "kernel-server -> braid-client",
         );
         Ok(())
     });
@@ -200,17 +230,12 @@ fn kernel_client_braid_server_clean() {
         let x = tokio::time::timeout(EXCHANGE_TIMEOUT, run)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "exchange stalled"))??;
-        println!(
-            "THROUGHPUT clean kernel-client -> braid-server: {:.1} MB/s ({} bytes in {:.2} s)",
-            mb_per_s(BIG, x.up_secs),
+        report(
+            "clean",
             BIG,
-            x.up_secs
-        );
-        println!(
-            "THROUGHPUT clean braid-server -> kernel-client: {:.1} MB/s ({} bytes in {:.2} s)",
-            mb_per_s(BIG, x.down_secs),
-            BIG,
-            x.down_secs
+            &x,
+            "kernel-client -> braid-server",
+            "braid-server -> kernel-client",
         );
         Ok(())
     });
@@ -291,4 +316,138 @@ fn pcap_tap_of_interop_run_is_clean_in_tshark() {
     assert_eq!(good, tcp, "not every packet's checksums were verified good");
     assert_eq!(bad, 0, "tshark flags packets in {}", pcap.display());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Run `body` on a `braid-lab` lab of the lossy scenario, like `with_lab`.
+fn with_lossy_lab(body: impl AsyncFnOnce(&LabGuard) -> io::Result<()>) {
+    if netns::skip() {
+        return;
+    }
+    let scenario = Scenario::parse(LOSSY_SCENARIO, Path::new(".")).expect("scenario");
+    let lab = braid_lab::Lab::up(&scenario).expect("lab up");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(body(&lab));
+    drop(rt);
+    let stats = lab.down().expect("lab down");
+    result.expect("lossy interop run failed");
+    // The run really went through loss recovery, both directions.
+    let path = &stats[0];
+    println!(
+        "lossy path: up {} delivered, {} lost; down {} delivered, {} lost",
+        path.up.delivered_packets,
+        path.up.dropped_loss,
+        path.down.delivered_packets,
+        path.down.dropped_loss
+    );
+    assert!(
+        path.up.dropped_loss > 0 && path.down.dropped_loss > 0,
+        "the emulator dropped nothing: {path:?}"
+    );
+}
+
+/// A Braid stack on a TUN in the lab's `side` namespace, owning that
+/// side's path-1 Braid address.
+fn lab_stack(lab: &LabGuard, side: Side) -> io::Result<Stack> {
+    let handle = tokio::runtime::Handle::current();
+    let tun = lab
+        .spawn_in(side, move || {
+            let _rt = handle.enter();
+            TunDevice::create("braid0", 1500)
+        })
+        .join()
+        .map_err(|_| io::Error::other("netns thread panicked"))?
+        .map_err(io::Error::other)??;
+    lab.route_braid(side, "braid0").map_err(io::Error::other)?;
+    Stack::builder()
+        .address(lab.braid_addresses(side)[0].into())
+        .build(tun)
+}
+
+/// Run `f` in the lab's `side` namespace.
+fn lab_in<T: Send + 'static>(
+    lab: &LabGuard,
+    side: Side,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    lab.spawn_in(side, f)
+        .join()
+        .map_err(|_| io::Error::other("netns thread panicked"))?
+        .map_err(io::Error::other)?
+}
+
+fn report(label: &str, len: usize, x: &Exchange, up: &str, down: &str) {
+    println!(
+        "THROUGHPUT {label} {up}: {:.2} MB/s ({len} bytes in {:.2} s)",
+        mb_per_s(len, x.up_secs),
+        x.up_secs
+    );
+    println!(
+        "THROUGHPUT {label} {down}: {:.2} MB/s ({len} bytes in {:.2} s)",
+        mb_per_s(len, x.down_secs),
+        x.down_secs
+    );
+}
+
+/// Braid client -> kernel server over 1 % loss and 20 ms RTT.
+#[test]
+fn braid_client_kernel_server_lossy() {
+    with_lossy_lab(async |lab| {
+        let len = lossy_len();
+        let stack = lab_stack(lab, Side::Client)?;
+        let server_ip = lab.server_addr(1);
+        let listener = lab_in(lab, Side::Server, move || {
+            let l = std::net::TcpListener::bind((server_ip, 5301))?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let run = exchange(
+            Stream::connect(&stack, SocketAddr::from((server_ip, 5301))),
+            async { Ok(listener.accept().await?.0) },
+            len,
+        );
+        let x = tokio::time::timeout(lossy_timeout(len), run)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "exchange stalled"))??;
+        report(
+            "lossy",
+            len,
+            &x,
+            "braid-client -> kernel-server",
+            "kernel-server -> braid-client",
+        );
+        Ok(())
+    });
+}
+
+/// Kernel client -> Braid server over 1 % loss and 20 ms RTT.
+#[test]
+fn kernel_client_braid_server_lossy() {
+    with_lossy_lab(async |lab| {
+        let len = lossy_len();
+        let stack = lab_stack(lab, Side::Server)?;
+        let local = SocketAddr::from((lab.braid_addresses(Side::Server)[0], 5302));
+        let listener = Listener::bind(&stack, local)?;
+        let socket = lab_in(lab, Side::Client, tokio::net::TcpSocket::new_v4)?;
+        let run = exchange(
+            socket.connect(local),
+            async { Ok(listener.accept().await?.0) },
+            len,
+        );
+        let x = tokio::time::timeout(lossy_timeout(len), run)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "exchange stalled"))??;
+        report(
+            "lossy",
+            len,
+            &x,
+            "kernel-client -> braid-server",
+            "braid-server -> kernel-client",
+        );
+        Ok(())
+    });
 }
