@@ -11,6 +11,7 @@
 
 mod netns;
 
+use braid::proto::tcp::SubflowStats;
 use braid::{Listener, Stack, Stream, TunDevice};
 use braid_lab::{LabGuard, Scenario, Side};
 use netns::{BRAID_IP, KERNEL_IP, Lab};
@@ -142,14 +143,31 @@ async fn recv(r: &mut (impl AsyncRead + Unpin)) -> io::Result<(usize, Vec<u8>)> 
 struct Exchange {
     up_secs: f64,
     down_secs: f64,
+    /// The Braid side's subflow statistics at the end.
+    braid: Option<SubflowStats>,
 }
+
+/// Either end of an exchange: a Braid stream or a kernel socket.
+trait Peer: AsyncRead + AsyncWrite + Unpin {
+    fn braid_stats(&self) -> Option<SubflowStats> {
+        None
+    }
+}
+
+impl Peer for Stream {
+    fn braid_stats(&self) -> Option<SubflowStats> {
+        self.stats().ok()?.subflows.into_iter().next()
+    }
+}
+
+impl Peer for tokio::net::TcpStream {}
 
 /// Client sends `len` bytes and shuts down; the server reads to EOF, then
 /// sends `len` bytes back and shuts down; the client reads to EOF. Both
 /// directions are checked by hash and timed separately.
 async fn exchange(
-    client: impl std::future::Future<Output = io::Result<impl AsyncRead + AsyncWrite + Unpin>>,
-    server: impl std::future::Future<Output = io::Result<impl AsyncRead + AsyncWrite + Unpin>>,
+    client: impl std::future::Future<Output = io::Result<impl Peer>>,
+    server: impl std::future::Future<Output = io::Result<impl Peer>>,
     len: usize,
 ) -> io::Result<Exchange> {
     let (mut c, mut s) = tokio::try_join!(client, server)?;
@@ -164,7 +182,12 @@ async fn exchange(
     let down_secs = start.elapsed().as_secs_f64();
     assert_eq!(down_len, len, "server -> client: wrong length");
     assert_eq!(down_sent, down_got, "server -> client: bytes differ");
-    Ok(Exchange { up_secs, down_secs })
+    let braid = c.braid_stats().or_else(|| s.braid_stats());
+    Ok(Exchange {
+        up_secs,
+        down_secs,
+        braid,
+    })
 }
 
 fn mb_per_s(len: usize, secs: f64) -> f64 {
@@ -390,6 +413,12 @@ fn report(label: &str, len: usize, x: &Exchange, up: &str, down: &str) {
         mb_per_s(len, x.down_secs),
         x.down_secs
     );
+    if let Some(b) = &x.braid {
+        println!(
+            "braid subflow ({label}): srtt {:?}, cwnd {}, lost {}, retransmitted {}, RTOs {}",
+            b.srtt, b.cwnd, b.lost_segments, b.retransmitted_segments, b.rto_count
+        );
+    }
 }
 
 /// Braid client -> kernel server over 1 % loss and 20 ms RTT.
