@@ -12,7 +12,7 @@ const QUEUE_PACKETS: usize = 4096;
 
 /// One end of an in-memory link, for tests and examples without root.
 ///
-/// Each direction is a drop-tail queue of [`QUEUE_PACKETS`] packets; a
+/// Each direction is a drop-tail queue of 4096 packets; a
 /// packet arriving at a full queue is dropped and counted. Packets are
 /// copied once into the queue (a test device: not allocation free).
 #[derive(Debug)]
