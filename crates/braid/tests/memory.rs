@@ -256,3 +256,55 @@ async fn many_concurrent_connections_each_byte_exact() {
     .await
     .expect("echo stalled");
 }
+
+/// The pcap tap holds every packet the device sent and received, whole.
+#[test]
+fn pcap_tap_records_every_packet() {
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    use std::sync::atomic::Ordering;
+
+    let dir = std::env::temp_dir().join(format!("braid-tap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tap.pcapng");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a, b) = MemoryDevice::pair(1500);
+    let a_stats = a.stats();
+    rt.block_on(async {
+        let client = Stack::builder()
+            .address(CLIENT.parse().unwrap())
+            .pcap(&path)
+            .build(a)
+            .unwrap();
+        let server = Stack::builder()
+            .address(SERVER.parse().unwrap())
+            .build(b)
+            .unwrap();
+        let listener = Listener::bind(&server, server_addr(5007)).unwrap();
+        let mut s = Stream::connect(&client, server_addr(5007)).await.unwrap();
+        let (mut accepted, _) = listener.accept().await.unwrap();
+        send_all(&mut s, &pattern(200_000, 7)).await.unwrap();
+        assert_eq!(recv_all(&mut accepted).await.unwrap().len(), 200_000);
+    });
+    // Dropping the runtime stops the driver, whose tap finishes the file.
+    drop(rt);
+    // The tap sees a packet before the device drops it, if it does.
+    let expected = a_stats.sent.load(Ordering::Relaxed)
+        + a_stats.dropped.load(Ordering::Relaxed)
+        + a_stats.received.load(Ordering::Relaxed);
+    let bytes = std::fs::read(&path).unwrap();
+    let mut reader = PcapNgReader::new(&bytes[..]).unwrap();
+    let mut packets = 0u64;
+    while let Some(block) = reader.next_block() {
+        if let Block::EnhancedPacket(epb) = block.unwrap() {
+            assert_eq!(epb.data.len() as u32, epb.original_len);
+            assert_eq!(epb.data[0] >> 4, 4, "an IPv4 packet");
+            packets += 1;
+        }
+    }
+    assert!(expected > 150, "too few packets: {expected}");
+    assert_eq!(packets, expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
