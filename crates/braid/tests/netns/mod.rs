@@ -11,7 +11,7 @@
 //! namespaces (and with them the veth and the TUN), also when a test panics.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -50,7 +50,13 @@ pub fn skip() -> bool {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("interop tests cannot run under CI=true: {reason}");
     }
-    println!("SKIP {reason}");
+    // Straight to stderr: the harness captures `println!`, and a skip must
+    // show.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("interop")
+        .to_owned();
+    let _ = writeln!(io::stderr(), "SKIP {test}: {reason}");
     true
 }
 
