@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Print the MPTCP option layouts Braid speaks (RFC 8684 section 3).
     Options,
+    /// Measure throughput and latency over the kernel's MPTCP, plain TCP or Braid.
+    Perf(braid_perf::cli::PerfArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,6 +31,7 @@ fn main() -> anyhow::Result<()> {
                 "MP_CAPABLE MP_JOIN DSS ADD_ADDR REMOVE_ADDR MP_PRIO MP_FAIL MP_FASTCLOSE MP_TCPRST"
             );
         }
+        Some(Command::Perf(args)) => std::process::exit(braid_perf::cli::run(args)),
     }
     Ok(())
 }

@@ -317,7 +317,9 @@ fn parse_sockaddr(ss: &SockaddrStorage) -> Option<SocketAddr> {
         octets.copy_from_slice(&b[8..24]);
         let scope_id = u32::from_ne_bytes([b[24], b[25], b[26], b[27]]);
         let ip = Ipv6Addr::from(octets);
-        Some(SocketAddr::V6(SocketAddrV6::new(ip, port, flowinfo, scope_id)))
+        Some(SocketAddr::V6(SocketAddrV6::new(
+            ip, port, flowinfo, scope_id,
+        )))
     } else {
         None
     }
