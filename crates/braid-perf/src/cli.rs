@@ -16,6 +16,14 @@ use crate::server::Server;
 use crate::stack::Stack;
 use crate::{DEFAULT_SEED, MAX_RR_SIZE};
 
+/// `println!` that ignores a closed stdout (`braid perf ... | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Default test length when neither --bytes nor --time is given.
 const DEFAULT_TIME: Duration = Duration::from_secs(10);
 /// Slack on top of a test's own length before the client gives up.
@@ -129,7 +137,7 @@ pub fn run(args: PerfArgs) -> i32 {
 async fn server(a: ServerArgs) -> Result<(), PerfError> {
     let server = Server::bind(a.stack, a.listen).await?;
     if !a.json {
-        println!(
+        out!(
             "braid perf server ({}) listening on {}",
             a.stack,
             server.local_addr()?
@@ -191,7 +199,7 @@ async fn client(a: ClientArgs) -> Result<(), PerfError> {
     if a.json {
         let json = serde_json::to_string_pretty(&result)
             .map_err(|e| PerfError::Protocol(format!("encode JSON: {e}")))?;
-        println!("{json}");
+        out!("{json}");
     } else {
         print_result(&result);
     }
@@ -208,7 +216,7 @@ async fn client(a: ClientArgs) -> Result<(), PerfError> {
 }
 
 fn print_result(r: &PerfResult) {
-    println!(
+    out!(
         "{} {} {} {}: {} in {:.3} s = {}, max stall {:.1} ms, cpu {:.2} s{}, {}",
         r.stack,
         mode_name(r.mode),
@@ -228,7 +236,7 @@ fn print_result(r: &PerfResult) {
         }
     );
     if let Some(l) = &r.latency_us {
-        println!(
+        out!(
             "  {} transactions of {} B: p50 {} us, p90 {} us, p99 {} us, max {} us",
             l.count,
             r.transactions.map_or(0, |_| r.bytes / l.count.max(1) / 2),
@@ -239,10 +247,10 @@ fn print_result(r: &PerfResult) {
         );
     }
     if r.mptcp_fallback == Some(true) {
-        println!("  MPTCP fell back to TCP");
+        out!("  MPTCP fell back to TCP");
     }
     for s in &r.subflows {
-        println!(
+        out!(
             "  subflow {} -> {}: {}",
             addr(s.local),
             addr(s.remote),
@@ -254,12 +262,12 @@ fn print_result(r: &PerfResult) {
 fn print_session(s: &ServerSession, json: bool) {
     if json {
         match serde_json::to_string(s) {
-            Ok(j) => println!("{j}"),
+            Ok(j) => out!("{j}"),
             Err(e) => eprintln!("braid perf: encode JSON: {e}"),
         }
         return;
     }
-    println!(
+    out!(
         "{} {} {} from {}: {} in {:.3} s = {}, max stall {:.1} ms, cpu {:.2} s, {}",
         s.stack,
         mode_name(s.mode),

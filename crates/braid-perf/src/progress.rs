@@ -5,7 +5,7 @@
 //! [`IntervalSample`] and shows it: indicatif bars on a terminal, one plain
 //! line per interval otherwise, nothing with `--json`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -111,14 +111,19 @@ async fn run(
     let mut fallback = None;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let mut stopping = false;
+    while !stopping {
         tokio::select! {
-            _ = &mut stopped => break,
+            _ = &mut stopped => stopping = true,
             _ = ticker.tick() => {}
         }
         let now = Instant::now();
         let dt = now.duration_since(last_t).as_secs_f64();
         let bytes = watch.counter.load(Ordering::Relaxed);
+        if stopping && (dt < 1e-3 || bytes == last_bytes) {
+            // Nothing worth a last, partial interval.
+            break;
+        }
         let before = tracker.clone();
         let sample = watch.probe.sample();
         fallback = sample.fallback.or(fallback);
@@ -217,7 +222,8 @@ impl Shown {
                         human_rate(sf.bps)
                     ));
                 }
-                println!("{line}");
+                // A closed stdout (`| head`) must not stop the test.
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
             }
             Display::Terminal => {
                 if let Some(bar) = &self.total_bar {
