@@ -60,7 +60,7 @@ impl PerfError {
 
 /// An I/O error in lower case, without the "(os error N)" suffix.
 pub fn describe(e: &io::Error) -> String {
-    let text = match e.kind() {
+    match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
         io::ErrorKind::ConnectionReset => "connection reset by peer".to_string(),
         io::ErrorKind::ConnectionAborted => "connection aborted".to_string(),
@@ -81,8 +81,7 @@ pub fn describe(e: &io::Error) -> String {
                 None => s,
             }
         }
-    };
-    text
+    }
 }
 
 #[cfg(test)]
