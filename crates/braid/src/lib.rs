@@ -8,3 +8,5 @@
 //! Unsafe code, where a device needs it, lives only in the `sys` module.
 
 pub use braid_proto as proto;
+
+pub mod sys;
