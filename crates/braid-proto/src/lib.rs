@@ -15,11 +15,19 @@
 //! - [`time`]: the core's own `Instant` and `Duration`.
 //! - [`tcp`]: one subflow, a complete RFC 9293 TCP with MPTCP hooks.
 //! - [`cc`]: per-subflow congestion control (`Controller` trait).
+//! - [`conn`]: one MPTCP connection owning its subflows (RFC 8684).
+//! - [`sched`]: which subflow sends next (`Scheduler` trait).
+//! - [`pm`]: which subflows to open, which addresses to announce.
+//! - [`mib`]: counters for every drop and anomaly.
 #![forbid(unsafe_code)]
 
 pub mod cc;
+pub mod conn;
 pub mod crypto;
+pub mod mib;
 pub mod pcap;
+pub mod pm;
+pub mod sched;
 pub mod tcp;
 pub mod time;
 pub mod wire;
