@@ -38,10 +38,11 @@ impl Path {
     }
 }
 
-type Tamper = Box<dyn FnMut(bool, usize, &mut Segment) -> bool>;
+pub type Tamper = Box<dyn FnMut(bool, usize, &mut Segment) -> bool>;
 
 struct InFlight {
     at: Instant,
+    path: usize,
     to_server: bool,
     src: SocketAddr,
     dst: SocketAddr,
@@ -72,13 +73,17 @@ pub struct Harness {
     /// Every segment carried: (to_server, path, segment).
     pub log: Vec<(bool, usize, Segment)>,
     pub keep_log: bool,
-    pub server_port: u16,
 }
 
 pub const SERVER_PORT: u16 = 443;
 
 impl Harness {
-    pub fn new(seed: u64, client_config: ConnConfig, server_config: ConnConfig, paths: Vec<Path>) -> Harness {
+    pub fn new(
+        seed: u64,
+        client_config: ConnConfig,
+        server_config: ConnConfig,
+        paths: Vec<Path>,
+    ) -> Harness {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let local = SocketAddr::new(paths[0].client, 40000);
         let remote = SocketAddr::new(paths[0].server, SERVER_PORT);
@@ -106,7 +111,6 @@ impl Harness {
             server_events: Vec::new(),
             log: Vec::new(),
             keep_log: false,
-            server_port: SERVER_PORT,
         }
     }
 
@@ -136,10 +140,7 @@ impl Harness {
         if path.blackout || (path.loss > 0.0 && self.rng.random_bool(path.loss)) {
             return;
         }
-        if !to_server
-            && path.strip_mptcp_synack
-            && seg.header.flags.contains(TcpFlags::SYN)
-        {
+        if !to_server && path.strip_mptcp_synack && seg.header.flags.contains(TcpFlags::SYN) {
             seg.header.options.mptcp.clear();
         }
         if let Some(t) = self.tamper.as_mut() {
@@ -151,6 +152,7 @@ impl Harness {
         let at = self.now + self.paths[p].delay + jitter;
         self.wire.push(InFlight {
             at,
+            path: p,
             to_server,
             src,
             dst,
@@ -288,7 +290,10 @@ impl Harness {
         self.wire.sort_by_key(|w| w.at);
         while self.wire.first().is_some_and(|w| w.at <= self.now) {
             let f = self.wire.remove(0);
-            self.deliver(f);
+            // A path blacked out loses what it was carrying too.
+            if !self.paths[f.path].blackout {
+                self.deliver(f);
+            }
         }
         if self.client.poll_timeout().is_some_and(|x| x <= self.now) {
             self.client.handle_timeout(self.now);

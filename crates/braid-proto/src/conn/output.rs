@@ -75,6 +75,9 @@ impl Connection {
                 let available = s.tcp.available_window().min(s.tcp.send_capacity());
                 SubflowView {
                     id: s.mp.id,
+                    active: Self::usable(s)
+                        && s.mp.role != Role::Plain
+                        && s.tcp.state() == State::Established,
                     backup: s.mp.backup || s.mp.peer_backup,
                     stalled: s.mp.stalled,
                     ready: Self::usable(s)
@@ -176,7 +179,7 @@ impl Connection {
         }
         let room = s.tcp.send_capacity();
         if let Some((dsn, len, reinjection)) =
-            self.send.peek(room, Dsn(u64::MAX)).filter(|_| room > 0)
+            self.send.peek(room, self.send.end()).filter(|_| room > 0)
         {
             let data = self.send.copy(dsn, len);
             let n = s.tcp.write(&data);

@@ -1,9 +1,9 @@
 //! Connection stories over the in-memory harness.
 
-use super::harness::{Harness, Path};
+use super::harness::{Harness, Path, Tamper};
 use super::*;
-use crate::wire::mptcp::{AddAddr, MpJoin, MptcpOption, rst_reason};
 use crate::wire::TcpFlags;
+use crate::wire::mptcp::{AddAddr, MpJoin, MptcpOption, rst_reason};
 
 fn one_path() -> Vec<Path> {
     vec![Path::new("10.0.1.1", "10.0.9.1", 10)]
@@ -66,11 +66,19 @@ fn first_data_repeats_keys_until_peer_dss() {
     // Lose the third ACK: the first data packet must carry the keys.
     let mut first = true;
     h.tamper = Some(Box::new(move |to_server, _, seg| {
-        if to_server && seg.header.flags == TcpFlags::empty() && seg.payload.is_empty() && first {
-            if seg.header.options.mptcp.iter().any(|o| matches!(o, MptcpOption::MpCapable(_))) {
-                first = false;
-                return false;
-            }
+        if to_server
+            && seg.header.flags == TcpFlags::empty()
+            && seg.payload.is_empty()
+            && first
+            && seg
+                .header
+                .options
+                .mptcp
+                .iter()
+                .any(|o| matches!(o, MptcpOption::MpCapable(_)))
+        {
+            first = false;
+            return false;
         }
         true
     }));
@@ -107,8 +115,11 @@ fn single_subflow_transfer_and_data_fin_close_both_sides() {
     h.server_to_send = b"bye".to_vec();
     h.server_close_after_send = true;
     assert!(h.run_until(Duration::from_secs(60), |h| {
-        h.client_events.contains(&Event::Closed { reason: CloseReason::Normal })
-            && h.server_events.contains(&Event::Closed { reason: CloseReason::Normal })
+        h.client_events.contains(&Event::Closed {
+            reason: CloseReason::Normal,
+        }) && h.server_events.contains(&Event::Closed {
+            reason: CloseReason::Normal,
+        })
     }));
     assert_eq!(h.received, data);
     assert_eq!(h.client_received, b"bye");
@@ -268,10 +279,11 @@ fn add_addr_retransmitted_until_echoed() {
         }
         true
     }));
-    assert!(h.run_until(Duration::from_secs(10), |h| h
-        .server
-        .as_ref()
-        .is_some_and(|s| s.mib().add_addr_echo_rx == 1)));
+    assert!(h.run_until(Duration::from_secs(10), |h| {
+        h.server
+            .as_ref()
+            .is_some_and(|s| s.mib().add_addr_echo_rx == 1)
+    }));
     assert_eq!(h.server().mib().add_addr_retransmits, 2);
     // Over the (default 0) limit: echoed, not acted on.
     assert_eq!(h.client.mib().add_addr_over_limit, 1);
@@ -301,10 +313,11 @@ fn forged_add_addr_ignored() {
     h.to_send = data.clone();
     assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() == data.len()));
     assert_eq!(h.client.mib().add_addr_hmac_failure, 3);
-    assert!(!h
-        .client_events
-        .iter()
-        .any(|e| matches!(e, Event::AddrAnnounced { .. })));
+    assert!(
+        !h.client_events
+            .iter()
+            .any(|e| matches!(e, Event::AddrAnnounced { .. }))
+    );
     assert_eq!(h.client.subflows().len(), 1);
 }
 
@@ -322,7 +335,11 @@ fn blackout_mid_transfer_completes_by_reinjection() {
     assert_eq!(h.received, data);
     assert!(h.client.mib().reinjected_bytes > 0);
     // Bounded stall: a few RTOs, not the subflow's full timeout.
-    assert!(h.now - t0 < Duration::from_secs(10), "took {:?}", h.now - t0);
+    assert!(
+        h.now - t0 < Duration::from_secs(10),
+        "took {:?}",
+        h.now - t0
+    );
 }
 
 #[test]
@@ -363,11 +380,27 @@ fn syn_without_mp_capable_gives_plain_tcp() {
     assert!(h.server().is_fallback() && h.client.is_fallback());
 }
 
-fn flip_payload(to_server: bool, path: usize, seg: &mut crate::tcp::Segment, on: usize) -> bool {
-    if to_server && path == on && seg.payload.len() > 10 {
-        seg.payload[5] ^= 0x20;
-    }
-    true
+/// A middlebox rewriting one byte in the first segment seen of every
+/// mapping on path `on` (one change per mapping: the Internet checksum
+/// cannot miss a single-byte change, while two changes may cancel).
+fn rewriter(on: usize) -> Tamper {
+    let mut seen = std::collections::HashSet::new();
+    Box::new(move |to_server, path, seg| {
+        if !to_server || path != on || seg.payload.len() <= 10 {
+            return true;
+        }
+        let key = seg.header.options.mptcp.iter().find_map(|o| match o {
+            MptcpOption::Dss(d) => d.mapping.map(|m| m.dsn),
+            MptcpOption::MpCapable(m) => m.data_len.map(|_| 0),
+            _ => None,
+        });
+        if let Some(k) = key {
+            if seen.insert(k) {
+                seg.payload[5] = seg.payload[5].wrapping_add(1);
+            }
+        }
+        true
+    })
 }
 
 #[test]
@@ -375,11 +408,11 @@ fn checksum_failure_on_one_path_resets_that_subflow() {
     let mut cc = multipath_client();
     cc.checksum = true;
     let mut h = Harness::new(15, cc, ConnConfig::default(), two_paths());
-    h.tamper = Some(Box::new(|t, p, s| flip_payload(t, p, s, 1)));
+    h.tamper = Some(rewriter(1));
     let data = h.random_bytes(500_000);
     h.to_send = data.clone();
     assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
-    assert_eq!(h.received, data, "never a corrupted byte");
+    assert!(h.received == data, "never a corrupted byte");
     let m = h.server().mib();
     assert!(m.dss_checksum_error >= 1 && m.mp_fail_tx >= 1);
     assert!(h.client_events.iter().any(|e| matches!(
@@ -404,17 +437,22 @@ fn checksum_failure_on_only_path_resets_connection_without_corruption() {
     let data = h.random_bytes(100_000);
     h.to_send = data.clone();
     assert!(h.run_until(Duration::from_secs(5), |h| h.received.len() > 20_000));
-    h.tamper = Some(Box::new(|t, p, s| flip_payload(t, p, s, 0)));
+    h.tamper = Some(rewriter(0));
     assert!(h.run_until(Duration::from_secs(30), |h| {
-        h.server_events
-            .contains(&Event::Closed { reason: CloseReason::ChecksumFailure })
+        h.server_events.contains(&Event::Closed {
+            reason: CloseReason::ChecksumFailure,
+        })
     }));
     assert!(h.received.len() < data.len());
-    assert_eq!(h.received[..], data[..h.received.len()]);
-    assert!(h.run_until(Duration::from_secs(5), |h| h
-        .client_events
-        .iter()
-        .any(|e| matches!(e, Event::Closed { .. }))));
+    assert!(
+        h.received[..] == data[..h.received.len()],
+        "corrupted byte delivered"
+    );
+    assert!(h.run_until(Duration::from_secs(5), |h| {
+        h.client_events
+            .iter()
+            .any(|e| matches!(e, Event::Closed { .. }))
+    }));
 }
 
 #[test]
@@ -422,28 +460,36 @@ fn abort_sends_fastclose() {
     let mut h = Harness::new(17, ConnConfig::default(), ConnConfig::default(), one_path());
     connected(&mut h);
     h.client.abort();
-    assert!(h.run_until(Duration::from_secs(5), |h| h
-        .server_events
-        .contains(&Event::Closed { reason: CloseReason::Reset })));
+    assert!(
+        h.run_until(Duration::from_secs(5), |h| h.server_events.contains(
+            &Event::Closed {
+                reason: CloseReason::Reset
+            }
+        ))
+    );
     assert_eq!(h.server().mib().mp_fastclose_rx, 1);
 }
 
 #[test]
 fn mp_prio_marks_subflow_backup_at_peer() {
     let mut h = Harness::new(18, multipath_client(), ConnConfig::default(), two_paths());
-    assert!(h.run_until(Duration::from_secs(5), |h| h.client.subflows().len() == 2
-        && h.client.subflows()[1].established));
+    assert!(
+        h.run_until(Duration::from_secs(5), |h| h.client.subflows().len() == 2
+            && h.client.subflows()[1].established)
+    );
     let id = h.client.subflows()[1].id;
     h.client.set_backup(id, true);
-    assert!(h.run_until(Duration::from_secs(5), |h| h
-        .server
-        .as_ref()
-        .is_some_and(|s| s.mib().mp_prio_rx == 1)));
+    assert!(h.run_until(Duration::from_secs(5), |h| {
+        h.server.as_ref().is_some_and(|s| s.mib().mp_prio_rx == 1)
+    }));
     assert!(h.server().subflows()[1].backup);
     // The server now sends on the regular subflow only.
     let down = h.random_bytes(300_000);
     h.server_to_send = down.clone();
-    assert!(h.run_until(Duration::from_secs(20), |h| h.client_received.len() == down.len()));
+    assert!(
+        h.run_until(Duration::from_secs(20), |h| h.client_received.len()
+            == down.len())
+    );
     assert_eq!(h.client_received, down);
     assert_eq!(h.server().subflows()[1].data_sent, 0);
 }
@@ -460,7 +506,9 @@ fn seeds_with_loss_two_paths() {
         h.server_close_after_send = true;
         assert!(
             h.run_until(Duration::from_secs(120), |h| {
-                h.client_events.contains(&Event::Closed { reason: CloseReason::Normal })
+                h.client_events.contains(&Event::Closed {
+                    reason: CloseReason::Normal,
+                })
             }),
             "seed {seed}"
         );

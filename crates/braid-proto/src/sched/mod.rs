@@ -27,6 +27,9 @@ pub struct SubflowView {
     /// Whether a retransmission timeout fired with no progress since (the
     /// path may be dead).
     pub stalled: bool,
+    /// Whether the subflow is established and open (may carry data at
+    /// all, window space aside).
+    pub active: bool,
     /// Whether the subflow can take new bytes now: established at the MPTCP
     /// level, nothing queued and unsent, window space.
     pub ready: bool,
@@ -62,19 +65,18 @@ impl SchedulerKind {
     }
 }
 
-/// The candidates: ready, not stalled, regular first; backups (and stalled
-/// paths) only when nothing better can send.
+/// The candidates: the best tier among active subflows (regular, then
+/// backup, then stalled), and among those the ones ready with window space.
+/// A backup is used only when no regular subflow is active at all (as
+/// Linux); a regular subflow that is merely window-limited makes the
+/// scheduler wait.
 fn candidates(views: &[SubflowView]) -> impl Iterator<Item = &SubflowView> {
     let tier = |v: &SubflowView| match (v.stalled, v.backup) {
         (false, false) => 0,
         (false, true) => 1,
         (true, _) => 2,
     };
-    let best = views
-        .iter()
-        .filter(|v| v.ready && v.available > 0)
-        .map(tier)
-        .min();
+    let best = views.iter().filter(|v| v.active).map(tier).min();
     views
         .iter()
         .filter(move |v| v.ready && v.available > 0 && Some(tier(v)) == best)
@@ -123,6 +125,7 @@ mod tests {
             id: SubflowId(id),
             backup,
             stalled: false,
+            active: true,
             ready: true,
             available,
             stats: SubflowStats {
@@ -166,7 +169,12 @@ mod tests {
         let mut s = MinRtt;
         let v = [view(0, 50, false, 1000), view(1, 10, true, 1000)];
         assert_eq!(s.select(&v), Some(SubflowId(0)));
+        // A window-limited regular subflow makes the scheduler wait.
         let v = [view(0, 50, false, 0), view(1, 10, true, 1000)];
+        assert_eq!(s.select(&v), None);
+        let mut dead = view(0, 50, false, 0);
+        dead.active = false;
+        let v = [dead, view(1, 10, true, 1000)];
         assert_eq!(s.select(&v), Some(SubflowId(1)));
     }
 
