@@ -29,10 +29,13 @@ pub struct Mib {
     pub mp_join_ack_rx: u64,
     /// Data mappings received and accepted (DSSMapping-like).
     pub dss_mappings_rx: u64,
-    /// Mapping identical to one already known (retransmission).
+    /// Mapping identical to one already known (every segment of a
+    /// multi-segment mapping repeats it; also retransmissions).
     pub dss_duplicate_mapping: u64,
     /// Invalid mapping (DSSNotMatching): subflow reset.
     pub dss_invalid_mapping: u64,
+    /// Too many mappings held for one subflow: the oldest was dropped.
+    pub dss_mapping_overflow: u64,
     /// Data on a subflow without any mapping (DSSNoMatchTCP).
     pub dss_unmapped_data: u64,
     /// DSS checksum failures (DataCsumErr).

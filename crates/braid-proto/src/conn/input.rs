@@ -13,6 +13,9 @@ use crate::wire::mptcp::{AddAddr, MpCapable, MpJoin, MptcpOption, VERSION, rst_r
 use crate::wire::{Dsn, SeqNum, TcpFlags, TcpRepr};
 use core::net::SocketAddr;
 
+/// Mappings held per subflow at most.
+const MAX_RX_MAPS: usize = 1024;
+
 impl Connection {
     /// Process a segment the endpoint demultiplexed to subflow `id`.
     pub fn handle_segment(&mut self, now: Instant, id: SubflowId, seg: &TcpRepr<'_>) {
@@ -51,7 +54,7 @@ impl Connection {
         if !accepted || self.subflows[i].mp.role == Role::Plain {
             return;
         }
-        if !self.subflows[i].mp.established && !self.handshake(i, seg) {
+        if !self.subflows[i].mp.established && !self.handshake(now, i, seg) {
             return;
         }
         for o in &seg.options.mptcp {
@@ -61,7 +64,7 @@ impl Connection {
 
     /// Handshake options; returns whether the subflow is now established
     /// and the segment's other options should be processed.
-    fn handshake(&mut self, i: usize, seg: &TcpRepr<'_>) -> bool {
+    fn handshake(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>) -> bool {
         let synack = seg.flags.contains(TcpFlags::SYN) && seg.ack_number.is_some();
         let synchronized = self.subflows[i].tcp.state().is_synchronized();
         match self.subflows[i].mp.role {
@@ -145,6 +148,7 @@ impl Connection {
                     }) => Some((*backup, *addr_id, *hmac, *nonce)),
                     _ => None,
                 });
+                let rto = self.subflows_rto(i);
                 let mp = &mut self.subflows[i].mp;
                 match join {
                     // RFC 8684 section 3.2: "If the HMAC ... is not valid,
@@ -161,6 +165,7 @@ impl Connection {
                         mp.nonce_remote = nonce;
                         mp.remote_addr_id = addr_id;
                         mp.peer_backup = backup;
+                        mp.join_ack_rtx = Some(now + rto);
                         mp.join_ack_hmac = Some(crypto::join_ack_hmac(
                             self.local_key,
                             remote_key,
@@ -378,7 +383,14 @@ impl Connection {
             MappingStatus::Ok => {
                 self.mib.dss_mappings_rx += 1;
                 self.any_mapping_seen = true;
-                self.subflows[i].mp.rx_maps.push_back(map);
+                let maps = &mut self.subflows[i].mp.rx_maps;
+                if maps.len() >= MAX_RX_MAPS {
+                    // Bounded state against a peer sending a mapping per
+                    // byte: the oldest goes.
+                    maps.pop_front();
+                    self.mib.dss_mapping_overflow += 1;
+                }
+                maps.push_back(map);
             }
             MappingStatus::Duplicate => self.mib.dss_duplicate_mapping += 1,
             _ => {}
@@ -473,9 +485,7 @@ impl Connection {
                 self.deliver(i, dsn, got, &buf);
                 continue;
             }
-            while s.mp.rx_maps.front().is_some_and(|m| m.end() <= seq) {
-                s.mp.rx_maps.pop_front();
-            }
+            s.mp.rx_maps.retain(|m| m.end() > seq);
             let Some(map) = s.mp.rx_maps.iter().find(|m| m.contains(seq)).copied() else {
                 self.apply_status(
                     i,

@@ -682,6 +682,11 @@ impl Connection {
         s.mp.established && !s.mp.closed && s.tcp.state().is_synchronized()
     }
 
+    /// The RTO of subflow `i`.
+    fn subflows_rto(&self, i: usize) -> Duration {
+        self.subflows[i].tcp.stats().rto
+    }
+
     fn others_usable(&self, i: usize) -> bool {
         self.subflows
             .iter()

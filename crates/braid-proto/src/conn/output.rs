@@ -220,7 +220,9 @@ impl Connection {
             .filter(|a| !a.echoed && a.tries < self.config.add_addr_max_tries)
             .map(|a| a.next)
             .filter(|_| self.mptcp_ready() && self.connected);
+        let joins = self.subflows.iter().filter_map(|s| s.mp.join_ack_rtx);
         subflows
+            .chain(joins)
             .chain(announce)
             .chain(self.data_fin_rtx.filter(|_| self.closed.is_none()))
             .min()
@@ -315,6 +317,31 @@ impl Connection {
                     if self.others_usable(i) {
                         self.reinject(i);
                     }
+                }
+            }
+            // Chunks go once both the subflow and the data level
+            // acknowledged them (a subflow reset after a checksum failure
+            // loses bytes it had acknowledged, so they stay reinjectable).
+            let s = &mut self.subflows[i];
+            let una = s.mp.write_end - s.tcp.send_queue();
+            let data_una = self.send.una();
+            while s
+                .mp
+                .tx_chunks
+                .front()
+                .is_some_and(|c| c.end() <= una && c.dsn + c.len as u64 <= data_una)
+            {
+                s.mp.tx_chunks.pop_front();
+            }
+            // RFC 8684 section 3.2: the third ACK of a join is resent until
+            // the responder acknowledges it.
+            if s.mp.join_ack_rtx.is_some_and(|t| t <= now) {
+                if s.mp.established || s.mp.closed {
+                    s.mp.join_ack_rtx = None;
+                } else {
+                    let rto = s.tcp.stats().rto;
+                    s.mp.join_ack_rtx = Some(now + rto);
+                    s.tcp.request_ack();
                 }
             }
             // Fallback: the subflow's FIN is the stream's end.

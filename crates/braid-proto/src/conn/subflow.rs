@@ -71,6 +71,8 @@ pub(super) struct SubflowMp {
     pub nonce_remote: u32,
     /// Join initiator: the third-ACK HMAC to send until the peer ACKs it.
     pub join_ack_hmac: Option<[u8; 20]>,
+    /// Join initiator: when to resend the third ACK if still unanswered.
+    pub join_ack_rtx: Option<crate::time::Instant>,
     pub tx_chunks: VecDeque<TxChunk>,
     /// Subflow sequence number after the last byte written.
     pub write_end: SeqNum,
@@ -112,6 +114,7 @@ impl SubflowMp {
             nonce_local: 0,
             nonce_remote: 0,
             join_ack_hmac: None,
+            join_ack_rtx: None,
             tx_chunks: VecDeque::new(),
             write_end: iss + 1,
             rx_maps: VecDeque::new(),

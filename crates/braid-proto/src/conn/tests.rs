@@ -515,3 +515,240 @@ fn seeds_with_loss_two_paths() {
         assert_eq!(h.received, data, "seed {seed}");
     }
 }
+
+#[test]
+fn join_third_ack_lost_is_retransmitted() {
+    let mut h = Harness::new(19, multipath_client(), ConnConfig::default(), two_paths());
+    let mut dropped = false;
+    h.tamper = Some(Box::new(move |to_server, _, seg| {
+        let is_ack = seg
+            .header
+            .options
+            .mptcp
+            .iter()
+            .any(|o| matches!(o, MptcpOption::MpJoin(MpJoin::Ack { .. })));
+        if to_server && is_ack && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    }));
+    assert!(h.run_until(Duration::from_secs(10), |h| {
+        h.client.subflows().len() == 2 && h.client.subflows()[1].established
+    }));
+    assert_eq!(h.server().mib().mp_join_ack_rx, 1);
+}
+
+fn syn_with(mpc: Option<MpCapable>) -> crate::tcp::Segment {
+    let mut header = crate::wire::TcpRepr {
+        src_port: 40000,
+        dst_port: 443,
+        seq_number: crate::wire::SeqNum(1000),
+        ack_number: None,
+        flags: TcpFlags::SYN,
+        window_len: 65535,
+        urgent_ptr: 0,
+        options: crate::wire::TcpOptions::default(),
+        payload: &[],
+    };
+    header.options.mss = Some(1460);
+    if let Some(m) = mpc {
+        header.options.mptcp.push(MptcpOption::MpCapable(m));
+    }
+    crate::tcp::Segment {
+        header,
+        payload: Vec::new(),
+    }
+}
+
+fn accept_and_answer(mpc: Option<MpCapable>) -> (Connection, Option<MpCapable>) {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let syn = syn_with(mpc);
+    let local: SocketAddr = "10.0.9.1:443".parse().unwrap();
+    let remote: SocketAddr = "10.0.1.1:40000".parse().unwrap();
+    let mut c = Connection::accept(
+        Instant::ZERO,
+        &ConnConfig::default(),
+        local,
+        remote,
+        &syn.repr(),
+        &mut rng,
+    )
+    .unwrap();
+    let (_, _, _, synack) = c.poll_transmit(Instant::ZERO).unwrap();
+    assert!(synack.header.flags.contains(TcpFlags::SYN));
+    let answer = synack.header.options.mptcp.iter().find_map(|o| match o {
+        MptcpOption::MpCapable(m) => Some(*m),
+        _ => None,
+    });
+    (c, answer)
+}
+
+fn mpc_syn(version: u8, flags: u8) -> MpCapable {
+    MpCapable {
+        version,
+        flags,
+        sender_key: None,
+        receiver_key: None,
+        data_len: None,
+        checksum: None,
+    }
+}
+
+#[test]
+fn version_negotiation_on_accept() {
+    // Version 1 with H: answered with our key.
+    let (c, a) = accept_and_answer(Some(mpc_syn(1, MpCapable::FLAG_HMAC_SHA256)));
+    let a = a.expect("MP_CAPABLE answered");
+    assert_eq!((a.version, a.sender_key), (1, Some(c.local_key())));
+    assert!(!c.is_fallback() && !c.checksum_enabled());
+    // A higher version is answered with version 1.
+    let (_, a) = accept_and_answer(Some(mpc_syn(2, MpCapable::FLAG_HMAC_SHA256)));
+    assert_eq!(a.map(|a| a.version), Some(1));
+    // Checksum requested by the client.
+    let flags = MpCapable::FLAG_HMAC_SHA256 | MpCapable::FLAG_CHECKSUM;
+    let (c, a) = accept_and_answer(Some(mpc_syn(1, flags)));
+    assert!(c.checksum_enabled());
+    assert_ne!(a.unwrap().flags & MpCapable::FLAG_CHECKSUM, 0);
+    // Version 0 (RFC 6824), no H, or the extensibility flag: plain TCP.
+    for m in [
+        mpc_syn(0, MpCapable::FLAG_HMAC_SHA256),
+        mpc_syn(1, 0),
+        mpc_syn(
+            1,
+            MpCapable::FLAG_HMAC_SHA256 | MpCapable::FLAG_EXTENSIBILITY,
+        ),
+    ] {
+        let (c, a) = accept_and_answer(Some(m));
+        assert!(a.is_none() && c.is_fallback(), "{m:?}");
+    }
+    let (c, a) = accept_and_answer(None);
+    assert!(a.is_none() && c.is_fallback());
+    assert_eq!(c.mib().mp_capable_passive_fallback, 1);
+}
+
+#[test]
+fn remove_addr_closes_subflows_to_it() {
+    let paths = vec![
+        Path::new("10.0.1.1", "10.0.9.1", 10),
+        Path::new("10.0.1.1", "10.0.9.2", 12),
+    ];
+    let mut cc = ConnConfig::default();
+    cc.pm.limits.add_addr_accepted = 1;
+    let mut sc = ConnConfig::default();
+    sc.pm.announce = vec!["10.0.9.2:443".parse().unwrap()];
+    let mut h = Harness::new(20, cc, sc, paths);
+    assert!(h.run_until(Duration::from_secs(10), |h| {
+        h.client.subflows().len() == 2 && h.client.subflows()[1].established
+    }));
+    h.server.as_mut().unwrap().remove_addr(&[1]);
+    let data = h.random_bytes(100_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(20), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+    assert_eq!(h.client.mib().rm_addr_rx, 1);
+    let id = h.client.subflows()[1].id;
+    assert!(
+        h.client_events
+            .iter()
+            .any(|e| matches!(e, Event::SubflowClosed { id: x, .. } if *x == id))
+    );
+}
+
+#[test]
+fn data_ack_beyond_sent_ignored() {
+    let mut h = Harness::new(21, ConnConfig::default(), ConnConfig::default(), one_path());
+    let mut n = 0;
+    h.tamper = Some(Box::new(move |to_server, _, seg| {
+        for o in seg.header.options.mptcp.iter_mut() {
+            if let MptcpOption::Dss(d) = o {
+                if !to_server && n < 3 {
+                    if let Some((a, _)) = d.data_ack.as_mut() {
+                        *a = a.wrapping_add(1 << 30);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        true
+    }));
+    let data = h.random_bytes(100_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(20), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+    assert_eq!(h.client.mib().data_ack_invalid, 3);
+}
+
+/// Hostile options on a checksummed connection: random rewrites of MPTCP
+/// options never panic and never deliver a wrong byte.
+#[test]
+fn hostile_option_rewrites_never_corrupt() {
+    use rand::{Rng, RngExt, SeedableRng};
+    for seed in 0..12u64 {
+        let mut cc = multipath_client();
+        cc.checksum = true;
+        let mut h = Harness::new(seed + 200, cc, ConnConfig::default(), two_paths());
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        h.tamper = Some(Box::new(move |_, _, seg| {
+            if !rng.random_bool(0.05) {
+                return true;
+            }
+            let o = &mut seg.header.options.mptcp;
+            let pick = rng.random_range(0..9u32);
+            let r = rng.next_u64();
+            match (pick, o.first_mut()) {
+                (0, Some(MptcpOption::Dss(d))) => {
+                    if let Some(m) = d.mapping.as_mut() {
+                        m.dsn = m.dsn.wrapping_add(r % 5000);
+                    }
+                }
+                (1, Some(MptcpOption::Dss(d))) => {
+                    if let Some(m) = d.mapping.as_mut() {
+                        m.subflow_seq = m.subflow_seq.wrapping_add(r as u32 % 3000);
+                        m.data_len = (r >> 32) as u16;
+                    }
+                }
+                (2, Some(MptcpOption::Dss(d))) => d.data_fin = true,
+                (3, _) => {
+                    o.clear();
+                    o.push(MptcpOption::MpFail { dsn: r });
+                }
+                (4, _) => {
+                    o.clear();
+                    o.push(MptcpOption::MpFastclose { receiver_key: r });
+                }
+                (5, _) => {
+                    o.clear();
+                    let mut ids = arrayvec::ArrayVec::new();
+                    ids.push(r as u8);
+                    o.push(MptcpOption::RemoveAddr(ids));
+                }
+                (6, _) => {
+                    o.clear();
+                    o.push(MptcpOption::MpPrio { backup: r & 1 == 1 });
+                }
+                (7, _) => {
+                    o.clear();
+                    o.push(MptcpOption::MpCapable(MpCapable {
+                        version: 1,
+                        flags: 1,
+                        sender_key: Some(r),
+                        receiver_key: Some(r.rotate_left(7)),
+                        data_len: Some(r as u16),
+                        checksum: Some(0),
+                    }));
+                }
+                _ => o.clear(),
+            }
+            true
+        }));
+        let data = h.random_bytes(200_000);
+        h.to_send = data.clone();
+        h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len());
+        assert!(
+            h.received[..] == data[..h.received.len()],
+            "seed {seed}: corrupted byte delivered"
+        );
+    }
+}
