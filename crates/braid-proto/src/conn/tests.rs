@@ -752,3 +752,50 @@ fn hostile_option_rewrites_never_corrupt() {
         );
     }
 }
+
+/// A seed whose first random `u64` (the client's key) gives an IDSN whose
+/// low 32 bits are just below 2^32, so the transfer crosses the boundary.
+fn seed_with_idsn_near_wrap() -> u64 {
+    use rand::{Rng, SeedableRng};
+    (0u64..)
+        .find(|&seed| {
+            let key = rand_chacha::ChaCha8Rng::seed_from_u64(seed).next_u64();
+            let low = crate::crypto::idsn(key) as u32;
+            (u32::MAX - 400_000..u32::MAX - 10_000).contains(&low)
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn thirty_two_bit_dsns_across_the_low_word_wrap() {
+    let seed = seed_with_idsn_near_wrap();
+    let mut h = Harness::new(seed, multipath_client(), ConnConfig::default(), two_paths());
+    let idsn = crate::crypto::idsn(h.client.local_key());
+    assert!((idsn as u32) > u32::MAX - 400_000);
+    // Rewrite every DSN and DATA_ACK to its 32-bit form, as a peer that
+    // sends short DSS fields would.
+    h.tamper = Some(Box::new(|_, _, seg| {
+        for o in seg.header.options.mptcp.iter_mut() {
+            if let MptcpOption::Dss(d) = o {
+                if let Some(m) = d.mapping.as_mut() {
+                    m.dsn = u64::from(m.dsn as u32);
+                    m.dsn_64 = false;
+                }
+                if let Some((a, wide)) = d.data_ack.as_mut() {
+                    *a = u64::from(*a as u32);
+                    *wide = false;
+                }
+            }
+        }
+        true
+    }));
+    let data = h.random_bytes(1 << 20);
+    h.to_send = data.clone();
+    h.close_after_send = true;
+    h.server_close_after_send = true;
+    assert!(h.run_until(Duration::from_secs(60), |h| {
+        h.client_events.contains(&Event::Closed { reason: CloseReason::Normal })
+    }));
+    assert!(h.received == data);
+    assert!(h.client.subflows().iter().all(|s| s.data_sent > 0));
+}
