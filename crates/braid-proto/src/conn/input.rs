@@ -551,9 +551,9 @@ impl Connection {
             self.mib.ofo_queued += 1;
         }
         if r.in_order > 0 {
+            // The DATA_ACK rides on the subflow's own (possibly delayed)
+            // ACK, built after this with the new `rcv_nxt`.
             self.events.push_back(Event::Readable);
-            // Send the DATA_ACK soon on the subflow that carried the data.
-            self.subflows[i].tcp.request_ack();
         }
     }
 

@@ -794,8 +794,26 @@ fn thirty_two_bit_dsns_across_the_low_word_wrap() {
     h.close_after_send = true;
     h.server_close_after_send = true;
     assert!(h.run_until(Duration::from_secs(60), |h| {
-        h.client_events.contains(&Event::Closed { reason: CloseReason::Normal })
+        h.client_events.contains(&Event::Closed {
+            reason: CloseReason::Normal,
+        })
     }));
     assert!(h.received == data);
     assert!(h.client.subflows().iter().all(|s| s.data_sent > 0));
+}
+
+#[test]
+fn path_revived_after_blackout_carries_data_again() {
+    let mut h = Harness::new(22, multipath_client(), ConnConfig::default(), two_paths());
+    let data = h.random_bytes(3 << 20);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 200_000));
+    h.paths[0].blackout = true;
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 1_000_000));
+    let before = h.client.subflows()[0].stats.bytes_acked;
+    h.paths[0].blackout = false;
+    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+    let sub0 = h.client.subflows()[0];
+    assert!(sub0.stats.bytes_acked > before + 100_000, "{sub0:?}");
 }
