@@ -33,9 +33,11 @@
 //!   infinite mapping *received* is honoured.
 //! - DATA_FIN travels on pure ACKs only, never piggybacked on data.
 
+mod handshake;
 mod input;
 pub mod mapping;
 mod output;
+mod paths;
 pub mod reassembly;
 pub mod sendbuf;
 mod subflow;
@@ -53,7 +55,7 @@ use crate::pm::{FullMesh, PathManager, PmConfig};
 use crate::sched::{Scheduler, SchedulerKind};
 use crate::tcp::{self, IsnGenerator, State, SubflowStats, TcpSocket};
 use crate::time::{Duration, Instant};
-use crate::wire::mptcp::{MpCapable, MpJoin, MptcpOption, VERSION};
+use crate::wire::mptcp::{MpCapable, MptcpOption, VERSION};
 use crate::wire::{Dsn, TcpRepr};
 use core::net::SocketAddr;
 use rand::Rng;
@@ -531,150 +533,6 @@ impl Connection {
     /// Whether the connection can take joins.
     fn mptcp_ready(&self) -> bool {
         !self.fallback && self.remote_key.is_some() && self.closed.is_none()
-    }
-
-    /// The endpoint found our token in an MP_JOIN SYN (RFC 8684 section
-    /// 3.2): check it and answer with a SYN/ACK carrying our truncated
-    /// HMAC. The third ACK's HMAC is checked in `handle_segment`.
-    pub fn accept_join<R: Rng + ?Sized>(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        syn: &TcpRepr<'_>,
-        rng: &mut R,
-    ) -> Result<SubflowId, JoinError> {
-        let Some((backup, addr_id, token, nonce)) =
-            syn.options.mptcp.iter().find_map(|o| match o {
-                MptcpOption::MpJoin(MpJoin::Syn {
-                    backup,
-                    addr_id,
-                    token,
-                    nonce,
-                }) => Some((*backup, *addr_id, *token, *nonce)),
-                _ => None,
-            })
-        else {
-            return Err(JoinError::NotJoin);
-        };
-        if token != self.local_token {
-            return Err(JoinError::UnknownToken);
-        }
-        if !self.mptcp_ready() {
-            return Err(JoinError::NotReady);
-        }
-        if self.extra_subflows >= self.config.pm.limits.subflows {
-            self.mib.mp_join_syn_limit += 1;
-            return Err(JoinError::LimitReached);
-        }
-        let iss = self.isn.isn(now, local, remote);
-        let tcp = TcpSocket::accept(now, self.config.tcp.clone(), local, remote, syn, iss)
-            .map_err(|_| JoinError::NotJoin)?;
-        self.extra_subflows += 1;
-        self.mib.mp_join_syn_rx += 1;
-        let i = self.add_subflow(tcp, Role::JoinResponder);
-        let local_id = self.local_addr_id(local);
-        let mp = &mut self.subflows[i].mp;
-        mp.nonce_local = rng.next_u32();
-        mp.nonce_remote = nonce;
-        mp.remote_addr_id = addr_id;
-        mp.peer_backup = backup;
-        mp.local_addr_id = local_id;
-        Ok(mp.id)
-    }
-
-    fn local_addr_id(&mut self, local: SocketAddr) -> u8 {
-        let ip = local.ip();
-        let i = match self.local_ids.iter().position(|a| *a == ip) {
-            Some(i) => i,
-            None => {
-                self.local_ids.push(ip);
-                self.local_ids.len() - 1
-            }
-        };
-        u8::try_from(i).unwrap_or(u8::MAX)
-    }
-
-    /// Open a subflow with MP_JOIN (RFC 8684 section 3.2) from `local` to
-    /// `remote`; a local port of 0 picks an ephemeral one.
-    pub fn open_subflow(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        backup: bool,
-    ) -> Result<SubflowId, JoinError> {
-        if !self.mptcp_ready() || !self.connected {
-            return Err(JoinError::NotReady);
-        }
-        if self.extra_subflows >= self.config.pm.limits.subflows {
-            return Err(JoinError::LimitReached);
-        }
-        let mut local = local;
-        if local.port() == 0 {
-            let p = 49152 + (self.next_nonce() % 16384) as u16;
-            local.set_port(p);
-        }
-        let iss = self.isn.isn(now, local, remote);
-        let tcp = TcpSocket::connect(now, self.config.tcp.clone(), local, remote, iss);
-        self.extra_subflows += 1;
-        let nonce = self.next_nonce();
-        let local_id = self.local_addr_id(local);
-        let remote_id = self
-            .remote_addrs
-            .iter()
-            .find(|(_, a)| a.ip() == remote.ip())
-            .map_or(0, |(id, _)| *id);
-        let i = self.add_subflow(tcp, Role::JoinInitiator);
-        let mp = &mut self.subflows[i].mp;
-        mp.nonce_local = nonce;
-        mp.local_addr_id = local_id;
-        mp.remote_addr_id = remote_id;
-        mp.backup = backup;
-        Ok(mp.id)
-    }
-
-    /// Announce a local address with ADD_ADDR (RFC 8684 section 3.4.1);
-    /// retransmitted until echoed.
-    pub fn announce(&mut self, now: Instant, id: u8, addr: SocketAddr) {
-        if self.announced.iter().any(|a| a.id == id) {
-            return;
-        }
-        self.announced.push(Announcement {
-            id,
-            addr,
-            next: now,
-            tries: 0,
-            echoed: false,
-        });
-    }
-
-    /// Withdraw address IDs with REMOVE_ADDR (RFC 8684 section 3.4.2).
-    pub fn remove_addr(&mut self, ids: &[u8]) {
-        let mut v = arrayvec::ArrayVec::new();
-        for id in ids.iter().take(crate::wire::mptcp::LINUX_RM_IDS_MAX) {
-            v.push(*id);
-        }
-        self.announced.retain(|a| !ids.contains(&a.id));
-        if let Some(s) = self
-            .subflows
-            .iter_mut()
-            .find(|s| s.mp.established && !s.mp.closed)
-        {
-            s.mp.remove = Some(v);
-            s.tcp.request_ack();
-        }
-    }
-
-    /// Ask the peer to treat a subflow as backup or not (MP_PRIO, RFC 8684
-    /// section 3.3.8); our scheduler treats it so as well.
-    pub fn set_backup(&mut self, id: SubflowId, backup: bool) {
-        if let Some(i) = self.index(id) {
-            let s = &mut self.subflows[i];
-            s.mp.backup = backup;
-            s.mp.send_prio = Some(backup);
-            s.tcp.request_ack();
-        }
     }
 
     /// Whether the subflow is usable for data.

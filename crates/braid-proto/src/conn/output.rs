@@ -6,12 +6,11 @@
 use super::subflow::{Role, Subflow, TxChunk, TxCtx, TxHooks};
 use super::{CloseReason, Connection, Event, SubflowCloseReason, SubflowId};
 use crate::crypto;
-use crate::pm::{PmAction, PmContext};
+use crate::pm::PmContext;
 use crate::sched::SubflowView;
 use crate::tcp::{self, Segment, State};
 use crate::time::{Duration, Instant};
 use crate::wire::Dsn;
-use crate::wire::mptcp::AddAddr;
 use core::net::SocketAddr;
 
 /// The most a DSS mapping can cover (16-bit data-level length).
@@ -226,73 +225,6 @@ impl Connection {
             .chain(announce)
             .chain(self.data_fin_rtx.filter(|_| self.closed.is_none()))
             .min()
-    }
-
-    /// Send or resend ADD_ADDRs that are due.
-    fn announce_due(&mut self, now: Instant) {
-        if !self.mptcp_ready() || !self.connected {
-            return;
-        }
-        let Some(remote_key) = self.remote_key else {
-            return;
-        };
-        let Some(i) = self
-            .subflows
-            .iter()
-            .position(|s| Self::usable(s) && s.tcp.state() == State::Established)
-        else {
-            return;
-        };
-        for a in &mut self.announced {
-            if a.echoed || a.tries >= self.config.add_addr_max_tries || a.next > now {
-                continue;
-            }
-            if a.tries > 0 {
-                self.mib.add_addr_retransmits += 1;
-            }
-            a.tries += 1;
-            a.next = now + self.config.add_addr_timeout;
-            let port =
-                (a.addr.port() != self.subflows[i].tcp.local().port()).then_some(a.addr.port());
-            let ip = a.addr.ip();
-            let hmac = crypto::add_addr_hmac(self.local_key, remote_key, a.id, ip, port);
-            let s = &mut self.subflows[i];
-            s.mp.announce = Some(AddAddr {
-                addr_id: a.id,
-                addr: ip,
-                port,
-                hmac: Some(hmac),
-            });
-            s.tcp.request_ack();
-            // One announcement per pure ACK; the next goes at the next
-            // timeout check.
-            break;
-        }
-    }
-
-    pub(super) fn pairs(&self) -> Vec<(SocketAddr, SocketAddr)> {
-        self.subflows
-            .iter()
-            .filter(|s| !s.mp.closed)
-            .map(|s| (s.tcp.local(), s.tcp.remote()))
-            .collect()
-    }
-
-    pub(super) fn run_pm(&mut self, now: Instant, actions: Vec<PmAction>) {
-        for a in actions {
-            match a {
-                PmAction::OpenSubflow {
-                    local,
-                    remote,
-                    backup,
-                } => {
-                    if let Err(e) = self.open_subflow(now, local, remote, backup) {
-                        tracing::debug!(%e, "path manager: subflow not opened");
-                    }
-                }
-                PmAction::Announce { id, addr } => self.announce(now, id, addr),
-            }
-        }
     }
 
     /// Subflow events, stall detection, reinjection.
