@@ -146,7 +146,10 @@ impl Connection {
                     crypto::join_ack_hmac(k, self.local_key, mp.nonce_remote, mp.nonce_local)
                 });
                 // RFC 8684 section 3.2: "If the HMAC is invalid ... the
-                // subflow MUST be closed with a RST".
+                // subflow MUST be closed with a RST". The MP_TCPRST reason
+                // is "MPTCP-specific error", as current Linux uses on both
+                // sides (subflow.c, after a 2025 stable fix moved the
+                // server side off "administratively prohibited").
                 if hmac.is_some() && hmac == expected {
                     self.mib.mp_join_ack_rx += 1;
                     self.subflow_established(i);

@@ -22,6 +22,17 @@
 //! comes. After `read`, `write`, `close`, `abort`, `open_subflow`, poll
 //! again.
 //!
+//! # For the endpoint
+//! - A SYN with MP_CAPABLE (or without, for plain TCP behind the same
+//!   listener) goes to [`Connection::accept`]; register
+//!   [`Connection::local_token`] (unique among live connections: RFC 8684
+//!   section 3.1 leaves collisions to the implementation, Linux retries).
+//! - A SYN with MP_JOIN: look the token up, then
+//!   [`Connection::accept_join`]; on `Err` answer with a RST.
+//! - [`Connection::poll_transmit`] names the subflow and its addresses:
+//!   the first segment of a subflow the connection opened itself (path
+//!   manager joins) introduces a new 4-tuple to route back to it.
+//!
 //! # Deliberate gaps
 //! - The TCP window field of each subflow is the subflow's own free
 //!   receive space, not a connection-level window; the connection bounds
@@ -32,6 +43,10 @@
 //!   MP_FAIL) instead of falling back with an infinite mapping; an
 //!   infinite mapping *received* is honoured.
 //! - DATA_FIN travels on pure ACKs only, never piggybacked on data.
+//! - With DSS checksums a mapping is checked once complete, so a subflow's
+//!   receive buffer must hold one mapping (64 KiB); the default 256 KiB
+//!   does.
+//! - REMOVE_ADDR of address ID 0 does not close the initial subflow.
 
 mod handshake;
 mod input;
