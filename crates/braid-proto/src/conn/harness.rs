@@ -67,6 +67,8 @@ pub struct Harness {
     server_sent: usize,
     pub server_close_after_send: bool,
     pub received: Vec<u8>,
+    /// The server application stops reading while set.
+    pub server_paused: bool,
     pub client_received: Vec<u8>,
     pub client_events: Vec<Event>,
     pub server_events: Vec<Event>,
@@ -106,6 +108,7 @@ impl Harness {
             server_sent: 0,
             server_close_after_send: false,
             received: Vec::new(),
+            server_paused: false,
             client_received: Vec::new(),
             client_events: Vec::new(),
             server_events: Vec::new(),
@@ -182,7 +185,7 @@ impl Harness {
             if self.server_close_after_send && self.server_sent == self.server_to_send.len() {
                 s.close();
             }
-            loop {
+            while !self.server_paused {
                 let n = s.read(&mut buf);
                 if n == 0 {
                     break;

@@ -817,3 +817,88 @@ fn path_revived_after_blackout_carries_data_again() {
     let sub0 = h.client.subflows()[0];
     assert!(sub0.stats.bytes_acked > before + 100_000, "{sub0:?}");
 }
+
+#[test]
+fn all_paths_dead_closes_with_subflows_failed() {
+    let mut cc = multipath_client();
+    cc.tcp.max_retransmissions = 3;
+    let mut sc = ConnConfig::default();
+    sc.tcp.max_retransmissions = 3;
+    let mut h = Harness::new(23, cc, sc, two_paths());
+    let data = h.random_bytes(1 << 20);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 100_000));
+    h.paths[0].blackout = true;
+    h.paths[1].blackout = true;
+    assert!(h.run_until(Duration::from_secs(600), |h| {
+        h.client_events.contains(&Event::Closed {
+            reason: CloseReason::SubflowsFailed,
+        })
+    }));
+    assert!(h.received[..] == data[..h.received.len()]);
+}
+
+#[test]
+fn small_send_buffer_reports_writable() {
+    let cc = ConnConfig {
+        send_buffer: 32 * 1024,
+        ..multipath_client()
+    };
+    let mut h = Harness::new(24, cc, ConnConfig::default(), two_paths());
+    let data = h.random_bytes(500_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+    assert!(h.client_events.contains(&Event::Writable));
+}
+
+#[test]
+fn slow_reader_bounds_memory_and_completes() {
+    let sc = ConnConfig {
+        recv_buffer: 128 * 1024,
+        ..ConnConfig::default()
+    };
+    let mut h = Harness::new(25, multipath_client(), sc, two_paths());
+    let data = h.random_bytes(1 << 20);
+    h.to_send = data.clone();
+    // The server application does not read for a while: the data level
+    // holds at most its buffer, the rest waits in the subflows and then
+    // at the sender.
+    h.server_paused = true;
+    h.run_until(Duration::from_secs(3), |_| false);
+    assert!(h.received.is_empty());
+    let held: u64 = h.server().subflows().iter().map(|s| s.data_received).sum();
+    assert!(held <= 128 * 1024, "data level took {held} bytes");
+    assert!(h.client.subflows().iter().map(|s| s.data_sent).sum::<u64>() < data.len() as u64);
+    h.server_paused = false;
+    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+}
+
+/// Longer sweep: 4 MiB both ways over two lossy paths, many seeds.
+#[test]
+#[ignore]
+fn seed_sweep_4mib_bidirectional_lossy() {
+    for seed in 1000..1020 {
+        let mut h = Harness::new(seed, multipath_client(), ConnConfig::default(), two_paths());
+        h.paths[0].loss = 0.03;
+        h.paths[1].loss = 0.05;
+        let up = h.random_bytes(4 << 20);
+        let down = h.random_bytes(4 << 20);
+        h.to_send = up.clone();
+        h.server_to_send = down.clone();
+        h.close_after_send = true;
+        h.server_close_after_send = true;
+        assert!(
+            h.run_until(Duration::from_secs(600), |h| {
+                h.client_events.contains(&Event::Closed {
+                    reason: CloseReason::Normal,
+                }) && h.server_events.contains(&Event::Closed {
+                    reason: CloseReason::Normal,
+                })
+            }),
+            "seed {seed}"
+        );
+        assert!(h.received == up && h.client_received == down, "seed {seed}");
+    }
+}
