@@ -384,7 +384,9 @@ impl Connection {
         if r.in_order > 0 {
             // The DATA_ACK rides on the subflow's own (possibly delayed)
             // ACK, built after this with the new `rcv_nxt`.
-            self.events.push_back(Event::Readable);
+            if self.events.back() != Some(&Event::Readable) {
+                self.events.push_back(Event::Readable);
+            }
         }
     }
 }

@@ -324,6 +324,10 @@ impl Connection {
         if already {
             return;
         }
+        if matches!(s.mp.role, Role::JoinInitiator | Role::JoinResponder) {
+            // The slot is free again (as Linux counts subflows).
+            self.extra_subflows = self.extra_subflows.saturating_sub(1);
+        }
         let id = s.mp.id;
         let reason = SubflowCloseReason {
             tcp: reason,
