@@ -17,11 +17,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print the MPTCP option layouts Braid speaks (RFC 8684 section 3).
-    Options,
     /// Network namespaces joined by emulated paths (Linux, root).
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Measure throughput and latency over the kernel's MPTCP, plain TCP or Braid.
+    Perf(braid_perf::cli::PerfArgs),
 }
 
 /// `braid lab ...`
@@ -64,12 +64,7 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .map(|()| println!())
         }
-        Some(Command::Options) => {
-            println!(
-                "MP_CAPABLE MP_JOIN DSS ADD_ADDR REMOVE_ADDR MP_PRIO MP_FAIL MP_FASTCLOSE MP_TCPRST"
-            );
-            Ok(())
-        }
+        Some(Command::Perf(args)) => return ExitCode::from(braid_perf::cli::run(args) as u8),
         Some(Command::Lab(LabCommand::Up { scenario })) => lab::up(&scenario),
         Some(Command::Lab(LabCommand::Down { run, all: _ })) => lab::down(run.as_deref()),
         Some(Command::Lab(LabCommand::Exec { run, side, command })) => {

@@ -17,12 +17,20 @@
 //! - [`cc`]: per-subflow congestion control (`Controller` trait).
 //! - [`endpoint`]: whole IP packets in and out; demultiplexes them to
 //!   connections by 4-tuple, listens, answers strays with RSTs.
+//! - [`conn`]: one MPTCP connection owning its subflows (RFC 8684).
+//! - [`sched`]: which subflow sends next (`Scheduler` trait).
+//! - [`pm`]: which subflows to open, which addresses to announce.
+//! - [`mib`]: counters for every drop and anomaly.
 #![forbid(unsafe_code)]
 
 pub mod cc;
+pub mod conn;
 pub mod crypto;
 pub mod endpoint;
+pub mod mib;
 pub mod pcap;
+pub mod pm;
+pub mod sched;
 pub mod tcp;
 pub mod time;
 pub mod wire;

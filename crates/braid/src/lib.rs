@@ -54,9 +54,8 @@
 //! the replies into the TUN.
 //!
 //! # Unsafe
-//! None in this crate so far (the TUN device comes from `tun-rs`); where a
-//! device needs it, it lives only in a `sys` module with a safety argument
-//! per block.
+//! Only in [`sys`] (MPTCP socket options of the kernel), with a safety
+//! argument per block; the TUN device comes from `tun-rs`.
 
 mod device;
 mod driver;
@@ -74,3 +73,5 @@ pub use device::{Batch, Device, MemoryDevice, MemoryDeviceStats};
 pub use listener::Listener;
 pub use stack::{Stack, StackBuilder};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, Stream};
+
+pub mod sys;

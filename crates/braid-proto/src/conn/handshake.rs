@@ -1,0 +1,183 @@
+//! The MPTCP handshakes: MP_CAPABLE (RFC 8684 section 3.1) and MP_JOIN
+//! (section 3.2), as seen from incoming segments. What the subflow sends
+//! during them is in `subflow.rs` (the outgoing hook).
+
+use super::Connection;
+use super::Event;
+use super::subflow::Role;
+use crate::crypto;
+use crate::time::Instant;
+use crate::wire::mptcp::{MpCapable, MpJoin, MptcpOption, VERSION, rst_reason};
+use crate::wire::{Dsn, TcpFlags, TcpRepr};
+
+impl Connection {
+    /// Handshake options; returns whether the subflow is now established
+    /// and the segment's other options should be processed.
+    pub(super) fn handshake(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>) -> bool {
+        let synack = seg.flags.contains(TcpFlags::SYN) && seg.ack_number.is_some();
+        let synchronized = self.subflows[i].tcp.state().is_synchronized();
+        match self.subflows[i].mp.role {
+            Role::CapableClient if synack => {
+                let mpc = seg.options.mptcp.iter().find_map(|o| match o {
+                    MptcpOption::MpCapable(m) => Some(*m),
+                    _ => None,
+                });
+                match mpc {
+                    Some(MpCapable {
+                        version: VERSION,
+                        flags,
+                        sender_key: Some(key),
+                        ..
+                    }) if flags & MpCapable::FLAG_HMAC_SHA256 != 0
+                        && flags & MpCapable::FLAG_EXTENSIBILITY == 0 =>
+                    {
+                        self.checksum |= flags & MpCapable::FLAG_CHECKSUM != 0;
+                        self.set_remote_key(key);
+                        self.subflows[i].mp.established = true;
+                        let wnd = self.subflows[i].tcp.stats().snd_wnd;
+                        self.peer_window_right = self.send.una() + wnd as u64;
+                    }
+                    Some(_) => {
+                        self.mib.mp_capable_bad_version += 1;
+                        self.mib.mp_capable_active_fallback += 1;
+                        self.enter_fallback(i);
+                    }
+                    None => {
+                        // RFC 8684 section 3.7: MP_CAPABLE missing from the
+                        // SYN/ACK (peer without MPTCP, or stripped): plain
+                        // TCP.
+                        self.mib.mp_capable_active_fallback += 1;
+                        self.enter_fallback(i);
+                    }
+                }
+                false
+            }
+            Role::CapableServer if synchronized => {
+                let mpc = seg.options.mptcp.iter().find_map(|o| match o {
+                    MptcpOption::MpCapable(m) => Some(*m),
+                    _ => None,
+                });
+                match mpc {
+                    Some(MpCapable {
+                        sender_key: Some(key),
+                        receiver_key: Some(ours),
+                        ..
+                    }) if ours == self.local_key => {
+                        self.set_remote_key(key);
+                        self.subflows[i].mp.established = true;
+                        let wnd = self.subflows[i].tcp.stats().snd_wnd;
+                        self.peer_window_right = self.send.una() + wnd as u64;
+                        true
+                    }
+                    Some(_) => {
+                        self.mib.mp_capable_bad_key += 1;
+                        self.mib.mp_capable_passive_fallback += 1;
+                        self.enter_fallback(i);
+                        false
+                    }
+                    None => {
+                        // The third ACK lost its MP_CAPABLE: fall back (as
+                        // Linux MPCapableFallbackACK).
+                        self.mib.mp_capable_passive_fallback += 1;
+                        self.enter_fallback(i);
+                        false
+                    }
+                }
+            }
+            Role::JoinInitiator if synack => {
+                let Some(remote_key) = self.remote_key else {
+                    return false;
+                };
+                let join = seg.options.mptcp.iter().find_map(|o| match o {
+                    MptcpOption::MpJoin(MpJoin::SynAck {
+                        backup,
+                        addr_id,
+                        hmac,
+                        nonce,
+                    }) => Some((*backup, *addr_id, *hmac, *nonce)),
+                    _ => None,
+                });
+                let rto = self.subflows_rto(i);
+                let mp = &mut self.subflows[i].mp;
+                match join {
+                    // RFC 8684 section 3.2: "If the HMAC ... is not valid,
+                    // the initiator MUST close the subflow with a RST".
+                    Some((backup, addr_id, hmac, nonce))
+                        if hmac
+                            == crypto::join_synack_hmac(
+                                remote_key,
+                                self.local_key,
+                                nonce,
+                                mp.nonce_local,
+                            ) =>
+                    {
+                        mp.nonce_remote = nonce;
+                        mp.remote_addr_id = addr_id;
+                        mp.peer_backup = backup;
+                        mp.join_ack_rtx = Some(now + rto);
+                        mp.join_ack_hmac = Some(crypto::join_ack_hmac(
+                            self.local_key,
+                            remote_key,
+                            mp.nonce_local,
+                            nonce,
+                        ));
+                    }
+                    _ => {
+                        self.mib.mp_join_synack_hmac_failure += 1;
+                        self.reset_subflow(i, rst_reason::MPTCP_ERROR);
+                    }
+                }
+                false
+            }
+            Role::JoinInitiator if synchronized && self.subflows[i].mp.join_ack_hmac.is_some() => {
+                // RFC 8684 section 3.2: the initiator waits for the ACK of
+                // its third ACK before sending data; any later segment
+                // from the responder is that ACK.
+                self.subflow_established(i);
+                true
+            }
+            Role::JoinResponder if synchronized => {
+                let hmac = seg.options.mptcp.iter().find_map(|o| match o {
+                    MptcpOption::MpJoin(MpJoin::Ack { hmac }) => Some(*hmac),
+                    _ => None,
+                });
+                let mp = &self.subflows[i].mp;
+                let expected = self.remote_key.map(|k| {
+                    crypto::join_ack_hmac(k, self.local_key, mp.nonce_remote, mp.nonce_local)
+                });
+                // RFC 8684 section 3.2: "If the HMAC is invalid ... the
+                // subflow MUST be closed with a RST". The MP_TCPRST reason
+                // is "MPTCP-specific error", as current Linux uses on both
+                // sides (subflow.c, after a 2025 stable fix moved the
+                // server side off "administratively prohibited").
+                if hmac.is_some() && hmac == expected {
+                    self.mib.mp_join_ack_rx += 1;
+                    self.subflow_established(i);
+                    // The fourth ACK tells the initiator it may send.
+                    self.subflows[i].tcp.request_ack();
+                    true
+                } else {
+                    self.mib.mp_join_ack_hmac_failure += 1;
+                    self.reset_subflow(i, rst_reason::MPTCP_ERROR);
+                    false
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn subflow_established(&mut self, i: usize) {
+        let mp = &mut self.subflows[i].mp;
+        mp.established = true;
+        mp.fully_established = true;
+        let id = mp.id;
+        self.events.push_back(Event::SubflowEstablished { id });
+    }
+
+    fn set_remote_key(&mut self, key: u64) {
+        if self.remote_key.is_none() {
+            self.remote_key = Some(key);
+            self.recv.reset(Dsn(crypto::idsn(key)) + 1);
+        }
+    }
+}

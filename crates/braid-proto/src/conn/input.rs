@@ -1,0 +1,392 @@
+//! Incoming segments: MPTCP handshakes (RFC 8684 sections 3.1, 3.2), DSS
+//! (3.3: DATA_ACK, mappings, DATA_FIN), address signalling (3.4), MP_PRIO,
+//! MP_FASTCLOSE, MP_TCPRST, MP_FAIL (3.5 to 3.7), and moving received
+//! bytes from subflows into data-level reassembly.
+
+use super::mapping::{self, MappingAction, MappingStatus, RxMap};
+use super::subflow::{Role, RxHooks};
+use super::{CloseReason, Connection, Event, SubflowId};
+use crate::crypto;
+use crate::time::Instant;
+use crate::wire::mptcp::{MptcpOption, rst_reason};
+use crate::wire::{Dsn, SeqNum, TcpFlags, TcpRepr};
+
+/// Mappings held per subflow at most.
+const MAX_RX_MAPS: usize = 1024;
+
+impl Connection {
+    /// Process a segment the endpoint demultiplexed to subflow `id`.
+    pub fn handle_segment(&mut self, now: Instant, id: SubflowId, seg: &TcpRepr<'_>) {
+        let Some(i) = self.index(id) else {
+            return;
+        };
+        let mut hooks = RxHooks::default();
+        self.subflows[i]
+            .tcp
+            .handle_segment_with(now, seg, &mut hooks);
+        self.process_options(now, i, seg, hooks.accepted);
+        self.pump_rx(i);
+        self.after_input(now);
+    }
+
+    /// Bookkeeping after any input: subflow events, stalls, closing.
+    pub(super) fn after_input(&mut self, now: Instant) {
+        self.process_subflow_events(now);
+        self.check_close();
+    }
+
+    fn process_options(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>, accepted: bool) {
+        if seg.flags.contains(TcpFlags::RST) {
+            for o in &seg.options.mptcp {
+                match o {
+                    MptcpOption::MpTcpRst { reason, .. } => {
+                        self.mib.mp_rst_rx += 1;
+                        self.subflows[i].mp.rst_received = Some(*reason);
+                    }
+                    MptcpOption::MpFastclose { receiver_key } => self.on_fastclose(*receiver_key),
+                    _ => {}
+                }
+            }
+            return;
+        }
+        if !accepted || self.subflows[i].mp.role == Role::Plain {
+            return;
+        }
+        if !self.subflows[i].mp.established && !self.handshake(now, i, seg) {
+            return;
+        }
+        for o in &seg.options.mptcp {
+            self.established_option(now, i, seg, o);
+        }
+    }
+
+    fn established_option(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>, o: &MptcpOption) {
+        match o {
+            MptcpOption::Dss(d) => {
+                if self.subflows[i].mp.role == Role::CapableClient {
+                    self.subflows[i].mp.fully_established = true;
+                }
+                if let Some((ack, ack64)) = d.data_ack {
+                    let a = if ack64 {
+                        Dsn(ack)
+                    } else {
+                        Dsn::expand(self.send.una(), ack as u32)
+                    };
+                    self.on_data_ack(i, a);
+                }
+                match d.mapping {
+                    Some(m) => {
+                        let dsn = if m.dsn_64 {
+                            Dsn(m.dsn)
+                        } else {
+                            Dsn::expand(self.recv.rcv_nxt(), m.dsn as u32)
+                        };
+                        let fin = d.data_fin && m.data_len > 0;
+                        let data_len = usize::from(m.data_len) - usize::from(fin);
+                        let map = RxMap {
+                            ssn: self.subflows[i].tcp.irs() + m.subflow_seq as usize,
+                            dsn,
+                            len: data_len,
+                            checksum: m.checksum,
+                            wire_len: m.data_len,
+                            wire_ssn: m.subflow_seq,
+                        };
+                        let pure_fin = fin && m.subflow_seq == 0 && data_len == 0;
+                        if pure_fin {
+                            if self.checksum
+                                && m.checksum
+                                    .is_some_and(|c| !crypto::dss_checksum_ok(dsn.0, 0, 1, &[], c))
+                            {
+                                self.mib.dss_checksum_error += 1;
+                            } else {
+                                self.on_data_fin(i, dsn);
+                            }
+                        } else {
+                            self.on_mapping(now, i, seg, map);
+                            if fin {
+                                self.on_data_fin(i, dsn + data_len as u64);
+                            }
+                        }
+                    }
+                    None if d.data_fin => self.mib.data_fin_without_mapping += 1,
+                    None => {}
+                }
+            }
+            MptcpOption::MpCapable(m) => {
+                // The initiator repeats MP_CAPABLE on its first data packet
+                // (RFC 8684 section 3.1): the mapping is implicit, DSN
+                // IDSN+1 at relative subflow sequence number 1.
+                if let (Role::CapableServer, Some(len), Some(key)) =
+                    (self.subflows[i].mp.role, m.data_len, self.remote_key)
+                {
+                    let map = RxMap {
+                        ssn: self.subflows[i].tcp.irs() + 1,
+                        dsn: Dsn(crypto::idsn(key)) + 1,
+                        len: usize::from(len),
+                        checksum: m.checksum,
+                        wire_len: len,
+                        wire_ssn: 1,
+                    };
+                    self.on_mapping(now, i, seg, map);
+                }
+            }
+            MptcpOption::AddAddr(a) => self.on_add_addr(now, i, a),
+            MptcpOption::RemoveAddr(ids) => {
+                self.mib.rm_addr_rx += 1;
+                let victims: Vec<usize> = (0..self.subflows.len())
+                    .filter(|&j| {
+                        let mp = &self.subflows[j].mp;
+                        j != 0 && !mp.closed && ids.contains(&mp.remote_addr_id)
+                    })
+                    .collect();
+                self.remote_addrs.retain(|(id, _)| !ids.contains(id));
+                for j in victims {
+                    self.reset_subflow(j, rst_reason::UNSPECIFIED);
+                }
+            }
+            MptcpOption::MpPrio { backup } => {
+                self.mib.mp_prio_rx += 1;
+                self.subflows[i].mp.peer_backup = *backup;
+            }
+            MptcpOption::MpFail { .. } => {
+                self.mib.mp_fail_rx += 1;
+                // With other subflows the peer resets this one; alone, we
+                // cannot fall back cleanly (see the module docs): reset.
+                if !self.others_usable(i) {
+                    self.fastclose = self.remote_key.is_some();
+                    for s in &mut self.subflows {
+                        s.tcp.abort();
+                    }
+                    self.set_closed(CloseReason::ChecksumFailure);
+                }
+            }
+            MptcpOption::MpFastclose { receiver_key } => self.on_fastclose(*receiver_key),
+            MptcpOption::MpJoin(_) | MptcpOption::MpTcpRst { .. } => {
+                self.mib.unexpected_option += 1;
+            }
+        }
+    }
+
+    fn on_fastclose(&mut self, key: u64) {
+        // RFC 8684 section 3.5: the option carries the receiver's key, which
+        // authenticates it.
+        if key != self.local_key {
+            self.mib.mp_fastclose_bad_key += 1;
+            return;
+        }
+        self.mib.mp_fastclose_rx += 1;
+        for s in &mut self.subflows {
+            s.mp.closed = true;
+            s.tcp.abort();
+        }
+        self.set_closed(CloseReason::Reset);
+    }
+
+    pub(super) fn on_data_ack(&mut self, i: usize, ack: Dsn) {
+        match self.send.ack(ack) {
+            None => self.mib.data_ack_invalid += 1,
+            Some(n) => {
+                if n > 0 && self.write_blocked {
+                    self.write_blocked = false;
+                    self.events.push_back(Event::Writable);
+                }
+                // RFC 8684 section 3.3.4: the window is relative to the
+                // DATA_ACK; the right edge only moves right.
+                let right = ack + self.subflows[i].tcp.stats().snd_wnd as u64;
+                if right > self.peer_window_right {
+                    self.peer_window_right = right;
+                }
+            }
+        }
+    }
+
+    fn on_data_fin(&mut self, i: usize, fin: Dsn) {
+        if self.recv.set_fin(fin) {
+            self.events.push_back(Event::Readable);
+        }
+        // Acknowledge it promptly.
+        self.subflows[i].tcp.request_ack();
+    }
+
+    fn on_mapping(&mut self, _now: Instant, i: usize, seg: &TcpRepr<'_>, map: RxMap) {
+        let status = mapping::check(&self.subflows[i].mp.rx_maps, &map, self.checksum);
+        match status {
+            MappingStatus::Ok => {
+                self.mib.dss_mappings_rx += 1;
+                self.any_mapping_seen = true;
+                let maps = &mut self.subflows[i].mp.rx_maps;
+                if maps.len() >= MAX_RX_MAPS {
+                    // Bounded state against a peer sending a mapping per
+                    // byte: the oldest goes.
+                    maps.pop_front();
+                    self.mib.dss_mapping_overflow += 1;
+                }
+                maps.push_back(map);
+            }
+            MappingStatus::Duplicate => self.mib.dss_duplicate_mapping += 1,
+            _ => {}
+        }
+        let fallback_at = (seg.seq_number, map.dsn);
+        self.apply_status(i, status, map.dsn, fallback_at);
+    }
+
+    /// The one place a mapping verdict becomes an action.
+    fn apply_status(&mut self, i: usize, status: MappingStatus, dsn: Dsn, at: (SeqNum, Dsn)) {
+        let action = status.action(self.others_usable(i), self.any_mapping_seen);
+        if action != MappingAction::Continue {
+            tracing::debug!(?status, ?action, "mapping verdict");
+        }
+        match status {
+            MappingStatus::Invalid => self.mib.dss_invalid_mapping += 1,
+            MappingStatus::Unmapped => self.mib.dss_unmapped_data += 1,
+            MappingStatus::BadChecksum => self.mib.dss_checksum_error += 1,
+            MappingStatus::Infinite => self.mib.infinite_map_rx += 1,
+            _ => {}
+        }
+        match action {
+            MappingAction::Continue => {}
+            MappingAction::Fallback => {
+                self.enter_fallback(i);
+                self.subflows[i].mp.rx_fallback = Some(at);
+            }
+            MappingAction::ResetSubflow => self.reset_subflow(i, rst_reason::MPTCP_ERROR),
+            MappingAction::FailSubflow => {
+                self.mib.mp_fail_tx += 1;
+                self.subflows[i].mp.mp_fail = Some(dsn);
+                self.reset_subflow(i, rst_reason::MIDDLEBOX);
+            }
+            MappingAction::ResetConnection => {
+                self.mib.mp_fail_tx += 1;
+                self.subflows[i].mp.mp_fail = Some(dsn);
+                self.subflows[i].mp.rst_reason = Some(rst_reason::MIDDLEBOX);
+                self.fastclose = self.remote_key.is_some();
+                for s in &mut self.subflows {
+                    s.tcp.abort();
+                }
+                self.set_closed(CloseReason::ChecksumFailure);
+            }
+        }
+    }
+
+    /// Reset one subflow with MP_TCPRST (RFC 8684 section 3.6).
+    pub(super) fn reset_subflow(&mut self, i: usize, reason: u8) {
+        let s = &mut self.subflows[i];
+        if s.mp.closed {
+            return;
+        }
+        s.mp.rst_reason = Some(reason);
+        self.mib.mp_rst_tx += 1;
+        s.tcp.abort();
+    }
+
+    /// Plain TCP from now on (RFC 8684 section 3.7).
+    pub(super) fn enter_fallback(&mut self, i: usize) {
+        if self.fallback {
+            return;
+        }
+        self.fallback = true;
+        let s = &mut self.subflows[i];
+        s.mp.role = Role::Plain;
+        s.mp.established = true;
+        if s.mp.rx_fallback.is_none() {
+            s.mp.rx_fallback = Some((s.tcp.read_seq(), self.recv.rcv_nxt()));
+        }
+        self.events.push_back(Event::Fallback);
+    }
+
+    /// Move in-order subflow bytes into data-level reassembly, through
+    /// their mappings.
+    pub(super) fn pump_rx(&mut self, i: usize) {
+        let mut buf = Vec::new();
+        loop {
+            let s = &mut self.subflows[i];
+            let avail = s.tcp.recv_queue();
+            if avail == 0 || s.mp.closed {
+                break;
+            }
+            let seq = s.tcp.read_seq();
+            if let Some((base_seq, base_dsn)) = s.mp.rx_fallback {
+                let dsn = base_dsn + (seq - base_seq) as u64;
+                let n = avail.min(self.recv.room_at(dsn));
+                if n == 0 {
+                    break;
+                }
+                buf.resize(n, 0);
+                let (got, _) = s.tcp.read_with_seq(&mut buf);
+                self.deliver(i, dsn, got, &buf);
+                continue;
+            }
+            s.mp.rx_maps.retain(|m| m.end() > seq);
+            let Some(map) = s.mp.rx_maps.iter().find(|m| m.contains(seq)).copied() else {
+                self.apply_status(
+                    i,
+                    MappingStatus::Unmapped,
+                    self.recv.rcv_nxt(),
+                    (seq, self.recv.rcv_nxt()),
+                );
+                if self.subflows[i].mp.rx_fallback.is_some() {
+                    continue;
+                }
+                break;
+            };
+            let dsn = map.dsn_of(seq);
+            if let Some(csum) = map.checksum.filter(|_| self.checksum) {
+                // The whole mapping must be here to check it (RFC 8684
+                // section 3.3.1: the checksum covers the mapped data).
+                let need = map.end() - seq;
+                if seq != map.ssn || avail < need || self.recv.room_at(dsn) < need {
+                    if seq != map.ssn {
+                        // Partly consumed (cannot happen with a fixed
+                        // mapping): treat as invalid.
+                        self.apply_status(i, MappingStatus::Invalid, map.dsn, (seq, dsn));
+                    }
+                    break;
+                }
+                buf.resize(need, 0);
+                let (got, _) = self.subflows[i].tcp.read_with_seq(&mut buf);
+                let mut ok = got == need;
+                if ok && !crypto::dss_checksum_ok(map.dsn.0, map.wire_ssn, map.wire_len, &buf, csum)
+                {
+                    ok = false;
+                }
+                if !ok {
+                    self.apply_status(i, MappingStatus::BadChecksum, map.dsn, (seq, dsn));
+                    break;
+                }
+                self.deliver(i, dsn, got, &buf);
+            } else {
+                let n = avail.min(map.end() - seq).min(self.recv.room_at(dsn));
+                if n == 0 {
+                    break;
+                }
+                buf.resize(n, 0);
+                let (got, _) = self.subflows[i].tcp.read_with_seq(&mut buf);
+                self.deliver(i, dsn, got, &buf);
+            }
+        }
+        // After fallback, the subflow's FIN is the end of the stream.
+        let s = &self.subflows[i];
+        if s.mp.rx_fallback.is_some() && s.tcp.is_read_closed() && !self.recv.fin_received() {
+            let at = self.recv.rcv_nxt();
+            if self.recv.set_fin(at) {
+                self.events.push_back(Event::Readable);
+            }
+        }
+    }
+
+    fn deliver(&mut self, i: usize, dsn: Dsn, n: usize, buf: &[u8]) {
+        let r = self.recv.insert(dsn, &buf[..n]);
+        self.subflows[i].mp.data_received += n as u64;
+        self.mib.duplicate_data_bytes += r.duplicate as u64;
+        if r.queued > 0 {
+            self.mib.ofo_queued += 1;
+        }
+        if r.in_order > 0 {
+            // The DATA_ACK rides on the subflow's own (possibly delayed)
+            // ACK, built after this with the new `rcv_nxt`.
+            if self.events.back() != Some(&Event::Readable) {
+                self.events.push_back(Event::Readable);
+            }
+        }
+    }
+}

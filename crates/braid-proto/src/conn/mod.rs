@@ -1,0 +1,569 @@
+//! One MPTCP connection (RFC 8684) owning its subflows, sans-IO.
+//!
+//! - Handshakes: MP_CAPABLE v1 in both roles (section 3.1) with the
+//!   initiator repeating its keys until it sees a DSS; checksum negotiation
+//!   ("If either host requires the use of checksums, checksums MUST be
+//!   used", flag `A`); fallback to plain TCP when the peer (or a middlebox)
+//!   drops the option (section 3.7). MP_JOIN both roles (section 3.2) with
+//!   HMAC checks; a bad HMAC resets the subflow with MP_TCPRST.
+//! - Data: 64-bit data sequence space, DSS mappings (section 3.3.1),
+//!   DATA_ACK (3.3.2), the shared receive window whose right edge never
+//!   shrinks (3.3.4, as the sender sees it), DATA_FIN (3.3.3), reinjection
+//!   of data stuck on a failed or stalled subflow, MP_FASTCLOSE (3.5),
+//!   MP_TCPRST (3.6), MP_FAIL and fallback (3.7), ADD_ADDR with HMAC,
+//!   echo and retransmission (3.4.1), REMOVE_ADDR (3.4.2), MP_PRIO (3.3.8).
+//!
+//! # Call order
+//! As for [`crate::tcp::TcpSocket`]: feed segments with
+//! [`Connection::handle_segment`]; then call [`Connection::poll_transmit`]
+//! until `None` and send each segment from the given local to the given
+//! remote address; then [`Connection::poll_event`] until `None`; then
+//! [`Connection::poll_timeout`], and [`Connection::handle_timeout`] when it
+//! comes. After `read`, `write`, `close`, `abort`, `open_subflow`, poll
+//! again.
+//!
+//! # For the endpoint
+//! - A SYN with MP_CAPABLE (or without, for plain TCP behind the same
+//!   listener) goes to [`Connection::accept`]; register
+//!   [`Connection::local_token`] (unique among live connections: RFC 8684
+//!   section 3.1 leaves collisions to the implementation, Linux retries).
+//! - A SYN with MP_JOIN: look the token up, then
+//!   [`Connection::accept_join`]; on `Err` answer with a RST.
+//! - [`Connection::poll_transmit`] names the subflow and its addresses:
+//!   the first segment of a subflow the connection opened itself (path
+//!   manager joins) introduces a new 4-tuple to route back to it.
+//!
+//! # Deliberate gaps
+//! - The TCP window field of each subflow is the subflow's own free
+//!   receive space, not a connection-level window; the connection bounds
+//!   its memory by DSN instead (bytes past `read point + recv_buffer` stay
+//!   queued in the subflow), which keeps the right edge the peer sees from
+//!   shrinking.
+//! - A checksum failure on the only subflow resets the connection (with
+//!   MP_FAIL) instead of falling back with an infinite mapping; an
+//!   infinite mapping *received* is honoured.
+//! - DATA_FIN travels on pure ACKs only, never piggybacked on data.
+//! - With DSS checksums a mapping is checked once complete, so a subflow's
+//!   receive buffer must hold one mapping (64 KiB); the default 256 KiB
+//!   does.
+//! - REMOVE_ADDR of address ID 0 does not close the initial subflow.
+
+mod handshake;
+mod input;
+pub mod mapping;
+mod output;
+mod paths;
+pub mod reassembly;
+pub mod sendbuf;
+mod subflow;
+
+#[cfg(test)]
+mod harness;
+#[cfg(test)]
+mod tests;
+
+pub use mapping::{MappingAction, MappingStatus};
+
+use crate::crypto;
+use crate::mib::Mib;
+use crate::pm::{FullMesh, PathManager, PmConfig};
+use crate::sched::{Scheduler, SchedulerKind};
+use crate::tcp::{self, IsnGenerator, State, SubflowStats, TcpSocket};
+use crate::time::{Duration, Instant};
+use crate::wire::mptcp::{MpCapable, MptcpOption, VERSION};
+use crate::wire::{Dsn, TcpRepr};
+use core::net::SocketAddr;
+use rand::Rng;
+use reassembly::Reassembly;
+use sendbuf::SendBuf;
+use std::collections::VecDeque;
+use subflow::{Role, Subflow, SubflowMp};
+
+/// A subflow's id within its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubflowId(pub u32);
+
+/// Connection configuration.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// Configuration of every subflow (Nagle is turned off: the connection
+    /// hands bytes to a subflow only when it can send them).
+    pub tcp: tcp::Config,
+    /// Ask for DSS checksums (flag `A`).
+    pub checksum: bool,
+    /// Data-level send buffer, bytes.
+    pub send_buffer: usize,
+    /// Data-level receive buffer, bytes.
+    pub recv_buffer: usize,
+    /// Path manager settings and limits.
+    pub pm: PmConfig,
+    /// Scheduler.
+    pub scheduler: SchedulerKind,
+    /// ADD_ADDR retransmission interval (Linux `add_addr_timeout`, 120 s).
+    pub add_addr_timeout: Duration,
+    /// ADD_ADDR transmissions before giving up.
+    pub add_addr_max_tries: u32,
+}
+
+impl Default for ConnConfig {
+    fn default() -> ConnConfig {
+        ConnConfig {
+            tcp: tcp::Config::default(),
+            checksum: false,
+            send_buffer: 1024 * 1024,
+            recv_buffer: 1024 * 1024,
+            pm: PmConfig::default(),
+            scheduler: SchedulerKind::default(),
+            add_addr_timeout: Duration::from_secs(120),
+            add_addr_max_tries: 4,
+        }
+    }
+}
+
+/// Why a connection closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// DATA_FINs exchanged and acknowledged (or, after fallback, TCP's
+    /// FINs).
+    Normal,
+    /// The peer sent MP_FASTCLOSE (or reset the fallback TCP connection).
+    Reset,
+    /// The local user aborted (MP_FASTCLOSE sent).
+    Aborted,
+    /// Every subflow failed.
+    SubflowsFailed,
+    /// Data failed its DSS checksum with no other subflow to carry it.
+    ChecksumFailure,
+}
+
+/// Why a subflow closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubflowCloseReason {
+    /// TCP's reason.
+    pub tcp: tcp::CloseReason,
+    /// The MP_TCPRST reason the peer gave, if any.
+    pub peer_reason: Option<u8>,
+    /// The MP_TCPRST reason we gave, if we reset it.
+    pub local_reason: Option<u8>,
+}
+
+/// What the application should know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The connection is established (MPTCP or fallback).
+    Connected,
+    /// Data or the end of the stream can be read.
+    Readable,
+    /// Send buffer space became free after a short write.
+    Writable,
+    /// A joined subflow completed its handshake.
+    SubflowEstablished {
+        /// Which.
+        id: SubflowId,
+    },
+    /// A subflow closed.
+    SubflowClosed {
+        /// Which.
+        id: SubflowId,
+        /// Why.
+        reason: SubflowCloseReason,
+    },
+    /// The peer announced an address (HMAC verified).
+    AddrAnnounced {
+        /// Address ID.
+        id: u8,
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// The connection fell back to plain TCP.
+    Fallback,
+    /// The connection closed.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why a connection cannot be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnError {
+    /// Not a SYN.
+    #[error("not a SYN")]
+    NotSyn,
+}
+
+/// Why a join cannot be accepted or opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// Not a SYN with MP_JOIN.
+    #[error("not an MP_JOIN SYN")]
+    NotJoin,
+    /// The token is not this connection's.
+    #[error("unknown token")]
+    UnknownToken,
+    /// The connection is not (or no longer) an established MPTCP
+    /// connection.
+    #[error("connection not ready for joins")]
+    NotReady,
+    /// The subflow limit is reached.
+    #[error("subflow limit reached")]
+    LimitReached,
+}
+
+/// A subflow as reported to the user.
+#[derive(Debug, Clone, Copy)]
+pub struct SubflowInfo {
+    /// Id.
+    pub id: SubflowId,
+    /// Local address.
+    pub local: SocketAddr,
+    /// Remote address.
+    pub remote: SocketAddr,
+    /// Established at the MPTCP level.
+    pub established: bool,
+    /// Backup (ours or the peer's request).
+    pub backup: bool,
+    /// TCP statistics.
+    pub stats: SubflowStats,
+    /// Data-level bytes scheduled on it (reinjections included).
+    pub data_sent: u64,
+    /// Data-level bytes delivered from it.
+    pub data_received: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Announcement {
+    id: u8,
+    addr: SocketAddr,
+    next: Instant,
+    tries: u32,
+    echoed: bool,
+}
+
+/// One MPTCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    config: ConnConfig,
+    client: bool,
+    /// Plain TCP (fallback) instead of MPTCP.
+    fallback: bool,
+    local_key: u64,
+    remote_key: Option<u64>,
+    local_token: u32,
+    checksum: bool,
+    send: SendBuf,
+    recv: Reassembly,
+    /// Right edge of the peer's data-level window (never moves left).
+    peer_window_right: Dsn,
+    subflows: Vec<Subflow>,
+    next_id: u32,
+    rr: usize,
+    sched: Box<dyn Scheduler>,
+    pm: Box<dyn PathManager>,
+    pm_started: bool,
+    isn: IsnGenerator,
+    secret: [u8; 32],
+    nonce_counter: u64,
+    events: VecDeque<Event>,
+    mib: Mib,
+    connected: bool,
+    data_fin_sent: bool,
+    data_fin_rtx: Option<Instant>,
+    data_fin_backoff: u32,
+    fastclose: bool,
+    closed: Option<CloseReason>,
+    any_mapping_seen: bool,
+    write_blocked: bool,
+    announced: Vec<Announcement>,
+    /// Remote addresses accepted from ADD_ADDR.
+    remote_addrs: Vec<(u8, SocketAddr)>,
+    /// Local IPs by address ID (index = ID).
+    local_ids: Vec<core::net::IpAddr>,
+    extra_subflows: usize,
+    tcp_fin_sent: bool,
+}
+
+impl Connection {
+    fn new<R: Rng + ?Sized>(
+        config: &ConnConfig,
+        client: bool,
+        local: SocketAddr,
+        rng: &mut R,
+    ) -> Connection {
+        let mut config = config.clone();
+        config.tcp.nagle = false;
+        let local_key = crypto::generate_key(rng);
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        let idsn = Dsn(crypto::idsn(local_key)) + 1;
+        Connection {
+            client,
+            fallback: false,
+            local_key,
+            remote_key: None,
+            local_token: crypto::token(local_key),
+            checksum: config.checksum,
+            send: SendBuf::new(idsn, config.send_buffer),
+            recv: Reassembly::new(Dsn(0), config.recv_buffer),
+            peer_window_right: idsn,
+            subflows: Vec::new(),
+            next_id: 0,
+            rr: 0,
+            sched: config.scheduler.build(),
+            pm: Box::new(FullMesh::new(config.pm.clone())),
+            pm_started: false,
+            isn: IsnGenerator::from_rng(rng),
+            secret,
+            nonce_counter: 0,
+            events: VecDeque::new(),
+            mib: Mib::default(),
+            connected: false,
+            data_fin_sent: false,
+            data_fin_rtx: None,
+            data_fin_backoff: 0,
+            fastclose: false,
+            closed: None,
+            any_mapping_seen: false,
+            write_blocked: false,
+            announced: Vec::new(),
+            remote_addrs: Vec::new(),
+            local_ids: vec![local.ip()],
+            extra_subflows: 0,
+            tcp_fin_sent: false,
+            config,
+        }
+    }
+
+    /// Active open: the first subflow sends a SYN with MP_CAPABLE (RFC 8684
+    /// section 3.1).
+    pub fn connect<R: Rng + ?Sized>(
+        now: Instant,
+        config: &ConnConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        rng: &mut R,
+    ) -> Connection {
+        let mut c = Connection::new(config, true, local, rng);
+        let iss = c.isn.isn(now, local, remote);
+        let tcp = TcpSocket::connect(now, c.config.tcp.clone(), local, remote, iss);
+        c.add_subflow(tcp, Role::CapableClient);
+        c
+    }
+
+    /// Passive open from a SYN. With MP_CAPABLE (version 1 or higher, flag
+    /// `H`) the connection speaks MPTCP; without, it is plain TCP with the
+    /// same API ([`Connection::is_fallback`]).
+    pub fn accept<R: Rng + ?Sized>(
+        now: Instant,
+        config: &ConnConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        syn: &TcpRepr<'_>,
+        rng: &mut R,
+    ) -> Result<Connection, ConnError> {
+        let mut c = Connection::new(config, false, local, rng);
+        let iss = c.isn.isn(now, local, remote);
+        let tcp = TcpSocket::accept(now, c.config.tcp.clone(), local, remote, syn, iss)
+            .map_err(|_| ConnError::NotSyn)?;
+        let mpc = syn.options.mptcp.iter().find_map(|o| match o {
+            MptcpOption::MpCapable(m) if m.sender_key.is_none() => Some(*m),
+            _ => None,
+        });
+        // RFC 8684 section 3.1: a SYN asking for a version we do not speak
+        // (RFC 6824's version 0) gets plain TCP; a higher version is
+        // answered with ours. "If flag H is not set, the receiver MUST
+        // NOT use MPTCP" is how Linux reads the crypto negotiation.
+        let role = match mpc {
+            Some(m)
+                if m.version >= VERSION
+                    && m.flags & MpCapable::FLAG_HMAC_SHA256 != 0
+                    && m.flags & MpCapable::FLAG_EXTENSIBILITY == 0 =>
+            {
+                c.checksum |= m.flags & MpCapable::FLAG_CHECKSUM != 0;
+                c.mib.mp_capable_syn_rx += 1;
+                Role::CapableServer
+            }
+            Some(_) => {
+                c.mib.mp_capable_bad_version += 1;
+                Role::Plain
+            }
+            None => {
+                c.mib.mp_capable_passive_fallback += 1;
+                Role::Plain
+            }
+        };
+        let i = c.add_subflow(tcp, role);
+        if role == Role::Plain {
+            c.enter_fallback(i);
+        }
+        Ok(c)
+    }
+
+    fn add_subflow(&mut self, tcp: TcpSocket, role: Role) -> usize {
+        let id = SubflowId(self.next_id);
+        self.next_id += 1;
+        let mp = SubflowMp::new(id, role, tcp.iss());
+        self.subflows.push(Subflow { tcp, mp });
+        self.subflows.len() - 1
+    }
+
+    /// A nonce for MP_JOIN: HMAC of a counter under a secret drawn at
+    /// creation (no RNG needed later, still unpredictable).
+    fn next_nonce(&mut self) -> u32 {
+        self.nonce_counter += 1;
+        let h = crypto::hmac_sha256(&self.secret, &self.nonce_counter.to_be_bytes());
+        u32::from_be_bytes([h[0], h[1], h[2], h[3]])
+    }
+
+    /// Our token (the endpoint indexes MP_JOIN SYNs by it).
+    pub fn local_token(&self) -> u32 {
+        self.local_token
+    }
+
+    /// Our key.
+    pub fn local_key(&self) -> u64 {
+        self.local_key
+    }
+
+    /// The peer's key, once known.
+    pub fn remote_key(&self) -> Option<u64> {
+        self.remote_key
+    }
+
+    /// Whether the connection runs as plain TCP.
+    pub fn is_fallback(&self) -> bool {
+        self.fallback
+    }
+
+    /// Whether DSS checksums are in use.
+    pub fn checksum_enabled(&self) -> bool {
+        self.checksum
+    }
+
+    /// Why the connection closed, once closed.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closed
+    }
+
+    /// Counters.
+    pub fn mib(&self) -> &Mib {
+        &self.mib
+    }
+
+    /// Replace the scheduler.
+    pub fn set_scheduler(&mut self, sched: Box<dyn Scheduler>) {
+        self.sched = sched;
+    }
+
+    /// Replace the path manager (before the connection is established).
+    pub fn set_path_manager(&mut self, pm: Box<dyn PathManager>) {
+        self.pm = pm;
+    }
+
+    /// Every subflow, open or closed.
+    pub fn subflows(&self) -> Vec<SubflowInfo> {
+        self.subflows
+            .iter()
+            .map(|s| SubflowInfo {
+                id: s.mp.id,
+                local: s.tcp.local(),
+                remote: s.tcp.remote(),
+                established: s.mp.established,
+                backup: s.mp.backup || s.mp.peer_backup,
+                stats: s.tcp.stats(),
+                data_sent: s.mp.data_sent,
+                data_received: s.mp.data_received,
+            })
+            .collect()
+    }
+
+    fn index(&self, id: SubflowId) -> Option<usize> {
+        self.subflows.iter().position(|s| s.mp.id == id)
+    }
+
+    /// Queue data; returns the bytes accepted.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        if self.closed.is_some() {
+            return 0;
+        }
+        let n = self.send.write(data);
+        if n < data.len() {
+            self.write_blocked = true;
+        }
+        n
+    }
+
+    /// Read in-order data; 0 when none (see [`Connection::is_read_closed`]).
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.recv.read(buf);
+        if n > 0 {
+            for i in 0..self.subflows.len() {
+                self.pump_rx(i);
+            }
+        }
+        n
+    }
+
+    /// Whether the peer's DATA_FIN (or FIN, after fallback) was reached and
+    /// everything before it read.
+    pub fn is_read_closed(&self) -> bool {
+        self.recv.is_finished()
+    }
+
+    /// Close the sending direction: a DATA_FIN follows the data (RFC 8684
+    /// section 3.3.3).
+    pub fn close(&mut self) {
+        self.send.close();
+    }
+
+    /// Abort: MP_FASTCLOSE on a RST on every subflow (RFC 8684 section
+    /// 3.5, the RST variant Linux uses).
+    pub fn abort(&mut self) {
+        if self.closed.is_some() {
+            return;
+        }
+        if !self.fallback && self.remote_key.is_some() {
+            self.fastclose = true;
+            self.mib.mp_fastclose_tx += 1;
+        }
+        for s in &mut self.subflows {
+            s.tcp.abort();
+        }
+        self.set_closed(CloseReason::Aborted);
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn set_closed(&mut self, reason: CloseReason) {
+        if self.closed.is_none() {
+            tracing::debug!(token = self.local_token, ?reason, "mptcp connection closed");
+            self.closed = Some(reason);
+            self.events.push_back(Event::Closed { reason });
+        }
+    }
+
+    /// Whether the connection can take joins.
+    fn mptcp_ready(&self) -> bool {
+        !self.fallback && self.remote_key.is_some() && self.closed.is_none()
+    }
+
+    /// Whether the subflow is usable for data.
+    fn usable(s: &Subflow) -> bool {
+        s.mp.established && !s.mp.closed && s.tcp.state().is_synchronized()
+    }
+
+    /// The RTO of subflow `i`.
+    fn subflows_rto(&self, i: usize) -> Duration {
+        self.subflows[i].tcp.stats().rto
+    }
+
+    fn others_usable(&self, i: usize) -> bool {
+        self.subflows
+            .iter()
+            .enumerate()
+            .any(|(j, s)| j != i && Self::usable(s) && s.tcp.state() == State::Established)
+    }
+}

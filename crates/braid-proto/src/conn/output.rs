@@ -1,0 +1,380 @@
+//! Outgoing side: scheduling data-level bytes onto subflows (DSS mappings,
+//! RFC 8684 section 3.3.1), reinjection from failed or stalled subflows,
+//! DATA_FIN (3.3.3) and ADD_ADDR (3.4.1) retransmission, timers, subflow
+//! events and the connection's end.
+
+use super::subflow::{Role, Subflow, TxChunk, TxCtx, TxHooks};
+use super::{CloseReason, Connection, Event, SubflowCloseReason, SubflowId};
+use crate::crypto;
+use crate::pm::PmContext;
+use crate::sched::SubflowView;
+use crate::tcp::{self, Segment, State};
+use crate::time::{Duration, Instant};
+use crate::wire::Dsn;
+use core::net::SocketAddr;
+
+/// The most a DSS mapping can cover (16-bit data-level length).
+const MAX_CHUNK: usize = 65535;
+
+impl Connection {
+    /// The next segment to send: (subflow, local address, remote address,
+    /// segment).
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+    ) -> Option<(SubflowId, SocketAddr, SocketAddr, Segment)> {
+        self.schedule(now);
+        let n = self.subflows.len();
+        for k in 0..n {
+            let i = (self.rr + k) % n;
+            if let Some(seg) = self.poll_subflow(now, i) {
+                self.rr = (i + 1) % n;
+                let s = &self.subflows[i];
+                let out = (s.mp.id, s.tcp.local(), s.tcp.remote(), seg);
+                self.after_input(now);
+                return Some(out);
+            }
+        }
+        self.after_input(now);
+        None
+    }
+
+    fn tx_ctx(&self) -> TxCtx {
+        TxCtx {
+            local_key: self.local_key,
+            remote_key: self.remote_key,
+            checksum: self.checksum,
+            data_ack: self.remote_key.map(|_| self.recv.rcv_nxt()),
+            data_fin: self.send.fin().filter(|_| self.data_fin_sent),
+            fastclose: self.fastclose,
+        }
+    }
+
+    fn poll_subflow(&mut self, now: Instant, i: usize) -> Option<Segment> {
+        let ctx = self.tx_ctx();
+        let s = &mut self.subflows[i];
+        let mut hooks = TxHooks {
+            mp: &mut s.mp,
+            ctx,
+            mib: &mut self.mib,
+        };
+        let seg = s.tcp.poll_transmit_with(now, &mut hooks)?;
+        if !seg.payload.is_empty() && s.mp.wants_pure_ack() {
+            // Address options and DATA_FIN ride on pure ACKs only.
+            s.tcp.request_ack();
+        }
+        Some(seg)
+    }
+
+    /// Read-only views for the scheduler.
+    fn views(&self) -> Vec<SubflowView> {
+        self.subflows
+            .iter()
+            .map(|s| {
+                let available = s.tcp.available_window().min(s.tcp.send_capacity());
+                SubflowView {
+                    id: s.mp.id,
+                    active: Self::usable(s)
+                        && s.mp.role != Role::Plain
+                        && s.tcp.state() == State::Established,
+                    backup: s.mp.backup || s.mp.peer_backup,
+                    stalled: s.mp.stalled,
+                    ready: Self::usable(s)
+                        && s.mp.role != Role::Plain
+                        && s.tcp.state() == State::Established
+                        && s.unsent() == 0,
+                    available,
+                    stats: s.tcp.stats(),
+                }
+            })
+            .collect()
+    }
+
+    /// Hand data-level bytes to subflows.
+    fn schedule(&mut self, now: Instant) {
+        if self.closed.is_some() {
+            return;
+        }
+        if self.fallback {
+            self.schedule_fallback();
+            return;
+        }
+        if self.remote_key.is_none() {
+            return;
+        }
+        for _ in 0..64 {
+            let Some((dsn, len, reinjection)) = self.send.peek(MAX_CHUNK, self.peer_window_right)
+            else {
+                break;
+            };
+            let views = self.views();
+            let Some(id) = self.sched.select(&views) else {
+                break;
+            };
+            let Some(i) = self.index(id) else {
+                break;
+            };
+            let avail = views[i].available;
+            let len = len.min(avail);
+            if len == 0 || !views[i].ready {
+                break;
+            }
+            let data = self.send.copy(dsn, len);
+            let checksum = self.checksum;
+            let s = &mut self.subflows[i];
+            let n = s.tcp.write(&data);
+            if n == 0 {
+                break;
+            }
+            let ssn = s.mp.write_end;
+            let rel = ssn.0.wrapping_sub(s.mp.iss.0);
+            s.mp.tx_chunks.push_back(TxChunk {
+                ssn,
+                dsn,
+                len: n,
+                checksum: checksum.then(|| crypto::dss_checksum(dsn.0, rel, n as u16, &data[..n])),
+                reinjected: false,
+            });
+            s.mp.write_end += n;
+            s.mp.data_sent += n as u64;
+            self.send.consume(n, reinjection);
+            if reinjection {
+                self.mib.reinjected_bytes += n as u64;
+            }
+        }
+        // RFC 8684 section 3.3.3: DATA_FIN once every byte was sent;
+        // retransmitted until DATA_ACKed.
+        if self.send.fin().is_some() && self.send.all_scheduled() && !self.data_fin_sent {
+            self.data_fin_sent = true;
+            self.send_data_fin(now);
+        }
+    }
+
+    fn send_data_fin(&mut self, now: Instant) {
+        let mut rto = Duration::from_millis(200);
+        for s in &mut self.subflows {
+            if Self::usable(s) && s.mp.role != Role::Plain {
+                s.mp.want_data_fin = true;
+                s.tcp.request_ack();
+                rto = rto.max(s.tcp.stats().rto);
+            }
+        }
+        let backoff = 1u32 << self.data_fin_backoff.min(6);
+        self.data_fin_rtx = Some(now + rto * backoff);
+    }
+
+    fn schedule_fallback(&mut self) {
+        let Some(i) = self.subflows.iter().position(|s| s.mp.role == Role::Plain) else {
+            return;
+        };
+        let s = &mut self.subflows[i];
+        // The subflow's ACKs are the data-level ACKs now.
+        let una = self.send.nxt().0.wrapping_sub(s.tcp.send_queue() as u64);
+        if let Some(n) = self.send.ack(Dsn(una)) {
+            if n > 0 && self.write_blocked {
+                self.write_blocked = false;
+                self.events.push_back(Event::Writable);
+            }
+        }
+        let room = s.tcp.send_capacity();
+        if let Some((dsn, len, reinjection)) =
+            self.send.peek(room, self.send.end()).filter(|_| room > 0)
+        {
+            let data = self.send.copy(dsn, len);
+            let n = s.tcp.write(&data);
+            s.mp.data_sent += n as u64;
+            self.send.consume(n, reinjection);
+        }
+        if self.send.fin().is_some() && self.send.all_scheduled() && !self.tcp_fin_sent {
+            self.tcp_fin_sent = true;
+            s.tcp.close();
+        }
+    }
+
+    /// Handle expired timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for s in &mut self.subflows {
+            if s.tcp.poll_timeout().is_some_and(|t| t <= now) {
+                s.tcp.handle_timeout(now);
+            }
+        }
+        if self.data_fin_rtx.is_some_and(|t| t <= now) {
+            if self.send.fin_acked() || self.closed.is_some() {
+                self.data_fin_rtx = None;
+            } else {
+                self.data_fin_backoff += 1;
+                self.send_data_fin(now);
+            }
+        }
+        self.announce_due(now);
+        self.after_input(now);
+    }
+
+    /// The earliest instant `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let subflows = self.subflows.iter().filter_map(|s| s.tcp.poll_timeout());
+        let announce = self
+            .announced
+            .iter()
+            .filter(|a| !a.echoed && a.tries < self.config.add_addr_max_tries)
+            .map(|a| a.next)
+            .filter(|_| self.mptcp_ready() && self.connected);
+        let joins = self.subflows.iter().filter_map(|s| s.mp.join_ack_rtx);
+        subflows
+            .chain(joins)
+            .chain(announce)
+            .chain(self.data_fin_rtx.filter(|_| self.closed.is_none()))
+            .min()
+    }
+
+    /// Subflow events, stall detection, reinjection.
+    pub(super) fn process_subflow_events(&mut self, now: Instant) {
+        for i in 0..self.subflows.len() {
+            while let Some(ev) = self.subflows[i].tcp.poll_event() {
+                match ev {
+                    tcp::Event::Closed { reason } => self.on_subflow_closed(i, reason),
+                    tcp::Event::Connected | tcp::Event::Readable | tcp::Event::Writable => {}
+                }
+            }
+            let s = &mut self.subflows[i];
+            let stats = s.tcp.stats();
+            if stats.bytes_acked > s.mp.last_bytes_acked {
+                s.mp.last_bytes_acked = stats.bytes_acked;
+                s.mp.stalled = false;
+            }
+            if stats.rto_count > s.mp.last_rto_count {
+                s.mp.last_rto_count = stats.rto_count;
+                if s.mp.established && s.tcp.state().is_synchronized() {
+                    s.mp.stalled = true;
+                    if self.others_usable(i) {
+                        self.reinject(i);
+                    }
+                }
+            }
+            // Chunks go once both the subflow and the data level
+            // acknowledged them (a subflow reset after a checksum failure
+            // loses bytes it had acknowledged, so they stay reinjectable).
+            let s = &mut self.subflows[i];
+            let una = s.mp.write_end - s.tcp.send_queue();
+            let data_una = self.send.una();
+            while s
+                .mp
+                .tx_chunks
+                .front()
+                .is_some_and(|c| c.end() <= una && c.dsn + c.len as u64 <= data_una)
+            {
+                s.mp.tx_chunks.pop_front();
+            }
+            // RFC 8684 section 3.2: the third ACK of a join is resent until
+            // the responder acknowledges it.
+            if s.mp.join_ack_rtx.is_some_and(|t| t <= now) {
+                if s.mp.established || s.mp.closed {
+                    s.mp.join_ack_rtx = None;
+                } else {
+                    let rto = s.tcp.stats().rto;
+                    s.mp.join_ack_rtx = Some(now + rto);
+                    s.tcp.request_ack();
+                }
+            }
+            // Fallback: the subflow's FIN is the stream's end.
+            if self.subflows[i].mp.rx_fallback.is_some() {
+                self.pump_rx(i);
+            }
+        }
+        if !self.connected {
+            let s = &self.subflows[0];
+            if s.mp.established && s.tcp.state().is_synchronized() {
+                self.connected = true;
+                self.events.push_back(Event::Connected);
+            }
+        }
+        if self.connected && !self.pm_started && self.mptcp_ready() {
+            self.pm_started = true;
+            let pairs = self.pairs();
+            let ctx = PmContext {
+                client: self.client,
+                initial: (self.subflows[0].tcp.local(), self.subflows[0].tcp.remote()),
+                subflows: &pairs,
+            };
+            let actions = self.pm.on_established(&ctx);
+            self.run_pm(now, actions);
+            self.announce_due(now);
+        }
+    }
+
+    /// Queue for reinjection everything subflow `i` carries that the
+    /// peer has not DATA_ACKed.
+    fn reinject(&mut self, i: usize) {
+        let s: &mut Subflow = &mut self.subflows[i];
+        for c in s.mp.tx_chunks.iter_mut() {
+            if !c.reinjected {
+                c.reinjected = true;
+                self.send.queue_reinject(c.dsn, c.len);
+            }
+        }
+    }
+
+    fn on_subflow_closed(&mut self, i: usize, reason: tcp::CloseReason) {
+        let s = &mut self.subflows[i];
+        if s.mp.closed && reason != tcp::CloseReason::Aborted {
+            return;
+        }
+        let already = s.mp.closed;
+        s.mp.closed = true;
+        if already {
+            return;
+        }
+        if matches!(s.mp.role, Role::JoinInitiator | Role::JoinResponder) {
+            // The slot is free again (as Linux counts subflows).
+            self.extra_subflows = self.extra_subflows.saturating_sub(1);
+        }
+        let id = s.mp.id;
+        let reason = SubflowCloseReason {
+            tcp: reason,
+            peer_reason: s.mp.rst_received,
+            local_reason: s.mp.rst_reason,
+        };
+        tracing::debug!(?id, ?reason, "subflow closed");
+        self.events.push_back(Event::SubflowClosed { id, reason });
+        if self.closed.is_none() && !self.fallback {
+            // Data on a dead subflow is sent again elsewhere.
+            for c in self.subflows[i].mp.tx_chunks.iter_mut() {
+                c.reinjected = true;
+                self.send.queue_reinject(c.dsn, c.len);
+            }
+        }
+    }
+
+    /// The end of the connection.
+    pub(super) fn check_close(&mut self) {
+        if self.closed.is_some() {
+            return;
+        }
+        if self.fallback {
+            let Some(s) = self.subflows.iter().find(|s| s.mp.role == Role::Plain) else {
+                return;
+            };
+            match s.tcp.close_reason() {
+                Some(tcp::CloseReason::Normal) => self.set_closed(CloseReason::Normal),
+                Some(tcp::CloseReason::Reset) => self.set_closed(CloseReason::Reset),
+                Some(_) => self.set_closed(CloseReason::SubflowsFailed),
+                None if s.tcp.state() == State::TimeWait => self.set_closed(CloseReason::Normal),
+                None => {}
+            }
+            return;
+        }
+        if self.send.fin_acked() && self.recv.fin_received() {
+            // RFC 8684 section 3.3.3: once both DATA_FINs are acknowledged
+            // the subflows are closed with FINs.
+            for s in &mut self.subflows {
+                s.tcp.close();
+            }
+            self.set_closed(CloseReason::Normal);
+            return;
+        }
+        let any_open = self.subflows.iter().any(|s| !s.mp.closed);
+        if !any_open {
+            self.set_closed(CloseReason::SubflowsFailed);
+        }
+    }
+}

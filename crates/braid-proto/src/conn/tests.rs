@@ -1,0 +1,904 @@
+//! Connection stories over the in-memory harness.
+
+use super::harness::{Harness, Path, Tamper};
+use super::*;
+use crate::wire::TcpFlags;
+use crate::wire::mptcp::{AddAddr, MpJoin, MptcpOption, rst_reason};
+
+fn one_path() -> Vec<Path> {
+    vec![Path::new("10.0.1.1", "10.0.9.1", 10)]
+}
+
+fn two_paths() -> Vec<Path> {
+    vec![
+        Path::new("10.0.1.1", "10.0.9.1", 10),
+        Path::new("10.0.2.1", "10.0.9.1", 15),
+    ]
+}
+
+fn multipath_client() -> ConnConfig {
+    let mut c = ConnConfig::default();
+    c.pm.local_addrs = vec!["10.0.2.1".parse().unwrap()];
+    c
+}
+
+fn connected(h: &mut Harness) {
+    assert!(
+        h.run_until(Duration::from_secs(5), |h| {
+            h.client_events.contains(&Event::Connected)
+                && h.server_events.contains(&Event::Connected)
+        }),
+        "not connected"
+    );
+}
+
+fn has_mpc(seg: &crate::tcp::Segment) -> Option<MpCapable> {
+    seg.header.options.mptcp.iter().find_map(|o| match o {
+        MptcpOption::MpCapable(m) => Some(*m),
+        _ => None,
+    })
+}
+
+#[test]
+fn mp_capable_handshake_exchanges_keys() {
+    let mut h = Harness::new(1, ConnConfig::default(), ConnConfig::default(), one_path());
+    h.keep_log = true;
+    connected(&mut h);
+    let s = h.server();
+    assert!(!h.client.is_fallback() && !s.is_fallback());
+    assert_eq!(h.client.remote_key(), Some(s.local_key()));
+    assert_eq!(s.remote_key(), Some(h.client.local_key()));
+    // SYN: no key; SYN/ACK: server key; third ACK: both keys.
+    let syn = has_mpc(&h.log[0].2).expect("MP_CAPABLE on SYN");
+    assert_eq!((syn.version, syn.sender_key), (1, None));
+    assert_eq!(syn.flags & MpCapable::FLAG_HMAC_SHA256, 1);
+    let synack = has_mpc(&h.log[1].2).expect("MP_CAPABLE on SYN/ACK");
+    assert_eq!(synack.sender_key, Some(s.local_key()));
+    let ack = has_mpc(&h.log[2].2).expect("MP_CAPABLE on third ACK");
+    assert_eq!(ack.sender_key, Some(h.client.local_key()));
+    assert_eq!(ack.receiver_key, Some(s.local_key()));
+}
+
+#[test]
+fn first_data_repeats_keys_until_peer_dss() {
+    let mut h = Harness::new(2, ConnConfig::default(), ConnConfig::default(), one_path());
+    h.keep_log = true;
+    // Lose the third ACK: the first data packet must carry the keys.
+    let mut first = true;
+    h.tamper = Some(Box::new(move |to_server, _, seg| {
+        if to_server
+            && seg.header.flags == TcpFlags::empty()
+            && seg.payload.is_empty()
+            && first
+            && seg
+                .header
+                .options
+                .mptcp
+                .iter()
+                .any(|o| matches!(o, MptcpOption::MpCapable(_)))
+        {
+            first = false;
+            return false;
+        }
+        true
+    }));
+    h.to_send = b"hello over mptcp".to_vec();
+    assert!(h.run_until(Duration::from_secs(5), |h| h.received.len() == 16));
+    assert_eq!(h.received, b"hello over mptcp");
+    assert!(!h.server().is_fallback());
+    let data = h
+        .log
+        .iter()
+        .find(|(to_s, _, s)| *to_s && !s.payload.is_empty())
+        .unwrap();
+    let mpc = has_mpc(&data.2).expect("MP_CAPABLE with data");
+    assert_eq!(mpc.data_len, Some(16));
+    // Once the server's DSS arrived, the client sends DSS only.
+    h.to_send.extend_from_slice(b"more");
+    h.run_until(Duration::from_secs(1), |h| h.received.len() == 20);
+    let last = h
+        .log
+        .iter()
+        .rev()
+        .find(|(to_s, _, s)| *to_s && !s.payload.is_empty())
+        .unwrap();
+    assert!(has_mpc(&last.2).is_none());
+}
+
+#[test]
+fn single_subflow_transfer_and_data_fin_close_both_sides() {
+    let mut h = Harness::new(3, ConnConfig::default(), ConnConfig::default(), one_path());
+    h.paths[0].loss = 0.02;
+    let data = h.random_bytes(300_000);
+    h.to_send = data.clone();
+    h.close_after_send = true;
+    h.server_to_send = b"bye".to_vec();
+    h.server_close_after_send = true;
+    assert!(h.run_until(Duration::from_secs(60), |h| {
+        h.client_events.contains(&Event::Closed {
+            reason: CloseReason::Normal,
+        }) && h.server_events.contains(&Event::Closed {
+            reason: CloseReason::Normal,
+        })
+    }));
+    assert_eq!(h.received, data);
+    assert_eq!(h.client_received, b"bye");
+    assert!(h.server().is_read_closed() && h.client.is_read_closed());
+}
+
+#[test]
+fn checksum_negotiated_if_either_side_asks() {
+    let cs = ConnConfig {
+        checksum: true,
+        ..ConnConfig::default()
+    };
+    let mut h = Harness::new(4, ConnConfig::default(), cs, one_path());
+    let data = h.random_bytes(100_000);
+    h.to_send = data.clone();
+    connected(&mut h);
+    assert!(h.client.checksum_enabled() && h.server().checksum_enabled());
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() == data.len()));
+    assert_eq!(h.received, data);
+}
+
+fn two_subflow_transfer(seed: u64, size: usize, sched: SchedulerKind) {
+    let mut cc = multipath_client();
+    cc.scheduler = sched;
+    let mut h = Harness::new(seed, cc, ConnConfig::default(), two_paths());
+    let up = h.random_bytes(size);
+    let down = h.random_bytes(size / 2);
+    h.to_send = up.clone();
+    h.server_to_send = down.clone();
+    assert!(h.run_until(Duration::from_secs(60), |h| {
+        h.received.len() == up.len() && h.client_received.len() == down.len()
+    }));
+    assert_eq!(h.received, up);
+    assert_eq!(h.client_received, down);
+    let subs = h.client.subflows();
+    assert_eq!(subs.len(), 2);
+    assert!(subs.iter().all(|s| s.established));
+    assert!(subs.iter().all(|s| s.data_sent > 0), "{subs:#?}");
+    let server_subs = h.server().subflows();
+    assert!(server_subs.iter().all(|s| s.data_received > 0));
+    assert!(server_subs.iter().all(|s| s.data_sent > 0));
+    assert_eq!(h.server().mib().mp_join_ack_rx, 1);
+}
+
+#[test]
+fn two_subflows_carry_data_min_rtt() {
+    two_subflow_transfer(5, 2 << 20, SchedulerKind::MinRtt);
+}
+
+#[test]
+fn two_subflows_carry_data_round_robin() {
+    two_subflow_transfer(6, 1 << 20, SchedulerKind::RoundRobin);
+}
+
+#[test]
+fn join_with_bad_hmac_refused_with_mp_tcprst() {
+    let mut h = Harness::new(7, multipath_client(), ConnConfig::default(), two_paths());
+    h.keep_log = true;
+    h.tamper = Some(Box::new(|to_server, _, seg| {
+        if to_server {
+            for o in seg.header.options.mptcp.iter_mut() {
+                if let MptcpOption::MpJoin(MpJoin::Ack { hmac }) = o {
+                    hmac[0] ^= 0xff;
+                }
+            }
+        }
+        true
+    }));
+    let data = h.random_bytes(50_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() == data.len()));
+    assert_eq!(h.received, data);
+    assert_eq!(h.server().mib().mp_join_ack_hmac_failure, 1);
+    assert_eq!(h.server().mib().mp_join_ack_rx, 0);
+    let rst = h
+        .log
+        .iter()
+        .find(|(to_s, _, s)| !*to_s && s.header.flags.contains(TcpFlags::RST))
+        .expect("RST sent");
+    assert!(rst.2.header.options.mptcp.iter().any(|o| matches!(
+        o,
+        MptcpOption::MpTcpRst {
+            reason: rst_reason::MPTCP_ERROR,
+            ..
+        }
+    )));
+    assert!(h.client_events.iter().any(|e| matches!(
+        e,
+        Event::SubflowClosed {
+            reason: SubflowCloseReason {
+                peer_reason: Some(rst_reason::MPTCP_ERROR),
+                ..
+            },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn join_refused_over_subflow_limit() {
+    let mut sc = ConnConfig::default();
+    sc.pm.limits.subflows = 0;
+    let mut h = Harness::new(8, multipath_client(), sc, two_paths());
+    let data = h.random_bytes(50_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
+    assert_eq!(h.received, data);
+    assert!(h.server().mib().mp_join_syn_limit >= 1);
+    assert_eq!(h.server().subflows().len(), 1);
+}
+
+#[test]
+fn add_addr_announced_echoed_and_joined() {
+    let paths = vec![
+        Path::new("10.0.1.1", "10.0.9.1", 10),
+        Path::new("10.0.1.1", "10.0.9.2", 12),
+    ];
+    let mut cc = ConnConfig::default();
+    cc.pm.limits.add_addr_accepted = 1;
+    let mut sc = ConnConfig::default();
+    sc.pm.announce = vec!["10.0.9.2:443".parse().unwrap()];
+    let mut h = Harness::new(9, cc, sc, paths);
+    let data = h.random_bytes(400_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
+    assert_eq!(h.received, data);
+    assert!(h.client_events.contains(&Event::AddrAnnounced {
+        id: 1,
+        addr: "10.0.9.2:443".parse().unwrap()
+    }));
+    assert_eq!(h.server().mib().add_addr_echo_rx, 1);
+    assert_eq!(h.client.mib().add_addr_rx, 1);
+    let subs = h.client.subflows();
+    assert_eq!(subs.len(), 2);
+    assert!(subs[1].established);
+    assert_eq!(subs[1].remote, "10.0.9.2:443".parse().unwrap());
+}
+
+#[test]
+fn add_addr_retransmitted_until_echoed() {
+    let paths = vec![Path::new("10.0.1.1", "10.0.9.1", 10)];
+    let mut sc = ConnConfig::default();
+    sc.pm.announce = vec!["10.0.9.2:443".parse().unwrap()];
+    sc.add_addr_timeout = Duration::from_secs(1);
+    let mut h = Harness::new(10, ConnConfig::default(), sc, paths);
+    let mut dropped = 0;
+    h.tamper = Some(Box::new(move |to_server, _, seg| {
+        let is_add = seg
+            .header
+            .options
+            .mptcp
+            .iter()
+            .any(|o| matches!(o, MptcpOption::AddAddr(a) if !a.is_echo()));
+        if !to_server && is_add && dropped < 2 {
+            dropped += 1;
+            return false;
+        }
+        true
+    }));
+    assert!(h.run_until(Duration::from_secs(10), |h| {
+        h.server
+            .as_ref()
+            .is_some_and(|s| s.mib().add_addr_echo_rx == 1)
+    }));
+    assert_eq!(h.server().mib().add_addr_retransmits, 2);
+    // Over the (default 0) limit: echoed, not acted on.
+    assert_eq!(h.client.mib().add_addr_over_limit, 1);
+}
+
+#[test]
+fn forged_add_addr_ignored() {
+    let mut cc = ConnConfig::default();
+    cc.pm.limits.add_addr_accepted = 4;
+    let mut h = Harness::new(11, cc, ConnConfig::default(), one_path());
+    let mut forged = 0;
+    h.tamper = Some(Box::new(move |to_server, _, seg| {
+        let o = &mut seg.header.options;
+        if !to_server && o.mptcp.iter().any(|o| matches!(o, MptcpOption::Dss(_))) && forged < 3 {
+            o.mptcp.clear();
+            o.mptcp.push(MptcpOption::AddAddr(AddAddr {
+                addr_id: 7,
+                addr: "192.0.2.66".parse().unwrap(),
+                port: None,
+                hmac: Some(0x0123_4567_89ab_cdef),
+            }));
+            forged += 1;
+        }
+        true
+    }));
+    let data = h.random_bytes(20_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() == data.len()));
+    assert_eq!(h.client.mib().add_addr_hmac_failure, 3);
+    assert!(
+        !h.client_events
+            .iter()
+            .any(|e| matches!(e, Event::AddrAnnounced { .. }))
+    );
+    assert_eq!(h.client.subflows().len(), 1);
+}
+
+#[test]
+fn blackout_mid_transfer_completes_by_reinjection() {
+    let mut h = Harness::new(12, multipath_client(), ConnConfig::default(), two_paths());
+    let data = h.random_bytes(1 << 20);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 300_000));
+    // Both paths were in use; now the second dies for good.
+    assert!(h.client.subflows().iter().all(|s| s.data_sent > 0));
+    h.paths[1].blackout = true;
+    let t0 = h.now;
+    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
+    assert_eq!(h.received, data);
+    assert!(h.client.mib().reinjected_bytes > 0);
+    // Bounded stall: a few RTOs, not the subflow's full timeout.
+    assert!(
+        h.now - t0 < Duration::from_secs(10),
+        "took {:?}",
+        h.now - t0
+    );
+}
+
+#[test]
+fn synack_options_stripped_falls_back_byte_exact() {
+    let mut paths = one_path();
+    paths[0].strip_mptcp_synack = true;
+    let mut h = Harness::new(13, ConnConfig::default(), ConnConfig::default(), paths);
+    let data = h.random_bytes(256 * 1024);
+    let down = h.random_bytes(10_000);
+    h.to_send = data.clone();
+    h.server_to_send = down.clone();
+    h.close_after_send = true;
+    h.server_close_after_send = true;
+    assert!(h.run_until(Duration::from_secs(60), |h| {
+        h.received.len() == data.len() && h.client.is_read_closed()
+    }));
+    assert_eq!(h.received, data);
+    assert_eq!(h.client_received, down);
+    assert!(h.client.is_fallback() && h.server().is_fallback());
+    assert!(h.client_events.contains(&Event::Fallback));
+    assert_eq!(h.client.mib().mp_capable_active_fallback, 1);
+    assert_eq!(h.server().mib().mp_capable_passive_fallback, 1);
+}
+
+#[test]
+fn syn_without_mp_capable_gives_plain_tcp() {
+    let mut h = Harness::new(14, ConnConfig::default(), ConnConfig::default(), one_path());
+    h.tamper = Some(Box::new(|to_server, _, seg| {
+        if to_server && seg.header.flags.contains(TcpFlags::SYN) {
+            seg.header.options.mptcp.clear();
+        }
+        true
+    }));
+    let data = h.random_bytes(50_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() == data.len()));
+    assert_eq!(h.received, data);
+    assert!(h.server().is_fallback() && h.client.is_fallback());
+}
+
+/// A middlebox rewriting one byte in the first segment seen of every
+/// mapping on path `on` (one change per mapping: the Internet checksum
+/// cannot miss a single-byte change, while two changes may cancel).
+fn rewriter(on: usize) -> Tamper {
+    let mut seen = std::collections::HashSet::new();
+    Box::new(move |to_server, path, seg| {
+        if !to_server || path != on || seg.payload.len() <= 10 {
+            return true;
+        }
+        let key = seg.header.options.mptcp.iter().find_map(|o| match o {
+            MptcpOption::Dss(d) => d.mapping.map(|m| m.dsn),
+            MptcpOption::MpCapable(m) => m.data_len.map(|_| 0),
+            _ => None,
+        });
+        if let Some(k) = key {
+            if seen.insert(k) {
+                seg.payload[5] = seg.payload[5].wrapping_add(1);
+            }
+        }
+        true
+    })
+}
+
+#[test]
+fn checksum_failure_on_one_path_resets_that_subflow() {
+    let mut cc = multipath_client();
+    cc.checksum = true;
+    let mut h = Harness::new(15, cc, ConnConfig::default(), two_paths());
+    h.tamper = Some(rewriter(1));
+    let data = h.random_bytes(500_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
+    assert!(h.received == data, "never a corrupted byte");
+    let m = h.server().mib();
+    assert!(m.dss_checksum_error >= 1 && m.mp_fail_tx >= 1);
+    assert!(h.client_events.iter().any(|e| matches!(
+        e,
+        Event::SubflowClosed {
+            reason: SubflowCloseReason {
+                peer_reason: Some(rst_reason::MIDDLEBOX),
+                ..
+            },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn checksum_failure_on_only_path_resets_connection_without_corruption() {
+    let cc = ConnConfig {
+        checksum: true,
+        ..ConnConfig::default()
+    };
+    let mut h = Harness::new(16, cc, ConnConfig::default(), one_path());
+    let data = h.random_bytes(100_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(5), |h| h.received.len() > 20_000));
+    h.tamper = Some(rewriter(0));
+    assert!(h.run_until(Duration::from_secs(30), |h| {
+        h.server_events.contains(&Event::Closed {
+            reason: CloseReason::ChecksumFailure,
+        })
+    }));
+    assert!(h.received.len() < data.len());
+    assert!(
+        h.received[..] == data[..h.received.len()],
+        "corrupted byte delivered"
+    );
+    assert!(h.run_until(Duration::from_secs(5), |h| {
+        h.client_events
+            .iter()
+            .any(|e| matches!(e, Event::Closed { .. }))
+    }));
+}
+
+#[test]
+fn abort_sends_fastclose() {
+    let mut h = Harness::new(17, ConnConfig::default(), ConnConfig::default(), one_path());
+    connected(&mut h);
+    h.client.abort();
+    assert!(
+        h.run_until(Duration::from_secs(5), |h| h.server_events.contains(
+            &Event::Closed {
+                reason: CloseReason::Reset
+            }
+        ))
+    );
+    assert_eq!(h.server().mib().mp_fastclose_rx, 1);
+}
+
+#[test]
+fn mp_prio_marks_subflow_backup_at_peer() {
+    let mut h = Harness::new(18, multipath_client(), ConnConfig::default(), two_paths());
+    assert!(
+        h.run_until(Duration::from_secs(5), |h| h.client.subflows().len() == 2
+            && h.client.subflows()[1].established)
+    );
+    let id = h.client.subflows()[1].id;
+    h.client.set_backup(id, true);
+    assert!(h.run_until(Duration::from_secs(5), |h| {
+        h.server.as_ref().is_some_and(|s| s.mib().mp_prio_rx == 1)
+    }));
+    assert!(h.server().subflows()[1].backup);
+    // The server now sends on the regular subflow only.
+    let down = h.random_bytes(300_000);
+    h.server_to_send = down.clone();
+    assert!(
+        h.run_until(Duration::from_secs(20), |h| h.client_received.len()
+            == down.len())
+    );
+    assert_eq!(h.client_received, down);
+    assert_eq!(h.server().subflows()[1].data_sent, 0);
+}
+
+#[test]
+fn seeds_with_loss_two_paths() {
+    for seed in 100..104 {
+        let mut h = Harness::new(seed, multipath_client(), ConnConfig::default(), two_paths());
+        h.paths[0].loss = 0.02;
+        h.paths[1].loss = 0.03;
+        let data = h.random_bytes(400_000);
+        h.to_send = data.clone();
+        h.close_after_send = true;
+        h.server_close_after_send = true;
+        assert!(
+            h.run_until(Duration::from_secs(120), |h| {
+                h.client_events.contains(&Event::Closed {
+                    reason: CloseReason::Normal,
+                })
+            }),
+            "seed {seed}"
+        );
+        assert_eq!(h.received, data, "seed {seed}");
+    }
+}
+
+#[test]
+fn join_third_ack_lost_is_retransmitted() {
+    let mut h = Harness::new(19, multipath_client(), ConnConfig::default(), two_paths());
+    let mut dropped = false;
+    h.tamper = Some(Box::new(move |to_server, _, seg| {
+        let is_ack = seg
+            .header
+            .options
+            .mptcp
+            .iter()
+            .any(|o| matches!(o, MptcpOption::MpJoin(MpJoin::Ack { .. })));
+        if to_server && is_ack && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    }));
+    assert!(h.run_until(Duration::from_secs(10), |h| {
+        h.client.subflows().len() == 2 && h.client.subflows()[1].established
+    }));
+    assert_eq!(h.server().mib().mp_join_ack_rx, 1);
+}
+
+fn syn_with(mpc: Option<MpCapable>) -> crate::tcp::Segment {
+    let mut header = crate::wire::TcpRepr {
+        src_port: 40000,
+        dst_port: 443,
+        seq_number: crate::wire::SeqNum(1000),
+        ack_number: None,
+        flags: TcpFlags::SYN,
+        window_len: 65535,
+        urgent_ptr: 0,
+        options: crate::wire::TcpOptions::default(),
+        payload: &[],
+    };
+    header.options.mss = Some(1460);
+    if let Some(m) = mpc {
+        header.options.mptcp.push(MptcpOption::MpCapable(m));
+    }
+    crate::tcp::Segment {
+        header,
+        payload: Vec::new(),
+    }
+}
+
+fn accept_and_answer(mpc: Option<MpCapable>) -> (Connection, Option<MpCapable>) {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let syn = syn_with(mpc);
+    let local: SocketAddr = "10.0.9.1:443".parse().unwrap();
+    let remote: SocketAddr = "10.0.1.1:40000".parse().unwrap();
+    let mut c = Connection::accept(
+        Instant::ZERO,
+        &ConnConfig::default(),
+        local,
+        remote,
+        &syn.repr(),
+        &mut rng,
+    )
+    .unwrap();
+    let (_, _, _, synack) = c.poll_transmit(Instant::ZERO).unwrap();
+    assert!(synack.header.flags.contains(TcpFlags::SYN));
+    let answer = synack.header.options.mptcp.iter().find_map(|o| match o {
+        MptcpOption::MpCapable(m) => Some(*m),
+        _ => None,
+    });
+    (c, answer)
+}
+
+fn mpc_syn(version: u8, flags: u8) -> MpCapable {
+    MpCapable {
+        version,
+        flags,
+        sender_key: None,
+        receiver_key: None,
+        data_len: None,
+        checksum: None,
+    }
+}
+
+#[test]
+fn version_negotiation_on_accept() {
+    // Version 1 with H: answered with our key.
+    let (c, a) = accept_and_answer(Some(mpc_syn(1, MpCapable::FLAG_HMAC_SHA256)));
+    let a = a.expect("MP_CAPABLE answered");
+    assert_eq!((a.version, a.sender_key), (1, Some(c.local_key())));
+    assert!(!c.is_fallback() && !c.checksum_enabled());
+    // A higher version is answered with version 1.
+    let (_, a) = accept_and_answer(Some(mpc_syn(2, MpCapable::FLAG_HMAC_SHA256)));
+    assert_eq!(a.map(|a| a.version), Some(1));
+    // Checksum requested by the client.
+    let flags = MpCapable::FLAG_HMAC_SHA256 | MpCapable::FLAG_CHECKSUM;
+    let (c, a) = accept_and_answer(Some(mpc_syn(1, flags)));
+    assert!(c.checksum_enabled());
+    assert_ne!(a.unwrap().flags & MpCapable::FLAG_CHECKSUM, 0);
+    // Version 0 (RFC 6824), no H, or the extensibility flag: plain TCP.
+    for m in [
+        mpc_syn(0, MpCapable::FLAG_HMAC_SHA256),
+        mpc_syn(1, 0),
+        mpc_syn(
+            1,
+            MpCapable::FLAG_HMAC_SHA256 | MpCapable::FLAG_EXTENSIBILITY,
+        ),
+    ] {
+        let (c, a) = accept_and_answer(Some(m));
+        assert!(a.is_none() && c.is_fallback(), "{m:?}");
+    }
+    let (c, a) = accept_and_answer(None);
+    assert!(a.is_none() && c.is_fallback());
+    assert_eq!(c.mib().mp_capable_passive_fallback, 1);
+}
+
+#[test]
+fn remove_addr_closes_subflows_to_it() {
+    let paths = vec![
+        Path::new("10.0.1.1", "10.0.9.1", 10),
+        Path::new("10.0.1.1", "10.0.9.2", 12),
+    ];
+    let mut cc = ConnConfig::default();
+    cc.pm.limits.add_addr_accepted = 1;
+    let mut sc = ConnConfig::default();
+    sc.pm.announce = vec!["10.0.9.2:443".parse().unwrap()];
+    let mut h = Harness::new(20, cc, sc, paths);
+    assert!(h.run_until(Duration::from_secs(10), |h| {
+        h.client.subflows().len() == 2 && h.client.subflows()[1].established
+    }));
+    h.server.as_mut().unwrap().remove_addr(&[1]);
+    let data = h.random_bytes(100_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(20), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+    assert_eq!(h.client.mib().rm_addr_rx, 1);
+    let id = h.client.subflows()[1].id;
+    assert!(
+        h.client_events
+            .iter()
+            .any(|e| matches!(e, Event::SubflowClosed { id: x, .. } if *x == id))
+    );
+}
+
+#[test]
+fn data_ack_beyond_sent_ignored() {
+    let mut h = Harness::new(21, ConnConfig::default(), ConnConfig::default(), one_path());
+    let mut n = 0;
+    h.tamper = Some(Box::new(move |to_server, _, seg| {
+        for o in seg.header.options.mptcp.iter_mut() {
+            if let MptcpOption::Dss(d) = o {
+                if !to_server && n < 3 {
+                    if let Some((a, _)) = d.data_ack.as_mut() {
+                        *a = a.wrapping_add(1 << 30);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        true
+    }));
+    let data = h.random_bytes(100_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(20), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+    assert_eq!(h.client.mib().data_ack_invalid, 3);
+}
+
+/// Hostile options on a checksummed connection: random rewrites of MPTCP
+/// options never panic and never deliver a wrong byte.
+#[test]
+fn hostile_option_rewrites_never_corrupt() {
+    use rand::{Rng, RngExt, SeedableRng};
+    for seed in 0..12u64 {
+        let mut cc = multipath_client();
+        cc.checksum = true;
+        let mut h = Harness::new(seed + 200, cc, ConnConfig::default(), two_paths());
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        h.tamper = Some(Box::new(move |_, _, seg| {
+            if !rng.random_bool(0.05) {
+                return true;
+            }
+            let o = &mut seg.header.options.mptcp;
+            let pick = rng.random_range(0..9u32);
+            let r = rng.next_u64();
+            match (pick, o.first_mut()) {
+                (0, Some(MptcpOption::Dss(d))) => {
+                    if let Some(m) = d.mapping.as_mut() {
+                        m.dsn = m.dsn.wrapping_add(r % 5000);
+                    }
+                }
+                (1, Some(MptcpOption::Dss(d))) => {
+                    if let Some(m) = d.mapping.as_mut() {
+                        m.subflow_seq = m.subflow_seq.wrapping_add(r as u32 % 3000);
+                        m.data_len = (r >> 32) as u16;
+                    }
+                }
+                (2, Some(MptcpOption::Dss(d))) => d.data_fin = true,
+                (3, _) => {
+                    o.clear();
+                    o.push(MptcpOption::MpFail { dsn: r });
+                }
+                (4, _) => {
+                    o.clear();
+                    o.push(MptcpOption::MpFastclose { receiver_key: r });
+                }
+                (5, _) => {
+                    o.clear();
+                    let mut ids = arrayvec::ArrayVec::new();
+                    ids.push(r as u8);
+                    o.push(MptcpOption::RemoveAddr(ids));
+                }
+                (6, _) => {
+                    o.clear();
+                    o.push(MptcpOption::MpPrio { backup: r & 1 == 1 });
+                }
+                (7, _) => {
+                    o.clear();
+                    o.push(MptcpOption::MpCapable(MpCapable {
+                        version: 1,
+                        flags: 1,
+                        sender_key: Some(r),
+                        receiver_key: Some(r.rotate_left(7)),
+                        data_len: Some(r as u16),
+                        checksum: Some(0),
+                    }));
+                }
+                _ => o.clear(),
+            }
+            true
+        }));
+        let data = h.random_bytes(200_000);
+        h.to_send = data.clone();
+        h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len());
+        assert!(
+            h.received[..] == data[..h.received.len()],
+            "seed {seed}: corrupted byte delivered"
+        );
+    }
+}
+
+/// A seed whose first random `u64` (the client's key) gives an IDSN whose
+/// low 32 bits are just below 2^32, so the transfer crosses the boundary.
+fn seed_with_idsn_near_wrap() -> u64 {
+    use rand::{Rng, SeedableRng};
+    (0u64..)
+        .find(|&seed| {
+            let key = rand_chacha::ChaCha8Rng::seed_from_u64(seed).next_u64();
+            let low = crate::crypto::idsn(key) as u32;
+            (u32::MAX - 400_000..u32::MAX - 10_000).contains(&low)
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn thirty_two_bit_dsns_across_the_low_word_wrap() {
+    let seed = seed_with_idsn_near_wrap();
+    let mut h = Harness::new(seed, multipath_client(), ConnConfig::default(), two_paths());
+    let idsn = crate::crypto::idsn(h.client.local_key());
+    assert!((idsn as u32) > u32::MAX - 400_000);
+    // Rewrite every DSN and DATA_ACK to its 32-bit form, as a peer that
+    // sends short DSS fields would.
+    h.tamper = Some(Box::new(|_, _, seg| {
+        for o in seg.header.options.mptcp.iter_mut() {
+            if let MptcpOption::Dss(d) = o {
+                if let Some(m) = d.mapping.as_mut() {
+                    m.dsn = u64::from(m.dsn as u32);
+                    m.dsn_64 = false;
+                }
+                if let Some((a, wide)) = d.data_ack.as_mut() {
+                    *a = u64::from(*a as u32);
+                    *wide = false;
+                }
+            }
+        }
+        true
+    }));
+    let data = h.random_bytes(1 << 20);
+    h.to_send = data.clone();
+    h.close_after_send = true;
+    h.server_close_after_send = true;
+    assert!(h.run_until(Duration::from_secs(60), |h| {
+        h.client_events.contains(&Event::Closed {
+            reason: CloseReason::Normal,
+        })
+    }));
+    assert!(h.received == data);
+    assert!(h.client.subflows().iter().all(|s| s.data_sent > 0));
+}
+
+#[test]
+fn path_revived_after_blackout_carries_data_again() {
+    let mut h = Harness::new(22, multipath_client(), ConnConfig::default(), two_paths());
+    let data = h.random_bytes(3 << 20);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 200_000));
+    h.paths[0].blackout = true;
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 1_000_000));
+    let before = h.client.subflows()[0].stats.bytes_acked;
+    h.paths[0].blackout = false;
+    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+    let sub0 = h.client.subflows()[0];
+    assert!(sub0.stats.bytes_acked > before + 100_000, "{sub0:?}");
+}
+
+#[test]
+fn all_paths_dead_closes_with_subflows_failed() {
+    let mut cc = multipath_client();
+    cc.tcp.max_retransmissions = 3;
+    let mut sc = ConnConfig::default();
+    sc.tcp.max_retransmissions = 3;
+    let mut h = Harness::new(23, cc, sc, two_paths());
+    let data = h.random_bytes(1 << 20);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 100_000));
+    h.paths[0].blackout = true;
+    h.paths[1].blackout = true;
+    assert!(h.run_until(Duration::from_secs(600), |h| {
+        h.client_events.contains(&Event::Closed {
+            reason: CloseReason::SubflowsFailed,
+        })
+    }));
+    assert!(h.received[..] == data[..h.received.len()]);
+}
+
+#[test]
+fn small_send_buffer_reports_writable() {
+    let cc = ConnConfig {
+        send_buffer: 32 * 1024,
+        ..multipath_client()
+    };
+    let mut h = Harness::new(24, cc, ConnConfig::default(), two_paths());
+    let data = h.random_bytes(500_000);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+    assert!(h.client_events.contains(&Event::Writable));
+}
+
+#[test]
+fn slow_reader_bounds_memory_and_completes() {
+    let sc = ConnConfig {
+        recv_buffer: 128 * 1024,
+        ..ConnConfig::default()
+    };
+    let mut h = Harness::new(25, multipath_client(), sc, two_paths());
+    let data = h.random_bytes(1 << 20);
+    h.to_send = data.clone();
+    // The server application does not read for a while: the data level
+    // holds at most its buffer, the rest waits in the subflows and then
+    // at the sender.
+    h.server_paused = true;
+    h.run_until(Duration::from_secs(3), |_| false);
+    assert!(h.received.is_empty());
+    let held: u64 = h.server().subflows().iter().map(|s| s.data_received).sum();
+    assert!(held <= 128 * 1024, "data level took {held} bytes");
+    assert!(h.client.subflows().iter().map(|s| s.data_sent).sum::<u64>() < data.len() as u64);
+    h.server_paused = false;
+    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
+    assert!(h.received == data);
+}
+
+/// Longer sweep: 4 MiB both ways over two lossy paths, many seeds.
+#[test]
+#[ignore]
+fn seed_sweep_4mib_bidirectional_lossy() {
+    for seed in 1000..1020 {
+        let mut h = Harness::new(seed, multipath_client(), ConnConfig::default(), two_paths());
+        h.paths[0].loss = 0.03;
+        h.paths[1].loss = 0.05;
+        let up = h.random_bytes(4 << 20);
+        let down = h.random_bytes(4 << 20);
+        h.to_send = up.clone();
+        h.server_to_send = down.clone();
+        h.close_after_send = true;
+        h.server_close_after_send = true;
+        assert!(
+            h.run_until(Duration::from_secs(600), |h| {
+                h.client_events.contains(&Event::Closed {
+                    reason: CloseReason::Normal,
+                }) && h.server_events.contains(&Event::Closed {
+                    reason: CloseReason::Normal,
+                })
+            }),
+            "seed {seed}"
+        );
+        assert!(h.received == up && h.client_received == down, "seed {seed}");
+    }
+}
