@@ -101,20 +101,24 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             if st.given_up {
                 continue;
             }
-            progress(args.json, &format!("{} run {run}/{runs} ...", st.stack));
             match run_once(&scenario, st.stack, &exe) {
                 Ok((client, server)) => {
                     let fig =
                         RunFigures::new(run, &client, server.as_ref(), &paths, scenario.bound_ms);
-                    progress(args.json, &format!("  {}", run_line(&fig)));
+                    progress(&format!(
+                        "{} run {run}/{runs}: {}",
+                        st.stack,
+                        run_line(&fig)
+                    ));
                     st.figures.push(fig);
                     if st.plotted.is_none() {
                         st.plotted = Some(client);
                     }
                 }
                 Err(e) => {
+                    // Reported in the summary (and the error when no
+                    // stack ran), not here: one line for `--stack braid`.
                     let msg = format!("{e:#}");
-                    progress(args.json, &format!("  failed: {msg}"));
                     st.given_up = st.figures.is_empty();
                     st.failed.push(msg);
                 }
@@ -131,13 +135,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        if panels.is_empty() {
-            bail!("--svg: no stack completed a run, nothing to plot");
+        if !panels.is_empty() {
+            svg::draw(file, &scenario.name, &paths, &panels)?;
+            progress(&format!("wrote {}", file.display()));
         }
-        svg::draw(file, &scenario.name, &paths, &panels)?;
-        progress(args.json, &format!("wrote {}", file.display()));
     }
-    let plotted_failed_all = state.iter().all(|st| st.figures.is_empty());
+    let all_failed = state.iter().all(|st| st.figures.is_empty());
     let mut summaries = state
         .into_iter()
         .map(|st| StackSummary::new(st.stack, st.figures, st.failed, scenario.bound_ms));
@@ -159,10 +162,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    } else if !all_failed {
         print_table(&report);
     }
-    if plotted_failed_all {
+    if all_failed {
         let first = [&report.kernel, &report.braid]
             .into_iter()
             .flatten()
@@ -200,7 +203,7 @@ impl StackRuns {
 }
 
 /// Progress lines go to stderr, so `--json` leaves stdout to the report.
-fn progress(_json: bool, line: &str) {
+fn progress(line: &str) {
     eprintln!("bench: {line}");
 }
 
