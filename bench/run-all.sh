@@ -49,7 +49,7 @@ render() {
     def n(x; d): if x == null then "–" else ((x * pow(10; d) | round) / pow(10; d) | tostring) end;
     def mbit(x): n(if x == null then null else x / 1e6 end; 2);
     def spread(s; k; f; d):
-      if s.available then
+      if s.available and s[k] != null then
         n(if s[k] == null then null else s[k] / f end; d) + " [" +
         n(if s.min[k] == null then null else s.min[k] / f end; d) + "–" +
         n(if s.max[k] == null then null else s.max[k] / f end; d) + "]"
