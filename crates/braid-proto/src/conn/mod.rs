@@ -545,6 +545,119 @@ impl Connection {
         }
     }
 
+    /// Draw a new key (and so a new token and IDSN) before anything was
+    /// sent: the endpoint's answer to a token collision (RFC 8684 section
+    /// 3.2 leaves uniqueness to the implementation; Linux `token.c`
+    /// retries with a fresh key). Returns false, changing nothing, once a
+    /// key may have left (the peer's key is known or data was written).
+    pub fn rekey<R: Rng + ?Sized>(&mut self, rng: &mut R) -> bool {
+        if self.remote_key.is_some() || self.fallback || !self.send.is_empty() {
+            return false;
+        }
+        self.local_key = crypto::generate_key(rng);
+        self.local_token = crypto::token(self.local_key);
+        let idsn = Dsn(crypto::idsn(self.local_key)) + 1;
+        self.send = SendBuf::new(idsn, self.config.send_buffer);
+        self.peer_window_right = idsn;
+        true
+    }
+
+    /// Whether we opened the connection.
+    pub fn is_client(&self) -> bool {
+        self.client
+    }
+
+    /// Local address of the initial subflow.
+    pub fn local(&self) -> SocketAddr {
+        self.subflows[0].tcp.local()
+    }
+
+    /// Remote address of the initial subflow.
+    pub fn remote(&self) -> SocketAddr {
+        self.subflows[0].tcp.remote()
+    }
+
+    /// The subflow a 4-tuple belongs to (the newest, if a closed subflow
+    /// used the same tuple before).
+    pub fn subflow_for(&self, local: SocketAddr, remote: SocketAddr) -> Option<SubflowId> {
+        self.subflows
+            .iter()
+            .rev()
+            .find(|s| s.tcp.local() == local && s.tcp.remote() == remote)
+            .map(|s| s.mp.id)
+    }
+
+    /// Every (local, remote) pair any subflow used.
+    pub fn tuples(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
+        self.subflows
+            .iter()
+            .map(|s| (s.tcp.local(), s.tcp.remote()))
+    }
+
+    /// Whether `write` can still queue data.
+    pub fn can_send(&self) -> bool {
+        self.closed.is_none() && self.send.fin().is_none()
+    }
+
+    /// Free data-level send buffer space (0 once the sending direction is
+    /// closed).
+    pub fn send_capacity(&self) -> usize {
+        if self.can_send() { self.send.free() } else { 0 }
+    }
+
+    /// A TCP-like state for the whole connection: CLOSED once the
+    /// connection closed and every subflow reached CLOSED; otherwise the
+    /// state of the first subflow still open (the initial one first).
+    pub fn state(&self) -> State {
+        if self.closed.is_some() && self.subflows.iter().all(|s| s.tcp.state() == State::Closed) {
+            return State::Closed;
+        }
+        self.subflows
+            .iter()
+            .find(|s| !s.mp.closed)
+            .unwrap_or(&self.subflows[0])
+            .tcp
+            .state()
+    }
+
+    /// Whether the connection is finished and can be forgotten: closed,
+    /// every subflow CLOSED, and no data left to read after an orderly
+    /// end.
+    pub fn is_finished(&self) -> bool {
+        self.state() == State::Closed
+            && (self.recv.readable() == 0 || self.closed != Some(CloseReason::Normal))
+    }
+
+    /// Reset one subflow with MP_TCPRST (reason "unspecified"); the others
+    /// carry on (RFC 8684 section 3.6).
+    pub fn close_subflow(&mut self, id: SubflowId) {
+        if let Some(i) = self.index(id) {
+            self.reset_subflow(i, crate::wire::mptcp::rst_reason::UNSPECIFIED);
+        }
+    }
+
+    /// Use `ip` for extra subflows from now on (client role, full mesh):
+    /// one subflow from it to the initial remote address and to every
+    /// address the peer announced, within the subflow limit.
+    pub fn add_local_addr(&mut self, now: Instant, ip: core::net::IpAddr) {
+        if !self.client {
+            return;
+        }
+        let mut remotes = vec![self.remote()];
+        remotes.extend(self.remote_addrs.iter().map(|(_, a)| *a));
+        for remote in remotes {
+            let exists = self
+                .subflows
+                .iter()
+                .any(|s| !s.mp.closed && s.tcp.local().ip() == ip && s.tcp.remote() == remote);
+            if remote.is_ipv4() == ip.is_ipv4() && !exists {
+                if let Err(e) = self.open_subflow(now, SocketAddr::new(ip, 0), remote, false) {
+                    tracing::debug!(%e, "subflow not opened");
+                }
+            }
+        }
+    }
+
     /// Whether the connection can take joins.
     fn mptcp_ready(&self) -> bool {
         !self.fallback && self.remote_key.is_some() && self.closed.is_none()
