@@ -296,6 +296,12 @@ impl Table {
             .collect()
     }
 
+    /// Tokens registered.
+    #[cfg(test)]
+    pub(super) fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+
     /// Whether a connection holds MPTCP `token`.
     pub(super) fn contains_token(&self, token: u32) -> bool {
         self.tokens.contains_key(&token)
