@@ -34,11 +34,12 @@
 //!   manager joins) introduces a new 4-tuple to route back to it.
 //!
 //! # Deliberate gaps
-//! - The TCP window field of each subflow is the subflow's own free
-//!   receive space, not a connection-level window; the connection bounds
-//!   its memory by DSN instead (bytes past `read point + recv_buffer` stay
-//!   queued in the subflow), which keeps the right edge the peer sees from
-//!   shrinking.
+//! - The TCP window field of each subflow is the smaller of the subflow's
+//!   own free receive space and the connection-level free space right of
+//!   the DATA_ACK (section 3.3.4), so a peer treating the window as
+//!   connection-level (Linux: right edge = DATA_ACK + window) never sends
+//!   beyond what the connection holds; bytes past `read point +
+//!   recv_buffer` would still wait in the subflow.
 //! - A checksum failure on the only subflow resets the connection (with
 //!   MP_FAIL) instead of falling back with an infinite mapping; an
 //!   infinite mapping *received* is honoured.
@@ -261,6 +262,8 @@ pub struct Connection {
     sched: Box<dyn Scheduler>,
     pm: Box<dyn PathManager>,
     pm_started: bool,
+    /// When the client's path manager may start without a DSS seen.
+    pm_due: Option<Instant>,
     isn: IsnGenerator,
     secret: [u8; 32],
     nonce_counter: u64,
@@ -312,6 +315,7 @@ impl Connection {
             sched: config.scheduler.build(),
             pm: Box::new(FullMesh::new(config.pm.clone())),
             pm_started: false,
+            pm_due: None,
             isn: IsnGenerator::from_rng(rng),
             secret,
             nonce_counter: 0,
@@ -495,13 +499,33 @@ impl Connection {
 
     /// Read in-order data; 0 when none (see [`Connection::is_read_closed`]).
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let before = self.recv_window();
         let n = self.recv.read(buf);
         if n > 0 {
             for i in 0..self.subflows.len() {
                 self.pump_rx(i);
             }
+            // The subflows advertise the connection-level window: announce
+            // it again once reading reopened it by half the buffer (the
+            // receiver SWS rule of RFC 9293 section 3.8.6.2.2 at the data
+            // level), or from nearly closed.
+            let after = self.recv_window();
+            let half = self.config.recv_buffer / 2;
+            if !self.fallback && after > before && (before < half) != (after < half) {
+                for s in &mut self.subflows {
+                    if Self::usable(s) && s.tcp.state() == State::Established {
+                        s.tcp.request_ack();
+                    }
+                }
+            }
         }
         n
+    }
+
+    /// Free data-level receive space right of the DATA_ACK (RFC 8684
+    /// section 3.3.4).
+    pub(crate) fn recv_window(&self) -> usize {
+        self.recv.room_at(self.recv.rcv_nxt())
     }
 
     /// Whether the peer's DATA_FIN (or FIN, after fallback) was reached and

@@ -846,11 +846,21 @@ fn all_paths_dead_closes_with_subflows_failed() {
     assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 100_000));
     h.paths[0].blackout = true;
     h.paths[1].blackout = true;
-    assert!(h.run_until(Duration::from_secs(600), |h| {
+    let closed = h.run_until(Duration::from_secs(600), |h| {
         h.client_events.contains(&Event::Closed {
             reason: CloseReason::SubflowsFailed,
         })
-    }));
+    });
+    assert!(
+        closed,
+        "{:?} {:?}",
+        h.client_events,
+        h.client
+            .subflows()
+            .iter()
+            .map(|s| (s.stats.state, s.stats.rto_count, s.stats.bytes_in_flight))
+            .collect::<Vec<_>>()
+    );
     assert!(h.received[..] == data[..h.received.len()]);
 }
 
