@@ -26,6 +26,8 @@ fn server() -> SocketAddr {
 /// 80 ms with a full queue = 1 MB).
 fn endpoint_config() -> EndpointConfig {
     let mut c = EndpointConfig::default();
+    // TCP stories: plain TCP (MPTCP stories are in mptcp_stories.rs).
+    c.mptcp = false;
     c.tcp.send_buffer = 4 * MIB;
     c.tcp.recv_buffer = 4 * MIB;
     c

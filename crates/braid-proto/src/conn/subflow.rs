@@ -301,9 +301,10 @@ impl SegmentHooks for TxHooks<'_> {
         // A pure ACK of an established subflow with nothing else to say
         // carries a DSS with only a 64-bit DATA_ACK (12 octets), leaving
         // room for one SACK block next to timestamps, as Linux does.
+        let repeats_mpc = self.mp.role == Role::CapableClient && !self.mp.fully_established;
         if !has_data
             && self.mp.established
-            && self.mp.fully_established
+            && !repeats_mpc
             && !self.mp.wants_pure_ack()
             && self.mp.mp_fail.is_none()
         {
