@@ -620,10 +620,7 @@ impl Endpoint {
         seg: &TcpRepr<'_>,
     ) {
         let token = seg.options.mptcp.iter().find_map(|o| match o {
-            MptcpOption::MpJoin(conn_join) => match conn_join {
-                crate::wire::mptcp::MpJoin::Syn { token, .. } => Some(*token),
-                _ => None,
-            },
+            MptcpOption::MpJoin(crate::wire::mptcp::MpJoin::Syn { token, .. }) => Some(*token),
             _ => None,
         });
         let Some(h) = token.and_then(|t| self.table.lookup_token(t)) else {
@@ -951,7 +948,7 @@ impl Endpoint {
 
     /// The MPTCP counters of `h` (Linux-style MIB).
     pub fn mptcp_mib(&self, h: ConnHandle) -> Result<Mib, PathError> {
-        Ok(self.mptcp(h)?.mib().clone())
+        Ok(*self.mptcp(h)?.mib())
     }
 
     /// Use `ip` for extra subflows: for connections opened from now on
