@@ -248,17 +248,23 @@ fn add_addr_announced_echoed_and_joined() {
     cc.pm.limits.add_addr_accepted = 1;
     let mut sc = ConnConfig::default();
     sc.pm.announce = vec!["10.0.9.2:443".parse().unwrap()];
+    sc.add_addr_timeout = Duration::from_secs(1);
     let mut h = Harness::new(9, cc, sc, paths);
     let data = h.random_bytes(400_000);
     h.to_send = data.clone();
     assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
     assert_eq!(h.received, data);
+    // The echo rides on a pure ACK, which reordering can make arrive
+    // behind newer data and so fall outside the receive window (RFC 9293
+    // section 3.10.7.4); ADD_ADDR is then retransmitted and echoed again.
+    assert!(h.run_until(Duration::from_secs(5), |h| {
+        h.server().mib().add_addr_echo_rx >= 1
+    }));
     assert!(h.client_events.contains(&Event::AddrAnnounced {
         id: 1,
         addr: "10.0.9.2:443".parse().unwrap()
     }));
-    assert_eq!(h.server().mib().add_addr_echo_rx, 1);
-    assert_eq!(h.client.mib().add_addr_rx, 1);
+    assert!(h.client.mib().add_addr_rx >= 1);
     let subs = h.client.subflows();
     assert_eq!(subs.len(), 2);
     assert!(subs[1].established);
