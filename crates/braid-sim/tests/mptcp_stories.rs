@@ -58,6 +58,8 @@ fn path(rate_bps: u64, delay_ms: u64) -> LinkConfig {
     LinkConfig::default()
         .rate_bps(rate_bps)
         .delay(Duration::from_millis(delay_ms))
+        // Seeded jitter (order kept) so that seeds give different runs.
+        .jitter(Duration::from_millis(1), false)
         .queue(QueueLimit::Packets(150))
 }
 
