@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p braid-sim --example tcp_loss -- [loss %] [RTT ms] [Mbit/s] [MiB]`
 //! (default 1 % loss, 20 ms RTT, 100 Mbit/s, 20 MiB). `TRACE=1` prints the
-//! sender's cwnd every 10 ms; `BRAID_SEED` picks the seed.
+//! sender's cwnd every 10 ms, `RTO_CTX=1` the sender's state just before
+//! each retransmission timeout; `BRAID_SEED` picks the seed.
 
 use braid_proto::endpoint::{Endpoint, EndpointConfig};
 use braid_proto::time::{Duration, Instant};
@@ -56,7 +57,7 @@ fn main() {
     let mut last_rec = false;
     let mut episodes = 0u64;
     let (mut cwnd_sum, mut samples) = (0f64, 0u64);
-    let mut last = None;
+    let mut last: Option<braid_proto::tcp::SubflowStats> = None;
     sim.run_while(
         |s| {
             if s.now() >= next
@@ -81,6 +82,24 @@ fn main() {
                         f.in_recovery,
                         f.retransmitted_segments,
                         f.rto_count
+                    );
+                }
+                if std::env::var("RTO_CTX").is_ok()
+                    && let Some(p) = last
+                    && f.rto_count > p.rto_count
+                {
+                    println!(
+                        "RTO at {:.3}: before: cwnd {} ssthresh {} inflight {} pipe {} rec {} lost {} rtx {} rto {:?} srtt {:?}",
+                        s.now().as_secs_f64(),
+                        p.cwnd / p.mss,
+                        p.ssthresh.min(1 << 40) / p.mss,
+                        p.bytes_in_flight / p.mss,
+                        p.pipe / p.mss,
+                        p.in_recovery,
+                        p.lost_segments,
+                        p.retransmitted_segments,
+                        p.rto,
+                        p.srtt
                     );
                 }
                 last = Some(*f);

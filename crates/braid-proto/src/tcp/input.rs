@@ -93,6 +93,7 @@ impl TcpSocket {
         self.rtt.reset_backoff();
         self.snd_una = self.iss + 1;
         self.timers.stop(Timer::Retransmit);
+        self.pto_armed = false;
         self.retries = 0;
     }
 
@@ -354,6 +355,7 @@ impl TcpSocket {
         if self.neg.sack && !self.scoreboard.is_empty() {
             self.sack_loss_detection(now);
         }
+        self.tlp_on_ack(now, ack);
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
         // updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2
         // =< SEG.ACK)), set SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and
@@ -503,8 +505,11 @@ impl TcpSocket {
         // retransmission timer".
         if self.snd_una == self.snd_nxt {
             self.timers.stop(Timer::Retransmit);
-        } else {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.pto_armed = false;
+        } else if !self.arm_pto(now) {
+            // RFC 8985 section 7.2: an ACK of new data restarts the probe
+            // timeout when a probe may be scheduled, the RTO otherwise.
+            self.arm_rto(now);
         }
 
         let mss = self.data_mss(0);
@@ -599,7 +604,40 @@ impl TcpSocket {
         }
     }
 
+    /// RFC 8985 section 7.4.2: the end of a loss probe episode. A probe of
+    /// new data needs nothing more (a loss it revealed is recovered as any
+    /// other). A retransmitted probe acknowledged outside recovery repaired
+    /// the tail loss it was sent for -- "the sender MUST invoke a congestion
+    /// control response equivalent to fast recovery". Only a D-SACK (RFC
+    /// 2883) could show the original had arrived and the probe was
+    /// redundant; this socket does not track D-SACKs, so it always
+    /// responds (a spurious reduction at worst, never a missed one).
+    fn tlp_on_ack(&mut self, now: Instant, ack: SeqNum) {
+        let Some(ep) = self.tlp else {
+            return;
+        };
+        if ack < ep.end_seq {
+            return;
+        }
+        self.tlp = None;
+        if ep.is_retrans && self.recovery.is_none() {
+            let ev = CongestionEvent {
+                bytes_in_flight: self.bytes_in_flight(),
+                srtt: self.rtt.srtt_or_initial(),
+            };
+            self.cc.on_congestion_event(now, &ev, &self.siblings);
+            self.counters.lost_segments += 1;
+            tracing::debug!(local = %self.local, cwnd = self.cc.cwnd(), "loss repaired by probe");
+        }
+    }
+
     fn enter_fast_recovery(&mut self, now: Instant) {
+        // Recovery takes over: no probe, and its own congestion response.
+        self.tlp = None;
+        self.tlp_pending = false;
+        if self.pto_armed {
+            self.arm_rto(now);
+        }
         let ev = CongestionEvent {
             bytes_in_flight: self.bytes_in_flight(),
             srtt: self.rtt.srtt_or_initial(),

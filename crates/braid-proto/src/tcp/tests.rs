@@ -1134,6 +1134,47 @@ fn sack_recovery_retransmits_only_holes() {
     assert!(!t.s.stats().in_recovery);
 }
 
+/// RFC 8985 section 7: with SACK, a tail whose ACKs never come is probed
+/// after PTO = 2 SRTT + 2 ms (before the RTO), by retransmitting the last
+/// segment when no new data waits; the ACK that ends the probe episode
+/// brings the congestion response of a repaired loss (section 7.4), not a
+/// timeout's collapse to one segment.
+#[test]
+fn tail_loss_probe_before_rto() {
+    let opts = TcpOptions {
+        sack_permitted: true,
+        ..mss_opts()
+    };
+    let mut t = established_with(
+        Config {
+            sack: true,
+            ..config()
+        },
+        opts,
+    );
+    let cwnd = t.s.stats().cwnd;
+    send_segments(&mut t, 3);
+    // SRTT 100 ms: PTO 202 ms, RTO 300 ms.
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(202)));
+    t.advance(Duration::from_millis(202));
+    let probe = t.recv();
+    assert_eq!(probe.header.seq_number, LOCAL_SEQ + 1 + 2000);
+    assert_eq!(probe.payload.len(), 1000);
+    t.recv_nothing();
+    // The RTO is armed behind the probe; no timeout happened.
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(300)));
+    assert_eq!(t.s.stats().rto_count, 0);
+    t.send(ack(3000));
+    let st = t.s.stats();
+    assert!(
+        st.cwnd < cwnd && st.cwnd >= 2 * 1000,
+        "cwnd {} after the probe repaired a loss (was {cwnd})",
+        st.cwnd
+    );
+    assert_eq!(st.rto_count, 0);
+    assert_eq!(t.s.poll_timeout(), None);
+}
+
 /// RFC 9293 section 3.8.6.1: a zero window is probed after the persist
 /// timeout, with exponential backoff; the window reopening resumes sending.
 #[test]
