@@ -189,6 +189,8 @@ struct TlpEpisode {
     end_seq: SeqNum,
     /// TLP.is_retrans: the probe retransmitted the last segment.
     is_retrans: bool,
+    /// First sequence number of the probe (a D-SACK for it names it).
+    seq: SeqNum,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -322,6 +322,7 @@ impl TcpSocket {
                 self.tlp = Some(TlpEpisode {
                     end_seq: self.snd_nxt + unsent.min(max_payload),
                     is_retrans: false,
+                    seq: self.snd_nxt,
                 });
             } else if let Some(last) = self.scoreboard.len().checked_sub(1) {
                 self.scoreboard.split(last, max_payload);
@@ -340,6 +341,7 @@ impl TcpSocket {
                 self.tlp = Some(TlpEpisode {
                     end_seq: self.snd_nxt,
                     is_retrans: true,
+                    seq,
                 });
                 return Some(self.build(now, hooks, seq, flags, true, payload, true, reserved));
             }
