@@ -46,11 +46,11 @@
 //!   style) rather than one byte past the window.
 //! - Data carried on a SYN is not accepted (the peer retransmits it).
 //! - Not yet: RFC 6675 NextSeg rules 3-4 and the rescue retransmission,
-//!   D-SACK, RACK loss detection of original transmissions (RFC 8985
-//!   section 6; only its rule for retransmissions is used), F-RTO, ECN,
-//!   keep-alives, urgent data (URG is ignored). Without D-SACK a
-//!   retransmitted loss probe always counts as a repaired loss (RFC 8985
-//!   section 7.4.2), the conservative reading.
+//!   D-SACK (RFC 2883: not generated; read only to end a loss probe
+//!   episode, RFC 8985 section 7.4.2), RACK loss detection of original
+//!   transmissions (RFC 8985 section 6; only its rule for retransmissions
+//!   is used: without D-SACK the reordering window cannot adapt), F-RTO,
+//!   ECN, keep-alives, urgent data (URG is ignored).
 //!
 //! # MPTCP hooks
 //! [`SegmentHooks`] sees every outgoing segment (and may append options
