@@ -398,7 +398,18 @@ impl Connection {
         }
         let any_open = self.subflows.iter().any(|s| !s.mp.closed);
         if !any_open {
-            self.set_closed(CloseReason::SubflowsFailed);
+            // Every subflow is gone. If the peer reset all of them (a RST to
+            // our MP_CAPABLE SYN from a closed port among them), the
+            // connection was reset, not timed out.
+            let all_reset = self
+                .subflows
+                .iter()
+                .all(|s| s.tcp.close_reason() == Some(tcp::CloseReason::Reset));
+            if all_reset {
+                self.set_closed(CloseReason::Reset);
+            } else {
+                self.set_closed(CloseReason::SubflowsFailed);
+            }
         }
     }
 }
