@@ -746,7 +746,16 @@ mod tests {
     /// pair beats either path alone.
     #[test]
     fn built_in_story_aggregates_and_survives_the_outage() {
-        let story = Story::built_in();
+        aggregates_and_survives(Story::built_in());
+    }
+
+    /// The same for the fallback story (no shared traces).
+    #[test]
+    fn scripted_ramp_aggregates_and_survives_the_outage() {
+        aggregates_and_survives(story::scripted_ramp());
+    }
+
+    fn aggregates_and_survives(story: Story) {
         let mut view = View::new(Mode::Quiet, vec![]);
         let p = play(&story, SchedulerKind::MinRtt, None, &mut view).unwrap();
         assert!(p.intact && p.complete, "{p:?}");

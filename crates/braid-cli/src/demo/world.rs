@@ -306,12 +306,9 @@ impl DemoHost {
         };
         let ep = &mut self.endpoint;
         while let Some((c, e)) = ep.poll_event() {
-            match e {
-                ConnEvent::Accepted => {
-                    s.accepted += 1;
-                    s.conn.get_or_insert(c);
-                }
-                _ => {}
+            if e == ConnEvent::Accepted {
+                s.accepted += 1;
+                s.conn.get_or_insert(c);
             }
         }
         while ep.poll_mptcp_event().is_some() {}
