@@ -166,7 +166,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let mut view = View::new(mode, names.clone());
     banner(&mut view, &story, speed, opts.scheduler);
     let played = play(&story, opts.scheduler, speed, &mut view)?;
-    view.finish();
     view.line("");
     view.line(&format!(
         "Comparing: the same story over each path alone ({}), as fast as possible...",
@@ -262,13 +261,19 @@ fn play(
         let name = &story.paths[i].name;
         network.push((b.start, format!("{name}: link goes dark (blackout begins)")));
         if b.end < end {
-            network.push((b.end, format!("{name}: link is back")));
+            network.push((
+                b.end,
+                format!(
+                    "{name}: link is back (the subflow resumes at its next retransmission, \
+                     backed off during the outage)"
+                ),
+            ));
         }
     }
     network.sort_by_key(|e| e.0);
     let mut next_network = 0;
     let mut seen = 0;
-    let mut last_reinjected_print = 0u64;
+    let mut pending_reinjection: Option<(Instant, u64)> = None;
     let mut events = Vec::new();
     let mut samples = vec![(Instant::ZERO, vec![0u64; n])];
     let wall = std::time::Instant::now();
@@ -288,17 +293,14 @@ fn play(
             }
         }
         seen = log.len();
-        if let Some((at, total)) = reinjected
-            && total > last_reinjected_print
-        {
-            last_reinjected_print = total;
-            batch.push((
-                at,
-                format!(
-                    "server reinjected data stuck on the failed path onto the others ({} so far)",
-                    bytes(total)
-                ),
-            ));
+        // One line per burst of reinjection: said once it stops growing.
+        match (reinjected, pending_reinjection) {
+            (Some(r), _) => pending_reinjection = Some(r),
+            (None, Some(r)) => {
+                batch.push(reinjection_event(r));
+                pending_reinjection = None;
+            }
+            (None, None) => {}
         }
         while next_network < network.len() && network[next_network].0 <= t {
             batch.push(network[next_network].clone());
@@ -323,6 +325,13 @@ fn play(
             break;
         }
     }
+    if let Some(r) = pending_reinjection {
+        let (at, text) = reinjection_event(r);
+        view.event(at, &text);
+        events.push((at, text));
+    }
+    // Leave the last frame on screen.
+    view.finish();
     // The stream ends at the end of the story; let it drain (unplayed).
     let phone = w.phone;
     w.sim.run_while(
@@ -357,6 +366,17 @@ fn play(
     })
 }
 
+fn reinjection_event((at, total): (Instant, u64)) -> (Instant, String) {
+    (
+        at,
+        format!(
+            "server reinjected the data stuck on the failed path onto the other path(s) \
+             ({} in all so far)",
+            bytes(total)
+        ),
+    )
+}
+
 /// The live view's frame at `t`.
 fn frame(
     w: &World,
@@ -387,7 +407,8 @@ fn frame(
             };
             Row {
                 mbit,
-                rtt: rtts[i],
+                // A smoothed RTT from before the outage would mislead.
+                rtt: rtts[i].filter(|_| !dark && !stalled[i]),
                 status,
             }
         })
@@ -434,7 +455,7 @@ fn say(h: &Happening, paths: &[story::PathDef]) -> String {
         Happening::Reinjected { total } => format!("server reinjected {}", bytes(*total)),
         Happening::PathRecovered { path } => {
             format!(
-                "{}: acknowledgements flow again; the path carries data",
+                "{}: a retransmission got through; the path carries data again",
                 name(path)
             )
         }
