@@ -108,6 +108,20 @@ impl Stream {
         self.conn.stats()
     }
 
+    /// A handle that reads this connection's statistics from anywhere (a
+    /// monitoring task, a probe) while the stream itself is read and
+    /// written elsewhere. It does not keep the connection open: once the
+    /// stream is dropped and the connection closes, its calls fail with
+    /// `NotConnected`. It does keep the stack's driver running.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle {
+            handle: self.conn.handle,
+            local: self.conn.local,
+            peer: self.conn.peer,
+            user: self.conn.user.clone(),
+        }
+    }
+
     /// Reset the connection now (a RST; queued data is dropped).
     pub fn abort(self) {
         self.conn.abort();
@@ -153,6 +167,38 @@ impl AsyncWrite for Stream {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.conn.shutdown())
+    }
+}
+
+/// Reads a connection's statistics without owning it
+/// ([`Stream::stats_handle`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StatsHandle {
+    handle: ConnHandle,
+    local: SocketAddr,
+    peer: SocketAddr,
+    user: UserRef,
+}
+
+impl StatsHandle {
+    /// The connection's statistics, as [`Stream::stats`]; `NotConnected`
+    /// once the endpoint has forgotten the connection.
+    pub fn stats(&self) -> io::Result<ConnStats> {
+        let inner = self.user.shared().lock();
+        inner
+            .endpoint
+            .stats(self.handle)
+            .map_err(|_| io::ErrorKind::NotConnected.into())
+    }
+
+    /// The stream's local address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The stream's peer address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
     }
 }
 
