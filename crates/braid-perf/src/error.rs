@@ -12,7 +12,7 @@ pub enum PerfError {
     BraidNoAddress(String),
     /// The braid stack's TUN device could not be opened.
     #[error("cannot open TUN device {name}: {}{}", describe(.source),
-            if *.not_root { " (the braid stack needs root or CAP_NET_ADMIN)" } else { "" })]
+            if *.not_root { " (not root: the braid stack needs root or CAP_NET_ADMIN)" } else { "" })]
     Tun {
         /// The device name.
         name: String,
