@@ -107,6 +107,10 @@ struct BraidArgs {
     /// Write every packet of the braid stack's TUN device to this pcapng file.
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
+    /// Send and receive buffer of each braid connection (suffixes K, M)
+    /// [default: the endpoint's, 256K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
+    buffer: Option<usize>,
 }
 
 impl BraidArgs {
@@ -116,6 +120,7 @@ impl BraidArgs {
             mtu: self.mtu,
             addresses,
             pcap: self.pcap.clone(),
+            buffer: self.buffer,
         }
     }
 }
@@ -379,6 +384,15 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
         return Err("the byte count must be at least 1".into());
     }
     Ok(n)
+}
+
+/// Parses a braid buffer size: a byte count from 4K to 1G.
+fn parse_buffer(s: &str) -> Result<usize, String> {
+    let n = parse_bytes(s)?;
+    if !(4096..=1 << 30).contains(&n) {
+        return Err(format!("'{s}' must be from 4K to 1G"));
+    }
+    usize::try_from(n).map_err(|_| format!("'{s}' is too large"))
 }
 
 /// Parses seconds: a positive number up to one day.

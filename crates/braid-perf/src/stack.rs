@@ -121,6 +121,9 @@ pub struct BraidOptions {
     pub addresses: Vec<IpAddr>,
     /// Write every packet of the TUN device to this pcapng file.
     pub pcap: Option<PathBuf>,
+    /// Send and receive buffer of each connection, bytes (None: the
+    /// endpoint's default).
+    pub buffer: Option<usize>,
 }
 
 impl Default for BraidOptions {
@@ -130,6 +133,7 @@ impl Default for BraidOptions {
             mtu: 1500,
             addresses: Vec::new(),
             pcap: None,
+            buffer: None,
         }
     }
 }
@@ -410,6 +414,12 @@ fn braid_stack(opts: &BraidOptions, addresses: &[IpAddr]) -> Result<braid::Stack
     }
     if let Some(p) = &opts.pcap {
         builder = builder.pcap(p);
+    }
+    if let Some(b) = opts.buffer {
+        let mut config = braid::proto::endpoint::EndpointConfig::default();
+        config.tcp.send_buffer = b;
+        config.tcp.recv_buffer = b;
+        builder = builder.config(config);
     }
     builder
         .build(tun)
