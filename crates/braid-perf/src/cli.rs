@@ -39,14 +39,16 @@ current network namespace and owns the client's --local addresses (one per path)
 the server's --listen address and --address addresses. The kernel must route those
 addresses to the TUN and must not own them itself. Routing is the caller's job; for
 Braid owning 10.0.1.100 on a path whose interface eth1 is 10.0.1.1/24:
+  ip tuntap add dev braid0 mode tun && ip link set braid0 up   # persistent TUN
   sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \\
             net.ipv4.conf.braid0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0 \\
             net.ipv4.conf.eth1.proxy_arp=1
   ip route add 10.0.1.100/32 dev braid0      # Braid's address -> the TUN
   ip rule add from 10.0.1.100 table 101      # its packets leave by its path
   ip route add default via 10.0.1.254 dev eth1 table 101
-One /32 route and one source rule per address. In a `braid lab` run this is done by
-braid_lab::LabGuard::route_braid; by hand, after creating the TUN:
+One /32 route and one source rule per address; the routes stay while the TUN exists,
+across braid perf runs. In a `braid lab` run (it already forwards, has rp_filter off
+and proxy ARP on) braid_lab::LabGuard::route_braid does the rest; by hand:
   ip netns exec <run>-cli ip tuntap add dev braid0 mode tun
   ip netns exec <run>-cli ip link set braid0 up
   ip -n <run>-cli route add 10.0.1.100/32 dev braid0
