@@ -42,6 +42,9 @@ enum LabCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Run a scenario's workload over the kernel's MPTCP and Braid on the
+    /// same emulated paths; report medians and ratios (root).
+    Bench(braid_perf::bench::BenchArgs),
     /// Run a command inside one of a run's namespaces (`ip netns exec`).
     Exec {
         /// The run's name.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Some(Command::Perf(args)) => return ExitCode::from(braid_perf::cli::run(args) as u8),
         Some(Command::Lab(LabCommand::Up { scenario })) => lab::up(&scenario),
         Some(Command::Lab(LabCommand::Down { run, all: _ })) => lab::down(run.as_deref()),
+        Some(Command::Lab(LabCommand::Bench(args))) => braid_perf::bench::run(&args),
         Some(Command::Lab(LabCommand::Exec { run, side, command })) => {
             lab::exec(&run, side, &command)
         }

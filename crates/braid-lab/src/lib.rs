@@ -42,7 +42,7 @@ pub mod topology;
 
 pub use emulator::{Lateness, PathStats};
 pub use lab::{Lab, LabGuard, down, ensure_root, termination_signals};
-pub use scenario::{PathSpec, Scenario, ScenarioError, Workload};
+pub use scenario::{Bound, PathSpec, Scenario, ScenarioError, Workload, WorkloadDirection};
 pub use topology::Side;
 
 /// What went wrong building, running or tearing down a lab.

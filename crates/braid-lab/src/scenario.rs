@@ -150,8 +150,8 @@ impl RawPath {
     }
 }
 
-/// What a benchmark does over the lab (read by later tools; the lab itself
-/// only carries it).
+/// What a benchmark (`braid lab bench`) does over the lab; the lab itself
+/// only carries it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
@@ -159,10 +159,95 @@ pub struct Workload {
     pub bytes: Option<u64>,
     /// How long to run, seconds.
     pub duration_s: Option<f64>,
+    /// Who sends the bulk data (default: upload, client to server).
+    #[serde(default)]
+    pub direction: WorkloadDirection,
     /// Receive buffer size, bytes (absent: the stack's default).
     pub rcvbuf_bytes: Option<u64>,
     /// Send buffer size, bytes (absent: the stack's default).
     pub sndbuf_bytes: Option<u64>,
+    /// The server announces its addresses on paths 2.. (ADD_ADDR).
+    #[serde(default)]
+    pub announce: bool,
+    /// A pass bound on the completion time the bench checks.
+    pub bound: Option<Bound>,
+}
+
+/// Who sends a workload's bulk data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadDirection {
+    /// The client sends, the server receives.
+    #[default]
+    Upload,
+    /// The server sends, the client receives.
+    Download,
+}
+
+/// A pass bound on a fixed-size transfer's completion time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// The Linux selftest `simult_flows.sh`: `1000 * bytes * 8 * 10 /
+    /// ((sum of the path rates in Mbit/s) * 10^6 * 9) + 450` ms: the
+    /// transfer at the aggregate rate with 10 % for headers, plus 400 ms
+    /// for its tool's join sleeps and 50 ms of slack.
+    SimultFlows,
+}
+
+impl Workload {
+    /// Validates the workload against its paths; returns the pass bound
+    /// in milliseconds if the workload has one.
+    fn check(&self, paths: &[PathSpec]) -> Result<Option<f64>, String> {
+        match (self.bytes, self.duration_s) {
+            (Some(_), Some(_)) => return Err("workload: bytes and duration_s are exclusive".into()),
+            (Some(0), None) => return Err("workload.bytes must be > 0".into()),
+            (None, Some(d)) if !(d.is_finite() && d > 0.0 && d <= 86_400.0) => {
+                return Err(format!(
+                    "workload.duration_s = {d}: must be within (0, 86400]"
+                ));
+            }
+            _ => {}
+        }
+        for (key, v) in [
+            ("rcvbuf_bytes", self.rcvbuf_bytes),
+            ("sndbuf_bytes", self.sndbuf_bytes),
+        ] {
+            if let Some(b) = v.filter(|b| !(4096..=1 << 30).contains(b)) {
+                return Err(format!("workload.{key} = {b}: must be within 4096..=1 GiB"));
+            }
+        }
+        let Some(Bound::SimultFlows) = self.bound else {
+            return Ok(None);
+        };
+        let bytes = self
+            .bytes
+            .ok_or("workload.bound = \"simult_flows\" needs workload.bytes")?;
+        let mut sum_bps = 0u64;
+        for (i, p) in paths.iter().enumerate() {
+            let c = match self.direction {
+                WorkloadDirection::Upload => &p.up,
+                WorkloadDirection::Download => &p.down,
+            };
+            match c.capacity {
+                Capacity::Rate(bps) if bps > 0 => sum_bps += bps,
+                _ => {
+                    return Err(format!(
+                        "workload.bound = \"simult_flows\" needs a constant rate_mbit on every \
+                         path; path {} has none",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        Ok(Some(simult_flows_bound_ms(bytes, sum_bps)))
+    }
+}
+
+/// The pass bound of the Linux selftest `simult_flows.sh`, in ms, for
+/// `bytes` over paths whose rates add up to `sum_bps` bit/s.
+pub fn simult_flows_bound_ms(bytes: u64, sum_bps: u64) -> f64 {
+    1000.0 * bytes as f64 * 8.0 * 10.0 / (sum_bps as f64 * 9.0) + 450.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +288,8 @@ pub struct Scenario {
     pub paths: Vec<PathSpec>,
     /// Optional workload for benchmarks.
     pub workload: Option<Workload>,
+    /// The workload's pass bound on the completion time, ms, if it has one.
+    pub bound_ms: Option<f64>,
 }
 
 impl Scenario {
@@ -266,17 +353,17 @@ impl Scenario {
                 down: dir_config("down", &p.down)?,
             });
         }
-        if let Some(w) = &raw.workload {
-            if w.duration_s.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
-                return Err(invalid("workload.duration_s must be > 0".into()));
-            }
-        }
+        let bound_ms = match &raw.workload {
+            Some(w) => w.check(&paths).map_err(invalid)?,
+            None => None,
+        };
         Ok(Scenario {
             name: raw.name.unwrap_or_else(|| default_name.to_owned()),
             description: raw.description.unwrap_or_default(),
             seed: raw.seed.unwrap_or(1),
             paths,
             workload: raw.workload,
+            bound_ms,
         })
     }
 }
@@ -550,6 +637,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("exclusive"), "{e}");
+    }
+
+    #[test]
+    fn workload_keys_are_checked() {
+        let two = "[[path]]\nrate_mbit = 15\n[[path]]\nrate_mbit = 5\n";
+        let s = parse(&format!(
+            "{two}[workload]\nbytes = 16_777_216\nbound = \"simult_flows\"\n"
+        ))
+        .unwrap();
+        // 16 MiB at 20 Mbit/s with 10 % overhead: 7456 ms, plus 450.
+        assert_eq!(s.bound_ms.map(|b| b.floor()), Some(7906.0));
+        let w = s.workload.unwrap();
+        assert_eq!(w.direction, WorkloadDirection::Upload);
+        let e = parse(&format!("{two}[workload]\nbytes = 1\nduration_s = 2\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exclusive"), "{e}");
+        let e = parse(&format!("{two}[workload]\ndirection = \"sideways\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `sideways`"), "{e}");
+        let e = parse("[[path]]\n[workload]\nbytes = 5\nbound = \"simult_flows\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("path 1 has none"), "{e}");
+        let e = parse(&format!(
+            "{two}[workload]\nduration_s = 5\nbound = \"simult_flows\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs workload.bytes"), "{e}");
+        let e = parse(&format!("{two}[workload]\nrcvbuf_bytes = 10\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rcvbuf_bytes = 10"), "{e}");
     }
 
     #[test]

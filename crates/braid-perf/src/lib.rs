@@ -14,6 +14,7 @@
 //! - [`progress`]: per-interval samples and live progress.
 //! - [`report`]: the figures and their JSON form.
 //! - [`client`], [`server`]: the two roles; [`cli`]: `braid perf`.
+//! - [`bench`]: `braid lab bench`, both stacks over a lab scenario.
 //!
 //! Figures (see [`PerfResult`]): goodput, completion time of a fixed-size
 //! transfer, the longest stall seen by the receiving application (measured at
@@ -21,6 +22,7 @@
 //! bytes from `MPTCP_FULL_INFO` / `TCP_INFO`, and request/response latency
 //! percentiles.
 
+pub mod bench;
 pub mod bulk;
 pub mod cli;
 pub mod client;

@@ -41,6 +41,9 @@ struct Story {
     data: LinkConfig,
     ack: LinkConfig,
     size: usize,
+    /// Bytes (at the start of the stream) excluded from the steady-state
+    /// figures: slow start and the recovery from its overshoot.
+    warmup: usize,
     /// Virtual-time limit.
     deadline: Instant,
 }
@@ -49,25 +52,88 @@ struct Story {
 struct Outcome {
     /// When the last byte (and the end of stream) was read.
     done_at: Instant,
-    /// Payload bits per second over the whole transfer (from the SYN).
+    /// Payload bits per second over the whole transfer (from the SYN to the
+    /// end of stream at the receiving application).
     whole_bps: f64,
-    /// Payload bits per second from when 25 % had arrived to the end.
-    steady_bps: f64,
+    /// Payload bits per second over the measured part (see [`Steady`]),
+    /// if the sender was ever in a clean state after the warm-up.
+    steady: Option<Steady>,
     retransmitted: u64,
     rtos: u64,
     data_drops: u64,
-    /// IP bits per second the data direction of the link carried over the
-    /// steady-state interval (headers and retransmissions included).
+}
+
+/// Goodput from the sender's cumulative ACKs, sampled every millisecond.
+///
+/// An instant is *clean* when the sender is not in loss recovery and holds
+/// no SACKed or lost segments (`pipe == bytes_in_flight`): the cumulative
+/// ACK then counts exactly what the receiver held in order (give or take
+/// one delayed ACK), with no hole about to release a burst. Both ends of
+/// every interval below are clean instants, so the figures cannot exceed
+/// what the link delivered; the application's read progress is no use here
+/// because a hole pending at one end inflates it.
+#[derive(Debug, Clone, Copy)]
+struct Steady {
+    /// First clean instant after the warm-up bytes were acknowledged.
+    from: Instant,
+    /// When the last data byte was acknowledged.
+    to: Instant,
+    /// Data bytes acknowledged in `[from, to]`.
+    bytes: u64,
+    /// Payload bits per second over `[from, to]`.
+    bps: f64,
+    /// Payload bits per second over the last quarter of `[from, to]` (from
+    /// the first clean instant in it).
+    tail_bps: f64,
+    /// IP bits per second the data direction carried over about `[from,
+    /// to]` (whole delivery buckets; headers and retransmissions included).
     link_bps: f64,
 }
 
-/// Goodput is application bytes read by the receiver. "Steady" runs from
-/// the instant 25 % had been read to the last byte; reads are bursty (a
-/// hole holds back everything after it), so when the 25 % mark falls just
-/// before a hole is filled the figure can exceed the link's payload rate
-/// (96.5 % of the line rate with 1448-byte payloads in 1500-byte packets).
-/// The link's own throughput over the same interval is printed next to it.
-///
+/// One millisecond sample of the sender: (time, data bytes acknowledged,
+/// clean).
+type AckSample = (Instant, u64, bool);
+
+/// Record one sample of the sender `tx`; returns its subflow statistics.
+fn sample(
+    s: &Sim<EndpointHost>,
+    tx: braid_sim::HostId,
+    samples: &mut Vec<AckSample>,
+) -> Option<braid_proto::tcp::SubflowStats> {
+    let h = s.host(tx).app.sender_state().and_then(|x| x.conn)?;
+    let st = s.host(tx).endpoint.stats(h).ok()?;
+    let f = *st.subflows.first()?;
+    let clean = !f.in_recovery && f.pipe == f.bytes_in_flight;
+    samples.push((s.now(), f.bytes_acked, clean));
+    Some(f)
+}
+
+/// The steady-state figures from the sender's samples, measuring from the
+/// first clean instant once `warmup` bytes were acknowledged up to the
+/// acknowledgment of all `size` bytes.
+fn steady_from(
+    samples: &[AckSample],
+    warmup: usize,
+    size: usize,
+) -> Option<(Instant, Instant, u64, f64, f64)> {
+    let &(from, at_from, _) = samples
+        .iter()
+        .find(|&&(_, acked, clean)| clean && acked >= warmup as u64)?;
+    let &(to, at_to, _) = samples
+        .iter()
+        .find(|&&(_, acked, _)| acked >= size as u64)?;
+    if to <= from {
+        return None;
+    }
+    let rate = |t0: Instant, a0: u64| (at_to - a0) as f64 * 8.0 / (to - t0).as_secs_f64();
+    let quarter = from + (to - from) * 3 / 4;
+    let (t3, a3) = samples
+        .iter()
+        .find(|&&(t, _, clean)| clean && t >= quarter && t < to)
+        .map_or((from, at_from), |&(t, a, _)| (t, a));
+    Some((from, to, at_to - at_from, rate(from, at_from), rate(t3, a3)))
+}
+
 /// Run a story to completion; panics (with the seed and how to replay it)
 /// unless every byte arrived intact and both sides closed cleanly.
 fn run(story: &Story) -> Outcome {
@@ -91,22 +157,25 @@ fn run(story: &Story) -> Outcome {
         .expect("fresh interfaces");
     let tracing = std::env::var("STORY_TRACE").is_ok();
     let mut next_sample = Instant::ZERO;
+    let mut next_trace = Instant::ZERO;
+    let mut samples: Vec<AckSample> = Vec::new();
     let finished = sim
         .run_while(
             |s| {
-                if tracing && s.now() >= next_sample {
-                    next_sample = s.now() + Duration::from_millis(10);
-                    if let Some(h) = s.host(tx).app.sender_state().and_then(|x| x.conn)
-                        && let Ok(st) = s.host(tx).endpoint.stats(h)
-                    {
-                        let f = st.subflows[0];
+                if s.now() >= next_sample
+                    && let Some(f) = sample(s, tx, &mut samples)
+                {
+                    next_sample = s.now() + Duration::from_millis(1);
+                    if tracing && s.now() >= next_trace {
+                        next_trace = s.now() + Duration::from_millis(10);
                         println!(
-                            "  {:>8.3} s cwnd {:>8} ssthresh {:>10} srtt {:?} inflight {} rec {} rtx {}",
+                            "  {:>8.3} s cwnd {:>8} ssthresh {:>10} srtt {:?} inflight {} pipe {} rec {} rtx {}",
                             s.now().as_secs_f64(),
                             f.cwnd,
                             f.ssthresh,
                             f.srtt,
                             f.bytes_in_flight,
+                            f.pipe,
                             f.in_recovery,
                             f.retransmitted_segments
                         );
@@ -146,12 +215,7 @@ fn run(story: &Story) -> Outcome {
             }
         }
     }
-    let t25 = r.time_of_fraction(0.25).expect("complete");
-    let at25 = r.progress.iter().find(|p| p.0 == t25).map_or(0, |p| p.1);
-    let steady_bytes = story.size as u64 - at25;
-    let steady_bps = steady_bytes as f64 * 8.0 / (done_at - t25).as_secs_f64().max(1e-6);
     let whole_bps = story.size as f64 * 8.0 / done_at.as_secs_f64();
-
     let s = sim.host(tx).app.sender_state().expect("sender");
     let h = s.conn.expect("connected");
     let stats = sim
@@ -162,8 +226,13 @@ fn run(story: &Story) -> Outcome {
     let sub = stats.subflows[0];
 
     // Let both sides finish the close: the receiver's LAST-ACK completes.
+    // The sender is still sampled: the last ACKs arrive after the receiver
+    // read the end of stream.
     sim.run_while(
         |s| {
+            if s.now() >= next_sample && sample(s, tx, &mut samples).is_some() {
+                next_sample = s.now() + Duration::from_millis(1);
+            }
             s.host(rx)
                 .app
                 .receiver_state()
@@ -178,24 +247,51 @@ fn run(story: &Story) -> Outcome {
         Some(CloseReason::Normal),
         "receiver did not close cleanly; {replay}"
     );
+    let steady =
+        steady_from(&samples, story.warmup, story.size).map(|(from, to, bytes, bps, tail_bps)| {
+            Steady {
+                from,
+                to,
+                bytes,
+                bps,
+                tail_bps,
+                link_bps: {
+                    // Whole delivery buckets only: both ends rounded down.
+                    let stats = sim.link_stats(link, Dir::AtoB);
+                    let w = stats.bucket().as_micros() as u64;
+                    let down = |t: Instant| Instant::from_micros(t.total_micros() / w * w);
+                    stats.throughput_bps(down(from), down(to))
+                },
+            }
+        });
+
     let out = Outcome {
         done_at,
         whole_bps,
-        steady_bps,
+        steady,
         retransmitted: sub.retransmitted_segments,
         rtos: sub.rto_count,
         data_drops: sim.link_stats(link, Dir::AtoB).dropped(),
-        link_bps: sim.link_stats(link, Dir::AtoB).throughput_bps(t25, done_at),
+    };
+    let steady_text = match out.steady {
+        Some(st) => format!(
+            "steady {:.2} Mbit/s ({} bytes acknowledged {:.3}..{:.3} s, tail {:.2} Mbit/s, link carried {:.2} Mbit/s)",
+            st.bps / 1e6,
+            st.bytes,
+            st.from.as_secs_f64(),
+            st.to.as_secs_f64(),
+            st.tail_bps / 1e6,
+            st.link_bps / 1e6
+        ),
+        None => "steady n/a (never clean after the warm-up)".to_string(),
     };
     println!(
-        "{}: seed {seed}, {} bytes in {:.3} s: whole {:.2} Mbit/s, steady {:.2} Mbit/s \
-         (link carried {:.2} Mbit/s); {} retransmitted, {} RTOs, {} dropped on the data path",
+        "{}: seed {seed}, {} bytes in {:.3} s: whole {:.2} Mbit/s, {steady_text}; \
+         {} retransmitted, {} RTOs, {} dropped on the data path",
         story.name,
         story.size,
         out.done_at.as_secs_f64(),
         out.whole_bps / 1e6,
-        out.steady_bps / 1e6,
-        out.link_bps / 1e6,
         out.retransmitted,
         out.rtos,
         out.data_drops
@@ -227,23 +323,54 @@ fn story(name: &'static str, test: &'static str, data: LinkConfig, ack: LinkConf
         data,
         ack,
         size: 10 * MIB,
+        warmup: 10 * MIB / 4,
         deadline: Instant::from_secs(600),
     }
 }
 
+/// Payload per 1500-byte IP packet with timestamps: 1500 - 20 (IPv4) - 20
+/// (TCP) - 12 (timestamps option).
+const PAYLOAD_PER_PACKET: f64 = 1448.0;
+
+/// A 10 MiB warm-up (slow start and the recovery from its overshoot),
+/// then 10 MiB measured on the same connection; all 20 MiB byte-checked.
 #[test]
 fn clean_100mbit_reaches_line_rate() {
-    let s = story(
+    let mut s = story(
         "clean 100 Mbit/s",
         "clean_100mbit_reaches_line_rate",
         clean_link(),
         clean_link(),
     );
+    s.warmup = 10 * MIB;
+    s.size = 20 * MIB;
     let out = run(&s);
+    let st = out.steady.expect("clean instants after the warm-up");
+    // The most payload the link can carry: 1448 of every 1500 bytes at
+    // 100 Mbit/s. Each end of the interval may miss one delayed ACK.
+    let max_bps = 100e6 * PAYLOAD_PER_PACKET / 1500.0;
+    let slack_bps = 2.0 * PAYLOAD_PER_PACKET * 8.0 / (st.to - st.from).as_secs_f64();
     assert!(
-        out.steady_bps >= 95e6,
+        st.bps <= max_bps + slack_bps && st.tail_bps <= max_bps + 4.0 * slack_bps,
+        "goodput {:.3} (tail {:.3}) Mbit/s above the physical maximum {:.3} Mbit/s: the metric is broken",
+        st.bps / 1e6,
+        st.tail_bps / 1e6,
+        max_bps / 1e6
+    );
+    assert!(
+        st.bytes >= (10 * MIB) as u64 - 1_000_000,
+        "measured only {} bytes",
+        st.bytes
+    );
+    assert!(
+        st.bps >= 95e6,
         "steady-state goodput {:.2} Mbit/s < 95 Mbit/s",
-        out.steady_bps / 1e6
+        st.bps / 1e6
+    );
+    assert!(
+        st.tail_bps >= 95e6,
+        "tail goodput {:.2} Mbit/s < 95 Mbit/s",
+        st.tail_bps / 1e6
     );
 }
 
@@ -370,6 +497,7 @@ fn sweep_story(seed: u64) -> Story {
         data,
         ack,
         size: rng.random_range(64 * 1024..256 * 1024),
+        warmup: 0,
         deadline: Instant::from_secs(900),
     }
 }

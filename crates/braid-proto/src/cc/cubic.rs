@@ -7,7 +7,7 @@
 //! Windows are kept in bytes for the socket and in segments (f64) for the
 //! cubic arithmetic, whose constants are defined in segments and seconds.
 
-use super::hystart::HyStart;
+use super::hystart::{HyStart, rtt_thresh};
 use super::{AckInfo, CcView, CongestionEvent, Controller, initial_window};
 use crate::time::{Duration, Instant};
 
@@ -54,6 +54,8 @@ pub struct Cubic {
     started: bool,
     /// HyStart++ for the initial slow start (ssthresh still infinite).
     hystart: HyStart,
+    /// The minimum RTT the last ACK reported.
+    min_rtt: Option<Duration>,
 }
 
 impl Cubic {
@@ -73,6 +75,7 @@ impl Cubic {
             carry: 0.0,
             started: false,
             hystart: HyStart::default(),
+            min_rtt: None,
         }
     }
 
@@ -85,9 +88,10 @@ impl Cubic {
         self.config.c * (t - self.k).powi(3) + self.w_max
     }
 
-    /// Section 4.6 and 4.7: remember W_max, reduce ssthresh.
-    fn reduce(&mut self) {
-        let cwnd = self.segments(self.cwnd);
+    /// Section 4.6 and 4.7: remember W_max, reduce ssthresh, for a
+    /// congestion event that happened at a window of `window` bytes.
+    fn reduce(&mut self, window: usize) {
+        let cwnd = self.segments(window);
         let beta = self.config.beta;
         // Fast convergence: "if cwnd < W_max and fast convergence is
         // enabled, further reduce W_max".
@@ -97,16 +101,51 @@ impl Cubic {
             cwnd
         };
         self.w_last_max = cwnd;
-        let reduced = ((self.cwnd as f64) * beta) as usize;
+        let reduced = ((window as f64) * beta) as usize;
         self.ssthresh = reduced.max(2 * self.mss);
         self.epoch_start = None;
         self.carry = 0.0;
+    }
+
+    /// The window at which a loss detected now, with a smoothed RTT of
+    /// `srtt`, happened, bytes.
+    ///
+    /// In congestion avoidance it is cwnd (section 4.6; cwnd does not grow
+    /// while the sender is application-limited, as section 4.6 requires of
+    /// implementations that use cwnd rather than the flight size).
+    ///
+    /// In the initial slow start, when the RTT shows a standing queue
+    /// (HyStart++'s RttThresh above the minimum, RFC 9406 section 4.2), the
+    /// loss is the window overshooting the path: it kept doubling (RFC 5681
+    /// section 3.1, RFC 3465 L = 2) during the round trip the loss took to
+    /// be detected. The lost segment was sent during the previous round,
+    /// when the window was the flight at that round's start (cwnd during
+    /// the first round). Reducing from the doubled window instead leaves
+    /// ssthresh above what the path holds, so the recovery loses another
+    /// window and reduces again (section 4.10 asks that the end of slow
+    /// start and the first decrease work together). Without a queue the
+    /// loss is not an overshoot and cwnd is used.
+    fn loss_window(&self, srtt: Duration) -> usize {
+        if self.ssthresh != usize::MAX {
+            return self.cwnd;
+        }
+        let queued = self
+            .min_rtt
+            .is_some_and(|min| srtt >= min + rtt_thresh(min));
+        if !queued {
+            return self.cwnd;
+        }
+        self.hystart
+            .previous_round_flight()
+            .map_or(self.cwnd, |f| f.min(self.cwnd))
+            .max(2 * self.mss)
     }
 }
 
 impl Controller for Cubic {
     fn on_ack(&mut self, now: Instant, ack: &AckInfo, _siblings: &[CcView]) {
         self.started = true;
+        self.min_rtt = Some(ack.min_rtt);
         if ack.app_limited {
             return;
         }
@@ -172,8 +211,8 @@ impl Controller for Cubic {
         }
     }
 
-    fn on_congestion_event(&mut self, _now: Instant, _ev: &CongestionEvent, _s: &[CcView]) {
-        self.reduce();
+    fn on_congestion_event(&mut self, _now: Instant, ev: &CongestionEvent, _s: &[CcView]) {
+        self.reduce(self.loss_window(ev.srtt));
         self.cwnd = self.ssthresh;
     }
 
@@ -181,7 +220,7 @@ impl Controller for Cubic {
         // Section 4.8: reduce as for a congestion event, then cwnd = 1 SMSS
         // and slow start.
         if first {
-            self.reduce();
+            self.reduce(self.cwnd);
         }
         self.epoch_start = None;
         self.cwnd = self.mss;
@@ -222,6 +261,14 @@ mod tests {
         }
     }
 
+    /// A controller in congestion avoidance at `segments` segments.
+    fn avoiding(segments: usize, config: CubicConfig) -> Cubic {
+        let mut cc = Cubic::new(MSS, config);
+        cc.cwnd = segments * MSS;
+        cc.ssthresh = cc.cwnd;
+        cc
+    }
+
     fn congestion(cc: &mut Cubic) {
         let ev = CongestionEvent {
             bytes_in_flight: cc.cwnd(),
@@ -232,8 +279,7 @@ mod tests {
 
     #[test]
     fn decrease_is_beta_cubic() {
-        let mut cc = Cubic::new(MSS, CubicConfig::default());
-        cc.cwnd = 100 * MSS;
+        let mut cc = avoiding(100, CubicConfig::default());
         congestion(&mut cc);
         assert_eq!(cc.cwnd(), 70 * MSS);
         assert_eq!(cc.ssthresh(), 70 * MSS);
@@ -242,20 +288,18 @@ mod tests {
 
     #[test]
     fn fast_convergence_lowers_w_max() {
-        let mut cc = Cubic::new(MSS, CubicConfig::default());
-        cc.cwnd = 100 * MSS;
+        let mut cc = avoiding(100, CubicConfig::default());
         congestion(&mut cc);
         // Second loss below the previous W_max: W_max = cwnd (1 + beta) / 2.
         congestion(&mut cc);
         assert!((cc.w_max - 70.0 * 1.7 / 2.0).abs() < 1e-6, "{}", cc.w_max);
-        let mut off = Cubic::new(
-            MSS,
+        let mut off = avoiding(
+            100,
             CubicConfig {
                 fast_convergence: false,
                 ..CubicConfig::default()
             },
         );
-        off.cwnd = 100 * MSS;
         congestion(&mut off);
         congestion(&mut off);
         assert!((off.w_max - 70.0).abs() < 1e-6);
@@ -265,8 +309,7 @@ mod tests {
     /// (concave region) and grows past it afterwards (convex region).
     #[test]
     fn concave_then_convex_growth() {
-        let mut cc = Cubic::new(MSS, CubicConfig::default());
-        cc.cwnd = 100 * MSS;
+        let mut cc = avoiding(100, CubicConfig::default());
         congestion(&mut cc);
         // K = cbrt(100 * 0.3 / 0.4) = 4.2 s.
         let rtt_ms = 100;
@@ -295,8 +338,7 @@ mod tests {
     /// cwnd grows at least as fast as alpha_cubic segments per RTT.
     #[test]
     fn reno_friendly_region() {
-        let mut cc = Cubic::new(MSS, CubicConfig::default());
-        cc.cwnd = 10 * MSS;
+        let mut cc = avoiding(10, CubicConfig::default());
         congestion(&mut cc);
         let start = cc.cwnd();
         let mut now = Instant::ZERO;
@@ -311,6 +353,42 @@ mod tests {
         // from W_est: about 0.53 segments per RTT.
         let grown = (cc.cwnd() - start) as f64 / MSS as f64;
         assert!(grown > 8.0, "grew {grown} segments");
+    }
+
+    /// A loss detected in the initial slow start with a queue built (srtt
+    /// 100 ms over a 40 ms minimum) is an overshoot: it happened while the
+    /// previous round was sent, so W_max and ssthresh come from the flight
+    /// at that round's start, not from the window that kept doubling while
+    /// the loss was being detected. Without a queue, from cwnd.
+    #[test]
+    fn slow_start_overshoot_reduces_from_the_previous_round() {
+        let rounds = |min_rtt_ms: u64| {
+            let mut cc = Cubic::new(MSS, CubicConfig::default());
+            let ss_ack = |bytes: usize, prior: usize| AckInfo {
+                bytes_acked: bytes * MSS,
+                rtt_sample: Some(Duration::from_millis(min_rtt_ms)),
+                prior_in_flight: prior * MSS,
+                ..ack(0, min_rtt_ms)
+            };
+            // Rounds begin with 10, 20 and 40 segments in flight.
+            cc.on_ack(Instant::ZERO, &ss_ack(10, 10), &[]);
+            cc.on_ack(Instant::ZERO, &ss_ack(20, 20), &[]);
+            cc.on_ack(Instant::ZERO, &ss_ack(20, 40), &[]);
+            cc.cwnd = 80 * MSS;
+            // The loss is detected with srtt = 100 ms.
+            congestion(&mut cc);
+            cc
+        };
+        let mut cc = rounds(40);
+        assert!((cc.w_max - 20.0).abs() < 1e-9, "{}", cc.w_max);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (14 * MSS, 14 * MSS));
+        // Out of slow start, the reduction is from cwnd again.
+        cc.cwnd = 100 * MSS;
+        congestion(&mut cc);
+        assert_eq!(cc.ssthresh(), 70 * MSS);
+        // No queue (srtt at the minimum): a random loss, from cwnd.
+        let cc = rounds(100);
+        assert_eq!(cc.ssthresh(), 56 * MSS);
     }
 
     #[test]

@@ -28,6 +28,12 @@ const CSS_ROUNDS: u32 = 5;
 /// Segments per ACK slow start may add (RFC 3465 L).
 const L: usize = 2;
 
+/// "RttThresh = max(MIN_RTT_THRESH, min(lastRoundMinRTT / MIN_RTT_DIVISOR,
+/// MAX_RTT_THRESH))": the RTT increase over `base` that means a queue.
+pub(crate) fn rtt_thresh(base: Duration) -> Duration {
+    (base / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH)
+}
+
 /// Conservative slow start (section 4.2).
 #[derive(Debug, Clone, Copy)]
 struct Css {
@@ -55,6 +61,10 @@ pub(crate) struct HyStart {
     current_round_min_rtt: Option<Duration>,
     rtt_sample_count: u32,
     css: Option<Css>,
+    /// Bytes in flight when the current round began.
+    round_flight: Option<usize>,
+    /// Bytes in flight when the previous round began.
+    previous_round_flight: Option<usize>,
 }
 
 impl HyStart {
@@ -62,6 +72,13 @@ impl HyStart {
     #[cfg(test)]
     pub(crate) fn in_css(&self) -> bool {
         self.css.is_some()
+    }
+
+    /// The flight when the previous round began: a segment lost during the
+    /// current round was sent during the previous one, when the window was
+    /// at least this. `None` during the first round.
+    pub(crate) fn previous_round_flight(&self) -> Option<usize> {
+        self.previous_round_flight
     }
 
     /// Process an ACK of new data during the initial slow start.
@@ -76,6 +93,8 @@ impl HyStart {
             self.current_round_min_rtt = None;
             self.rtt_sample_count = 0;
             self.round_end = Some(una_before + ack.prior_in_flight as u64);
+            self.previous_round_flight = self.round_flight;
+            self.round_flight = Some(ack.prior_in_flight);
             if let Some(css) = &mut self.css {
                 css.rounds += 1;
                 // "If CSS_ROUNDS rounds are complete, enter congestion
@@ -106,7 +125,7 @@ impl HyStart {
                     // (currentRoundMinRTT >= (lastRoundMinRTT + RttThresh))
                     // cssBaselineMinRtt = currentRoundMinRTT; exit slow
                     // start and enter CSS".
-                    let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
+                    let thresh = rtt_thresh(last);
                     if current >= last + thresh {
                         self.css = Some(Css {
                             baseline: current,

@@ -1,0 +1,123 @@
+//! `braid lab bench`: a short smoke run over the kernel's MPTCP (root), and
+//! its errors on bad input. The full table is a benchmark
+//! (`bench/run-all.sh`), not a test.
+
+use std::process::Command;
+
+fn scenario(name: &str, text: &str) -> String {
+    let path = std::env::temp_dir().join(format!("braid-bench-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Prints SKIP with the reason, or fails under CI (where lab tests must run).
+fn skip(reason: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but this lab test cannot run: {reason}"
+    );
+    eprintln!("SKIP: {reason}");
+}
+
+#[test]
+fn bench_smoke_kernel_and_braid() {
+    if !is_root() {
+        return skip("braid lab bench needs root (network namespaces)");
+    }
+    let file = scenario(
+        "smoke.toml",
+        "name = \"smoke\"\n\
+         [[path]]\nname = \"a\"\nrate_mbit = 20\ndelay_ms = 5\nqueue_packets = 100\n\
+         [[path]]\nname = \"b\"\nrate_mbit = 20\ndelay_ms = 10\nqueue_packets = 100\n\
+         [workload]\nbytes = 2_097_152\nbound = \"simult_flows\"\nrcvbuf_bytes = 1_048_576\n",
+    );
+    let svg = std::env::temp_dir().join(format!("braid-bench-{}.svg", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_braid"))
+        .args([
+            "lab", "bench", &file, "--stack", "both", "--runs", "1", "--json",
+        ])
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .expect("run braid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert_eq!(report["scenario"], "smoke");
+    let kernel = &report["kernel"];
+    assert_eq!(kernel["available"], true, "{report}");
+    let runs = kernel["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["verified"], true);
+    assert_eq!(runs[0]["bytes"], 2_097_152);
+    assert!(kernel["goodput_bps"].as_f64().unwrap() > 1e6, "{kernel}");
+    assert!(kernel["completion_s"].as_f64().unwrap() > 0.0, "{kernel}");
+    assert!(kernel["pass"].is_boolean(), "{kernel}");
+    // 2 MiB at 40 Mbit/s: 466 ms, plus 450.
+    assert_eq!(kernel["bound_ms"].as_f64().map(f64::floor), Some(916.0));
+    let paths = kernel["subflows"].as_array().unwrap();
+    assert_eq!(paths.len(), 2, "{kernel}");
+    let carried: u64 = paths.iter().map(|p| p["bytes"].as_u64().unwrap()).sum();
+    assert!(carried >= 2_097_152, "paths carried {carried} B: {kernel}");
+    // Braid: unavailable (with its reason, and no ratio) until the runtime
+    // lands; then real runs and a ratio.
+    let braid = &report["braid"];
+    if braid["available"] == true {
+        assert_eq!(braid["runs"].as_array().unwrap().len(), 1);
+        assert!(report["ratio"]["goodput"].is_number(), "{report}");
+    } else {
+        assert!(
+            braid["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{braid}"
+        );
+        assert!(braid["goodput_bps"].is_null() && braid["runs"] == serde_json::json!([]));
+        assert!(report["ratio"]["goodput"].is_null(), "{report}");
+    }
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.contains("<svg") && picture.contains("polyline"),
+        "svg"
+    );
+    let _ = std::fs::remove_file(&svg);
+}
+
+#[test]
+fn bench_without_a_workload_is_refused() {
+    let file = scenario("noworkload.toml", "[[path]]\nrate_mbit = 10\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_braid"))
+        .args(["lab", "bench", &file, "--stack", "kernel"])
+        .output()
+        .expect("run braid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("no [workload]"), "{stderr}");
+}
+
+#[test]
+fn bench_bad_workload_is_named() {
+    let file = scenario(
+        "badbound.toml",
+        "[[path]]\n[workload]\nbytes = 1000\nbound = \"simult_flows\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_braid"))
+        .args(["lab", "bench", &file])
+        .output()
+        .expect("run braid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("path 1 has none"), "{stderr}");
+}

@@ -1,0 +1,470 @@
+//! `braid lab bench`: the same scenario, the same emulated paths, both
+//! stacks, one run; medians and the ratio braid/kernel.
+//!
+//! Each run brings a fresh lab up ([`braid_lab::Lab::up`]: blackouts and
+//! traces start at its t = 0), prepares it for the stack ([`setup`]),
+//! starts `braid perf server --once --json` in the server namespace and
+//! `braid perf client --json` in the client namespace (this very binary,
+//! `std::env::current_exe()`), collects both reports and tears the lab
+//! down. With `--stack both` the runs alternate kernel, braid, kernel, ...
+//! so slow drift of a shared machine hits both stacks alike.
+//!
+//! A stack whose first run fails (Braid until its runtime lands: "the braid
+//! stack needs the runtime") is not run again and is reported unavailable
+//! with that error; numbers are never made up for it.
+//!
+//! The emulator runs in this process: build it with `--release` for
+//! benchmarks (timing matters); debug builds are for the smoke test.
+
+mod setup;
+pub mod summary;
+mod svg;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use braid_lab::{Lab, LabGuard, Scenario, Side, WorkloadDirection};
+use clap::Args;
+
+use crate::report::{PerfResult, ServerSession, human_bytes, human_rate};
+use crate::stack::Stack;
+pub use setup::PORT;
+use summary::{BenchReport, Ratio, RunFigures, StackSummary};
+
+/// How long the server may take to start listening.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server may take to print its report after the client ends.
+const SERVER_EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Per-interval sampling of the client (the SVG's resolution).
+const INTERVAL_MS: u64 = 100;
+
+/// Which stacks to bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stacks {
+    /// Braid's userspace MPTCP.
+    Braid,
+    /// The Linux kernel's MPTCP.
+    Kernel,
+    /// Both, alternating runs.
+    Both,
+}
+
+/// `braid lab bench` arguments.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The scenario file (TOML with a [workload], see scenarios/README.md).
+    pub scenario: PathBuf,
+    /// Which stacks to run.
+    #[arg(long, value_enum, default_value_t = Stacks::Both)]
+    pub stack: Stacks,
+    /// Runs per stack.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub runs: u16,
+    /// Print one JSON object (the report) on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Plot throughput over time per path, first run of each stack, to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+}
+
+/// Runs `braid lab bench`.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let scenario = Scenario::from_file(&args.scenario)?;
+    let Some(workload) = &scenario.workload else {
+        bail!(
+            "{}: no [workload]: a bench needs workload.bytes or workload.duration_s",
+            args.scenario.display()
+        );
+    };
+    if workload.bytes.is_none() && workload.duration_s.is_none() {
+        bail!(
+            "{}: [workload] needs bytes or duration_s",
+            args.scenario.display()
+        );
+    }
+    braid_lab::ensure_root()?;
+    let exe = std::env::current_exe().context("finding the braid binary")?;
+    let stacks: &[Stack] = match args.stack {
+        Stacks::Braid => &[Stack::Braid],
+        Stacks::Kernel => &[Stack::Kernel],
+        Stacks::Both => &[Stack::Kernel, Stack::Braid],
+    };
+    let paths: Vec<String> = scenario.paths.iter().map(|p| p.name.clone()).collect();
+    let runs = usize::from(args.runs);
+    let mut state: Vec<StackRuns> = stacks.iter().map(|&s| StackRuns::new(s)).collect();
+    for run in 1..=runs {
+        for st in state.iter_mut() {
+            if st.given_up {
+                continue;
+            }
+            match run_once(&scenario, st.stack, &exe) {
+                Ok((client, server)) => {
+                    let fig =
+                        RunFigures::new(run, &client, server.as_ref(), &paths, scenario.bound_ms);
+                    progress(&format!(
+                        "{} run {run}/{runs}: {}",
+                        st.stack,
+                        run_line(&fig)
+                    ));
+                    st.figures.push(fig);
+                    if st.plotted.is_none() {
+                        st.plotted = Some(client);
+                    }
+                }
+                Err(e) => {
+                    // Reported in the summary (and the error when no
+                    // stack ran), not here: one line for `--stack braid`.
+                    let msg = format!("{e:#}");
+                    st.given_up = st.figures.is_empty();
+                    st.failed.push(msg);
+                }
+            }
+        }
+    }
+    if let Some(file) = &args.svg {
+        let panels: Vec<svg::Panel<'_>> = state
+            .iter()
+            .filter_map(|st| {
+                Some(svg::Panel {
+                    title: format!("{}, run 1", st.stack),
+                    result: st.plotted.as_ref()?,
+                })
+            })
+            .collect();
+        if !panels.is_empty() {
+            svg::draw(file, &scenario.name, &paths, &panels)?;
+            progress(&format!("wrote {}", file.display()));
+        }
+    }
+    let all_failed = state.iter().all(|st| st.figures.is_empty());
+    let mut summaries = state
+        .into_iter()
+        .map(|st| StackSummary::new(st.stack, st.figures, st.failed, scenario.bound_ms));
+    let (mut kernel, mut braid) = (None, None);
+    for s in summaries.by_ref() {
+        match s.stack {
+            Stack::Braid => braid = Some(s),
+            _ => kernel = Some(s),
+        }
+    }
+    let report = BenchReport {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        workload: describe_workload(&scenario),
+        runs_per_stack: runs,
+        ratio: Ratio::of(braid.as_ref(), kernel.as_ref()),
+        kernel,
+        braid,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !all_failed {
+        print_table(&report);
+    }
+    if all_failed {
+        let first = [&report.kernel, &report.braid]
+            .into_iter()
+            .flatten()
+            .find_map(|s| {
+                s.error
+                    .clone()
+                    .map(|e| format!("{} stack unavailable: {e}", s.stack))
+            })
+            .unwrap_or_else(|| "no run succeeded".into());
+        bail!("{first}");
+    }
+    Ok(())
+}
+
+/// One stack's runs so far.
+#[derive(Debug)]
+struct StackRuns {
+    stack: Stack,
+    figures: Vec<RunFigures>,
+    failed: Vec<String>,
+    given_up: bool,
+    plotted: Option<PerfResult>,
+}
+
+impl StackRuns {
+    fn new(stack: Stack) -> Self {
+        Self {
+            stack,
+            figures: Vec::new(),
+            failed: Vec::new(),
+            given_up: false,
+            plotted: None,
+        }
+    }
+}
+
+/// Progress lines go to stderr, so `--json` leaves stdout to the report.
+fn progress(line: &str) {
+    eprintln!("bench: {line}");
+}
+
+/// "16.00 MiB upload" / "10 s download".
+fn describe_workload(s: &Scenario) -> String {
+    let Some(w) = &s.workload else {
+        return String::new();
+    };
+    let size = match (w.bytes, w.duration_s) {
+        (Some(b), _) => human_bytes(b),
+        (None, Some(d)) => format!("{d} s"),
+        (None, None) => String::new(),
+    };
+    let dir = match w.direction {
+        WorkloadDirection::Upload => "upload",
+        WorkloadDirection::Download => "download",
+    };
+    let mut out = format!("{size} {dir}");
+    if let Some(r) = w.rcvbuf_bytes {
+        out.push_str(&format!(", rcvbuf {}", human_bytes(r)));
+    }
+    out
+}
+
+/// One run: a fresh lab, a server, a client, both reports.
+fn run_once(
+    scenario: &Scenario,
+    stack: Stack,
+    exe: &Path,
+) -> anyhow::Result<(PerfResult, Option<ServerSession>)> {
+    let lab = Lab::up(scenario)?;
+    let ends = setup::prepare(&lab, scenario, stack)?;
+    let mut server = Spawned(
+        lab.command(Side::Server, &exe.to_string_lossy())
+            .args([
+                "perf",
+                "server",
+                "--once",
+                "--json",
+                "--stack",
+                stack.name(),
+            ])
+            .arg("--listen")
+            .arg(ends.listen.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting braid perf server")?,
+    );
+    wait_listening(&lab, &mut server)?;
+    // Defaults above (Some) by construction: checked in `run`.
+    let w = scenario.workload.clone().unwrap_or_default();
+    let mut client = lab.command(Side::Client, &exe.to_string_lossy());
+    client
+        .args(["perf", "client", "--json", "--stack", stack.name()])
+        .args(["--interval-ms", &INTERVAL_MS.to_string()])
+        .args(["--connect", &ends.connect.to_string()])
+        .args([
+            "--direction",
+            match w.direction {
+                WorkloadDirection::Upload => "upload",
+                WorkloadDirection::Download => "download",
+            },
+        ]);
+    for l in &ends.local {
+        client.args(["--local", &l.to_string()]);
+    }
+    match (w.bytes, w.duration_s) {
+        (Some(b), _) => client.args(["--bytes", &b.to_string()]),
+        (None, Some(d)) => client.args(["--time", &d.to_string()]),
+        (None, None) => bail!("the workload has neither bytes nor duration_s"),
+    };
+    let out = client.output().context("running braid perf client")?;
+    let client_err = last_line(&out.stderr);
+    let result: Option<PerfResult> = serde_json::from_slice(&out.stdout).ok();
+    let (server_out, server_err) = server.finish(SERVER_EXIT_TIMEOUT);
+    drop(lab);
+    let Some(result) = result else {
+        let why = [client_err, server_err]
+            .into_iter()
+            .flatten()
+            .next()
+            .unwrap_or_else(|| format!("client exited with {}", out.status));
+        bail!("{why}");
+    };
+    if !result.verified {
+        bail!(
+            "payload not verified (first wrong byte at {:?})",
+            result.first_mismatch
+        );
+    }
+    let session = server_out
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok());
+    Ok((result, session))
+}
+
+/// A child process that is killed if still running when dropped.
+struct Spawned(Child);
+
+impl Spawned {
+    /// Waits up to `timeout` for the process to exit (killing it then);
+    /// returns its stdout and the last line of its stderr.
+    fn finish(&mut self, timeout: Duration) -> (String, Option<String>) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match self.0.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let mut stdout = String::new();
+        if let Some(mut o) = self.0.stdout.take() {
+            let _ = o.read_to_string(&mut stdout);
+        }
+        let mut stderr = Vec::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_end(&mut stderr);
+        }
+        (stdout, last_line(&stderr))
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The last non-empty line of a process's stderr.
+fn last_line(bytes: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().trim_start_matches("braid perf: ").to_string())
+}
+
+/// Waits until the server namespace has a socket listening on [`PORT`],
+/// or fails with the server's own error if it exited.
+fn wait_listening(lab: &LabGuard, server: &mut Spawned) -> anyhow::Result<()> {
+    let deadline = Instant::now() + LISTEN_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            let (_, err) = server.finish(Duration::ZERO);
+            bail!(
+                "{}",
+                err.unwrap_or_else(|| format!("the server exited with {status}"))
+            );
+        }
+        let out = lab
+            .command(Side::Server, "ss")
+            .args(["-H", "-l", "-t", "-n", &format!("sport = :{PORT}")])
+            .output()
+            .context("running ss in the server namespace")?;
+        if out.status.success() && !out.stdout.trim_ascii().is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("the server did not listen on port {PORT} within {LISTEN_TIMEOUT:?}")
+}
+
+fn run_line(f: &RunFigures) -> String {
+    let paths: Vec<String> = f
+        .subflows
+        .iter()
+        .map(|p| format!("path{} {}", p.path, human_bytes(p.bytes)))
+        .collect();
+    format!(
+        "{}{}, max stall {:.0} ms, {:.2} cpu s/GB, {}{}",
+        human_rate(f.goodput_bps).trim(),
+        f.completion_s
+            .map_or_else(String::new, |c| format!(", completion {c:.3} s")),
+        f.max_stall_ms,
+        f.cpu_s_per_gb,
+        paths.join(" "),
+        match f.pass {
+            Some(true) => ", PASS",
+            Some(false) => ", FAIL",
+            None => "",
+        }
+    )
+}
+
+fn print_table(r: &BenchReport) {
+    println!(
+        "scenario {}: {}, {} run(s) per stack",
+        r.scenario, r.workload, r.runs_per_stack
+    );
+    let spread = |m: Option<f64>, lo: Option<f64>, hi: Option<f64>, unit: &str, k: f64| match m {
+        Some(m) => format!(
+            "{:.2}{unit} [{:.2}, {:.2}]",
+            m / k,
+            lo.unwrap_or(m) / k,
+            hi.unwrap_or(m) / k
+        ),
+        None => "-".into(),
+    };
+    for s in [&r.kernel, &r.braid].into_iter().flatten() {
+        if !s.available {
+            println!(
+                "  {:<6} unavailable: {}",
+                s.stack.name(),
+                s.error.as_deref().unwrap_or("no run succeeded")
+            );
+            continue;
+        }
+        let (lo, hi) = (s.min.as_ref(), s.max.as_ref());
+        println!(
+            "  {:<6} goodput {}  completion {}  max stall {}  cpu {:.2} s/GB",
+            s.stack.name(),
+            spread(
+                s.goodput_bps,
+                lo.map(|e| e.goodput_bps),
+                hi.map(|e| e.goodput_bps),
+                " Mbit/s",
+                1e6
+            ),
+            spread(
+                s.completion_s,
+                lo.and_then(|e| e.completion_s),
+                hi.and_then(|e| e.completion_s),
+                " s",
+                1.0
+            ),
+            spread(
+                s.max_stall_ms,
+                lo.map(|e| e.max_stall_ms),
+                hi.map(|e| e.max_stall_ms),
+                " ms",
+                1.0
+            ),
+            s.cpu_s_per_gb.unwrap_or(0.0),
+        );
+        let paths: Vec<String> = s
+            .subflows
+            .iter()
+            .map(|p| format!("path {} ({}) {}", p.path, p.name, human_bytes(p.bytes)))
+            .collect();
+        println!("         per path (median): {}", paths.join(", "));
+        if let (Some(b), Some(p)) = (s.bound_ms, s.passed_runs) {
+            println!(
+                "         simult_flows bound {:.0} ms: {} ({p}/{} runs within)",
+                b,
+                if s.pass == Some(true) { "PASS" } else { "FAIL" },
+                s.runs.len() + s.failed_runs.len()
+            );
+        }
+        for e in &s.failed_runs {
+            println!("         failed run: {e}");
+        }
+    }
+    let ratio = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "  ratio braid/kernel: goodput {}, completion {}, max stall {}",
+        ratio(r.ratio.goodput),
+        ratio(r.ratio.completion),
+        ratio(r.ratio.max_stall)
+    );
+}
