@@ -109,10 +109,14 @@ struct BraidArgs {
     /// Write every packet of the braid stack's TUN device to this pcapng file.
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
-    /// Send and receive buffer of each braid connection (suffixes K, M)
-    /// [default: the endpoint's, 256K].
+    /// Send buffer of each braid connection (suffixes K, M) [default: the
+    /// endpoint's, 256K].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
-    buffer: Option<usize>,
+    sndbuf: Option<usize>,
+    /// Receive buffer of each braid connection (suffixes K, M) [default:
+    /// the endpoint's, 256K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
+    rcvbuf: Option<usize>,
 }
 
 impl BraidArgs {
@@ -122,7 +126,8 @@ impl BraidArgs {
             mtu: self.mtu,
             addresses,
             pcap: self.pcap.clone(),
-            buffer: self.buffer,
+            send_buffer: self.sndbuf,
+            recv_buffer: self.rcvbuf,
         }
     }
 }

@@ -121,9 +121,11 @@ pub struct BraidOptions {
     pub addresses: Vec<IpAddr>,
     /// Write every packet of the TUN device to this pcapng file.
     pub pcap: Option<PathBuf>,
-    /// Send and receive buffer of each connection, bytes (None: the
-    /// endpoint's default).
-    pub buffer: Option<usize>,
+    /// Send buffer of each connection, bytes (None: the endpoint's default).
+    pub send_buffer: Option<usize>,
+    /// Receive buffer of each connection, bytes (None: the endpoint's
+    /// default).
+    pub recv_buffer: Option<usize>,
 }
 
 impl Default for BraidOptions {
@@ -133,7 +135,8 @@ impl Default for BraidOptions {
             mtu: 1500,
             addresses: Vec::new(),
             pcap: None,
-            buffer: None,
+            send_buffer: None,
+            recv_buffer: None,
         }
     }
 }
@@ -415,12 +418,14 @@ fn braid_stack(opts: &BraidOptions, addresses: &[IpAddr]) -> Result<braid::Stack
     if let Some(p) = &opts.pcap {
         builder = builder.pcap(p);
     }
-    if let Some(b) = opts.buffer {
-        let mut config = braid::proto::endpoint::EndpointConfig::default();
+    let mut config = braid::proto::endpoint::EndpointConfig::default();
+    if let Some(b) = opts.send_buffer {
         config.tcp.send_buffer = b;
-        config.tcp.recv_buffer = b;
-        builder = builder.config(config);
     }
+    if let Some(b) = opts.recv_buffer {
+        config.tcp.recv_buffer = b;
+    }
+    builder = builder.config(config);
     builder
         .build(tun)
         .map_err(|e| PerfError::io("start the braid stack", e))
