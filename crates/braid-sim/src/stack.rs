@@ -35,7 +35,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint};
+use braid_proto::conn::SubflowInfo;
+use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, MptcpEvent};
+use braid_proto::mib::Mib;
 use braid_proto::tcp::CloseReason;
 use braid_proto::time::Instant;
 use rand::{Rng, SeedableRng};
@@ -186,6 +188,21 @@ impl App {
     }
 }
 
+/// What an MPTCP host saw of its application's connection: the last
+/// counters and subflows read while the connection existed (the endpoint
+/// forgets a connection once it is closed), and every path event.
+#[derive(Debug, Default, Clone)]
+pub struct MptcpView {
+    /// The connection's MPTCP counters.
+    pub mib: Mib,
+    /// Its subflows.
+    pub subflows: Vec<SubflowInfo>,
+    /// Its path events, with when they came.
+    pub events: Vec<(Instant, MptcpEvent)>,
+    /// Whether it spoke MPTCP (false after fallback).
+    pub is_mptcp: bool,
+}
+
 /// An [`Endpoint`] and its application as a simulator [`Host`].
 #[derive(Debug)]
 pub struct EndpointHost {
@@ -196,6 +213,11 @@ pub struct EndpointHost {
     /// Source address -> interface; packets from other addresses leave on
     /// interface 0.
     pub routes: Vec<(IpAddr, usize)>,
+    /// Destination address -> interface; checked before `routes` (a
+    /// multihomed peer reached over one link per address).
+    pub dst_routes: Vec<(IpAddr, usize)>,
+    /// MPTCP figures of the application's connection.
+    pub mptcp: MptcpView,
     listening: bool,
     /// The application has not run since creation.
     fresh: bool,
@@ -209,6 +231,8 @@ impl EndpointHost {
             endpoint,
             app,
             routes: Vec::new(),
+            dst_routes: Vec::new(),
+            mptcp: MptcpView::default(),
             listening: false,
             fresh: true,
             read_buf: vec![0; 64 * 1024],
@@ -219,6 +243,41 @@ impl EndpointHost {
     pub fn route(mut self, src: IpAddr, iface: usize) -> EndpointHost {
         self.routes.push((src, iface));
         self
+    }
+
+    /// Send packets to `dst` on interface `iface`.
+    pub fn route_to(mut self, dst: IpAddr, iface: usize) -> EndpointHost {
+        self.dst_routes.push((dst, iface));
+        self
+    }
+
+    /// The application's connection.
+    pub fn conn(&self) -> Option<ConnHandle> {
+        match &self.app {
+            App::Idle => None,
+            App::Sender(s) => s.conn,
+            App::Receiver(r) => r.conn,
+        }
+    }
+
+    /// Refresh [`EndpointHost::mptcp`].
+    fn snapshot(&mut self, now: Instant) {
+        let conn = self.conn();
+        while let Some((h, e)) = self.endpoint.poll_mptcp_event() {
+            if Some(h) == conn {
+                self.mptcp.events.push((now, e));
+            }
+        }
+        let Some(h) = conn else { return };
+        if let Ok(mib) = self.endpoint.mptcp_mib(h) {
+            self.mptcp.mib = mib;
+        }
+        if let Ok(s) = self.endpoint.subflows(h) {
+            self.mptcp.subflows = s;
+        }
+        if let Ok(m) = self.endpoint.is_mptcp(h) {
+            self.mptcp.is_mptcp = m;
+        }
     }
 
     /// Let the application react: open, accept, read, write, close. The
@@ -308,7 +367,10 @@ impl EndpointHost {
         }
     }
 
-    fn iface_for(&self, src: IpAddr) -> usize {
+    fn iface_for(&self, src: IpAddr, dst: IpAddr) -> usize {
+        if let Some(&(_, i)) = self.dst_routes.iter().find(|(a, _)| *a == dst) {
+            return i;
+        }
         self.routes
             .iter()
             .find(|(a, _)| *a == src)
@@ -320,11 +382,13 @@ impl Host for EndpointHost {
     fn handle_packet(&mut self, now: Instant, _iface: usize, packet: &[u8]) {
         self.endpoint.handle_packet(now, packet);
         self.drive(now);
+        self.snapshot(now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         self.drive(now);
+        self.snapshot(now);
     }
 
     fn poll_transmit(&mut self, now: Instant) -> Option<(usize, Vec<u8>)> {
@@ -336,7 +400,7 @@ impl Host for EndpointHost {
         }
         let mut buf = Vec::with_capacity(1600);
         let t = self.endpoint.poll_transmit(now, &mut buf)?;
-        Some((self.iface_for(t.src), buf))
+        Some((self.iface_for(t.src, t.dst), buf))
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {

@@ -25,7 +25,11 @@ fn server() -> SocketAddr {
 /// Buffers above the bandwidth-delay product of every story (100 Mbit/s x
 /// 80 ms with a full queue = 1 MB).
 fn endpoint_config() -> EndpointConfig {
-    let mut c = EndpointConfig::default();
+    // TCP stories: plain TCP (MPTCP stories are in mptcp_stories.rs).
+    let mut c = EndpointConfig {
+        mptcp: false,
+        ..EndpointConfig::default()
+    };
     c.tcp.send_buffer = 4 * MIB;
     c.tcp.recv_buffer = 4 * MIB;
     c

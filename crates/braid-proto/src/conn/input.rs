@@ -11,8 +11,11 @@ use crate::time::Instant;
 use crate::wire::mptcp::{MptcpOption, rst_reason};
 use crate::wire::{Dsn, SeqNum, TcpFlags, TcpRepr};
 
-/// Mappings held per subflow at most.
-const MAX_RX_MAPS: usize = 1024;
+/// Mappings held per subflow at least; the bound grows with the subflow's
+/// receive buffer (one mapping per 512 bytes of it), since a sender may map
+/// every segment separately and a whole window of them can wait behind a
+/// hole.
+const MIN_RX_MAPS: usize = 1024;
 
 impl Connection {
     /// Process a segment the endpoint demultiplexed to subflow `id`.
@@ -215,7 +218,8 @@ impl Connection {
                 self.mib.dss_mappings_rx += 1;
                 self.any_mapping_seen = true;
                 let maps = &mut self.subflows[i].mp.rx_maps;
-                if maps.len() >= MAX_RX_MAPS {
+                let max = MIN_RX_MAPS.max(self.config.tcp.recv_buffer / 512);
+                if maps.len() >= max {
                     // Bounded state against a peer sending a mapping per
                     // byte: the oldest goes.
                     maps.pop_front();

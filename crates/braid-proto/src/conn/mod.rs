@@ -34,11 +34,12 @@
 //!   manager joins) introduces a new 4-tuple to route back to it.
 //!
 //! # Deliberate gaps
-//! - The TCP window field of each subflow is the subflow's own free
-//!   receive space, not a connection-level window; the connection bounds
-//!   its memory by DSN instead (bytes past `read point + recv_buffer` stay
-//!   queued in the subflow), which keeps the right edge the peer sees from
-//!   shrinking.
+//! - The TCP window field of each subflow is the smaller of the subflow's
+//!   own free receive space and the connection-level free space right of
+//!   the DATA_ACK (section 3.3.4), so a peer treating the window as
+//!   connection-level (Linux: right edge = DATA_ACK + window) never sends
+//!   beyond what the connection holds; bytes past `read point +
+//!   recv_buffer` would still wait in the subflow.
 //! - A checksum failure on the only subflow resets the connection (with
 //!   MP_FAIL) instead of falling back with an infinite mapping; an
 //!   infinite mapping *received* is honoured.
@@ -261,6 +262,8 @@ pub struct Connection {
     sched: Box<dyn Scheduler>,
     pm: Box<dyn PathManager>,
     pm_started: bool,
+    /// When the client's path manager may start without a DSS seen.
+    pm_due: Option<Instant>,
     isn: IsnGenerator,
     secret: [u8; 32],
     nonce_counter: u64,
@@ -312,6 +315,7 @@ impl Connection {
             sched: config.scheduler.build(),
             pm: Box::new(FullMesh::new(config.pm.clone())),
             pm_started: false,
+            pm_due: None,
             isn: IsnGenerator::from_rng(rng),
             secret,
             nonce_counter: 0,
@@ -495,13 +499,33 @@ impl Connection {
 
     /// Read in-order data; 0 when none (see [`Connection::is_read_closed`]).
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let before = self.recv_window();
         let n = self.recv.read(buf);
         if n > 0 {
             for i in 0..self.subflows.len() {
                 self.pump_rx(i);
             }
+            // The subflows advertise the connection-level window: announce
+            // it again once reading reopened it by half the buffer (the
+            // receiver SWS rule of RFC 9293 section 3.8.6.2.2 at the data
+            // level), or from nearly closed.
+            let after = self.recv_window();
+            let half = self.config.recv_buffer / 2;
+            if !self.fallback && after > before && (before < half) != (after < half) {
+                for s in &mut self.subflows {
+                    if Self::usable(s) && s.tcp.state() == State::Established {
+                        s.tcp.request_ack();
+                    }
+                }
+            }
         }
         n
+    }
+
+    /// Free data-level receive space right of the DATA_ACK (RFC 8684
+    /// section 3.3.4).
+    pub(crate) fn recv_window(&self) -> usize {
+        self.recv.room_at(self.recv.rcv_nxt())
     }
 
     /// Whether the peer's DATA_FIN (or FIN, after fallback) was reached and
@@ -542,6 +566,119 @@ impl Connection {
             tracing::debug!(token = self.local_token, ?reason, "mptcp connection closed");
             self.closed = Some(reason);
             self.events.push_back(Event::Closed { reason });
+        }
+    }
+
+    /// Draw a new key (and so a new token and IDSN) before anything was
+    /// sent: the endpoint's answer to a token collision (RFC 8684 section
+    /// 3.2 leaves uniqueness to the implementation; Linux `token.c`
+    /// retries with a fresh key). Returns false, changing nothing, once a
+    /// key may have left (the peer's key is known or data was written).
+    pub fn rekey<R: Rng + ?Sized>(&mut self, rng: &mut R) -> bool {
+        if self.remote_key.is_some() || self.fallback || !self.send.is_empty() {
+            return false;
+        }
+        self.local_key = crypto::generate_key(rng);
+        self.local_token = crypto::token(self.local_key);
+        let idsn = Dsn(crypto::idsn(self.local_key)) + 1;
+        self.send = SendBuf::new(idsn, self.config.send_buffer);
+        self.peer_window_right = idsn;
+        true
+    }
+
+    /// Whether we opened the connection.
+    pub fn is_client(&self) -> bool {
+        self.client
+    }
+
+    /// Local address of the initial subflow.
+    pub fn local(&self) -> SocketAddr {
+        self.subflows[0].tcp.local()
+    }
+
+    /// Remote address of the initial subflow.
+    pub fn remote(&self) -> SocketAddr {
+        self.subflows[0].tcp.remote()
+    }
+
+    /// The subflow a 4-tuple belongs to (the newest, if a closed subflow
+    /// used the same tuple before).
+    pub fn subflow_for(&self, local: SocketAddr, remote: SocketAddr) -> Option<SubflowId> {
+        self.subflows
+            .iter()
+            .rev()
+            .find(|s| s.tcp.local() == local && s.tcp.remote() == remote)
+            .map(|s| s.mp.id)
+    }
+
+    /// Every (local, remote) pair any subflow used.
+    pub fn tuples(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
+        self.subflows
+            .iter()
+            .map(|s| (s.tcp.local(), s.tcp.remote()))
+    }
+
+    /// Whether `write` can still queue data.
+    pub fn can_send(&self) -> bool {
+        self.closed.is_none() && self.send.fin().is_none()
+    }
+
+    /// Free data-level send buffer space (0 once the sending direction is
+    /// closed).
+    pub fn send_capacity(&self) -> usize {
+        if self.can_send() { self.send.free() } else { 0 }
+    }
+
+    /// A TCP-like state for the whole connection: CLOSED once the
+    /// connection closed and every subflow reached CLOSED; otherwise the
+    /// state of the first subflow still open (the initial one first).
+    pub fn state(&self) -> State {
+        if self.closed.is_some() && self.subflows.iter().all(|s| s.tcp.state() == State::Closed) {
+            return State::Closed;
+        }
+        self.subflows
+            .iter()
+            .find(|s| !s.mp.closed)
+            .unwrap_or(&self.subflows[0])
+            .tcp
+            .state()
+    }
+
+    /// Whether the connection is finished and can be forgotten: closed,
+    /// every subflow CLOSED, and no data left to read after an orderly
+    /// end.
+    pub fn is_finished(&self) -> bool {
+        self.state() == State::Closed
+            && (self.recv.readable() == 0 || self.closed != Some(CloseReason::Normal))
+    }
+
+    /// Reset one subflow with MP_TCPRST (reason "unspecified"); the others
+    /// carry on (RFC 8684 section 3.6).
+    pub fn close_subflow(&mut self, id: SubflowId) {
+        if let Some(i) = self.index(id) {
+            self.reset_subflow(i, crate::wire::mptcp::rst_reason::UNSPECIFIED);
+        }
+    }
+
+    /// Use `ip` for extra subflows from now on (client role, full mesh):
+    /// one subflow from it to the initial remote address and to every
+    /// address the peer announced, within the subflow limit.
+    pub fn add_local_addr(&mut self, now: Instant, ip: core::net::IpAddr) {
+        if !self.client {
+            return;
+        }
+        let mut remotes = vec![self.remote()];
+        remotes.extend(self.remote_addrs.iter().map(|(_, a)| *a));
+        for remote in remotes {
+            let exists = self
+                .subflows
+                .iter()
+                .any(|s| !s.mp.closed && s.tcp.local().ip() == ip && s.tcp.remote() == remote);
+            if remote.is_ipv4() == ip.is_ipv4() && !exists {
+                if let Err(e) = self.open_subflow(now, SocketAddr::new(ip, 0), remote, false) {
+                    tracing::debug!(%e, "subflow not opened");
+                }
+            }
         }
     }
 

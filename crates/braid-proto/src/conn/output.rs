@@ -47,6 +47,10 @@ impl Connection {
             data_ack: self.remote_key.map(|_| self.recv.rcv_nxt()),
             data_fin: self.send.fin().filter(|_| self.data_fin_sent),
             fastclose: self.fastclose,
+            window: self
+                .remote_key
+                .filter(|_| !self.fallback)
+                .map(|_| self.recv_window()),
         }
     }
 
@@ -220,8 +224,12 @@ impl Connection {
             .map(|a| a.next)
             .filter(|_| self.mptcp_ready() && self.connected);
         let joins = self.subflows.iter().filter_map(|s| s.mp.join_ack_rtx);
+        let pm = self
+            .pm_due
+            .filter(|_| !self.pm_started && self.mptcp_ready() && self.connected);
         subflows
             .chain(joins)
+            .chain(pm)
             .chain(announce)
             .chain(self.data_fin_rtx.filter(|_| self.closed.is_none()))
             .min()
@@ -267,12 +275,18 @@ impl Connection {
             }
             // RFC 8684 section 3.2: the third ACK of a join is resent until
             // the responder acknowledges it.
+            // It backs off like a retransmission and gives up after as many
+            // tries as TCP would retransmit data: the subflow is reset.
             if s.mp.join_ack_rtx.is_some_and(|t| t <= now) {
                 if s.mp.established || s.mp.closed {
                     s.mp.join_ack_rtx = None;
+                } else if s.mp.join_ack_tries >= self.config.tcp.max_retransmissions {
+                    s.mp.join_ack_rtx = None;
+                    self.reset_subflow(i, crate::wire::mptcp::rst_reason::UNSPECIFIED);
                 } else {
-                    let rto = s.tcp.stats().rto;
-                    s.mp.join_ack_rtx = Some(now + rto);
+                    s.mp.join_ack_tries += 1;
+                    let rto = s.tcp.stats().rto * (1u32 << s.mp.join_ack_tries.min(6));
+                    s.mp.join_ack_rtx = Some(now + rto.min(self.config.tcp.rto_max));
                     s.tcp.request_ack();
                 }
             }
@@ -286,9 +300,19 @@ impl Connection {
             if s.mp.established && s.tcp.state().is_synchronized() {
                 self.connected = true;
                 self.events.push_back(Event::Connected);
+                let srtt = s.tcp.stats().srtt.unwrap_or(Duration::from_millis(200));
+                self.pm_due = Some(now + srtt);
             }
         }
-        if self.connected && !self.pm_started && self.mptcp_ready() {
+        // The client's path manager starts once the connection is fully
+        // established (a DSS from the server proved it has our key, RFC
+        // 8684 section 3.1) or one RTT after the third ACK left: a join
+        // racing the third ACK would reach a server that cannot check it
+        // yet, and be refused.
+        let full = !self.client
+            || self.subflows[0].mp.fully_established
+            || self.pm_due.is_some_and(|t| t <= now);
+        if self.connected && !self.pm_started && self.mptcp_ready() && full {
             self.pm_started = true;
             let pairs = self.pairs();
             let ctx = PmContext {

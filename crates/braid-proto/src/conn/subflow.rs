@@ -73,6 +73,8 @@ pub(super) struct SubflowMp {
     pub join_ack_hmac: Option<[u8; 20]>,
     /// Join initiator: when to resend the third ACK if still unanswered.
     pub join_ack_rtx: Option<crate::time::Instant>,
+    /// Join initiator: third-ACK retransmissions so far.
+    pub join_ack_tries: u32,
     pub tx_chunks: VecDeque<TxChunk>,
     /// Subflow sequence number after the last byte written.
     pub write_end: SeqNum,
@@ -115,6 +117,7 @@ impl SubflowMp {
             nonce_remote: 0,
             join_ack_hmac: None,
             join_ack_rtx: None,
+            join_ack_tries: 0,
             tx_chunks: VecDeque::new(),
             write_end: iss + 1,
             rx_maps: VecDeque::new(),
@@ -172,6 +175,9 @@ pub(super) struct TxCtx {
     pub data_ack: Option<Dsn>,
     pub data_fin: Option<Dsn>,
     pub fastclose: bool,
+    /// Connection-level receive window (RFC 8684 section 3.3.4): free
+    /// data-level buffer right of the DATA_ACK.
+    pub window: Option<usize>,
 }
 
 /// The hooks for one `poll_transmit_with` call.
@@ -284,9 +290,25 @@ impl TxHooks<'_> {
 }
 
 impl SegmentHooks for TxHooks<'_> {
-    fn reserve_option_space(&mut self, _flags: TcpFlags) -> usize {
+    fn reserve_option_space(&mut self, flags: TcpFlags) -> usize {
+        self.reserve_option_space_for(flags, true)
+    }
+
+    fn reserve_option_space_for(&mut self, _flags: TcpFlags, has_data: bool) -> usize {
         if self.mp.role == Role::Plain {
             return 0;
+        }
+        // A pure ACK of an established subflow with nothing else to say
+        // carries a DSS with only a 64-bit DATA_ACK (12 octets), leaving
+        // room for one SACK block next to timestamps, as Linux does.
+        let repeats_mpc = self.mp.role == Role::CapableClient && !self.mp.fully_established;
+        if !has_data
+            && self.mp.established
+            && !repeats_mpc
+            && !self.mp.wants_pure_ack()
+            && self.mp.mp_fail.is_none()
+        {
+            return 4 + 8;
         }
         // DSS with a 64-bit DATA_ACK and a 64-bit mapping (Linux always
         // sends 64-bit DSNs), plus the checksum when negotiated. The first
@@ -367,6 +389,13 @@ impl SegmentHooks for TxHooks<'_> {
             _ if !self.mp.established => {}
             _ => self.dss(info, opts, space),
         }
+    }
+
+    fn window_limit(&mut self) -> Option<usize> {
+        if self.mp.role == Role::Plain || !self.mp.established {
+            return None;
+        }
+        self.ctx.window
     }
 
     fn incoming(&mut self, _seg: &TcpRepr<'_>, _accepted: bool) {}

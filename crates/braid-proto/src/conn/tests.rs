@@ -190,7 +190,14 @@ fn join_with_bad_hmac_refused_with_mp_tcprst() {
     }));
     let data = h.random_bytes(50_000);
     h.to_send = data.clone();
-    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() == data.len()));
+    // The transfer may end before the RST (one path delay away) arrives:
+    // wait for it too.
+    assert!(h.run_until(Duration::from_secs(10), |h| {
+        h.received.len() == data.len()
+            && h.client_events
+                .iter()
+                .any(|e| matches!(e, Event::SubflowClosed { .. }))
+    }));
     assert_eq!(h.received, data);
     assert_eq!(h.server().mib().mp_join_ack_hmac_failure, 1);
     assert_eq!(h.server().mib().mp_join_ack_rx, 0);
@@ -241,17 +248,23 @@ fn add_addr_announced_echoed_and_joined() {
     cc.pm.limits.add_addr_accepted = 1;
     let mut sc = ConnConfig::default();
     sc.pm.announce = vec!["10.0.9.2:443".parse().unwrap()];
+    sc.add_addr_timeout = Duration::from_secs(1);
     let mut h = Harness::new(9, cc, sc, paths);
     let data = h.random_bytes(400_000);
     h.to_send = data.clone();
     assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
     assert_eq!(h.received, data);
+    // The echo rides on a pure ACK, which reordering can make arrive
+    // behind newer data and so fall outside the receive window (RFC 9293
+    // section 3.10.7.4); ADD_ADDR is then retransmitted and echoed again.
+    assert!(h.run_until(Duration::from_secs(5), |h| {
+        h.server().mib().add_addr_echo_rx >= 1
+    }));
     assert!(h.client_events.contains(&Event::AddrAnnounced {
         id: 1,
         addr: "10.0.9.2:443".parse().unwrap()
     }));
-    assert_eq!(h.server().mib().add_addr_echo_rx, 1);
-    assert_eq!(h.client.mib().add_addr_rx, 1);
+    assert!(h.client.mib().add_addr_rx >= 1);
     let subs = h.client.subflows();
     assert_eq!(subs.len(), 2);
     assert!(subs[1].established);
@@ -326,7 +339,13 @@ fn blackout_mid_transfer_completes_by_reinjection() {
     let mut h = Harness::new(12, multipath_client(), ConnConfig::default(), two_paths());
     let data = h.random_bytes(1 << 20);
     h.to_send = data.clone();
-    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 300_000));
+    // Black the second path out while it carries data, so that data is
+    // lost and only reinjection can deliver it (with nothing on the wire,
+    // every byte may already be at the receiver, DATA_ACKed via the
+    // first path, and nothing needs reinjecting).
+    assert!(h.run_until(Duration::from_secs(10), |h| {
+        h.received.len() > 300_000 && h.data_on_wire(1) > 0
+    }));
     // Both paths were in use; now the second dies for good.
     assert!(h.client.subflows().iter().all(|s| s.data_sent > 0));
     h.paths[1].blackout = true;
@@ -805,7 +824,10 @@ fn thirty_two_bit_dsns_across_the_low_word_wrap() {
 #[test]
 fn path_revived_after_blackout_carries_data_again() {
     let mut h = Harness::new(22, multipath_client(), ConnConfig::default(), two_paths());
-    let data = h.random_bytes(3 << 20);
+    // The harness has no rate limit: enough data that the revived path
+    // (one backed-off RTO away from its first retransmission) still has
+    // work when it comes back.
+    let data = h.random_bytes(12 << 20);
     h.to_send = data.clone();
     assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 200_000));
     h.paths[0].blackout = true;
@@ -830,11 +852,21 @@ fn all_paths_dead_closes_with_subflows_failed() {
     assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 100_000));
     h.paths[0].blackout = true;
     h.paths[1].blackout = true;
-    assert!(h.run_until(Duration::from_secs(600), |h| {
+    let closed = h.run_until(Duration::from_secs(600), |h| {
         h.client_events.contains(&Event::Closed {
             reason: CloseReason::SubflowsFailed,
         })
-    }));
+    });
+    assert!(
+        closed,
+        "{:?} {:?}",
+        h.client_events,
+        h.client
+            .subflows()
+            .iter()
+            .map(|s| (s.stats.state, s.stats.rto_count, s.stats.bytes_in_flight))
+            .collect::<Vec<_>>()
+    );
     assert!(h.received[..] == data[..h.received.len()]);
 }
 

@@ -43,4 +43,26 @@ pub struct EndpointCounters {
     /// Outgoing segments that could not be encoded (a bug or a hook that
     /// overfilled the option space); dropped.
     pub emit_errors: u64,
+    /// MPTCP connections opened (SYN with MP_CAPABLE, RFC 8684 section
+    /// 3.1).
+    pub mptcp_connected: u64,
+    /// MPTCP connections accepted (SYN with MP_CAPABLE to a listener).
+    pub mptcp_accepted: u64,
+    /// Keys drawn again because their token was taken (section 3.2).
+    pub mptcp_token_collisions: u64,
+    /// MP_JOIN SYNs handed to their connection and accepted.
+    pub mp_join_accepted: u64,
+    /// MP_JOIN SYNs with a token no connection holds (answered with RST +
+    /// MP_TCPRST).
+    pub mp_join_no_token: u64,
+    /// MP_JOIN SYNs the connection refused (limit, not ready; RST +
+    /// MP_TCPRST).
+    pub mp_join_refused: u64,
+    /// RSTs with MP_TCPRST sent for segments matching no subflow.
+    pub mp_tcprst_sent: u64,
+    /// Segments of a new subflow whose 4-tuple another connection uses
+    /// (dropped).
+    pub subflow_tuple_conflicts: u64,
+    /// MPTCP events dropped because nobody polled them.
+    pub mptcp_events_dropped: u64,
 }

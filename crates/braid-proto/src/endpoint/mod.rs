@@ -42,10 +42,32 @@
 //! [`EndpointError::UnknownConnection`]. A [`ConnEvent::Closed`] is always
 //! delivered before that. Handles are never reused for another connection.
 //!
-//! # MPTCP
-//! Connections live behind `slot::Slot`; an MPTCP connection (several
-//! subflows, several 4-tuples, one handle, joined by token) becomes another
-//! kind of slot. The API speaks of connections, not sockets.
+//! # MPTCP (RFC 8684)
+//! With [`EndpointConfig::mptcp`] (the default) connections are MPTCP
+//! [`Connection`]s behind the same [`ConnHandle`] API:
+//! - [`Endpoint::connect`] sends a SYN with MP_CAPABLE (section 3.1); if
+//!   the peer or a middlebox drops the option the connection falls back to
+//!   plain TCP inside (section 3.7, [`MptcpEvent::Fallback`]).
+//! - A SYN to a listener with MP_CAPABLE becomes an MPTCP connection; one
+//!   without stays plain TCP; either way the application sees
+//!   [`ConnEvent::Accepted`].
+//! - Every MPTCP connection's token (section 3.2) is unique in the
+//!   endpoint: on a collision the key is drawn again (as Linux `token.c`
+//!   does), counted in [`EndpointCounters::mptcp_token_collisions`].
+//! - A SYN with MP_JOIN to a listener is routed by its token to
+//!   [`Connection::accept_join`]; an unknown token or a refused join is
+//!   answered with a RST carrying MP_TCPRST (section 3.6; reason
+//!   "MPTCP-specific error" for an unknown token, "administratively
+//!   prohibited" over the subflow limit, as Linux `subflow.c`).
+//! - Subflows a connection opens itself (its path manager, or
+//!   [`Endpoint::open_subflow`]) have their 4-tuple registered when their
+//!   SYN goes out of [`Endpoint::poll_transmit`].
+//! - Path management per connection: [`Endpoint::add_local_addr`],
+//!   [`Endpoint::open_subflow`], [`Endpoint::announce_addr`] (ADD_ADDR,
+//!   section 3.4.1), [`Endpoint::remove_addr`] (3.4.2),
+//!   [`Endpoint::set_backup`] (MP_PRIO, 3.3.8), [`Endpoint::set_scheduler`];
+//!   MPTCP-specific events come out of [`Endpoint::poll_mptcp_event`] and
+//!   per-subflow figures out of [`Endpoint::subflows`].
 
 mod counters;
 mod slot;
@@ -55,15 +77,19 @@ mod tests;
 
 pub use counters::EndpointCounters;
 
+use crate::conn::{self, ConnConfig, Connection, SubflowCloseReason, SubflowId, SubflowInfo};
+use crate::mib::Mib;
+use crate::sched::SchedulerKind;
 use crate::tcp::{self, CloseReason, IsnGenerator, State, SubflowStats, TcpSocket};
 use crate::time::Instant;
+use crate::wire::mptcp::{MptcpOption, rst_reason};
 use crate::wire::{self, IpProtocol, IpRepr, TcpFlags, TcpRepr};
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use core::ops::RangeInclusive;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use slot::{Slot, Table, Tuple};
+use slot::{Slot, SlotEvent, Table, Tuple};
 use std::collections::VecDeque;
 
 /// Endpoint configuration.
@@ -88,6 +114,15 @@ pub struct EndpointConfig {
     /// (default 256); beyond it they are not sent (a flood of segments to
     /// closed ports cannot grow memory).
     pub max_pending_rsts: usize,
+    /// Speak MPTCP (RFC 8684): `connect` offers MP_CAPABLE and listeners
+    /// accept MP_CAPABLE and MP_JOIN SYNs (default true). Off, everything
+    /// is plain TCP.
+    pub mptcp: bool,
+    /// MPTCP connection settings: checksums, buffers, scheduler, path
+    /// manager (extra local addresses, addresses to announce) and its
+    /// limits (Linux `ip mptcp limits`). Its `tcp` field is ignored: every
+    /// subflow uses [`EndpointConfig::tcp`], MSS clamped to the MTU.
+    pub conn: ConnConfig,
 }
 
 impl Default for EndpointConfig {
@@ -99,6 +134,8 @@ impl Default for EndpointConfig {
             max_connections: 16384,
             ephemeral_ports: 49152..=65535,
             max_pending_rsts: 256,
+            mptcp: true,
+            conn: ConnConfig::default(),
         }
     }
 }
@@ -134,6 +171,51 @@ pub enum ConnEvent {
         /// Why.
         reason: CloseReason,
     },
+}
+
+/// Something about an MPTCP connection's paths
+/// ([`Endpoint::poll_mptcp_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MptcpEvent {
+    /// A subflow completed its MPTCP handshake (MP_JOIN, section 3.2).
+    SubflowEstablished {
+        /// Which.
+        id: SubflowId,
+        /// Local address.
+        local: SocketAddr,
+        /// Remote address.
+        remote: SocketAddr,
+    },
+    /// A subflow closed.
+    SubflowClosed {
+        /// Which.
+        id: SubflowId,
+        /// Why (with the MP_TCPRST reasons, section 3.6).
+        reason: SubflowCloseReason,
+    },
+    /// The peer announced an address (ADD_ADDR with a valid HMAC).
+    AddrAnnounced {
+        /// Address ID.
+        id: u8,
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// The connection fell back to plain TCP (section 3.7).
+    Fallback,
+}
+
+/// Why a path-management call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// The handle names no connection.
+    #[error("unknown connection")]
+    UnknownConnection,
+    /// The connection is plain TCP (or fell back).
+    #[error("not an MPTCP connection")]
+    NotMptcp,
+    /// The subflow cannot be opened.
+    #[error("join: {0}")]
+    Join(#[from] conn::JoinError),
 }
 
 /// One packet written by [`Endpoint::poll_transmit`].
@@ -221,6 +303,7 @@ pub struct Endpoint {
     listeners: Vec<SocketAddr>,
     table: Table,
     events: VecDeque<(ConnHandle, ConnEvent)>,
+    mptcp_events: VecDeque<(ConnHandle, MptcpEvent)>,
     rsts: VecDeque<PendingRst>,
     counters: EndpointCounters,
 }
@@ -239,6 +322,7 @@ impl Endpoint {
             listeners: Vec::new(),
             table: Table::default(),
             events: VecDeque::new(),
+            mptcp_events: VecDeque::new(),
             rsts: VecDeque::new(),
             counters: EndpointCounters::default(),
         }
@@ -340,12 +424,43 @@ impl Endpoint {
             }
             local
         };
-        let iss = self.isn.isn(now, local, remote);
-        let socket = TcpSocket::connect(now, self.tcp_config(local.ip()), local, remote, iss);
         self.counters.connected += 1;
-        let h = self.table.insert(Slot::Tcp(socket));
+        let slot = if self.config.mptcp {
+            let config = self.conn_config(local.ip());
+            let mut c = Connection::connect(now, &config, local, remote, &mut self.rng);
+            self.unique_token(&mut c);
+            self.counters.mptcp_connected += 1;
+            Slot::Mptcp(Box::new(c))
+        } else {
+            let iss = self.isn.isn(now, local, remote);
+            let socket = TcpSocket::connect(now, self.tcp_config(local.ip()), local, remote, iss);
+            Slot::Tcp(socket)
+        };
+        let h = self.table.insert(slot);
         tracing::debug!(conn = %h, %local, %remote, "connect");
         Ok(h)
+    }
+
+    /// The MPTCP configuration for a connection from `local`.
+    fn conn_config(&self, local: IpAddr) -> ConnConfig {
+        let mut c = self.config.conn.clone();
+        c.tcp = self.tcp_config(local);
+        c
+    }
+
+    /// RFC 8684 section 3.2: "the token MUST be unique" locally; redraw
+    /// the key until it is (Linux `mptcp_token_new_connect` retries a
+    /// bounded number of times too).
+    fn unique_token(&mut self, c: &mut Connection) {
+        for _ in 0..64 {
+            if !self.table.contains_token(c.local_token()) {
+                return;
+            }
+            self.counters.mptcp_token_collisions += 1;
+            if !c.rekey(&mut self.rng) {
+                return;
+            }
+        }
     }
 
     /// RFC 6056 section 3.3.1, Algorithm 1: start at a random port of the
@@ -398,7 +513,7 @@ impl Endpoint {
         let remote = SocketAddr::new(src, seg.src_port);
         if let Some(h) = self.table.lookup(&(local, remote)) {
             if let Some(slot) = self.table.get_mut(h) {
-                slot.handle_segment(now, &seg);
+                slot.handle_segment(now, (local, remote), &seg);
             }
             self.touch(h);
             return;
@@ -449,8 +564,35 @@ impl Endpoint {
             self.counters.no_socket_dropped += 1;
             return;
         }
+        let has = |join: bool| {
+            seg.options.mptcp.iter().any(|o| match o {
+                MptcpOption::MpJoin(_) => join,
+                MptcpOption::MpCapable(_) => !join,
+                _ => false,
+            })
+        };
+        if self.config.mptcp && has(true) {
+            self.on_join_syn(now, local, remote, seg);
+            return;
+        }
         if self.table.len() >= self.config.max_connections {
             self.counters.syn_table_full += 1;
+            return;
+        }
+        if self.config.mptcp && has(false) {
+            let config = self.conn_config(local.ip());
+            match Connection::accept(now, &config, local, remote, seg, &mut self.rng) {
+                Ok(mut c) => {
+                    self.unique_token(&mut c);
+                    self.counters.accepted += 1;
+                    self.counters.mptcp_accepted += 1;
+                    let h = self.table.insert(Slot::Mptcp(Box::new(c)));
+                    tracing::debug!(conn = %h, %local, %remote, "accept (MPTCP)");
+                    self.events.push_back((h, ConnEvent::Accepted));
+                    self.touch(h);
+                }
+                Err(conn::ConnError::NotSyn) => self.counters.no_socket_dropped += 1,
+            }
             return;
         }
         let iss = self.isn.isn(now, local, remote);
@@ -467,9 +609,73 @@ impl Endpoint {
         }
     }
 
+    /// RFC 8684 section 3.2: a SYN with MP_JOIN goes to the connection
+    /// holding its token; otherwise (or when the connection refuses it) a
+    /// RST with MP_TCPRST answers it.
+    fn on_join_syn(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+    ) {
+        let token = seg.options.mptcp.iter().find_map(|o| match o {
+            MptcpOption::MpJoin(crate::wire::mptcp::MpJoin::Syn { token, .. }) => Some(*token),
+            _ => None,
+        });
+        let Some(h) = token.and_then(|t| self.table.lookup_token(t)) else {
+            self.counters.mp_join_no_token += 1;
+            self.answer_with_rst_reason(local, remote, seg, Some(rst_reason::MPTCP_ERROR));
+            return;
+        };
+        let result = match self.table.get_mut(h) {
+            Some(Slot::Mptcp(c)) => c.accept_join(now, local, remote, seg, &mut self.rng),
+            _ => Err(conn::JoinError::UnknownToken),
+        };
+        match result {
+            Ok(_) if self.table.register_tuple(h, (local, remote)) => {
+                self.counters.mp_join_accepted += 1;
+                tracing::debug!(conn = %h, %local, %remote, "join accepted");
+                self.touch(h);
+            }
+            Ok(id) => {
+                // Cannot happen (the tuple matched no connection); undo.
+                if let Some(Slot::Mptcp(c)) = self.table.get_mut(h) {
+                    c.close_subflow(id);
+                }
+                self.counters.mp_join_refused += 1;
+            }
+            Err(e) => {
+                self.counters.mp_join_refused += 1;
+                let reason = match e {
+                    conn::JoinError::LimitReached | conn::JoinError::NotReady => {
+                        rst_reason::PROHIBITED
+                    }
+                    conn::JoinError::NotJoin | conn::JoinError::UnknownToken => {
+                        rst_reason::MPTCP_ERROR
+                    }
+                };
+                self.answer_with_rst_reason(local, remote, seg, Some(reason));
+                self.touch(h);
+            }
+        }
+    }
+
     /// RFC 9293 section 3.10.7.1: answer a segment for no connection.
     fn answer_with_rst(&mut self, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr<'_>) {
-        let Some(rst) = tcp::rst_for(seg) else {
+        self.answer_with_rst_reason(local, remote, seg, None);
+    }
+
+    /// Like `answer_with_rst`, with an MP_TCPRST reason (RFC 8684 section
+    /// 3.6) when given.
+    fn answer_with_rst_reason(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+        reason: Option<u8>,
+    ) {
+        let Some(mut rst) = tcp::rst_for(seg) else {
             self.counters.no_socket_dropped += 1;
             return;
         };
@@ -478,6 +684,12 @@ impl Endpoint {
             return;
         }
         self.counters.no_socket_rst += 1;
+        if let Some(reason) = reason {
+            self.counters.mp_tcprst_sent += 1;
+            rst.options
+                .mptcp
+                .push(MptcpOption::MpTcpRst { flags: 0, reason });
+        }
         self.rsts.push_back(PendingRst {
             local,
             remote,
@@ -487,11 +699,7 @@ impl Endpoint {
 
     /// Collect the connection's events and queue it for output.
     fn touch(&mut self, h: ConnHandle) {
-        if let Some(slot) = self.table.get_mut(h) {
-            while let Some(e) = slot.poll_event() {
-                self.events.push_back((h, e));
-            }
-        }
+        self.collect_events(h);
         self.table.mark_dirty(h);
     }
 
@@ -519,6 +727,13 @@ impl Endpoint {
             let next = self.table.get_mut(h).and_then(|s| s.poll_transmit(now));
             match next {
                 Some(((local, remote), seg)) => {
+                    // A subflow the connection opened itself introduces its
+                    // 4-tuple here; one already used by another connection
+                    // (an ephemeral port clash) cannot be routed back.
+                    if !self.table.register_tuple(h, (local, remote)) {
+                        self.counters.subflow_tuple_conflicts += 1;
+                        continue;
+                    }
                     if let Some(t) = self.emit(buf, local, remote, &seg.repr()) {
                         return Some(t);
                     }
@@ -526,15 +741,32 @@ impl Endpoint {
                 None => {
                     // Drained: events produced while sending, then the timer
                     // and possibly the end of the connection.
-                    if let Some(slot) = self.table.get_mut(h) {
-                        while let Some(e) = slot.poll_event() {
-                            self.events.push_back((h, e));
-                        }
-                    }
+                    self.collect_events(h);
                     if self.table.settle(h) {
                         self.counters.reaped += 1;
                         tracing::debug!(conn = %h, "reaped");
                     }
+                }
+            }
+        }
+    }
+
+    /// Move the connection's events to the endpoint's queues.
+    fn collect_events(&mut self, h: ConnHandle) {
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        while let Some(e) = slot.poll_event() {
+            match e {
+                SlotEvent::Conn(e) => self.events.push_back((h, e)),
+                SlotEvent::Mptcp(e) => {
+                    // Bounded: an application that never asks loses the
+                    // oldest.
+                    if self.mptcp_events.len() >= MAX_MPTCP_EVENTS {
+                        self.mptcp_events.pop_front();
+                        self.counters.mptcp_events_dropped += 1;
+                    }
+                    self.mptcp_events.push_back((h, e));
                 }
             }
         }
@@ -662,6 +894,150 @@ impl Endpoint {
     pub fn find(&self, local: SocketAddr, remote: SocketAddr) -> Option<ConnHandle> {
         let tuple: Tuple = (local, remote);
         self.table.lookup(&tuple)
+    }
+}
+
+/// MPTCP events kept for [`Endpoint::poll_mptcp_event`] at most.
+const MAX_MPTCP_EVENTS: usize = 4096;
+
+impl Endpoint {
+    /// The next MPTCP path event (subflows, announcements, fallback).
+    pub fn poll_mptcp_event(&mut self) -> Option<(ConnHandle, MptcpEvent)> {
+        self.mptcp_events.pop_front()
+    }
+
+    fn mptcp(&self, h: ConnHandle) -> Result<&Connection, PathError> {
+        match self.table.get(h) {
+            Some(Slot::Mptcp(c)) => Ok(c),
+            Some(Slot::Tcp(_)) => Err(PathError::NotMptcp),
+            None => Err(PathError::UnknownConnection),
+        }
+    }
+
+    /// Run `f` on the MPTCP connection `h` (not fallen back when `live`),
+    /// then queue it for output.
+    fn with_mptcp<T>(
+        &mut self,
+        h: ConnHandle,
+        live: bool,
+        f: impl FnOnce(&mut Connection) -> Result<T, PathError>,
+    ) -> Result<T, PathError> {
+        let r = match self.table.get_mut(h) {
+            Some(Slot::Mptcp(c)) if live && c.is_fallback() => Err(PathError::NotMptcp),
+            Some(Slot::Mptcp(c)) => f(c),
+            Some(Slot::Tcp(_)) => Err(PathError::NotMptcp),
+            None => Err(PathError::UnknownConnection),
+        };
+        self.touch(h);
+        r
+    }
+
+    /// Whether `h` speaks MPTCP (false for plain TCP and after fallback).
+    pub fn is_mptcp(&self, h: ConnHandle) -> Result<bool, EndpointError> {
+        match self.slot(h)? {
+            Slot::Mptcp(c) => Ok(!c.is_fallback()),
+            Slot::Tcp(_) => Ok(false),
+        }
+    }
+
+    /// Every subflow of `h` with its addresses and the data-level bytes
+    /// it carried (a plain TCP connection has none).
+    pub fn subflows(&self, h: ConnHandle) -> Result<Vec<SubflowInfo>, PathError> {
+        Ok(self.mptcp(h)?.subflows())
+    }
+
+    /// The MPTCP counters of `h` (Linux-style MIB).
+    pub fn mptcp_mib(&self, h: ConnHandle) -> Result<Mib, PathError> {
+        Ok(*self.mptcp(h)?.mib())
+    }
+
+    /// Use `ip` for extra subflows: for connections opened from now on
+    /// (the full-mesh path manager opens one subflow from every such
+    /// address to the server's address and to each address it announces),
+    /// and right away for established client connections.
+    pub fn add_local_addr(&mut self, now: Instant, ip: IpAddr) {
+        if !self.config.conn.pm.local_addrs.contains(&ip) {
+            self.config.conn.pm.local_addrs.push(ip);
+        }
+        let handles: Vec<ConnHandle> = self
+            .table
+            .handles()
+            .into_iter()
+            .filter(|h| matches!(self.table.get(*h), Some(Slot::Mptcp(c)) if c.is_client()))
+            .collect();
+        for h in handles {
+            let _ = self.with_mptcp(h, true, |c| {
+                c.add_local_addr(now, ip);
+                Ok(())
+            });
+        }
+    }
+
+    /// Open a subflow of `h` with MP_JOIN (RFC 8684 section 3.2) from
+    /// `local` (port 0: any) to `remote`.
+    pub fn open_subflow(
+        &mut self,
+        h: ConnHandle,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        backup: bool,
+    ) -> Result<SubflowId, PathError> {
+        self.with_mptcp(h, true, |c| Ok(c.open_subflow(now, local, remote, backup)?))
+    }
+
+    /// Reset one subflow of `h` (MP_TCPRST); the others carry on.
+    pub fn close_subflow(&mut self, h: ConnHandle, id: SubflowId) -> Result<(), PathError> {
+        self.with_mptcp(h, true, |c| {
+            c.close_subflow(id);
+            Ok(())
+        })
+    }
+
+    /// Announce `addr` under address ID `id` on `h` (ADD_ADDR, RFC 8684
+    /// section 3.4.1; resent until echoed). To announce on every new
+    /// connection, use `EndpointConfig::conn.pm.announce`.
+    pub fn announce_addr(
+        &mut self,
+        h: ConnHandle,
+        now: Instant,
+        id: u8,
+        addr: SocketAddr,
+    ) -> Result<(), PathError> {
+        self.with_mptcp(h, true, |c| {
+            c.announce(now, id, addr);
+            Ok(())
+        })
+    }
+
+    /// Withdraw address IDs on `h` (REMOVE_ADDR, RFC 8684 section 3.4.2).
+    pub fn remove_addr(&mut self, h: ConnHandle, ids: &[u8]) -> Result<(), PathError> {
+        self.with_mptcp(h, true, |c| {
+            c.remove_addr(ids);
+            Ok(())
+        })
+    }
+
+    /// Mark a subflow of `h` backup or not (MP_PRIO, RFC 8684 section
+    /// 3.3.8).
+    pub fn set_backup(
+        &mut self,
+        h: ConnHandle,
+        id: SubflowId,
+        backup: bool,
+    ) -> Result<(), PathError> {
+        self.with_mptcp(h, true, |c| {
+            c.set_backup(id, backup);
+            Ok(())
+        })
+    }
+
+    /// Replace the scheduler of `h`.
+    pub fn set_scheduler(&mut self, h: ConnHandle, kind: SchedulerKind) -> Result<(), PathError> {
+        self.with_mptcp(h, false, |c| {
+            c.set_scheduler(kind.build());
+            Ok(())
+        })
     }
 }
 

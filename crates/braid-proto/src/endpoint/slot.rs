@@ -2,12 +2,13 @@
 //! the 4-tuple demultiplexing map, the set of connections with pending
 //! output, and the timer heap behind `Endpoint::poll_timeout`.
 //!
-//! A [`Slot`] is the one internal abstraction the endpoint talks to. Today
-//! it holds a plain TCP socket; an MPTCP connection (several subflows, one
-//! handle, several 4-tuples) becomes another variant, and nothing outside
-//! this file needs to know the difference.
+//! A [`Slot`] is the one internal abstraction the endpoint talks to: a
+//! plain TCP socket, or an MPTCP [`Connection`] (RFC 8684) with several
+//! subflows, one handle and several 4-tuples, plus a token in the token
+//! table (RFC 8684 section 3.2: MP_JOIN SYNs are routed by it).
 
-use super::{ConnEvent, ConnHandle, ConnStats};
+use super::{ConnEvent, ConnHandle, ConnStats, MptcpEvent};
+use crate::conn::{self, Connection};
 use crate::tcp::{self, CloseReason, Segment, State, TcpSocket};
 use crate::time::Instant;
 use crate::wire::TcpRepr;
@@ -20,28 +21,64 @@ pub(super) type Tuple = (SocketAddr, SocketAddr);
 
 /// What a [`ConnHandle`] names.
 #[derive(Debug)]
+// The plain TCP socket stays inline (no extra indirection on the plain
+// path); the larger MPTCP connection is boxed.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Slot {
     /// A plain TCP connection (RFC 9293).
     Tcp(TcpSocket),
+    /// An MPTCP connection (RFC 8684), possibly fallen back to TCP.
+    Mptcp(Box<Connection>),
+}
+
+/// An event of a slot: for every application, or MPTCP-specific.
+pub(super) enum SlotEvent {
+    Conn(ConnEvent),
+    Mptcp(MptcpEvent),
+}
+
+/// How an MPTCP close reason reads as a TCP one.
+fn tcp_reason(r: conn::CloseReason) -> CloseReason {
+    match r {
+        conn::CloseReason::Normal => CloseReason::Normal,
+        conn::CloseReason::Reset | conn::CloseReason::ChecksumFailure => CloseReason::Reset,
+        conn::CloseReason::Aborted => CloseReason::Aborted,
+        conn::CloseReason::SubflowsFailed => CloseReason::Timeout,
+    }
 }
 
 impl Slot {
     /// The 4-tuples that demultiplex to this slot.
-    pub(super) fn tuples(&self) -> impl Iterator<Item = Tuple> + use<> {
+    pub(super) fn tuples(&self) -> Vec<Tuple> {
         match self {
-            Slot::Tcp(s) => core::iter::once((s.local(), s.remote())),
+            Slot::Tcp(s) => vec![(s.local(), s.remote())],
+            Slot::Mptcp(c) => c.tuples().collect(),
         }
     }
 
-    pub(super) fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+    /// The MPTCP token, for MP_JOIN routing.
+    pub(super) fn token(&self) -> Option<u32> {
+        match self {
+            Slot::Tcp(_) => None,
+            Slot::Mptcp(c) => Some(c.local_token()),
+        }
+    }
+
+    pub(super) fn handle_segment(&mut self, now: Instant, tuple: Tuple, seg: &TcpRepr<'_>) {
         match self {
             Slot::Tcp(s) => s.handle_segment(now, seg),
+            Slot::Mptcp(c) => {
+                if let Some(id) = c.subflow_for(tuple.0, tuple.1) {
+                    c.handle_segment(now, id, seg);
+                }
+            }
         }
     }
 
     pub(super) fn handle_timeout(&mut self, now: Instant) {
         match self {
             Slot::Tcp(s) => s.handle_timeout(now),
+            Slot::Mptcp(c) => c.handle_timeout(now),
         }
     }
 
@@ -52,83 +89,123 @@ impl Slot {
             Slot::Tcp(s) => s
                 .poll_transmit(now)
                 .map(|seg| ((s.local(), s.remote()), seg)),
+            Slot::Mptcp(c) => c
+                .poll_transmit(now)
+                .map(|(_, local, remote, seg)| ((local, remote), seg)),
         }
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         match self {
             Slot::Tcp(s) => s.poll_timeout(),
+            Slot::Mptcp(c) => c.poll_timeout(),
         }
     }
 
-    pub(super) fn poll_event(&mut self) -> Option<ConnEvent> {
+    pub(super) fn poll_event(&mut self) -> Option<SlotEvent> {
         match self {
-            Slot::Tcp(s) => s.poll_event().map(|e| match e {
-                tcp::Event::Connected => ConnEvent::Connected,
-                tcp::Event::Readable => ConnEvent::Readable,
-                tcp::Event::Writable => ConnEvent::Writable,
-                tcp::Event::Closed { reason } => ConnEvent::Closed { reason },
+            Slot::Tcp(s) => s.poll_event().map(|e| {
+                SlotEvent::Conn(match e {
+                    tcp::Event::Connected => ConnEvent::Connected,
+                    tcp::Event::Readable => ConnEvent::Readable,
+                    tcp::Event::Writable => ConnEvent::Writable,
+                    tcp::Event::Closed { reason } => ConnEvent::Closed { reason },
+                })
             }),
+            Slot::Mptcp(c) => {
+                let e = c.poll_event()?;
+                Some(match e {
+                    conn::Event::Connected => SlotEvent::Conn(ConnEvent::Connected),
+                    conn::Event::Readable => SlotEvent::Conn(ConnEvent::Readable),
+                    conn::Event::Writable => SlotEvent::Conn(ConnEvent::Writable),
+                    conn::Event::Closed { reason } => SlotEvent::Conn(ConnEvent::Closed {
+                        reason: tcp_reason(reason),
+                    }),
+                    conn::Event::SubflowEstablished { id } => {
+                        let info = c.subflows().into_iter().find(|s| s.id == id);
+                        let (local, remote) =
+                            info.map_or((c.local(), c.remote()), |s| (s.local, s.remote));
+                        SlotEvent::Mptcp(MptcpEvent::SubflowEstablished { id, local, remote })
+                    }
+                    conn::Event::SubflowClosed { id, reason } => {
+                        SlotEvent::Mptcp(MptcpEvent::SubflowClosed { id, reason })
+                    }
+                    conn::Event::AddrAnnounced { id, addr } => {
+                        SlotEvent::Mptcp(MptcpEvent::AddrAnnounced { id, addr })
+                    }
+                    conn::Event::Fallback => SlotEvent::Mptcp(MptcpEvent::Fallback),
+                })
+            }
         }
     }
 
     pub(super) fn read(&mut self, buf: &mut [u8]) -> usize {
         match self {
             Slot::Tcp(s) => s.read(buf),
+            Slot::Mptcp(c) => c.read(buf),
         }
     }
 
     pub(super) fn write(&mut self, data: &[u8]) -> usize {
         match self {
             Slot::Tcp(s) => s.write(data),
+            Slot::Mptcp(c) => c.write(data),
         }
     }
 
     pub(super) fn can_send(&self) -> bool {
         match self {
             Slot::Tcp(s) => s.state().can_send(),
+            Slot::Mptcp(c) => c.can_send(),
         }
     }
 
     pub(super) fn send_capacity(&self) -> usize {
         match self {
             Slot::Tcp(s) => s.send_capacity(),
+            Slot::Mptcp(c) => c.send_capacity(),
         }
     }
 
     pub(super) fn is_read_closed(&self) -> bool {
         match self {
             Slot::Tcp(s) => s.is_read_closed(),
+            Slot::Mptcp(c) => c.is_read_closed(),
         }
     }
 
     pub(super) fn close(&mut self) {
         match self {
             Slot::Tcp(s) => s.close(),
+            Slot::Mptcp(c) => c.close(),
         }
     }
 
     pub(super) fn abort(&mut self) {
         match self {
             Slot::Tcp(s) => s.abort(),
+            Slot::Mptcp(c) => c.abort(),
         }
     }
 
     pub(super) fn state(&self) -> State {
         match self {
             Slot::Tcp(s) => s.state(),
+            Slot::Mptcp(c) => c.state(),
         }
     }
 
     pub(super) fn local(&self) -> SocketAddr {
         match self {
             Slot::Tcp(s) => s.local(),
+            Slot::Mptcp(c) => c.local(),
         }
     }
 
     pub(super) fn remote(&self) -> SocketAddr {
         match self {
             Slot::Tcp(s) => s.remote(),
+            Slot::Mptcp(c) => c.remote(),
         }
     }
 
@@ -137,6 +214,10 @@ impl Slot {
             Slot::Tcp(s) => ConnStats {
                 state: s.state(),
                 subflows: vec![s.stats()],
+            },
+            Slot::Mptcp(c) => ConnStats {
+                state: c.state(),
+                subflows: c.subflows().iter().map(|s| s.stats).collect(),
             },
         }
     }
@@ -152,6 +233,7 @@ impl Slot {
                 s.state() == State::Closed
                     && (s.recv_queue() == 0 || s.close_reason() != Some(CloseReason::Normal))
             }
+            Slot::Mptcp(c) => c.is_finished(),
         }
     }
 }
@@ -183,6 +265,8 @@ pub(super) struct Table {
     entries: Vec<Entry>,
     free: Vec<u32>,
     tuples: BTreeMap<Tuple, u32>,
+    /// MPTCP tokens (RFC 8684 section 3.2), unique across the endpoint.
+    tokens: BTreeMap<u32, u32>,
     /// Connections that may have output, events or a changed timer.
     dirty: VecDeque<ConnHandle>,
     /// (deadline, handle) with lazy deletion: an entry is live while the
@@ -200,6 +284,52 @@ impl Table {
     /// Whether a connection uses `tuple`.
     pub(super) fn contains_tuple(&self, tuple: &Tuple) -> bool {
         self.tuples.contains_key(tuple)
+    }
+
+    /// Handles of every live connection, in index order.
+    pub(super) fn handles(&self) -> Vec<ConnHandle> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.conn.is_some())
+            .map(|(i, e)| ConnHandle {
+                index: i as u32,
+                generation: e.generation,
+            })
+            .collect()
+    }
+
+    /// Tokens registered.
+    #[cfg(test)]
+    pub(super) fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether a connection holds MPTCP `token`.
+    pub(super) fn contains_token(&self, token: u32) -> bool {
+        self.tokens.contains_key(&token)
+    }
+
+    /// The connection holding MPTCP `token`.
+    pub(super) fn lookup_token(&self, token: u32) -> Option<ConnHandle> {
+        let index = *self.tokens.get(&token)?;
+        let generation = self.entries.get(index as usize)?.generation;
+        Some(ConnHandle { index, generation })
+    }
+
+    /// Route `tuple` to `h` (a new subflow of an MPTCP connection). Returns
+    /// false, changing nothing, when another connection uses the tuple.
+    pub(super) fn register_tuple(&mut self, h: ConnHandle, tuple: Tuple) -> bool {
+        if self.conn(h).is_none() {
+            return false;
+        }
+        match self.tuples.get(&tuple) {
+            Some(&i) => i == h.index,
+            None => {
+                self.tuples.insert(tuple, h.index);
+                true
+            }
+        }
     }
 
     /// The connection `tuple` demultiplexes to.
@@ -221,6 +351,9 @@ impl Table {
         };
         for tuple in slot.tuples() {
             self.tuples.insert(tuple, index);
+        }
+        if let Some(t) = slot.token() {
+            self.tokens.insert(t, index);
         }
         let entry = &mut self.entries[index as usize];
         entry.conn = Some(Conn {
@@ -388,6 +521,11 @@ impl Table {
         for tuple in conn.slot.tuples() {
             if self.tuples.get(&tuple) == Some(&h.index) {
                 self.tuples.remove(&tuple);
+            }
+        }
+        if let Some(t) = conn.slot.token() {
+            if self.tokens.get(&t) == Some(&h.index) {
+                self.tokens.remove(&t);
             }
         }
         self.free.push(h.index);

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::time::Duration;
+use crate::wire::mptcp::{MptcpOption, rst_reason};
 use crate::wire::{SeqNum, TcpOptions};
 use rand::{RngExt, SeedableRng};
 
@@ -245,11 +246,16 @@ struct Net {
 
 impl Net {
     fn new() -> Net {
-        let mut config = EndpointConfig::default();
-        config.tcp.msl = Duration::from_secs(1);
+        let config = EndpointConfig::default();
+        Net::with_configs(config.clone(), config)
+    }
+
+    fn with_configs(mut a: EndpointConfig, mut b: EndpointConfig) -> Net {
+        a.tcp.msl = Duration::from_secs(1);
+        b.tcp.msl = Duration::from_secs(1);
         Net {
-            a: Endpoint::with_seed(config.clone(), 1),
-            b: Endpoint::with_seed(config, 2),
+            a: Endpoint::with_seed(a, 1),
+            b: Endpoint::with_seed(b, 2),
             now: Instant::ZERO,
             delay: Duration::from_millis(5),
             wire: Vec::new(),
@@ -498,4 +504,244 @@ fn syns_beyond_the_table_limit_are_dropped() {
     }
     assert_eq!(ep.connection_count(), 2);
     assert_eq!(ep.counters().syn_table_full, 3);
+}
+
+// ---- MPTCP (RFC 8684) through the endpoint ----
+
+/// Send `n` bytes from `ca` (on a) to `cb` (on b); returns whether they
+/// arrived byte for byte.
+fn transfer(net: &mut Net, ca: ConnHandle, cb: ConnHandle, n: usize) -> bool {
+    let data: Vec<u8> = (0..n as u32).map(|i| (i * 13 % 251) as u8).collect();
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut buf = [0u8; 8192];
+    let deadline = net.now + Duration::from_secs(20);
+    while got.len() < data.len() && net.now < deadline {
+        if sent < data.len() {
+            sent += net.a.write(ca, &data[sent..]).unwrap();
+        }
+        if !net.step() {
+            break;
+        }
+        while let Ok(n @ 1..) = net.b.read(cb, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    got == data
+}
+
+fn mptcp_client(extra: &str) -> EndpointConfig {
+    let mut c = EndpointConfig::default();
+    c.conn.pm.local_addrs = vec![extra.parse().unwrap()];
+    c
+}
+
+#[test]
+fn mptcp_handshake_join_transfer_and_close() {
+    let mut net = Net::with_configs(mptcp_client("10.0.0.3"), EndpointConfig::default());
+    let server = v4("10.0.0.2:443");
+    net.b.listen(server).unwrap();
+    let ca = net
+        .a
+        .connect(Instant::ZERO, v4("10.0.0.1:0"), server)
+        .unwrap();
+    net.run_until(Instant::from_millis(100));
+    let cb = net.events_b[0].0;
+    assert_eq!(net.a.is_mptcp(ca), Ok(true));
+    assert_eq!(net.b.is_mptcp(cb), Ok(true));
+    // The full-mesh path manager joined from the second address, routed
+    // by token on b.
+    assert_eq!(net.a.subflows(ca).unwrap().len(), 2);
+    let sb = net.b.subflows(cb).unwrap();
+    assert_eq!(sb.len(), 2);
+    assert_eq!(sb[1].remote.ip(), v4("10.0.0.3:1").ip());
+    assert!(sb.iter().all(|s| s.established));
+    assert_eq!(net.b.counters().mptcp_accepted, 1);
+    assert_eq!(net.b.counters().mp_join_accepted, 1);
+    assert_eq!(net.a.counters().mptcp_connected, 1);
+    assert_eq!(net.a.find(sb[1].remote, sb[1].local), Some(ca));
+    assert_eq!(net.b.find(sb[1].local, sb[1].remote), Some(cb));
+    let mut ev_a = Vec::new();
+    while let Some(e) = net.a.poll_mptcp_event() {
+        ev_a.push(e);
+    }
+    assert!(
+        ev_a.iter()
+            .any(|(h, e)| *h == ca && matches!(e, MptcpEvent::SubflowEstablished { .. })),
+        "{ev_a:?}"
+    );
+    assert!(transfer(&mut net, ca, cb, 300_000));
+    let stats = net.a.stats(ca).unwrap();
+    assert_eq!(stats.subflows.len(), 2);
+    let carried: u64 = net
+        .a
+        .subflows(ca)
+        .unwrap()
+        .iter()
+        .map(|s| s.data_sent)
+        .sum();
+    assert!(carried >= 300_000);
+
+    // DATA_FINs both ways, then the subflows close and both sides reap.
+    net.a.close(ca).unwrap();
+    net.run_until(net.now + Duration::from_millis(200));
+    assert_eq!(net.b.is_read_closed(cb), Ok(true));
+    net.b.close(cb).unwrap();
+    net.run_until(net.now + Duration::from_secs(5));
+    assert!(net.events_a.contains(&(
+        ca,
+        ConnEvent::Closed {
+            reason: CloseReason::Normal
+        }
+    )));
+    assert_eq!(net.a.connection_count(), 0);
+    assert_eq!(net.b.connection_count(), 0);
+    assert_eq!(
+        (net.a.table.token_count(), net.b.table.token_count()),
+        (0, 0)
+    );
+    assert_eq!(net.a.poll_timeout(), None);
+}
+
+fn join_syn(src: SocketAddr, dst: SocketAddr, token: u32) -> TcpRepr<'static> {
+    let mut s = syn(src, dst);
+    s.options
+        .mptcp
+        .push(MptcpOption::MpJoin(crate::wire::mptcp::MpJoin::Syn {
+            backup: false,
+            addr_id: 1,
+            token,
+            nonce: 42,
+        }));
+    s
+}
+
+#[test]
+fn join_with_unknown_token_gets_rst_with_mp_tcprst() {
+    let mut ep = Endpoint::with_seed(EndpointConfig::default(), 1);
+    let (peer, me) = (v4("10.0.0.9:5555"), v4("10.0.0.1:443"));
+    ep.listen(me).unwrap();
+    ep.handle_packet(
+        Instant::ZERO,
+        &packet(peer, me, &join_syn(peer, me, 0xdead_beef)),
+    );
+    let out = drain(&mut ep, Instant::ZERO);
+    assert_eq!(out.len(), 1);
+    let (_, rst) = parse(&out[0].1);
+    assert!(rst.flags.contains(TcpFlags::RST));
+    assert_eq!(rst.ack_number, Some(SeqNum(1001)));
+    assert_eq!(
+        rst.options.mptcp.as_slice(),
+        &[MptcpOption::MpTcpRst {
+            flags: 0,
+            reason: rst_reason::MPTCP_ERROR
+        }]
+    );
+    assert_eq!(ep.counters().mp_join_no_token, 1);
+    assert_eq!(ep.counters().mp_tcprst_sent, 1);
+    assert_eq!(ep.connection_count(), 0);
+}
+
+#[test]
+fn join_over_the_limit_gets_rst_administratively_prohibited() {
+    let mut b = EndpointConfig::default();
+    b.conn.pm.limits.subflows = 0;
+    let mut net = Net::with_configs(mptcp_client("10.0.0.3"), b);
+    let server = v4("10.0.0.2:443");
+    net.b.listen(server).unwrap();
+    let ca = net
+        .a
+        .connect(Instant::ZERO, v4("10.0.0.1:0"), server)
+        .unwrap();
+    net.run_until(Instant::from_millis(200));
+    assert_eq!(net.b.counters().mp_join_refused, 1);
+    assert_eq!(net.b.counters().mp_tcprst_sent, 1);
+    let mut reasons = Vec::new();
+    while let Some((_, e)) = net.a.poll_mptcp_event() {
+        if let MptcpEvent::SubflowClosed { reason, .. } = e {
+            reasons.push(reason.peer_reason);
+        }
+    }
+    assert_eq!(reasons, vec![Some(rst_reason::PROHIBITED)]);
+    let cb = net.events_b[0].0;
+    assert!(transfer(&mut net, ca, cb, 50_000));
+}
+
+#[test]
+fn plain_tcp_client_gets_plain_tcp() {
+    let a = EndpointConfig {
+        mptcp: false,
+        ..EndpointConfig::default()
+    };
+    let mut net = Net::with_configs(a, EndpointConfig::default());
+    let server = v4("10.0.0.2:443");
+    net.b.listen(server).unwrap();
+    let ca = net
+        .a
+        .connect(Instant::ZERO, v4("10.0.0.1:0"), server)
+        .unwrap();
+    net.run_until(Instant::from_millis(100));
+    let cb = net.events_b[0].0;
+    assert_eq!(net.events_b[0].1, ConnEvent::Accepted);
+    assert_eq!(net.b.is_mptcp(cb), Ok(false));
+    assert_eq!(net.b.subflows(cb).unwrap_err(), PathError::NotMptcp);
+    assert_eq!(net.b.counters().mptcp_accepted, 0);
+    assert!(transfer(&mut net, ca, cb, 100_000));
+}
+
+#[test]
+fn mptcp_client_falls_back_against_plain_tcp_server() {
+    let b = EndpointConfig {
+        mptcp: false,
+        ..EndpointConfig::default()
+    };
+    let mut net = Net::with_configs(mptcp_client("10.0.0.3"), b);
+    let server = v4("10.0.0.2:443");
+    net.b.listen(server).unwrap();
+    let ca = net
+        .a
+        .connect(Instant::ZERO, v4("10.0.0.1:0"), server)
+        .unwrap();
+    net.run_until(Instant::from_millis(100));
+    let cb = net.events_b[0].0;
+    assert_eq!(net.a.is_mptcp(ca), Ok(false));
+    assert_eq!(net.a.poll_mptcp_event(), Some((ca, MptcpEvent::Fallback)));
+    assert_eq!(net.a.subflows(ca).unwrap().len(), 1);
+    assert_eq!(
+        net.a
+            .open_subflow(ca, net.now, v4("10.0.0.3:0"), server, false),
+        Err(PathError::NotMptcp)
+    );
+    assert!(transfer(&mut net, ca, cb, 100_000));
+}
+
+#[test]
+fn token_collision_draws_a_new_key() {
+    let server = v4("10.0.0.2:443");
+    let mut ep = Endpoint::with_seed(EndpointConfig::default(), 5);
+    let config = ep.conn_config(server.ip());
+    let open = |port: u16| {
+        // The same RNG seed draws the same key, hence the same token.
+        let local = SocketAddr::new(v4("10.0.0.1:1").ip(), port);
+        Connection::connect(
+            Instant::ZERO,
+            &config,
+            local,
+            server,
+            &mut StdRng::seed_from_u64(9),
+        )
+    };
+    let first = open(40000);
+    let taken = first.local_token();
+    ep.table.insert(Slot::Mptcp(Box::new(first)));
+    let mut second = open(40001);
+    assert_eq!(second.local_token(), taken);
+    ep.unique_token(&mut second);
+    assert_ne!(second.local_token(), taken);
+    assert!(!ep.table.contains_token(second.local_token()));
+    assert_eq!(ep.counters().mptcp_token_collisions, 1);
+    // The new key is coherent: its token and IDSN derive from it.
+    assert_eq!(
+        second.local_token(),
+        crate::crypto::token(second.local_key())
+    );
 }

@@ -50,6 +50,21 @@ pub trait SegmentHooks {
         let _ = flags;
         0
     }
+    /// Like [`SegmentHooks::reserve_option_space`], knowing whether the
+    /// segment will carry data: a pure ACK may need less room (MPTCP: a
+    /// DSS with only a DATA_ACK), leaving space for SACK blocks. Defaults
+    /// to `reserve_option_space`.
+    fn reserve_option_space_for(&mut self, flags: TcpFlags, has_data: bool) -> usize {
+        let _ = has_data;
+        self.reserve_option_space(flags)
+    }
+    /// An upper bound on the receive window to advertise, bytes (before
+    /// scaling), applied after the socket's own free space: MPTCP
+    /// advertises the connection-level window (RFC 8684 section 3.3.4).
+    /// `None` (the default): the socket's own window.
+    fn window_limit(&mut self) -> Option<usize> {
+        None
+    }
     /// Called for every outgoing segment except RSTs answering segments
     /// that match no connection (the RST of [`super::TcpSocket::abort`] is
     /// included); may push MPTCP options into `opts.mptcp` within

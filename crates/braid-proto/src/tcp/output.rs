@@ -210,7 +210,11 @@ impl TcpSocket {
             options.sack_blocks = self.recv.sack_blocks(n);
         }
         let ack = with_ack.then(|| self.recv.rcv_nxt());
-        let window_len = self.window_field(syn);
+        let mut window_len = self.window_field(syn);
+        if let Some(limit) = hooks.window_limit().filter(|_| !syn) {
+            let scaled = (limit >> self.neg.rcv_wscale).min(65535) as u16;
+            window_len = window_len.min(scaled);
+        }
         let info = OutgoingInfo {
             seq,
             len: payload.len(),
@@ -274,7 +278,7 @@ impl TcpSocket {
         hooks: &mut H,
         seq: SeqNum,
     ) -> Segment {
-        let reserved = round4(hooks.reserve_option_space(TcpFlags::empty()));
+        let reserved = round4(hooks.reserve_option_space_for(TcpFlags::empty(), false));
         self.build(
             now,
             hooks,
@@ -293,7 +297,7 @@ impl TcpSocket {
         now: Instant,
         hooks: &mut H,
     ) -> Option<Segment> {
-        let reserved = round4(hooks.reserve_option_space(TcpFlags::empty()));
+        let reserved = round4(hooks.reserve_option_space_for(TcpFlags::empty(), true));
         let sack_len = match self.sack_block_count(reserved) {
             0 => 0,
             n => 4 + 8 * n,
