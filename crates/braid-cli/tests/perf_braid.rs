@@ -156,17 +156,8 @@ fn wait_for_tun_reader(lab: &LabGuard) {
 }
 
 /// The client's figures: verified, all bytes, one subflow between the
-/// expected addresses (that carried them, if `subflow_bytes`: the kernel's
-/// MPTCP socket, fallen back to TCP against Braid, may read zero counters
-/// once closed, and a short run has no sample before that).
-fn check_client(
-    v: &serde_json::Value,
-    stack: &str,
-    dir: &str,
-    local_ip: &str,
-    remote: &str,
-    subflow_bytes: bool,
-) {
+/// expected addresses that carried them.
+fn check_client(v: &serde_json::Value, stack: &str, dir: &str, local_ip: &str, remote: &str) {
     assert_eq!(v["stack"], stack, "{v}");
     assert_eq!(v["mode"], "bulk", "{v}");
     assert_eq!(v["direction"], dir, "{v}");
@@ -187,9 +178,7 @@ fn check_client(
         "{sf}"
     );
     assert_eq!(sf["remote"], remote, "{sf}");
-    if subflow_bytes {
-        assert!(sf["bytes"].as_u64().unwrap() >= LEN, "{sf}");
-    }
+    assert!(sf["bytes"].as_u64().unwrap() >= LEN, "{sf}");
 }
 
 fn check_server(o: &Output, stack: &str, dir: &str) -> serde_json::Value {
@@ -230,7 +219,9 @@ fn braid_client_kernel_server() {
         let s = server_output(srv);
         assert!(c.status.success(), "client ({dir}): {}", stderr(&c));
         let v = json(&c.stdout);
-        check_client(&v, "braid", dir, &braid_ip, &remote, true);
+        check_client(&v, "braid", dir, &braid_ip, &remote);
+        // Braid and the kernel agreed on MPTCP.
+        assert_eq!(v["mptcp_fallback"], false, "{v}");
         let sv = check_server(&s, "kernel", dir);
         assert!(
             sv["peer"]
@@ -274,7 +265,8 @@ fn kernel_client_braid_server() {
         let s = server_output(srv);
         assert!(c.status.success(), "client ({dir}): {}", stderr(&c));
         let v = json(&c.stdout);
-        check_client(&v, "kernel", dir, &client_ip, &listen, false);
+        check_client(&v, "kernel", dir, &client_ip, &listen);
+        assert_eq!(v["mptcp_fallback"], false, "{v}");
         let sv = check_server(&s, "braid", dir);
         // The Braid server's probe: its one subflow, Braid's address.
         let sf = &sv["subflows"][0];

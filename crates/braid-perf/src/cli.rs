@@ -117,6 +117,9 @@ struct BraidArgs {
     /// the endpoint's, 256K].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
     rcvbuf: Option<usize>,
+    /// The braid stack speaks plain TCP (no MP_CAPABLE, one subflow).
+    #[arg(long)]
+    no_mptcp: bool,
 }
 
 impl BraidArgs {
@@ -128,6 +131,7 @@ impl BraidArgs {
             pcap: self.pcap.clone(),
             send_buffer: self.sndbuf,
             recv_buffer: self.rcvbuf,
+            mptcp: !self.no_mptcp,
         }
     }
 }

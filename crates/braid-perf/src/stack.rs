@@ -126,6 +126,8 @@ pub struct BraidOptions {
     /// Receive buffer of each connection, bytes (None: the endpoint's
     /// default).
     pub recv_buffer: Option<usize>,
+    /// Speak MPTCP (the default); off, every connection is plain TCP.
+    pub mptcp: bool,
 }
 
 impl Default for BraidOptions {
@@ -137,6 +139,7 @@ impl Default for BraidOptions {
             pcap: None,
             send_buffer: None,
             recv_buffer: None,
+            mptcp: true,
         }
     }
 }
@@ -194,7 +197,19 @@ impl Stack {
                      (an address Braid owns, routed to the TUN device; see --help)"
                 )));
             }
-            let stack = braid_stack(braid, &addresses)?;
+            // The first address of the remote's family is the initial
+            // subflow's source; the path manager opens one more subflow from
+            // each of the others.
+            let first = addresses
+                .iter()
+                .position(|a| a.is_ipv4() == remote.is_ipv4());
+            let extra: Vec<IpAddr> = addresses
+                .iter()
+                .enumerate()
+                .filter(|&(i, a)| Some(i) != first && a.is_ipv4() == remote.is_ipv4())
+                .map(|(_, a)| *a)
+                .collect();
+            let stack = braid_stack(braid, &addresses, &extra, &[])?;
             let stream = braid::Stream::connect(&stack, remote)
                 .await
                 .map_err(|source| PerfError::Connect {
@@ -252,7 +267,14 @@ impl Stack {
                     "--stack braid cannot listen on port 0: give a port".into(),
                 ));
             }
-            let stack = braid_stack(braid, &addresses)?;
+            // Addresses besides the listening one are announced (ADD_ADDR)
+            // to MPTCP clients, which may join them.
+            let announce: Vec<SocketAddr> = addresses
+                .iter()
+                .filter(|&&a| a != addr.ip())
+                .map(|&a| SocketAddr::new(a, addr.port()))
+                .collect();
+            let stack = braid_stack(braid, &addresses, &[], &announce)?;
             let listener = braid::Listener::bind(&stack, addr)
                 .map_err(|source| PerfError::Bind { addr, source })?;
             return Ok(PerfListener {
@@ -400,8 +422,15 @@ impl Probe for SocketProbe {
     }
 }
 
-/// Opens the TUN device and starts a Braid stack owning `addresses` on it.
-fn braid_stack(opts: &BraidOptions, addresses: &[IpAddr]) -> Result<braid::Stack, PerfError> {
+/// Opens the TUN device and starts a Braid stack owning `addresses` on it;
+/// its MPTCP connections open extra subflows from `subflows_from` and
+/// announce `announce`.
+fn braid_stack(
+    opts: &BraidOptions,
+    addresses: &[IpAddr],
+    subflows_from: &[IpAddr],
+    announce: &[SocketAddr],
+) -> Result<braid::Stack, PerfError> {
     let tun = braid::TunDevice::create(&opts.tun, opts.mtu).map_err(|source| PerfError::Tun {
         name: opts.tun.clone(),
         not_root: !nix::unistd::geteuid().is_root(),
@@ -418,13 +447,23 @@ fn braid_stack(opts: &BraidOptions, addresses: &[IpAddr]) -> Result<braid::Stack
     if let Some(p) = &opts.pcap {
         builder = builder.pcap(p);
     }
-    let mut config = braid::proto::endpoint::EndpointConfig::default();
+    let mut config = braid::proto::endpoint::EndpointConfig {
+        mptcp: opts.mptcp,
+        ..Default::default()
+    };
+    // Both levels: each subflow's TCP buffers and MPTCP's data-level ones.
     if let Some(b) = opts.send_buffer {
         config.tcp.send_buffer = b;
+        config.conn.send_buffer = b;
     }
     if let Some(b) = opts.recv_buffer {
         config.tcp.recv_buffer = b;
+        config.conn.recv_buffer = b;
     }
+    let pm = &mut config.conn.pm;
+    pm.local_addrs = subflows_from.to_vec();
+    pm.announce = announce.to_vec();
+    pm.limits.subflows = pm.limits.subflows.max(subflows_from.len() + announce.len());
     builder = builder.config(config);
     builder
         .build(tun)
@@ -452,6 +491,20 @@ struct BraidProbe {
 
 impl Probe for BraidProbe {
     fn sample(&self) -> ProbeSample {
+        let fallback = self.stats.is_mptcp().ok().map(|m| !m);
+        // MPTCP (also fallen back): every subflow, with its own addresses.
+        if let Ok(Some(list)) = self.stats.subflows() {
+            let subflows = list
+                .iter()
+                .map(|s| SubflowInfo {
+                    id: s.id.0,
+                    local: Some(s.local),
+                    remote: Some(s.remote),
+                    ..subflow_info(&s.stats)
+                })
+                .collect();
+            return ProbeSample { fallback, subflows };
+        }
         let Ok(stats) = self.stats.stats() else {
             return ProbeSample::default();
         };
@@ -467,6 +520,8 @@ impl Probe for BraidProbe {
                 ..subflow_info(s)
             })
             .collect();
+        // Plain TCP: "fell back" only says something if MPTCP was offered,
+        // which the stream cannot tell; leave it open.
         ProbeSample {
             fallback: None,
             subflows,

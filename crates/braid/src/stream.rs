@@ -3,7 +3,8 @@
 use crate::error;
 use crate::shared::{ConnState, Owner};
 use crate::stack::{Stack, UserRef};
-use braid_proto::endpoint::{ConnHandle, ConnStats, EndpointError};
+use braid_proto::conn::SubflowInfo;
+use braid_proto::endpoint::{ConnHandle, ConnStats, EndpointError, PathError};
 use braid_proto::tcp::CloseReason;
 use std::future::poll_fn;
 use std::io;
@@ -188,6 +189,30 @@ impl StatsHandle {
         inner
             .endpoint
             .stats(self.handle)
+            .map_err(|_| io::ErrorKind::NotConnected.into())
+    }
+
+    /// Every subflow of an MPTCP connection (also after a fallback) with
+    /// its addresses and figures, closed ones included; `None` for a plain
+    /// TCP connection (its one subflow is [`StatsHandle::stats`] between
+    /// the stream's addresses). `NotConnected` once the endpoint has
+    /// forgotten the connection.
+    pub fn subflows(&self) -> io::Result<Option<Vec<SubflowInfo>>> {
+        let inner = self.user.shared().lock();
+        match inner.endpoint.subflows(self.handle) {
+            Ok(v) => Ok(Some(v)),
+            Err(PathError::NotMptcp) => Ok(None),
+            Err(_) => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Whether the connection speaks MPTCP (false for plain TCP and after
+    /// a fallback).
+    pub fn is_mptcp(&self) -> io::Result<bool> {
+        let inner = self.user.shared().lock();
+        inner
+            .endpoint
+            .is_mptcp(self.handle)
             .map_err(|_| io::ErrorKind::NotConnected.into())
     }
 
