@@ -102,8 +102,9 @@ fn server(lab: &LabGuard, stack: &str, listen: &str) -> Child {
         .expect("spawn server")
 }
 
-/// Waits (bounded) for the server to finish; kills it if it does not.
-fn server_output(mut child: Child) -> Output {
+/// Waits (bounded) for the server to finish; kills it if it does not
+/// (and fails, showing `client`'s output).
+fn server_output(mut child: Child, client: &Output) -> Output {
     let deadline = Instant::now() + SERVER_WAIT;
     while Instant::now() < deadline {
         if child.try_wait().expect("wait server").is_some() {
@@ -113,7 +114,13 @@ fn server_output(mut child: Child) -> Output {
     }
     let _ = child.kill();
     let out = child.wait_with_output().expect("server output");
-    panic!("server did not finish: {}", stderr(&out));
+    panic!(
+        "server did not finish: {}\nclient ({}): {}{}",
+        stderr(&out),
+        client.status,
+        String::from_utf8_lossy(&client.stdout),
+        stderr(client)
+    );
 }
 
 /// `braid perf client --json` in the client namespace, retrying (bounded)
@@ -216,7 +223,7 @@ fn braid_client_kernel_server() {
                 dir,
             ],
         );
-        let s = server_output(srv);
+        let s = server_output(srv, &c);
         assert!(c.status.success(), "client ({dir}): {}", stderr(&c));
         let v = json(&c.stdout);
         check_client(&v, "braid", dir, &braid_ip, &remote);
@@ -262,7 +269,7 @@ fn kernel_client_braid_server() {
                 dir,
             ],
         );
-        let s = server_output(srv);
+        let s = server_output(srv, &c);
         assert!(c.status.success(), "client ({dir}): {}", stderr(&c));
         let v = json(&c.stdout);
         check_client(&v, "kernel", dir, &client_ip, &listen);
