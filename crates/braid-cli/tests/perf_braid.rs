@@ -53,8 +53,25 @@ fn skip(test: &str) -> bool {
     true
 }
 
+/// Two paths of 50 Mbit/s, 5 and 10 ms one way.
+const TWO_PATHS: &str = r#"
+name = "two-50"
+[[path]]
+rate_mbit = 50
+delay_ms = 5
+queue_packets = 200
+[[path]]
+rate_mbit = 50
+delay_ms = 10
+queue_packets = 200
+"#;
+
 fn lab() -> LabGuard {
-    let scenario = Scenario::parse(CLEAN, Path::new(".")).expect("scenario");
+    lab_of(CLEAN)
+}
+
+fn lab_of(text: &str) -> LabGuard {
+    let scenario = Scenario::parse(text, Path::new(".")).expect("scenario");
     Lab::up(&scenario).expect("lab up")
 }
 
@@ -282,6 +299,70 @@ fn kernel_client_braid_server() {
         println!(
             "kernel client -> braid server, {dir}: {:.1} Mbit/s",
             v["goodput_bps"].as_f64().unwrap() / 1e6
+        );
+    }
+    lab.down().expect("lab down");
+}
+
+/// (c) Braid client with one `--local` per path -> kernel MPTCP server:
+/// one subflow per path, each carrying part of the data, both directions.
+#[test]
+fn braid_client_two_paths_kernel_server() {
+    if skip("braid_client_two_paths_kernel_server") {
+        return;
+    }
+    let lab = lab_of(TWO_PATHS);
+    tun(&lab, Side::Client);
+    let locals: Vec<String> = lab
+        .braid_addresses(Side::Client)
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let remote = format!("{}:5201", lab.server_addr(1));
+    for dir in ["upload", "download"] {
+        let srv = server(&lab, "kernel", &remote);
+        let c = client(
+            &lab,
+            &[
+                "--stack",
+                "braid",
+                "--local",
+                &locals[0],
+                "--local",
+                &locals[1],
+                "--connect",
+                &remote,
+                "--direction",
+                dir,
+            ],
+        );
+        let s = server_output(srv, &c);
+        assert!(c.status.success(), "client ({dir}): {}", stderr(&c));
+        let v = json(&c.stdout);
+        assert_eq!(v["verified"], true, "{v}");
+        assert_eq!(v["bytes"], LEN, "{v}");
+        assert_eq!(v["mptcp_fallback"], false, "{v}");
+        check_server(&s, "kernel", dir);
+        let subflows = v["subflows"].as_array().unwrap();
+        assert_eq!(subflows.len(), 2, "{v}");
+        let mut total = 0;
+        for (sf, local) in subflows.iter().zip(&locals) {
+            assert!(
+                sf["local"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with(&format!("{local}:"))),
+                "{sf}"
+            );
+            let bytes = sf["bytes"].as_u64().unwrap();
+            assert!(bytes > 64 * 1024, "{dir}: a path carried {bytes} B: {v}");
+            total += bytes;
+        }
+        assert!(total >= LEN, "{v}");
+        println!(
+            "braid client (2 paths) -> kernel server, {dir}: {:.1} Mbit/s, {} / {} bytes",
+            v["goodput_bps"].as_f64().unwrap() / 1e6,
+            subflows[0]["bytes"],
+            subflows[1]["bytes"]
         );
     }
     lab.down().expect("lab down");

@@ -109,12 +109,14 @@ struct BraidArgs {
     /// Write every packet of the braid stack's TUN device to this pcapng file.
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
-    /// Send buffer of each braid connection (suffixes K, M) [default: the
-    /// endpoint's, 256K].
+    /// Send buffer of each braid connection, per subflow and at the MPTCP
+    /// level (suffixes K, M) [default: the endpoint's, 256K per subflow,
+    /// 1M per MPTCP connection].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
     sndbuf: Option<usize>,
-    /// Receive buffer of each braid connection (suffixes K, M) [default:
-    /// the endpoint's, 256K].
+    /// Receive buffer of each braid connection, per subflow and at the
+    /// MPTCP level (suffixes K, M) [default: the endpoint's, 256K per
+    /// subflow, 1M per MPTCP connection; no autotuning].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
     rcvbuf: Option<usize>,
     /// The braid stack speaks plain TCP (no MP_CAPABLE, one subflow).
