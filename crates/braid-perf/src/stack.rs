@@ -13,7 +13,11 @@
 //! - [`Stack::Braid`]: Braid's userspace stack ([`braid::Stack`]) on a TUN
 //!   device opened in the current network namespace ([`BraidOptions`]).
 //!   The workload runs over a [`braid::Stream`]; the probe reads the
-//!   endpoint's per-subflow statistics.
+//!   endpoint's per-subflow statistics (addresses, bytes, RTT). MPTCP by
+//!   default ([`BraidOptions::mptcp`]): the client's first local address
+//!   carries the initial subflow and Braid's path manager opens one more
+//!   from each further one; a server announces (ADD_ADDR) its addresses
+//!   besides the listening one.
 //!
 //! # Routing for the braid stack
 //! Braid owns its addresses itself; the kernel must not (it would answer
