@@ -398,18 +398,18 @@ impl Connection {
         }
         let any_open = self.subflows.iter().any(|s| !s.mp.closed);
         if !any_open {
-            // Every subflow is gone. If the peer reset all of them (a RST to
-            // our MP_CAPABLE SYN from a closed port among them), the
-            // connection was reset, not timed out.
+            // Every subflow reset (the SYN answered by a RST: a closed
+            // port): a reset, as Linux reports ECONNREFUSED/ECONNRESET on
+            // the MPTCP socket, not a path failure.
             let all_reset = self
                 .subflows
                 .iter()
                 .all(|s| s.tcp.close_reason() == Some(tcp::CloseReason::Reset));
-            if all_reset {
-                self.set_closed(CloseReason::Reset);
+            self.set_closed(if all_reset {
+                CloseReason::Reset
             } else {
-                self.set_closed(CloseReason::SubflowsFailed);
-            }
+                CloseReason::SubflowsFailed
+            });
         }
     }
 }
