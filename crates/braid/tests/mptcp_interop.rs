@@ -918,3 +918,162 @@ fn kernel_without_mptcp_falls_back() {
         Ok(())
     });
 }
+
+/// Bytes each way in the DSS checksum test.
+const CHECKSUM_LEN: usize = 8 << 20;
+
+/// DSS checksums (RFC 8684 section 3.3.1) both ways of asking: the kernel
+/// server asks (`net.mptcp.checksum_enabled=1`) and Braid, not asking,
+/// must checksum; then Braid's server asks and the kernel client, not
+/// asking, must checksum. Two subflows each time; no checksum error on
+/// either side, and tshark sees checksums in the DSS options.
+#[test]
+fn dss_checksums_when_either_side_asks() {
+    let dir = run_dir("checksum");
+    let pcap_client = dir.join("braid-client.pcapng");
+    let pcap_server = dir.join("braid-server.pcapng");
+    let mut ran = false;
+    with_lab(async |lab| {
+        ran = true;
+        run(
+            lab,
+            Side::Server,
+            "sysctl",
+            &["-qw", "net.mptcp.checksum_enabled=1"],
+        )?;
+        for side in [Side::Client, Side::Server] {
+            ip_mptcp(lab, side, "limits set subflow 3 add_addr_accepted 2")?;
+        }
+        let subflow = format!("endpoint add {} dev path2 subflow", lab.client_addr(2));
+        ip_mptcp(lab, Side::Client, &subflow)?;
+        let before = (nstat(lab, Side::Client)?, nstat(lab, Side::Server)?);
+        let port = 5404;
+
+        // Braid client (not asking) -> kernel server (asking).
+        let mut config = EndpointConfig::default();
+        config.conn.pm.local_addrs = vec![IpAddr::from(lab.braid_addresses(Side::Client)[1])];
+        let stack = lab_stack(lab, Side::Client, config, Some(&pcap_client))?;
+        let listener = kernel_listener(lab, Side::Server, SocketAddr::from(([0, 0, 0, 0], port)))?;
+        let server_ip = lab.server_addr(1);
+        let (x, mib) = timed(CHECKSUM_LEN, async {
+            let (mut c, (mut s, _)) = tokio::try_join!(
+                Stream::connect(&stack, SocketAddr::from((server_ip, port))),
+                listener.accept()
+            )?;
+            let x = exchange(&mut c, &mut s, CHECKSUM_LEN).await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok((x, c.mptcp()?.map(|v| v.mib)))
+        })
+        .await?;
+        report("checksum braid-client", CHECKSUM_LEN, &x);
+        check_braid_mib("checksum client", mib);
+        assert_eq!(x.client.mptcp, Some(true));
+        assert!(x.client.carrying(true) >= 2 && x.client.carrying(false) >= 2);
+
+        // Kernel client (not asking) -> Braid server (asking).
+        let mut config = EndpointConfig::default();
+        config.conn.checksum = true;
+        let server = lab_stack(lab, Side::Server, config, Some(&pcap_server))?;
+        let local = SocketAddr::from((lab.braid_addresses(Side::Server)[0], port));
+        let listener = Listener::bind(&server, local)?;
+        let (x, mib) = timed(CHECKSUM_LEN, async {
+            let (mut c, (mut s, _)) =
+                tokio::try_join!(kernel_connect(lab, Side::Client, local), listener.accept())?;
+            let x = exchange(&mut c, &mut s, CHECKSUM_LEN).await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok((x, s.mptcp()?.map(|v| v.mib)))
+        })
+        .await?;
+        report("checksum braid-server", CHECKSUM_LEN, &x);
+        check_braid_mib("checksum server", mib);
+        assert_eq!(x.server.mptcp, Some(true));
+        assert!(x.server.carrying(true) >= 2 && x.server.carrying(false) >= 2);
+
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        check_kernel_mib(
+            "checksum client",
+            &moved(&before.0, &nstat(lab, Side::Client)?),
+        );
+        check_kernel_mib(
+            "checksum server",
+            &moved(&before.1, &nstat(lab, Side::Server)?),
+        );
+        Ok(())
+    });
+    if ran {
+        for pcap in [&pcap_client, &pcap_server] {
+            let (dss, with_checksum) = dss_checksums(pcap);
+            println!(
+                "tshark ({}): {dss} DSS mappings, {with_checksum} with a checksum",
+                pcap.display()
+            );
+            assert!(dss > 100, "too few DSS mappings in {}", pcap.display());
+            assert_eq!(dss, with_checksum, "DSS mappings without checksum");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// (DSS options with a mapping, those of them with a checksum) in `pcap`.
+/// tshark 4.0 does not show the DSS checksum as a field, so its presence
+/// is told by the option's length: 4, plus the DATA_ACK (4 or 8), plus
+/// the mapping (DSN 4 or 8, subflow sequence number 4, length 2), plus 2
+/// for the checksum (RFC 8684 section 3.3, figure 9).
+fn dss_checksums(pcap: &Path) -> (usize, usize) {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args([
+            "-Y",
+            "tcp.options.mptcp.dseqnpresent.flag == 1",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.option_kind",
+            "-e",
+            "tcp.option_len",
+            "-e",
+            "tcp.options.mptcp.dataackpresent.flag",
+            "-e",
+            "tcp.options.mptcp.dataack8.flag",
+            "-e",
+            "tcp.options.mptcp.dseqn8.flag",
+        ])
+        .output()
+        .expect("tshark runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (mut dss, mut with) = (0, 0);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let list = |i: usize| -> Vec<&str> { f.get(i).map_or(vec![], |v| v.split(',').collect()) };
+        let (kinds, lens) = (list(0), list(1));
+        // EOL and NOP have no length byte.
+        let with_len: Vec<&str> = kinds
+            .into_iter()
+            .filter(|k| *k != "0" && *k != "1")
+            .collect();
+        let mptcp: Vec<usize> = with_len
+            .iter()
+            .zip(&lens)
+            .filter(|(k, _)| **k == "30")
+            .filter_map(|(_, l)| l.parse().ok())
+            .collect();
+        // One MPTCP option (the DSS) and one flag set, or ambiguous: skip.
+        let (ack, ack8, dsn8) = (list(2), list(3), list(4));
+        if mptcp.len() != 1 || ack.len() != 1 || ack8.len() != 1 || dsn8.len() != 1 {
+            continue;
+        }
+        let ack_len = match (ack[0], ack8[0]) {
+            ("1", "1") => 8,
+            ("1", _) => 4,
+            _ => 0,
+        };
+        let dsn_len = if dsn8[0] == "1" { 8 } else { 4 };
+        let plain = 4 + ack_len + dsn_len + 4 + 2;
+        dss += 1;
+        if mptcp[0] == plain + 2 {
+            with += 1;
+        }
+    }
+    (dss, with)
+}
