@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod lab;
 
 /// Braid: Multipath TCP (RFC 8684) in userspace.
@@ -17,6 +18,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Watch MPTCP at work: a phone on WiFi and LTE downloads over one
+    /// connection while WiFi fades, dies and comes back (simulated, no root).
+    Demo(demo::DemoArgs),
     /// Network namespaces joined by emulated paths (Linux, root).
     #[command(subcommand)]
     Lab(LabCommand),
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .map(|()| println!())
         }
+        Some(Command::Demo(args)) => demo::run(&args),
         Some(Command::Perf(args)) => return ExitCode::from(braid_perf::cli::run(args) as u8),
         Some(Command::Lab(LabCommand::Up { scenario })) => lab::up(&scenario),
         Some(Command::Lab(LabCommand::Down { run, all: _ })) => lab::down(run.as_deref()),

@@ -13,7 +13,7 @@ use crate::error::PerfError;
 use crate::progress::{Display, addr};
 use crate::report::{PerfResult, ServerSession, human_bytes, human_rate};
 use crate::server::Server;
-use crate::stack::Stack;
+use crate::stack::{BraidOptions, DEFAULT_TUN, Stack};
 use crate::{DEFAULT_SEED, MAX_RR_SIZE};
 
 /// `println!` that ignores a closed stdout (`braid perf ... | head`).
@@ -31,8 +31,34 @@ const CLIENT_SLACK: Duration = Duration::from_secs(30);
 /// Client timeout of a fixed-size test unless --timeout says otherwise.
 const CLIENT_BYTES_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How to route the braid stack's addresses (shown by `--help`).
+const BRAID_HELP: &str = "\
+The braid stack (--stack braid, root) opens the TUN device --tun (default braid0; an
+existing one, e.g. from `ip tuntap add dev braid0 mode tun`, is attached to) in the
+current network namespace and owns the client's --local addresses (one per path) or
+the server's --listen address and --address addresses. The kernel must route those
+addresses to the TUN and must not own them itself. Routing is the caller's job; for
+Braid owning 10.0.1.100 on a path whose interface eth1 is 10.0.1.1/24:
+  ip tuntap add dev braid0 mode tun && ip link set braid0 up   # persistent TUN
+  sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \\
+            net.ipv4.conf.braid0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0 \\
+            net.ipv4.conf.eth1.proxy_arp=1
+  ip route add 10.0.1.100/32 dev braid0      # Braid's address -> the TUN
+  ip rule add from 10.0.1.100 table 101      # its packets leave by its path
+  ip route add default via 10.0.1.254 dev eth1 table 101
+One /32 route and one source rule per address; the routes stay while the TUN exists,
+across braid perf runs. In a `braid lab` run (it already forwards, has rp_filter off
+and proxy ARP on) braid_lab::LabGuard::route_braid does the rest; by hand:
+  ip netns exec <run>-cli ip tuntap add dev braid0 mode tun
+  ip netns exec <run>-cli ip link set braid0 up
+  ip -n <run>-cli route add 10.0.1.100/32 dev braid0
+  ip -n <run>-cli rule add to 10.0.1.100 lookup main pref 100
+  braid lab exec <run> client -- braid perf client --stack braid --local 10.0.1.100 \\
+      --connect 10.1.1.2:5201 --bytes 100M";
+
 /// Throughput and latency over the kernel's MPTCP, plain TCP or Braid.
 #[derive(Debug, Args)]
+#[command(after_long_help = BRAID_HELP)]
 pub struct PerfArgs {
     #[command(subcommand)]
     command: PerfCommand,
@@ -41,8 +67,10 @@ pub struct PerfArgs {
 #[derive(Debug, Subcommand)]
 enum PerfCommand {
     /// Wait for clients and run the tests they ask for, one at a time.
+    #[command(after_long_help = BRAID_HELP)]
     Server(ServerArgs),
     /// Run one test against a `braid perf server`.
+    #[command(after_long_help = BRAID_HELP)]
     Client(ClientArgs),
 }
 
@@ -60,6 +88,54 @@ struct ServerArgs {
     /// Print one JSON object per test instead of a line of text.
     #[arg(long)]
     json: bool,
+    /// A further address the braid stack owns (repeatable; --listen with an
+    /// unspecified address then accepts on all of them).
+    #[arg(long = "address", value_name = "ADDR")]
+    address: Vec<IpAddr>,
+    #[command(flatten)]
+    braid: BraidArgs,
+}
+
+/// Options of the braid stack, client and server alike.
+#[derive(Debug, Args)]
+struct BraidArgs {
+    /// TUN device of the braid stack (created, or attached to if it exists).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_TUN)]
+    tun: String,
+    /// MTU of the braid stack's TUN device.
+    #[arg(long, value_name = "BYTES", default_value_t = 1500,
+          value_parser = clap::value_parser!(u16).range(576..=9000))]
+    mtu: u16,
+    /// Write every packet of the braid stack's TUN device to this pcapng file.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<std::path::PathBuf>,
+    /// Send buffer of each braid connection, per subflow and at the MPTCP
+    /// level (suffixes K, M) [default: the endpoint's, 256K per subflow,
+    /// 1M per MPTCP connection].
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
+    sndbuf: Option<usize>,
+    /// Receive buffer of each braid connection, per subflow and at the
+    /// MPTCP level (suffixes K, M) [default: the endpoint's, 256K per
+    /// subflow, 1M per MPTCP connection; no autotuning].
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
+    rcvbuf: Option<usize>,
+    /// The braid stack speaks plain TCP (no MP_CAPABLE, one subflow).
+    #[arg(long)]
+    no_mptcp: bool,
+}
+
+impl BraidArgs {
+    fn options(&self, addresses: Vec<IpAddr>) -> BraidOptions {
+        BraidOptions {
+            tun: self.tun.clone(),
+            mtu: self.mtu,
+            addresses,
+            pcap: self.pcap.clone(),
+            send_buffer: self.sndbuf,
+            recv_buffer: self.rcvbuf,
+            mptcp: !self.no_mptcp,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -87,8 +163,9 @@ struct ClientArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_RR_SIZE)))]
     rr_size: u32,
-    /// Local address (IP or IP:PORT) of the first subflow. Further addresses
-    /// are for stacks that open subflows themselves (braid); the kernel's
+    /// Local address (IP or IP:PORT) of the first subflow; repeatable, one
+    /// per path, for stacks that open subflows themselves (braid, which
+    /// owns every --local address and needs at least one). The kernel's
     /// extra subflows come from its path manager (`ip mptcp endpoint`).
     #[arg(long = "local", value_name = "ADDR", value_parser = parse_local)]
     local: Vec<SocketAddr>,
@@ -105,6 +182,8 @@ struct ClientArgs {
     /// Give up after this many seconds [default: test time + 30, or 300].
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<Duration>,
+    #[command(flatten)]
+    braid: BraidArgs,
 }
 
 /// Runs `braid perf`; returns the process exit status.
@@ -135,7 +214,8 @@ pub fn run(args: PerfArgs) -> i32 {
 }
 
 async fn server(a: ServerArgs) -> Result<(), PerfError> {
-    let server = Server::bind(a.stack, a.listen).await?;
+    let braid = a.braid.options(a.address.clone());
+    let server = Server::bind_with(a.stack, a.listen, &braid).await?;
     if !a.json {
         out!(
             "braid perf server ({}) listening on {}",
@@ -157,10 +237,7 @@ async fn server(a: ServerArgs) -> Result<(), PerfError> {
 }
 
 async fn client(a: ClientArgs) -> Result<(), PerfError> {
-    if a.stack == Stack::Braid {
-        return Err(PerfError::BraidNotBuilt);
-    }
-    if a.local.len() > 1 {
+    if a.local.len() > 1 && a.stack != Stack::Braid {
         if a.stack == Stack::Tcp {
             return Err(PerfError::Protocol(format!(
                 "--stack tcp has one subflow but {} --local addresses were given",
@@ -185,7 +262,8 @@ async fn client(a: ClientArgs) -> Result<(), PerfError> {
     let cfg = ClientConfig {
         stack: a.stack,
         remote: a.connect,
-        local: a.local.first().copied(),
+        locals: a.local.clone(),
+        braid: a.braid.options(Vec::new()),
         mode: a.mode,
         direction: a.direction,
         limit,
@@ -319,6 +397,15 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
         return Err("the byte count must be at least 1".into());
     }
     Ok(n)
+}
+
+/// Parses a braid buffer size: a byte count from 4K to 1G.
+fn parse_buffer(s: &str) -> Result<usize, String> {
+    let n = parse_bytes(s)?;
+    if !(4096..=1 << 30).contains(&n) {
+        return Err(format!("'{s}' must be from 4K to 1G"));
+    }
+    usize::try_from(n).map_err(|_| format!("'{s}' is too large"))
 }
 
 /// Parses seconds: a positive number up to one day.

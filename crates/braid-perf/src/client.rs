@@ -15,7 +15,7 @@ use crate::payload::{Payload, StreamId, Verifier};
 use crate::progress::{Display, Sampler, Watch};
 use crate::report::{PerfResult, Role, SubflowTracker, bits_per_second, process_cpu_s};
 use crate::rr;
-use crate::stack::{Connection, PerfStream, Stack};
+use crate::stack::{BraidOptions, Connection, PerfStream, Stack, settle};
 
 /// Longest wait for the connection to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,8 +29,11 @@ pub struct ClientConfig {
     pub stack: Stack,
     /// Server address.
     pub remote: SocketAddr,
-    /// Local address to bind the first subflow to.
-    pub local: Option<SocketAddr>,
+    /// Local addresses: kernel stacks bind the first subflow to the first;
+    /// the braid stack owns them all (one per path).
+    pub locals: Vec<SocketAddr>,
+    /// The braid stack's TUN device and extra addresses.
+    pub braid: BraidOptions,
     /// Workload.
     pub mode: Mode,
     /// Direction of bulk data.
@@ -51,13 +54,18 @@ pub struct ClientConfig {
 
 /// Runs one test and returns its figures.
 pub async fn run(cfg: &ClientConfig) -> Result<PerfResult, PerfError> {
-    let conn = tokio::time::timeout(CONNECT_TIMEOUT, cfg.stack.connect(cfg.remote, cfg.local))
+    let connect = cfg.stack.connect(cfg.remote, &cfg.locals, &cfg.braid);
+    let conn = tokio::time::timeout(CONNECT_TIMEOUT, connect)
         .await
         .map_err(|_| PerfError::Timeout(format!("connect to {}", cfg.remote), CONNECT_TIMEOUT))??;
-    match tokio::time::timeout(cfg.timeout, session(cfg, conn)).await {
+    let probe = conn.probe.clone();
+    let result = match tokio::time::timeout(cfg.timeout, session(cfg, conn)).await {
         Ok(r) => r,
         Err(_) => Err(PerfError::Timeout("the test".into(), cfg.timeout)),
-    }
+    };
+    // The stream is closed; a userspace stack still has to send its FIN.
+    settle(probe.as_ref()).await;
+    result
 }
 
 /// The figures of the data phase, before they become a [`PerfResult`].

@@ -7,9 +7,21 @@ use std::time::Duration;
 /// Why a perf client or server stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PerfError {
-    /// `--stack braid` before the Braid runtime exists.
-    #[error("the braid stack needs the runtime (not built yet)")]
-    BraidNotBuilt,
+    /// The braid stack was given no address to own.
+    #[error("{0}")]
+    BraidNoAddress(String),
+    /// The braid stack's TUN device could not be opened.
+    #[error("cannot open TUN device {name}: {}{}", describe(.source),
+            if *.not_root { " (not root: the braid stack needs root or CAP_NET_ADMIN)" } else { "" })]
+    Tun {
+        /// The device name.
+        name: String,
+        /// Whether the process is not root (the likely reason).
+        not_root: bool,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
     /// The kernel refused to create an MPTCP socket.
     #[error("kernel MPTCP is not available (is /proc/sys/net/mptcp/enabled 1?): {}", describe(.0))]
     MptcpUnavailable(#[source] io::Error),

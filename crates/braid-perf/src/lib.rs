@@ -1,7 +1,8 @@
 //! # braid-perf: the measuring instrument behind `braid perf`
 //!
 //! Throughput and latency of one connection over a chosen [`Stack`]: the
-//! Linux kernel's MPTCP, plain TCP, and (once its runtime lands) Braid.
+//! Linux kernel's MPTCP, plain TCP, and Braid (on a TUN device, see
+//! [`stack`] for the routing it needs).
 //! The workload code runs above any `AsyncRead + AsyncWrite` stream, so
 //! every stack is measured by exactly the same code above its socket.
 //!

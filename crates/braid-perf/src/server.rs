@@ -15,7 +15,7 @@ use crate::error::PerfError;
 use crate::payload::{Payload, StreamId, Verifier};
 use crate::report::{Role, ServerSession, SubflowTracker, bits_per_second, process_cpu_s};
 use crate::rr;
-use crate::stack::{Connection, PerfListener, PerfStream, Probe, Stack};
+use crate::stack::{BraidOptions, Connection, PerfListener, PerfStream, Probe, Stack, settle};
 
 /// Longest wait for a client's header.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,10 +31,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Listens on `addr` with `stack`.
+    /// Listens on `addr` with `stack` (the braid stack with default
+    /// options: TUN device `braid0`).
     pub async fn bind(stack: Stack, addr: SocketAddr) -> Result<Self, PerfError> {
+        Self::bind_with(stack, addr, &BraidOptions::default()).await
+    }
+
+    /// Listens on `addr` with `stack`; `braid` sets up the braid stack.
+    pub async fn bind_with(
+        stack: Stack,
+        addr: SocketAddr,
+        braid: &BraidOptions,
+    ) -> Result<Self, PerfError> {
         Ok(Self {
-            listener: stack.listen(addr).await?,
+            listener: stack.listen(addr, braid).await?,
         })
     }
 
@@ -54,6 +64,14 @@ impl Server {
 
 /// Runs the server side of one test.
 pub async fn handle(stack: Stack, conn: Connection) -> Result<ServerSession, PerfError> {
+    let probe = conn.probe.clone();
+    let result = session(stack, conn).await;
+    // The stream is closed; a userspace stack still has to send its FIN.
+    settle(probe.as_ref()).await;
+    result
+}
+
+async fn session(stack: Stack, conn: Connection) -> Result<ServerSession, PerfError> {
     let Connection {
         mut stream,
         probe,

@@ -10,14 +10,42 @@
 //!   `ip mptcp limits`), configured by the caller or `braid lab`.
 //! - [`Stack::Tcp`]: a plain TCP socket, for baselines and sanity checks
 //!   against any TCP peer.
-//! - [`Stack::Braid`]: Braid's userspace stack; not available until the
-//!   runtime provides `braid::Stream`.
+//! - [`Stack::Braid`]: Braid's userspace stack ([`braid::Stack`]) on a TUN
+//!   device opened in the current network namespace ([`BraidOptions`]).
+//!   The workload runs over a [`braid::Stream`]; the probe reads the
+//!   endpoint's per-subflow statistics (addresses, bytes, RTT). MPTCP by
+//!   default ([`BraidOptions::mptcp`]): the client's first local address
+//!   carries the initial subflow and Braid's path manager opens one more
+//!   from each further one; a server announces (ADD_ADDR) its addresses
+//!   besides the listening one.
+//!
+//! # Routing for the braid stack
+//! Braid owns its addresses itself; the kernel must not (it would answer
+//! Braid's segments with RSTs). Before `braid perf ... --stack braid`, the
+//! caller routes each Braid address to the TUN device and lets the kernel
+//! forward between the TUN and the real interface. With Braid owning
+//! `10.0.1.100` on a path whose interface `eth1` is `10.0.1.1/24`:
+//! ```text
+//! ip tuntap add dev braid0 mode tun && ip link set braid0 up  # or let braid create it
+//! sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+//!           net.ipv4.conf.braid0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0 \
+//!           net.ipv4.conf.eth1.proxy_arp=1
+//! ip route add 10.0.1.100/32 dev braid0        # Braid's address -> the TUN
+//! ip rule add from 10.0.1.100 table 101        # its packets leave by its path
+//! ip route add default via 10.0.1.254 dev eth1 table 101   # (the path's next hop)
+//! ```
+//! One `/32` route and one source rule per address (per path). A TUN
+//! created beforehand (`ip tuntap add`) is persistent: the routes can be
+//! set up once and survive `braid perf` restarts; `braid perf` attaches to
+//! it. In the lab, `braid_lab::LabGuard::route_braid` does all of this.
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use braid::sys::mptcp::{self, SubflowInfo};
 use serde::{Deserialize, Serialize};
@@ -57,7 +85,71 @@ pub struct ProbeSample {
 pub trait Probe: Send + Sync + fmt::Debug {
     /// Takes a sample; an empty one if the stack cannot tell.
     fn sample(&self) -> ProbeSample;
+
+    /// True once the stack needs no more time for this (closed)
+    /// connection: our FIN is acknowledged or the connection is gone. A
+    /// kernel socket's close goes on in the kernel after the process exits,
+    /// so the default is true; a userspace stack lives in this process and
+    /// must keep running until then.
+    fn settled(&self) -> bool {
+        true
+    }
 }
+
+/// Longest wait for a closed connection to settle ([`settle`]).
+const SETTLE_LIMIT: Duration = Duration::from_secs(3);
+
+/// Waits (at most 3 s) until `probe` reports its connection settled, so a
+/// userspace stack gets to send its FIN and the peer does not wait for it
+/// after this process is gone.
+pub async fn settle(probe: &dyn Probe) {
+    let step = Duration::from_millis(5);
+    for _ in 0..SETTLE_LIMIT.as_millis() / step.as_millis() {
+        if probe.settled() {
+            return;
+        }
+        tokio::time::sleep(step).await;
+    }
+}
+
+/// How the braid stack is set up: its TUN device and the addresses it owns.
+#[derive(Debug, Clone)]
+pub struct BraidOptions {
+    /// The TUN device to open (or attach to) in the current network
+    /// namespace.
+    pub tun: String,
+    /// The TUN device's MTU.
+    pub mtu: u16,
+    /// Addresses the stack owns besides the client's `--local` addresses or
+    /// the server's listening address.
+    pub addresses: Vec<IpAddr>,
+    /// Write every packet of the TUN device to this pcapng file.
+    pub pcap: Option<PathBuf>,
+    /// Send buffer of each connection, bytes (None: the endpoint's default).
+    pub send_buffer: Option<usize>,
+    /// Receive buffer of each connection, bytes (None: the endpoint's
+    /// default).
+    pub recv_buffer: Option<usize>,
+    /// Speak MPTCP (the default); off, every connection is plain TCP.
+    pub mptcp: bool,
+}
+
+impl Default for BraidOptions {
+    fn default() -> Self {
+        Self {
+            tun: DEFAULT_TUN.to_string(),
+            mtu: 1500,
+            addresses: Vec::new(),
+            pcap: None,
+            send_buffer: None,
+            recv_buffer: None,
+            mptcp: true,
+        }
+    }
+}
+
+/// The TUN device the braid stack opens unless told otherwise.
+pub const DEFAULT_TUN: &str = "braid0";
 
 /// An open connection of some stack.
 pub struct Connection {
@@ -90,12 +182,47 @@ impl Stack {
         }
     }
 
-    /// Opens a connection to `remote`, from `local` if given.
+    /// Opens a connection to `remote`. `locals` are the local addresses:
+    /// kernel stacks bind the first (if any); the braid stack owns them all
+    /// (its first of the remote's family is the source of the first
+    /// subflow) and needs at least one.
     pub async fn connect(
         self,
         remote: SocketAddr,
-        local: Option<SocketAddr>,
+        locals: &[SocketAddr],
+        braid: &BraidOptions,
     ) -> Result<Connection, PerfError> {
+        if self == Stack::Braid {
+            let mut addresses: Vec<IpAddr> = locals.iter().map(SocketAddr::ip).collect();
+            addresses.extend(&braid.addresses);
+            if !addresses.iter().any(|a| a.is_ipv4() == remote.is_ipv4()) {
+                return Err(PerfError::BraidNoAddress(format!(
+                    "--stack braid needs --local ADDR of the same family as {remote} \
+                     (an address Braid owns, routed to the TUN device; see --help)"
+                )));
+            }
+            // The first address of the remote's family is the initial
+            // subflow's source; the path manager opens one more subflow from
+            // each of the others.
+            let first = addresses
+                .iter()
+                .position(|a| a.is_ipv4() == remote.is_ipv4());
+            let extra: Vec<IpAddr> = addresses
+                .iter()
+                .enumerate()
+                .filter(|&(i, a)| Some(i) != first && a.is_ipv4() == remote.is_ipv4())
+                .map(|(_, a)| *a)
+                .collect();
+            let stack = braid_stack(braid, &addresses, &extra, &[])?;
+            let stream = braid::Stream::connect(&stack, remote)
+                .await
+                .map_err(|source| PerfError::Connect {
+                    addr: remote,
+                    source,
+                })?;
+            return Ok(braid_connection(stream));
+        }
+        let local = locals.first().copied();
         let socket = self.socket(remote)?;
         if let Some(addr) = local {
             socket
@@ -119,8 +246,46 @@ impl Stack {
         Ok(self.wrap(stream, probe_fd.into()))
     }
 
-    /// Listens on `addr`.
-    pub async fn listen(self, addr: SocketAddr) -> Result<PerfListener, PerfError> {
+    /// Listens on `addr`. The braid stack owns `addr`'s IP (unless
+    /// unspecified) and `braid.addresses`, and needs at least one address.
+    pub async fn listen(
+        self,
+        addr: SocketAddr,
+        braid: &BraidOptions,
+    ) -> Result<PerfListener, PerfError> {
+        if self == Stack::Braid {
+            let mut addresses = Vec::new();
+            if !addr.ip().is_unspecified() {
+                addresses.push(addr.ip());
+            }
+            addresses.extend(&braid.addresses);
+            if addresses.is_empty() {
+                return Err(PerfError::BraidNoAddress(
+                    "--stack braid needs an address to own: --listen ADDR:PORT with a specific \
+                     address, or --address ADDR (routed to the TUN device; see --help)"
+                        .into(),
+                ));
+            }
+            if addr.port() == 0 {
+                return Err(PerfError::BraidNoAddress(
+                    "--stack braid cannot listen on port 0: give a port".into(),
+                ));
+            }
+            // Addresses besides the listening one are announced (ADD_ADDR)
+            // to MPTCP clients, which may join them.
+            let announce: Vec<SocketAddr> = addresses
+                .iter()
+                .filter(|&&a| a != addr.ip())
+                .map(|&a| SocketAddr::new(a, addr.port()))
+                .collect();
+            let stack = braid_stack(braid, &addresses, &[], &announce)?;
+            let listener = braid::Listener::bind(&stack, addr)
+                .map_err(|source| PerfError::Bind { addr, source })?;
+            return Ok(PerfListener {
+                inner: ListenerInner::Braid(listener),
+                stack: self,
+            });
+        }
         let socket = self.socket(addr)?;
         let listen = |e| PerfError::io(format!("listen on {addr}"), e);
         socket.set_reuse_address(true).map_err(listen)?;
@@ -130,14 +295,20 @@ impl Stack {
         socket.listen(128).map_err(listen)?;
         socket.set_nonblocking(true).map_err(listen)?;
         let inner = TcpListener::from_std(socket.into()).map_err(listen)?;
-        Ok(PerfListener { inner, stack: self })
+        Ok(PerfListener {
+            inner: ListenerInner::Kernel(inner),
+            stack: self,
+        })
     }
 
     /// A fresh socket of this stack for the family of `addr`.
     fn socket(self, addr: SocketAddr) -> Result<Socket, PerfError> {
         let domain = Domain::for_address(addr);
         match self {
-            Stack::Braid => Err(PerfError::BraidNotBuilt),
+            // `connect` and `listen` handle the braid stack before this.
+            Stack::Braid => Err(PerfError::Protocol(
+                "the braid stack has no kernel socket".into(),
+            )),
             Stack::Tcp => Socket::new(domain, Type::STREAM, Some(Protocol::TCP))
                 .map_err(|e| PerfError::io("socket", e)),
             Stack::Kernel => Socket::new(domain, Type::STREAM, Some(Protocol::MPTCP))
@@ -177,14 +348,23 @@ impl fmt::Display for Stack {
 /// A listening socket of some stack.
 #[derive(Debug)]
 pub struct PerfListener {
-    inner: TcpListener,
+    inner: ListenerInner,
     stack: Stack,
+}
+
+#[derive(Debug)]
+enum ListenerInner {
+    Kernel(TcpListener),
+    Braid(braid::Listener),
 }
 
 impl PerfListener {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        match &self.inner {
+            ListenerInner::Kernel(l) => l.local_addr(),
+            ListenerInner::Braid(l) => l.local_addr(),
+        }
     }
 
     /// The stack of the connections it accepts.
@@ -194,8 +374,14 @@ impl PerfListener {
 
     /// Waits for the next connection.
     pub async fn accept(&self) -> Result<Connection, PerfError> {
-        let (stream, _) = self
-            .inner
+        let inner = match &self.inner {
+            ListenerInner::Kernel(l) => l,
+            ListenerInner::Braid(l) => {
+                let (stream, _) = l.accept().await.map_err(|e| PerfError::io("accept", e))?;
+                return Ok(braid_connection(stream));
+            }
+        };
+        let (stream, _) = inner
             .accept()
             .await
             .map_err(|e| PerfError::io("accept", e))?;
@@ -237,5 +423,154 @@ impl Probe for SocketProbe {
             },
             Err(_) => ProbeSample::default(),
         }
+    }
+}
+
+/// Opens the TUN device and starts a Braid stack owning `addresses` on it;
+/// its MPTCP connections open extra subflows from `subflows_from` and
+/// announce `announce`.
+fn braid_stack(
+    opts: &BraidOptions,
+    addresses: &[IpAddr],
+    subflows_from: &[IpAddr],
+    announce: &[SocketAddr],
+) -> Result<braid::Stack, PerfError> {
+    let tun = braid::TunDevice::create(&opts.tun, opts.mtu).map_err(|source| PerfError::Tun {
+        name: opts.tun.clone(),
+        not_root: !nix::unistd::geteuid().is_root(),
+        source,
+    })?;
+    let mut builder = braid::Stack::builder();
+    let mut seen = Vec::new();
+    for &a in addresses {
+        if !seen.contains(&a) {
+            seen.push(a);
+            builder = builder.address(a);
+        }
+    }
+    if let Some(p) = &opts.pcap {
+        builder = builder.pcap(p);
+    }
+    let mut config = braid::proto::endpoint::EndpointConfig {
+        mptcp: opts.mptcp,
+        ..Default::default()
+    };
+    // Both levels: each subflow's TCP buffers and MPTCP's data-level ones.
+    if let Some(b) = opts.send_buffer {
+        config.tcp.send_buffer = b;
+        config.conn.send_buffer = b;
+    }
+    if let Some(b) = opts.recv_buffer {
+        config.tcp.recv_buffer = b;
+        config.conn.recv_buffer = b;
+    }
+    let pm = &mut config.conn.pm;
+    pm.local_addrs = subflows_from.to_vec();
+    pm.announce = announce.to_vec();
+    pm.limits.subflows = pm.limits.subflows.max(subflows_from.len() + announce.len());
+    builder = builder.config(config);
+    builder
+        .build(tun)
+        .map_err(|e| PerfError::io("start the braid stack", e))
+}
+
+/// Wraps an open Braid stream.
+fn braid_connection(stream: braid::Stream) -> Connection {
+    let stats = stream.stats_handle();
+    let local = stats.local_addr();
+    let remote = stats.peer_addr();
+    Connection {
+        stream: Box::new(stream),
+        probe: Arc::new(BraidProbe { stats }),
+        local: Some(local),
+        remote,
+    }
+}
+
+/// Probes a Braid connection through the endpoint's statistics.
+#[derive(Debug)]
+struct BraidProbe {
+    stats: braid::StatsHandle,
+}
+
+impl Probe for BraidProbe {
+    fn sample(&self) -> ProbeSample {
+        let fallback = self.stats.is_mptcp().ok().map(|m| !m);
+        // MPTCP (also fallen back): every subflow, with its own addresses.
+        if let Ok(Some(list)) = self.stats.subflows() {
+            let subflows = list
+                .iter()
+                .map(|s| SubflowInfo {
+                    id: s.id.0,
+                    local: Some(s.local),
+                    remote: Some(s.remote),
+                    ..subflow_info(&s.stats)
+                })
+                .collect();
+            return ProbeSample { fallback, subflows };
+        }
+        let Ok(stats) = self.stats.stats() else {
+            return ProbeSample::default();
+        };
+        let subflows = stats
+            .subflows
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SubflowInfo {
+                id: u32::try_from(i).unwrap_or(u32::MAX),
+                // Plain TCP: the one subflow is the stream's 4-tuple.
+                local: Some(self.stats.local_addr()),
+                remote: Some(self.stats.peer_addr()),
+                ..subflow_info(s)
+            })
+            .collect();
+        // Plain TCP: "fell back" only says something if MPTCP was offered,
+        // which the stream cannot tell; leave it open.
+        ProbeSample {
+            fallback: None,
+            subflows,
+        }
+    }
+
+    fn settled(&self) -> bool {
+        use braid::proto::tcp::State;
+        match self.stats.stats() {
+            Ok(s) => matches!(s.state, State::FinWait2 | State::TimeWait | State::Closed),
+            Err(_) => true,
+        }
+    }
+}
+
+/// The kernel-shaped figures of one Braid subflow (addresses left empty).
+fn subflow_info(s: &braid::proto::tcp::SubflowStats) -> SubflowInfo {
+    use braid::proto::tcp::State;
+    let mss = s.mss.max(1);
+    SubflowInfo {
+        id: 0,
+        local: None,
+        remote: None,
+        bytes_acked: s.bytes_acked,
+        bytes_received: s.bytes_received,
+        // Braid counts retransmitted segments, not bytes: full-sized
+        // segments are assumed.
+        bytes_retrans: s.retransmitted_segments.saturating_mul(mss as u64),
+        rtt_us: s
+            .srtt
+            .map_or(0, |d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)),
+        snd_cwnd: u32::try_from(s.cwnd / mss).unwrap_or(u32::MAX),
+        // Linux's TCP state numbers (include/net/tcp_states.h).
+        state: match s.state {
+            State::Established => 1,
+            State::SynSent => 2,
+            State::SynReceived => 3,
+            State::FinWait1 => 4,
+            State::FinWait2 => 5,
+            State::TimeWait => 6,
+            State::Closed => 7,
+            State::CloseWait => 8,
+            State::LastAck => 9,
+            State::Listen => 10,
+            State::Closing => 11,
+        },
     }
 }

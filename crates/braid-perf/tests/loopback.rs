@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use braid_perf::control::{self, ACK_LEN, HEADER_LEN};
+use braid_perf::stack::BraidOptions;
 use braid_perf::{
     ClientConfig, Direction, Display, Limit, Mode, PerfError, PerfResult, Server, ServerSession,
     Stack, run_client,
@@ -37,7 +38,8 @@ fn config(
     ClientConfig {
         stack,
         remote,
-        local: None,
+        locals: Vec::new(),
+        braid: BraidOptions::default(),
         mode,
         direction: dir,
         limit,
@@ -250,7 +252,7 @@ async fn server_refuses_a_bad_version() {
 }
 
 #[tokio::test]
-async fn braid_stack_is_not_built_yet() {
+async fn braid_stack_needs_an_address() {
     let cfg = config(
         Stack::Braid,
         "127.0.0.1:9".parse().unwrap(),
@@ -259,11 +261,12 @@ async fn braid_stack_is_not_built_yet() {
         Limit::Bytes(1),
     );
     let err = run_client(&cfg).await.unwrap_err();
-    assert!(matches!(err, PerfError::BraidNotBuilt));
-    assert_eq!(
-        err.to_string(),
-        "the braid stack needs the runtime (not built yet)"
-    );
+    assert!(matches!(err, PerfError::BraidNoAddress(_)), "{err}");
+    assert!(err.to_string().contains("--local"), "{err}");
+    let err = Server::bind(Stack::Braid, "0.0.0.0:5201".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--address"), "{err}");
 }
 
 #[tokio::test]

@@ -110,6 +110,20 @@ impl Stream {
         self.conn.stats()
     }
 
+    /// A handle that reads this connection's statistics from anywhere (a
+    /// monitoring task, a probe) while the stream itself is read and
+    /// written elsewhere. It does not keep the connection open: once the
+    /// stream is dropped and the connection closes, its calls fail with
+    /// `NotConnected`. It does keep the stack's driver running.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle {
+            handle: self.conn.handle,
+            local: self.conn.local,
+            peer: self.conn.peer,
+            user: self.conn.user.clone(),
+        }
+    }
+
     /// Reset the connection now (a RST; queued data is dropped).
     pub fn abort(self) {
         self.conn.abort();
@@ -192,6 +206,62 @@ impl AsyncWrite for Stream {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.conn.shutdown())
+    }
+}
+
+/// Reads a connection's statistics without owning it
+/// ([`Stream::stats_handle`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StatsHandle {
+    handle: ConnHandle,
+    local: SocketAddr,
+    peer: SocketAddr,
+    user: UserRef,
+}
+
+impl StatsHandle {
+    /// The connection's statistics, as [`Stream::stats`]; `NotConnected`
+    /// once the endpoint has forgotten the connection.
+    pub fn stats(&self) -> io::Result<ConnStats> {
+        let inner = self.user.shared().lock();
+        inner
+            .endpoint
+            .stats(self.handle)
+            .map_err(|_| io::ErrorKind::NotConnected.into())
+    }
+
+    /// Every subflow of an MPTCP connection (also after a fallback) with
+    /// its addresses and figures, closed ones included; `None` for a plain
+    /// TCP connection (its one subflow is [`StatsHandle::stats`] between
+    /// the stream's addresses). `NotConnected` once the endpoint has
+    /// forgotten the connection.
+    pub fn subflows(&self) -> io::Result<Option<Vec<SubflowInfo>>> {
+        let inner = self.user.shared().lock();
+        match inner.endpoint.subflows(self.handle) {
+            Ok(v) => Ok(Some(v)),
+            Err(PathError::NotMptcp) => Ok(None),
+            Err(_) => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Whether the connection speaks MPTCP (false for plain TCP and after
+    /// a fallback).
+    pub fn is_mptcp(&self) -> io::Result<bool> {
+        let inner = self.user.shared().lock();
+        inner
+            .endpoint
+            .is_mptcp(self.handle)
+            .map_err(|_| io::ErrorKind::NotConnected.into())
+    }
+
+    /// The stream's local address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The stream's peer address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
     }
 }
 

@@ -9,9 +9,8 @@
 //! down. With `--stack both` the runs alternate kernel, braid, kernel, ...
 //! so slow drift of a shared machine hits both stacks alike.
 //!
-//! A stack whose first run fails (Braid until its runtime lands: "the braid
-//! stack needs the runtime") is not run again and is reported unavailable
-//! with that error; numbers are never made up for it.
+//! A stack whose first run fails is not run again and is reported
+//! unavailable with that error; numbers are never made up for it.
 //!
 //! The emulator runs in this process: build it with `--release` for
 //! benchmarks (timing matters); debug builds are for the smoke test.
@@ -248,12 +247,13 @@ fn run_once(
             ])
             .arg("--listen")
             .arg(ends.listen.to_string())
+            .args(braid_buffers(scenario, stack))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .context("starting braid perf server")?,
     );
-    wait_listening(&lab, &mut server)?;
+    wait_listening(&lab, &mut server, stack)?;
     // Defaults above (Some) by construction: checked in `run`.
     let w = scenario.workload.clone().unwrap_or_default();
     let mut client = lab.command(Side::Client, &exe.to_string_lossy());
@@ -271,6 +271,7 @@ fn run_once(
     for l in &ends.local {
         client.args(["--local", &l.to_string()]);
     }
+    client.args(braid_buffers(scenario, stack));
     match (w.bytes, w.duration_s) {
         (Some(b), _) => client.args(["--bytes", &b.to_string()]),
         (None, Some(d)) => client.args(["--time", &d.to_string()]),
@@ -347,7 +348,45 @@ fn last_line(bytes: &[u8]) -> Option<String> {
 
 /// Waits until the server namespace has a socket listening on [`PORT`],
 /// or fails with the server's own error if it exited.
-fn wait_listening(lab: &LabGuard, server: &mut Spawned) -> anyhow::Result<()> {
+/// The braid stack's buffer options from the workload's buffer keys (the
+/// kernel stacks get them as sysctls, see `setup`).
+fn braid_buffers(scenario: &Scenario, stack: Stack) -> Vec<String> {
+    let mut args = Vec::new();
+    let Some(w) = scenario.workload.as_ref().filter(|_| stack == Stack::Braid) else {
+        return args;
+    };
+    if let Some(r) = w.rcvbuf_bytes {
+        args.extend(["--rcvbuf".to_string(), r.to_string()]);
+    }
+    if let Some(s) = w.sndbuf_bytes {
+        args.extend(["--sndbuf".to_string(), s.to_string()]);
+    }
+    args
+}
+
+/// True once the server listens: a kernel socket shows in `ss`; the braid
+/// stack has attached to its TUN device (carrier up), and it binds its
+/// listener before its driver first runs.
+fn listening(lab: &LabGuard, stack: Stack) -> anyhow::Result<bool> {
+    if stack == Stack::Braid {
+        let out = lab
+            .command(Side::Server, "ip")
+            .args(["link", "show", setup::BRAID_TUN])
+            .output()
+            .context("running ip in the server namespace")?;
+        return Ok(
+            out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("NO-CARRIER")
+        );
+    }
+    let out = lab
+        .command(Side::Server, "ss")
+        .args(["-H", "-l", "-t", "-n", &format!("sport = :{PORT}")])
+        .output()
+        .context("running ss in the server namespace")?;
+    Ok(out.status.success() && !out.stdout.trim_ascii().is_empty())
+}
+
+fn wait_listening(lab: &LabGuard, server: &mut Spawned, stack: Stack) -> anyhow::Result<()> {
     let deadline = Instant::now() + LISTEN_TIMEOUT;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = server.0.try_wait() {
@@ -357,12 +396,7 @@ fn wait_listening(lab: &LabGuard, server: &mut Spawned) -> anyhow::Result<()> {
                 err.unwrap_or_else(|| format!("the server exited with {status}"))
             );
         }
-        let out = lab
-            .command(Side::Server, "ss")
-            .args(["-H", "-l", "-t", "-n", &format!("sport = :{PORT}")])
-            .output()
-            .context("running ss in the server namespace")?;
-        if out.status.success() && !out.stdout.trim_ascii().is_empty() {
+        if listening(lab, stack)? {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));

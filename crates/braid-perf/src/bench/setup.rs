@@ -12,8 +12,12 @@
 //! - server, when the workload says `announce = true`: `ip mptcp endpoint
 //!   add 10.1.<i>.2 dev srv<i> signal [backup]` for i >= 2 (ADD_ADDR).
 //!
-//! Buffers (any stack whose sockets are the kernel's; Braid's runtime
-//! will read the same workload keys): `rcvbuf_bytes = R` sets
+//! Braid: a persistent TUN device `braid0` in the client and server
+//! namespaces, routed for the side's Braid addresses
+//! (`LabGuard::route_braid`); `braid perf --stack braid` attaches to it.
+//!
+//! Buffers (any stack whose sockets are the kernel's; the braid stack gets
+//! the same workload keys as `--rcvbuf` / `--sndbuf`): `rcvbuf_bytes = R` sets
 //! `net.ipv4.tcp_rmem = "4096 min(131072, R) R"` in the client and server
 //! namespaces, so receive-buffer autotuning (which MPTCP's data-level
 //! receive buffer follows) stops at R; `sndbuf_bytes = S` likewise sets
@@ -78,9 +82,13 @@ pub fn prepare(lab: &LabGuard, scenario: &Scenario, stack: Stack) -> anyhow::Res
         }),
         // Braid owns addresses of its own next to the kernel (DESIGN.md,
         // "The lab"): its perf server listens on 10.1.1.100 and its client
-        // opens one subflow per path from 10.0.<i>.100. The runtime sets up
-        // its TUN and `LabGuard::route_braid` when it starts.
+        // owns 10.0.<i>.100, one per path. Each side gets a persistent TUN
+        // device `braid0`, routed by `LabGuard::route_braid`, which
+        // `braid perf --stack braid` attaches to.
         Stack::Braid => {
+            for side in [Side::Client, Side::Server] {
+                braid_tun(lab, side)?;
+            }
             let server = lab.braid_addresses(Side::Server);
             Ok(Endpoints {
                 listen: port(server[0], PORT),
@@ -138,6 +146,22 @@ fn kernel_path_manager(lab: &LabGuard, scenario: &Scenario, announce: bool) -> a
             ip(lab, Side::Server, &args)?;
         }
     }
+    Ok(())
+}
+
+/// The TUN device the braid stack attaches to on each side.
+pub const BRAID_TUN: &str = crate::stack::DEFAULT_TUN;
+
+/// A persistent TUN device [`BRAID_TUN`] on `side`, up and routed for that
+/// side's Braid addresses.
+fn braid_tun(lab: &LabGuard, side: Side) -> anyhow::Result<()> {
+    ip(
+        lab,
+        side,
+        &["tuntap", "add", "dev", BRAID_TUN, "mode", "tun"],
+    )?;
+    ip(lab, side, &["link", "set", BRAID_TUN, "up"])?;
+    lab.route_braid(side, BRAID_TUN)?;
     Ok(())
 }
 

@@ -41,7 +41,10 @@ pub struct Cubic {
     ssthresh: usize,
     /// W_max, segments: the window just before the last reduction.
     w_max: f64,
-    /// W_max before the previous reduction (fast convergence).
+    /// cwnd_prior, segments: the window at the last reduction (before fast
+    /// convergence lowers W_max below it). Fast convergence compares the
+    /// next reduction with it, and the Reno-friendly region switches to
+    /// alpha = 1 once W_est reaches it (section 4.3).
     w_last_max: f64,
     /// K, seconds.
     k: f64,
@@ -181,9 +184,13 @@ impl Controller for Cubic {
         };
         let beta = self.config.beta;
         let acked_seg = self.segments(ack.bytes_acked);
-        // Section 4.3, eq. 4: alpha_cubic = 3 (1 - beta) / (1 + beta), and 1
-        // once W_est reaches W_max.
-        let alpha = if self.w_est >= self.w_max {
+        // Section 4.3, eq. 4: alpha_cubic = 3 (1 - beta) / (1 + beta); "once
+        // W_est has grown to reach the cwnd at the time of most recently
+        // setting ssthresh -- that is, W_est >= cwnd_prior -- the sender
+        // SHOULD set alpha_cubic to 1". cwnd_prior, not W_max: after fast
+        // convergence W_max is below cwnd_prior, and switching there would
+        // grow faster than the RFC's Reno-friendly estimate.
+        let alpha = if self.w_est >= self.w_last_max {
             1.0
         } else {
             3.0 * (1.0 - beta) / (1.0 + beta)
@@ -353,6 +360,37 @@ mod tests {
         // from W_est: about 0.53 segments per RTT.
         let grown = (cc.cwnd() - start) as f64 / MSS as f64;
         assert!(grown > 8.0, "grew {grown} segments");
+    }
+
+    /// Section 4.3: alpha_cubic becomes 1 once W_est reaches cwnd_prior
+    /// (the window at the last reduction), not the W_max that fast
+    /// convergence lowered below it.
+    #[test]
+    fn reno_friendly_alpha_switches_at_cwnd_prior() {
+        let mut cc = avoiding(100, CubicConfig::default());
+        congestion(&mut cc);
+        // A second loss at 80 segments: cwnd_prior = 80, fast convergence
+        // puts W_max at 80 * 1.7 / 2 = 68, cwnd and W_est start at 56.
+        cc.cwnd = 80 * MSS;
+        congestion(&mut cc);
+        assert!((cc.w_max - 68.0).abs() < 1e-9 && (cc.w_last_max - 80.0).abs() < 1e-9);
+        // One ACK starts the epoch; then W_est is put between W_max and
+        // cwnd_prior: growth there is still 3 (1 - beta) / (1 + beta) per
+        // window, not 1.
+        let t0 = Instant::ZERO;
+        cc.on_ack(t0, &ack(MSS, 1), &[]);
+        cc.w_est = 70.0;
+        let before = cc.w_est;
+        let cwnd = cc.segments(cc.cwnd());
+        cc.on_ack(t0, &ack(MSS, 1), &[]);
+        let alpha = (cc.w_est - before) * cwnd;
+        assert!((alpha - 0.9 / 1.7).abs() < 1e-6, "alpha {alpha}");
+        // At cwnd_prior, alpha = 1.
+        cc.w_est = 80.0;
+        let cwnd = cc.segments(cc.cwnd());
+        cc.on_ack(t0, &ack(MSS, 1), &[]);
+        let alpha = (cc.w_est - 80.0) * cwnd;
+        assert!((alpha - 1.0).abs() < 1e-6, "alpha {alpha}");
     }
 
     /// A loss detected in the initial slow start with a queue built (srtt

@@ -127,7 +127,8 @@ pub enum CloseReason {
     /// DATA_FINs exchanged and acknowledged (or, after fallback, TCP's
     /// FINs).
     Normal,
-    /// The peer sent MP_FASTCLOSE (or reset the fallback TCP connection).
+    /// The peer sent MP_FASTCLOSE (or reset the fallback TCP connection,
+    /// or reset every subflow, as a closed port answers the SYN).
     Reset,
     /// The local user aborted (MP_FASTCLOSE sent).
     Aborted,

@@ -398,7 +398,18 @@ impl Connection {
         }
         let any_open = self.subflows.iter().any(|s| !s.mp.closed);
         if !any_open {
-            self.set_closed(CloseReason::SubflowsFailed);
+            // Every subflow reset (the SYN answered by a RST: a closed
+            // port): a reset, as Linux reports ECONNREFUSED/ECONNRESET on
+            // the MPTCP socket, not a path failure.
+            let all_reset = self
+                .subflows
+                .iter()
+                .all(|s| s.tcp.close_reason() == Some(tcp::CloseReason::Reset));
+            self.set_closed(if all_reset {
+                CloseReason::Reset
+            } else {
+                CloseReason::SubflowsFailed
+            });
         }
     }
 }

@@ -536,6 +536,27 @@ fn mptcp_client(extra: &str) -> EndpointConfig {
 }
 
 #[test]
+fn mptcp_connect_to_a_closed_port_is_reset() {
+    // No listener: the MP_CAPABLE SYN is answered with a RST, which the
+    // application sees as a reset (connection refused), not a timeout.
+    let mut net = Net::new();
+    let ca = net
+        .a
+        .connect(Instant::ZERO, v4("10.0.0.1:0"), v4("10.0.0.2:443"))
+        .unwrap();
+    net.run_until(Instant::from_millis(100));
+    assert_eq!(
+        net.events_a,
+        vec![(
+            ca,
+            ConnEvent::Closed {
+                reason: CloseReason::Reset
+            }
+        )]
+    );
+}
+
+#[test]
 fn mptcp_handshake_join_transfer_and_close() {
     let mut net = Net::with_configs(mptcp_client("10.0.0.3"), EndpointConfig::default());
     let server = v4("10.0.0.2:443");

@@ -93,6 +93,7 @@ impl TcpSocket {
         self.rtt.reset_backoff();
         self.snd_una = self.iss + 1;
         self.timers.stop(Timer::Retransmit);
+        self.pto_armed = false;
         self.retries = 0;
     }
 
@@ -317,6 +318,7 @@ impl TcpSocket {
             return false;
         }
 
+        let prior_una = self.snd_una;
         let mut newly_sacked = 0;
         if self.neg.sack && !seg.options.sack_blocks.is_empty() {
             let una = self.snd_una.max(ack);
@@ -354,6 +356,8 @@ impl TcpSocket {
         if self.neg.sack && !self.scoreboard.is_empty() {
             self.sack_loss_detection(now);
         }
+        let pure_dup = ack == prior_una && payload.is_empty() && !fin;
+        self.tlp_on_ack(now, ack, seg.options.sack_blocks.first().copied(), pure_dup);
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
         // updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2
         // =< SEG.ACK)), set SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and
@@ -503,8 +507,11 @@ impl TcpSocket {
         // retransmission timer".
         if self.snd_una == self.snd_nxt {
             self.timers.stop(Timer::Retransmit);
-        } else {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.pto_armed = false;
+        } else if !self.arm_pto(now) {
+            // RFC 8985 section 7.2: an ACK of new data restarts the probe
+            // timeout when a probe may be scheduled, the RTO otherwise.
+            self.arm_rto(now);
         }
 
         let mss = self.data_mss(0);
@@ -599,7 +606,55 @@ impl TcpSocket {
         }
     }
 
+    /// RFC 8985 section 7.4.2: the end of a loss probe episode, on an ACK
+    /// at or above TLP.end_seq. A probe of new data needs nothing more (a
+    /// loss it revealed is recovered as any other). For a retransmitted
+    /// probe: a D-SACK for it (RFC 2883 section 4: a first SACK block at or
+    /// below the cumulative ACK) shows it was redundant; an ACK above
+    /// TLP.end_seq without one shows it repaired a loss, and "the sender
+    /// MUST invoke a congestion control response equivalent to fast
+    /// recovery"; a pure duplicate ACK ends the episode with no action; an
+    /// ACK of exactly TLP.end_seq leaves it open (a D-SACK may follow).
+    fn tlp_on_ack(
+        &mut self,
+        now: Instant,
+        ack: SeqNum,
+        first_sack: Option<(SeqNum, SeqNum)>,
+        pure_dup: bool,
+    ) {
+        let Some(ep) = self.tlp else {
+            return;
+        };
+        if ack < ep.end_seq {
+            return;
+        }
+        let dsack =
+            first_sack.is_some_and(|(l, r)| l < r && r <= ack && l < ep.end_seq && r > ep.seq);
+        if !ep.is_retrans || dsack {
+            self.tlp = None;
+        } else if ack > ep.end_seq {
+            self.tlp = None;
+            if self.recovery.is_none() {
+                let ev = CongestionEvent {
+                    bytes_in_flight: self.bytes_in_flight(),
+                    srtt: self.rtt.srtt_or_initial(),
+                };
+                self.cc.on_congestion_event(now, &ev, &self.siblings);
+                self.counters.lost_segments += 1;
+                tracing::debug!(local = %self.local, cwnd = self.cc.cwnd(), "loss repaired by probe");
+            }
+        } else if pure_dup {
+            self.tlp = None;
+        }
+    }
+
     fn enter_fast_recovery(&mut self, now: Instant) {
+        // Recovery takes over: no probe, and its own congestion response.
+        self.tlp = None;
+        self.tlp_pending = false;
+        if self.pto_armed {
+            self.arm_rto(now);
+        }
         let ev = CongestionEvent {
             bytes_in_flight: self.bytes_in_flight(),
             srtt: self.rtt.srtt_or_initial(),

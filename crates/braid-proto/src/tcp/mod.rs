@@ -10,14 +10,18 @@
 //!   RFC 7323 (window scaling section 2, timestamps section 3, PAWS section
 //!   5), RFC 5681 section 3.2 / RFC 6582 (NewReno fast retransmit and fast
 //!   recovery without SACK), RFC 6675 (SACK-based loss recovery), delayed
-//!   ACKs (RFC 9293 section 3.8.6.3, RFC 5681 section 4.2).
+//!   ACKs (RFC 9293 section 3.8.6.3, RFC 5681 section 4.2), the RACK
+//!   time rule for lost retransmissions (RFC 8985 section 6.2) and the end
+//!   of a tail loss probe episode (section 7.4).
 //! - `output.rs`: segment generation: SYN options (MSS section 3.7.1, window
 //!   scale, SACK-permitted RFC 2018, timestamps), Nagle (section 3.7.4),
 //!   sender silly window avoidance (3.8.6.2.1), zero-window probes
 //!   (3.8.6.1), SACK blocks (RFC 2018 section 4), Proportional Rate
 //!   Reduction during SACK fast recovery (RFC 6937).
 //! - [`rtt`]: RFC 6298; [`sack`]: the sender scoreboard; `recv.rs`:
-//!   reassembly; [`isn`]: RFC 6528; [`timer`]: the timer table.
+//!   reassembly; [`isn`]: RFC 6528; [`timer`]: the timer table, with the
+//!   tail loss probe timeout (RFC 8985 section 7) sharing the
+//!   retransmission timer.
 //!
 //! # Call order (sans-IO)
 //! The driver owns time, packets and randomness:
@@ -42,7 +46,11 @@
 //!   style) rather than one byte past the window.
 //! - Data carried on a SYN is not accepted (the peer retransmits it).
 //! - Not yet: RFC 6675 NextSeg rules 3-4 and the rescue retransmission,
-//!   D-SACK, RACK-TLP, F-RTO, ECN, keep-alives, urgent data (URG is ignored).
+//!   D-SACK (RFC 2883: not generated; read only to end a loss probe
+//!   episode, RFC 8985 section 7.4.2), RACK loss detection of original
+//!   transmissions (RFC 8985 section 6; only its rule for retransmissions
+//!   is used: without D-SACK the reordering window cannot adapt), F-RTO,
+//!   ECN, keep-alives, urgent data (URG is ignored).
 //!
 //! # MPTCP hooks
 //! [`SegmentHooks`] sees every outgoing segment (and may append options
@@ -174,6 +182,17 @@ impl Prr {
     }
 }
 
+/// A tail loss probe in flight, RFC 8985 section 7.4.
+#[derive(Debug, Clone, Copy)]
+struct TlpEpisode {
+    /// TLP.end_seq: SND.NXT when the probe was sent.
+    end_seq: SeqNum,
+    /// TLP.is_retrans: the probe retransmitted the last segment.
+    is_retrans: bool,
+    /// First sequence number of the probe (a D-SACK for it names it).
+    seq: SeqNum,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Recovery {
     kind: RecoveryKind,
@@ -253,6 +272,13 @@ pub struct TcpSocket {
     sws_override: bool,
 
     dupacks: u32,
+    /// The retransmission timer holds a tail loss probe's PTO, not the RTO
+    /// (RFC 8985 section 7.2).
+    pto_armed: bool,
+    /// The PTO fired: the next transmission is the loss probe (section 7.3).
+    tlp_pending: bool,
+    /// The loss probe in flight (section 7.4): at most one at a time.
+    tlp: Option<TlpEpisode>,
     recovery: Option<Recovery>,
     /// RFC 6582 `recover`: the highest sequence number sent when the last
     /// fast recovery began.
@@ -355,6 +381,9 @@ impl TcpSocket {
             probe_pending: false,
             sws_override: false,
             dupacks: 0,
+            pto_armed: false,
+            tlp_pending: false,
+            tlp: None,
             recovery: None,
             recover: iss,
             inflation: 0,

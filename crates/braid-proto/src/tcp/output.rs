@@ -6,7 +6,8 @@
 
 use super::sack::SentSegment;
 use super::{
-    NoHooks, OutgoingInfo, Segment, SegmentHooks, State, TcpSocket, Timer, window_shift_for,
+    NoHooks, OutgoingInfo, Segment, SegmentHooks, State, TcpSocket, Timer, TlpEpisode,
+    window_shift_for,
 };
 use crate::time::Instant;
 use crate::wire::{SeqNum, TcpFlags, TcpOptions, TcpRepr};
@@ -307,10 +308,48 @@ impl TcpSocket {
         let pipe = self.scoreboard.pipe();
         // What the congestion window lets out now: cwnd - pipe, or during
         // SACK fast recovery the PRR send quantity (RFC 6937).
-        let budget = match self.prr {
+        let mut budget = match self.prr {
             Some(prr) => prr.budget(pipe, self.cc.ssthresh(), self.data_mss(0)),
             None => cwnd.saturating_sub(pipe),
         };
+        let probe = std::mem::take(&mut self.tlp_pending);
+        if probe && self.scoreboard.first_lost().is_none() {
+            // RFC 8985 section 7.3: the loss probe goes out regardless of
+            // cwnd: "If such a segment is available [new data the receive
+            // window allows], then transmit it; otherwise, retransmit the
+            // most recently sent segment".
+            let unsent = self.send_buf.end() - self.snd_nxt;
+            let win_avail = (self.snd_una + self.snd_wnd) - self.snd_nxt;
+            if unsent > 0 && win_avail >= unsent.min(max_payload) {
+                budget = budget.max(max_payload);
+                self.sws_override = true;
+                self.tlp = Some(TlpEpisode {
+                    end_seq: self.snd_nxt + unsent.min(max_payload),
+                    is_retrans: false,
+                    seq: self.snd_nxt,
+                });
+            } else if let Some(last) = self.scoreboard.len().checked_sub(1) {
+                self.scoreboard.split(last, max_payload);
+                let last = self.scoreboard.len() - 1;
+                let seg = self.scoreboard.get_mut(last)?;
+                seg.retransmitted = true;
+                seg.sent_at = now;
+                let (seq, len, fin) = (seg.seq, seg.len, seg.fin);
+                let payload = self.send_buf.copy(seq, len);
+                let flags = if fin {
+                    TcpFlags::FIN
+                } else {
+                    TcpFlags::empty()
+                };
+                self.counters.retransmitted_segments += 1;
+                self.tlp = Some(TlpEpisode {
+                    end_seq: self.snd_nxt,
+                    is_retrans: true,
+                    seq,
+                });
+                return Some(self.build(now, hooks, seq, flags, true, payload, true, reserved));
+            }
+        }
 
         if let Some(i) = self.scoreboard.first_lost() {
             // RFC 6675 NextSeg rule 1 / RFC 6298 section 5.4: retransmit the
@@ -396,9 +435,12 @@ impl TcpSocket {
             prr.out += len;
         }
         // RFC 6298 section 5.1: "Every time a packet containing data is sent
-        // ... if the timer is not running, start it running".
-        if !self.timers.is_armed(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        // ... if the timer is not running, start it running". RFC 8985
+        // section 7.2: new data (not itself a probe) restarts the probe
+        // timeout when a probe may be scheduled.
+        let pto = len > 0 && !probe && self.arm_pto(now);
+        if !pto && !self.timers.is_armed(Timer::Retransmit) {
+            self.arm_rto(now);
         }
         Some(self.build(now, hooks, seq, flags, true, payload, false, reserved))
     }

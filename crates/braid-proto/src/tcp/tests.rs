@@ -1134,6 +1134,82 @@ fn sack_recovery_retransmits_only_holes() {
     assert!(!t.s.stats().in_recovery);
 }
 
+fn sack_established() -> T {
+    let opts = TcpOptions {
+        sack_permitted: true,
+        ..mss_opts()
+    };
+    established_with(
+        Config {
+            sack: true,
+            ..config()
+        },
+        opts,
+    )
+}
+
+/// Three segments out, no ACK: the loss probe (RFC 8985 section 7.3)
+/// retransmits the last one at PTO = 2 SRTT + 2 ms, before the RTO.
+fn probe_after_silent_tail(t: &mut T) {
+    send_segments(t, 3);
+    // SRTT 100 ms: PTO 202 ms, RTO 300 ms.
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(202)));
+    t.advance(Duration::from_millis(202));
+    let probe = t.recv();
+    assert_eq!(probe.header.seq_number, LOCAL_SEQ + 1 + 2000);
+    assert_eq!(probe.payload.len(), 1000);
+    t.recv_nothing();
+    // The RTO is armed behind the probe; no timeout happened.
+    assert_eq!(t.s.poll_timeout(), Some(t.now + Duration::from_millis(300)));
+    assert_eq!(t.s.stats().rto_count, 0);
+}
+
+/// RFC 8985 section 7.4.2: a retransmitted probe followed by an ACK above
+/// TLP.end_seq (and no D-SACK) repaired a loss: the congestion response of
+/// a fast recovery, not a timeout's collapse to one segment.
+#[test]
+fn tail_loss_probe_before_rto_then_reduction() {
+    let mut t = sack_established();
+    let cwnd = t.s.stats().cwnd;
+    probe_after_silent_tail(&mut t);
+    // ACK of exactly TLP.end_seq: undecided (a D-SACK may follow).
+    t.send(ack(3000));
+    assert_eq!(t.s.stats().cwnd, cwnd);
+    t.s.write(&[7u8; 1000]);
+    assert_eq!(t.recv().header.seq_number, LOCAL_SEQ + 1 + 3000);
+    t.send(ack(4000));
+    let st = t.s.stats();
+    assert!(
+        st.cwnd < cwnd && st.cwnd >= 2 * 1000,
+        "cwnd {} after the probe repaired a loss (was {cwnd})",
+        st.cwnd
+    );
+    assert_eq!(st.rto_count, 0);
+}
+
+/// RFC 8985 section 7.4.2 with RFC 2883: a D-SACK for the probe shows it
+/// was redundant (the tail's ACKs were lost, not its data): no reduction.
+#[test]
+fn tail_loss_probe_dsacked_is_no_loss() {
+    let mut t = sack_established();
+    let cwnd = t.s.stats().cwnd;
+    probe_after_silent_tail(&mut t);
+    t.send(TcpRepr {
+        options: TcpOptions {
+            sack_blocks: [(LOCAL_SEQ + 1 + 2000, LOCAL_SEQ + 1 + 3000)]
+                .into_iter()
+                .collect(),
+            ..TcpOptions::default()
+        },
+        ..ack(3000)
+    });
+    t.s.write(&[7u8; 1000]);
+    t.recv();
+    t.send(ack(4000));
+    assert!(t.s.stats().cwnd >= cwnd);
+    assert_eq!(t.s.poll_timeout(), None);
+}
+
 /// RFC 9293 section 3.8.6.1: a zero window is probed after the persist
 /// timeout, with exponential backoff; the window reopening resumes sending.
 #[test]

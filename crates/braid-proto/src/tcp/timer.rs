@@ -1,10 +1,11 @@
 //! The socket's timers: one [`Timer`] enum, one deadline table, and
 //! `poll_timeout` as its minimum; and what the socket does when each fires
-//! (RFC 6298 section 5 for retransmissions, RFC 9293 section 3.8.6.1 for
-//! the persist timer, section 3.6 for TIME-WAIT).
+//! (RFC 6298 section 5 for retransmissions, RFC 8985 section 7 for tail
+//! loss probes, RFC 9293 section 3.8.6.1 for the persist timer, section
+//! 3.6 for TIME-WAIT).
 
 use super::{CloseReason, Recovery, RecoveryKind, State, TcpSocket};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// A TCP timer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -73,6 +74,10 @@ impl TimerTable {
     }
 }
 
+/// WCDelAckT, the worst-case delayed-ACK time a probe timeout allows for
+/// when one segment is in flight (RFC 8985 section 7.2: 200 ms).
+const WC_DEL_ACK_T: Duration = Duration::from_millis(200);
+
 impl TcpSocket {
     /// Handle expired timers.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -88,7 +93,63 @@ impl TcpSocket {
         }
     }
 
+    /// RFC 8985 section 7.2: whether a tail loss probe may be scheduled:
+    /// SACK in use, data outstanding, none of it SACKed, not in loss
+    /// recovery, and no probe already in flight.
+    fn tlp_may_schedule(&self) -> bool {
+        self.neg.sack
+            && self.state.is_synchronized()
+            && self.recovery.is_none()
+            && self.tlp.is_none()
+            && !self.tlp_pending
+            && !self.scoreboard.is_empty()
+            && self.scoreboard.sacked_count() == 0
+    }
+
+    /// Arms the retransmission timer with the probe timeout if a probe may
+    /// be scheduled and the PTO comes before the RTO (RFC 8985 section
+    /// 7.2: PTO = 2 SRTT, plus WCDelAckT when one segment is in flight --
+    /// its ACK may be delayed -- or 2 ms otherwise). Returns whether it
+    /// did; the caller arms the RTO otherwise.
+    pub(super) fn arm_pto(&mut self, now: Instant) -> bool {
+        let Some(srtt) = self.rtt.srtt() else {
+            return false;
+        };
+        if !self.tlp_may_schedule() {
+            return false;
+        }
+        let extra = if self.bytes_in_flight() <= self.data_mss(0) {
+            WC_DEL_ACK_T
+        } else {
+            Duration::from_millis(2)
+        };
+        let pto = srtt * 2 + extra;
+        if pto >= self.rtt.rto() {
+            return false;
+        }
+        self.timers.set(Timer::Retransmit, now + pto);
+        self.pto_armed = true;
+        true
+    }
+
+    /// Arms the retransmission timer with the RTO (RFC 6298 section 5).
+    pub(super) fn arm_rto(&mut self, now: Instant) {
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.pto_armed = false;
+    }
+
     fn on_retransmit_timeout(&mut self, now: Instant) {
+        if self.pto_armed {
+            // RFC 8985 section 7.3: the PTO fired; send a probe (next
+            // `poll_transmit`) and arm the RTO. No congestion response
+            // yet: section 7.4 decides once the probe is acknowledged.
+            self.pto_armed = false;
+            if self.state.is_synchronized() && !self.scoreboard.is_empty() {
+                self.tlp_pending = true;
+                self.arm_rto(now);
+                return;
+            }
+        }
         match self.state {
             State::SynSent | State::SynReceived => {
                 self.retries += 1;
@@ -122,6 +183,8 @@ impl TcpSocket {
                 self.prr = None;
                 self.dupacks = 0;
                 self.fast_rtx_pending = true;
+                self.tlp_pending = false;
+                self.tlp = None;
                 tracing::debug!(local = %self.local, rto = ?self.rtt.rto(), "retransmission timeout");
             }
             _ => {}
