@@ -72,6 +72,6 @@ pub use device::TunDevice;
 pub use device::{Batch, Device, MemoryDevice, MemoryDeviceStats};
 pub use listener::Listener;
 pub use stack::{Stack, StackBuilder};
-pub use stream::{OwnedReadHalf, OwnedWriteHalf, StatsHandle, Stream};
+pub use stream::{MptcpView, OwnedReadHalf, OwnedWriteHalf, StatsHandle, Stream};
 
 pub mod sys;

@@ -5,6 +5,7 @@ use crate::shared::{ConnState, Owner};
 use crate::stack::{Stack, UserRef};
 use braid_proto::conn::SubflowInfo;
 use braid_proto::endpoint::{ConnHandle, ConnStats, EndpointError, PathError};
+use braid_proto::mib::Mib;
 use braid_proto::tcp::CloseReason;
 use std::future::poll_fn;
 use std::io;
@@ -138,6 +139,43 @@ impl Stream {
             },
             OwnedWriteHalf { conn: self.conn },
         )
+    }
+}
+
+/// What an MPTCP connection looks like now ([`Stream::mptcp`]).
+#[derive(Debug, Clone)]
+pub struct MptcpView {
+    /// MPTCP is in use: negotiated and not fallen back to plain TCP.
+    pub active: bool,
+    /// Every subflow the connection has now (closed ones are gone), with
+    /// the data-level bytes each carried.
+    pub subflows: Vec<SubflowInfo>,
+    /// The connection's MPTCP counters.
+    pub mib: Mib,
+}
+
+impl Stream {
+    /// The connection's MPTCP state: `None` for a plain TCP connection
+    /// (the stack's MPTCP is off), otherwise whether MPTCP is in use, its
+    /// subflows and counters. `NotConnected` once the endpoint forgot it.
+    pub fn mptcp(&self) -> io::Result<Option<MptcpView>> {
+        self.conn.mptcp()
+    }
+
+    /// Announce `addr` to the peer under address ID `id` (ADD_ADDR, RFC
+    /// 8684 section 3.4.1; resent until echoed). The stack must own the
+    /// address and accept joins on it (a listener on it or on the
+    /// unspecified address).
+    pub fn announce_addr(&self, id: u8, addr: SocketAddr) -> io::Result<()> {
+        self.conn
+            .path_call(|ep, h, now| ep.announce_addr(h, now, id, addr))
+    }
+
+    /// Open one more subflow with MP_JOIN from `local` (port 0: any) to
+    /// `remote` (RFC 8684 section 3.2).
+    pub fn open_subflow(&self, local: SocketAddr, remote: SocketAddr) -> io::Result<()> {
+        self.conn
+            .path_call(|ep, h, now| ep.open_subflow(h, now, local, remote, false).map(|_| ()))
     }
 }
 
@@ -409,6 +447,45 @@ impl Conn {
             .endpoint
             .stats(self.handle)
             .map_err(|_| io::ErrorKind::NotConnected.into())
+    }
+
+    fn mptcp(&self) -> io::Result<Option<MptcpView>> {
+        let inner = self.user.shared().lock();
+        let ep = &inner.endpoint;
+        let h = self.handle;
+        let active = ep
+            .is_mptcp(h)
+            .map_err(|_| io::Error::from(io::ErrorKind::NotConnected))?;
+        match (ep.subflows(h), ep.mptcp_mib(h)) {
+            (Ok(subflows), Ok(mib)) => Ok(Some(MptcpView {
+                active,
+                subflows,
+                mib,
+            })),
+            (Err(PathError::NotMptcp), _) | (_, Err(PathError::NotMptcp)) => Ok(None),
+            _ => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn path_call(
+        &self,
+        f: impl FnOnce(
+            &mut braid_proto::endpoint::Endpoint,
+            ConnHandle,
+            braid_proto::time::Instant,
+        ) -> Result<(), PathError>,
+    ) -> io::Result<()> {
+        let shared = self.user.shared();
+        let mut inner = shared.lock();
+        inner.check_failed()?;
+        let now = shared.now();
+        let r = f(&mut inner.endpoint, self.handle, now);
+        drop(inner);
+        shared.wake_driver();
+        r.map_err(|e| match e {
+            PathError::UnknownConnection => io::ErrorKind::NotConnected.into(),
+            e => io::Error::new(io::ErrorKind::Unsupported, e),
+        })
     }
 
     fn abort(&self) {

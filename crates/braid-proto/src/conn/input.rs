@@ -8,7 +8,7 @@ use super::subflow::{Role, RxHooks};
 use super::{CloseReason, Connection, Event, SubflowId};
 use crate::crypto;
 use crate::time::Instant;
-use crate::wire::mptcp::{MptcpOption, rst_reason};
+use crate::wire::mptcp::{MpJoin, MptcpOption, rst_reason};
 use crate::wire::{Dsn, SeqNum, TcpFlags, TcpRepr};
 
 /// Mappings held per subflow at least; the bound grows with the subflow's
@@ -164,6 +164,11 @@ impl Connection {
                 }
             }
             MptcpOption::MpFastclose { receiver_key } => self.on_fastclose(*receiver_key),
+            // The initiator's third ACK carries MP_JOIN: the handshake of
+            // this very segment consumed it, and a retransmitted one
+            // (Linux resends it until acknowledged) changes nothing.
+            MptcpOption::MpJoin(MpJoin::Ack { .. })
+                if self.subflows[i].mp.role == Role::JoinResponder => {}
             MptcpOption::MpJoin(_) | MptcpOption::MpTcpRst { .. } => {
                 self.mib.unexpected_option += 1;
             }

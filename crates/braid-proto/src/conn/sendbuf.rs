@@ -106,7 +106,11 @@ impl SendBuf {
     /// The highest DSN a DATA_ACK may acknowledge now.
     fn max_ack(&self) -> Dsn {
         match self.fin {
-            Some(f) if self.all_scheduled() => f + 1,
+            // Once the DATA_FIN is acknowledged `end()` moved past it and
+            // `all_scheduled()` no longer holds; the peer still repeats
+            // that DATA_ACK on every segment it sends (Linux does), and it
+            // is valid.
+            Some(f) if self.all_scheduled() || self.una > f => f + 1,
             _ => self.nxt,
         }
     }
@@ -220,6 +224,12 @@ mod tests {
         assert_eq!(s.ack(Dsn(4)), None);
         s.consume(3, false);
         assert_eq!(s.ack(Dsn(4)), Some(3));
+        assert!(s.fin_acked());
+        // Found against Linux: the peer repeats the DATA_ACK of our
+        // DATA_FIN on every later segment; it is a duplicate, not an
+        // acknowledgment of what was never sent.
+        assert_eq!(s.ack(Dsn(4)), Some(0));
+        assert_eq!(s.ack(Dsn(5)), None);
         assert!(s.fin_acked());
     }
 }
