@@ -110,8 +110,7 @@ impl Cubic {
         self.carry = 0.0;
     }
 
-    /// The window at which a loss detected now, with a smoothed RTT of
-    /// `srtt`, happened, bytes.
+    /// The window at which the loss of `ev` happened, bytes.
     ///
     /// In congestion avoidance it is cwnd (section 4.6; cwnd does not grow
     /// while the sender is application-limited, as section 4.6 requires of
@@ -121,25 +120,36 @@ impl Cubic {
     /// (HyStart++'s RttThresh above the minimum, RFC 9406 section 4.2), the
     /// loss is the window overshooting the path: it kept doubling (RFC 5681
     /// section 3.1, RFC 3465 L = 2) during the round trip the loss took to
-    /// be detected. The lost segment was sent during the previous round,
-    /// when the window was the flight at that round's start (cwnd during
-    /// the first round). Reducing from the doubled window instead leaves
-    /// ssthresh above what the path holds, so the recovery loses another
-    /// window and reduces again (section 4.10 asks that the end of slow
-    /// start and the first decrease work together). Without a queue the
-    /// loss is not an overshoot and cwnd is used.
-    fn loss_window(&self, srtt: Duration) -> usize {
+    /// be detected. The window it happened at is the flight the first lost
+    /// segment joined when it was sent (the socket reports it): what the
+    /// path held, bottleneck queue included. Reducing from the doubled
+    /// window instead leaves ssthresh above what the path holds, so the
+    /// recovery loses another window and reduces again (section 4.10 asks
+    /// that the end of slow start and the first decrease work together).
+    /// Without that report, the flight at the start of the previous round
+    /// (a lower bound: the lost segment was sent during that round).
+    ///
+    /// The flight at the start of the previous round is only a lower
+    /// bound, up to half the window the loss happened at: the window
+    /// doubles during a round. Used when the socket knows better, it put
+    /// ssthresh below the bandwidth-delay product (a path of 250 kB BDP and
+    /// 225 kB queue lost a segment sent at 475 kB, the previous round
+    /// began at 217 kB, ssthresh became 152 kB) and CUBIC then took
+    /// seconds to fill the path again.
+    ///
+    /// Without a queue the loss is not an overshoot and cwnd is used.
+    fn loss_window(&self, ev: &CongestionEvent) -> usize {
         if self.ssthresh != usize::MAX {
             return self.cwnd;
         }
         let queued = self
             .min_rtt
-            .is_some_and(|min| srtt >= min + rtt_thresh(min));
+            .is_some_and(|min| ev.srtt >= min + rtt_thresh(min));
         if !queued {
             return self.cwnd;
         }
-        self.hystart
-            .previous_round_flight()
+        ev.flight_at_loss
+            .or(self.hystart.previous_round_flight())
             .map_or(self.cwnd, |f| f.min(self.cwnd))
             .max(2 * self.mss)
     }
@@ -219,7 +229,7 @@ impl Controller for Cubic {
     }
 
     fn on_congestion_event(&mut self, _now: Instant, ev: &CongestionEvent, _s: &[CcView]) {
-        self.reduce(self.loss_window(ev.srtt));
+        self.reduce(self.loss_window(ev));
         self.cwnd = self.ssthresh;
     }
 
@@ -280,6 +290,7 @@ mod tests {
         let ev = CongestionEvent {
             bytes_in_flight: cc.cwnd(),
             srtt: Duration::from_millis(100),
+            flight_at_loss: None,
         };
         cc.on_congestion_event(Instant::ZERO, &ev, &[]);
     }
@@ -427,6 +438,46 @@ mod tests {
         // No queue (srtt at the minimum): a random loss, from cwnd.
         let cc = rounds(100);
         assert_eq!(cc.ssthresh(), 56 * MSS);
+    }
+
+    /// The socket knows the flight the first lost segment joined when it
+    /// was sent; an overshoot reduces from that, not from the start of the
+    /// previous round (up to half of it: the window doubles each round).
+    /// Regression: two 50 Mbit/s paths of 250 kB BDP and 225 kB queue lost
+    /// a segment sent at 475 kB in flight; from the previous round's 217 kB
+    /// ssthresh fell to 152 kB, below the BDP, and the MPTCP aggregate
+    /// dropped from 93.7 to 84.7 Mbit/s.
+    #[test]
+    fn slow_start_overshoot_reduces_from_the_flight_of_the_lost_segment() {
+        let mut cc = Cubic::new(MSS, CubicConfig::default());
+        let ss_ack = |bytes: usize, prior: usize| AckInfo {
+            bytes_acked: bytes * MSS,
+            rtt_sample: Some(Duration::from_millis(40)),
+            prior_in_flight: prior * MSS,
+            ..ack(0, 40)
+        };
+        cc.on_ack(Instant::ZERO, &ss_ack(10, 10), &[]);
+        cc.on_ack(Instant::ZERO, &ss_ack(20, 20), &[]);
+        cc.on_ack(Instant::ZERO, &ss_ack(20, 40), &[]);
+        cc.cwnd = 80 * MSS;
+        let ev = CongestionEvent {
+            bytes_in_flight: cc.cwnd(),
+            srtt: Duration::from_millis(100),
+            flight_at_loss: Some(30 * MSS),
+        };
+        cc.on_congestion_event(Instant::ZERO, &ev, &[]);
+        assert!((cc.w_max - 30.0).abs() < 1e-9, "{}", cc.w_max);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (21 * MSS, 21 * MSS));
+        // Never above cwnd.
+        let mut cc = avoiding(50, CubicConfig::default());
+        cc.ssthresh = usize::MAX;
+        cc.min_rtt = Some(Duration::from_millis(40));
+        let ev = CongestionEvent {
+            flight_at_loss: Some(90 * MSS),
+            ..ev
+        };
+        cc.on_congestion_event(Instant::ZERO, &ev, &[]);
+        assert_eq!(cc.ssthresh(), 35 * MSS);
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub struct CongestionEvent {
     pub bytes_in_flight: usize,
     /// Smoothed RTT.
     pub srtt: Duration,
+    /// Bytes that were in flight when the first segment deemed lost was
+    /// originally sent, if the socket knows: the window the loss happened
+    /// at, which in slow start can be well below `bytes_in_flight` (the
+    /// window kept growing during the round trip the loss took to show).
+    pub flight_at_loss: Option<usize>,
 }
 
 /// A congestion controller for one subflow.

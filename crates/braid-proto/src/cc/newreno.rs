@@ -131,6 +131,7 @@ mod tests {
         let ev = CongestionEvent {
             bytes_in_flight: 20_000,
             srtt: Duration::from_millis(100),
+            flight_at_loss: None,
         };
         cc.on_congestion_event(Instant::ZERO, &ev, &[]);
         assert_eq!((cc.cwnd(), cc.ssthresh()), (10_000, 10_000));

@@ -638,6 +638,7 @@ impl TcpSocket {
                 let ev = CongestionEvent {
                     bytes_in_flight: self.bytes_in_flight(),
                     srtt: self.rtt.srtt_or_initial(),
+                    flight_at_loss: None,
                 };
                 self.cc.on_congestion_event(now, &ev, &self.siblings);
                 self.counters.lost_segments += 1;
@@ -655,9 +656,19 @@ impl TcpSocket {
         if self.pto_armed {
             self.arm_rto(now);
         }
+        // The segment fast retransmit repairs (the first hole) and the
+        // flight it joined when it was first sent: the window the loss
+        // happened at.
+        let first_lost = self.scoreboard.first_lost().unwrap_or(0);
+        let flight_at_loss = self
+            .scoreboard
+            .get(first_lost)
+            .filter(|s| !s.retransmitted)
+            .map(|s| s.flight_at_send);
         let ev = CongestionEvent {
             bytes_in_flight: self.bytes_in_flight(),
             srtt: self.rtt.srtt_or_initial(),
+            flight_at_loss,
         };
         self.cc.on_congestion_event(now, &ev, &self.siblings);
         self.recovery = Some(Recovery {

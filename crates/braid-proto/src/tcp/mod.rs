@@ -510,16 +510,29 @@ impl TcpSocket {
     /// of the first byte read (MPTCP maps it to a data sequence number).
     pub fn read_with_seq(&mut self, buf: &mut [u8]) -> (usize, SeqNum) {
         let (n, seq) = self.recv.read(buf);
-        if n > 0 && self.state.can_receive() {
-            // RFC 9293 section 3.8.6.2.2 (receiver SWS avoidance): announce
-            // the window again once it grew by min(RCV.BUFF / 2, Eff.snd.MSS).
-            let right = self.recv.rcv_nxt() + self.recv.window();
-            let threshold = (self.recv.capacity() / 2).min(self.neg.send_mss.max(self.rcv_mss));
-            if right - self.adv_right >= threshold {
-                self.ack_now = true;
-            }
+        if n > 0 && self.state.can_receive() && self.window_update_due() {
+            self.ack_now = true;
         }
         (n, seq)
+    }
+
+    /// Whether reading opened the receive window enough to announce it in
+    /// a segment of its own (a window update), rather than on the next ACK.
+    ///
+    /// RFC 9293 section 3.8.6.2.2 (receiver SWS avoidance): the window is
+    /// worth announcing once it grew by min(RCV.BUFF / 2, Eff.snd.MSS). That
+    /// alone is true after almost every read of a busy connection (a reader
+    /// that keeps up frees a segment or two per read) and sent a pure ACK
+    /// repeating the ACK just sent after every ACK. A separate update is
+    /// only needed when the peer may be held back by what it was last told:
+    /// the window must also have at least doubled over the advertised
+    /// remainder (as Linux does), which covers a closed or nearly closed
+    /// window; otherwise the next ACK carries the new window.
+    fn window_update_due(&self) -> bool {
+        let advertised = self.adv_right - self.recv.rcv_nxt();
+        let window = self.recv.window();
+        let threshold = (self.recv.capacity() / 2).min(self.neg.send_mss.max(self.rcv_mss));
+        window.saturating_sub(advertised) >= threshold && window >= 2 * advertised
     }
 
     /// Sequence number of the next byte [`TcpSocket::read`] returns.

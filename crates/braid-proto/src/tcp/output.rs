@@ -427,6 +427,7 @@ impl TcpSocket {
             recovery_rtx: false,
             sacked: false,
             lost: false,
+            flight_at_send: pipe + len,
         });
         // Not cwnd-limited: RFC 7661 says not to grow cwnd on such ACKs.
         self.app_limited = pipe + len + max_payload <= cwnd;

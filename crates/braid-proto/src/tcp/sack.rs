@@ -31,6 +31,9 @@ pub struct SentSegment {
     pub sacked: bool,
     /// Deemed lost and waiting for retransmission.
     pub lost: bool,
+    /// Bytes in flight (`pipe`, this segment included) right after its
+    /// original transmission: the window a loss of it happened at.
+    pub flight_at_send: usize,
 }
 
 impl SentSegment {
@@ -284,6 +287,7 @@ mod tests {
                 recovery_rtx: false,
                 sacked: false,
                 lost: false,
+                flight_at_send: 100 * (i + 1),
             });
         }
         b

@@ -932,6 +932,35 @@ fn receive_buffer_full_advertises_zero_window() {
     t.recv_expect(our_ack(4096, 2048));
 }
 
+/// Receiver SWS avoidance (RFC 9293 section 3.8.6.2.2): a reader that
+/// keeps up frees a segment or two after each ACK; that window growth rides
+/// on the next ACK instead of a pure ACK repeating the last ACK number (a
+/// kernel interop capture showed every ACK followed by such an update).
+/// A window that had nearly closed is still announced on the read.
+#[test]
+fn read_sends_no_duplicate_window_update() {
+    let mut t = established();
+    let mut buf = [0u8; 4096];
+    for round in 0..3 {
+        let off = round * 2000;
+        t.send(data(off, &KB));
+        t.send(data(off + 1000, &KB));
+        t.recv_expect(our_ack(off + 2000, BUF - 2000));
+        assert_eq!(t.s.read(&mut buf), 2000);
+        t.recv_nothing();
+    }
+    // Nearly closed (192 bytes left): reading announces the window.
+    t.send(data(6000, &KB));
+    t.send(data(7000, &KB));
+    t.recv_expect(our_ack(8000, BUF - 2000));
+    t.send(data(8000, &KB));
+    t.send(data(9000, &KB[..904]));
+    t.advance(Duration::from_millis(40));
+    t.recv_expect(our_ack(9904, 192));
+    assert_eq!(t.s.read(&mut buf), 3904);
+    t.recv_expect(our_ack(9904, BUF));
+}
+
 // ---- Sending ----
 
 fn our_data(off: usize, payload: &[u8], flags: TcpFlags) -> TcpRepr<'_> {
