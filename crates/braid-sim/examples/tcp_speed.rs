@@ -16,7 +16,12 @@ fn main() {
         .unwrap_or(100);
     let size = mib * 1024 * 1024;
     let seed = braid_sim::seed_from_env(1);
-    let mut config = EndpointConfig::default();
+    // Plain TCP: this measures the TCP subflow and the simulator (MPTCP
+    // has its own stories).
+    let mut config = EndpointConfig {
+        mptcp: false,
+        ..EndpointConfig::default()
+    };
     config.tcp.send_buffer = 4 << 20;
     config.tcp.recv_buffer = 4 << 20;
     let data = payload(seed, size);
@@ -46,7 +51,25 @@ fn main() {
         .expect("no livelock");
     let wall = start.elapsed().as_secs_f64();
     let r = sim.host(rx).app.receiver_state().expect("receiver");
-    assert!(r.complete(), "transfer incomplete or corrupted");
+    if !r.complete() {
+        for (name, h) in [("sender", tx), ("receiver", rx)] {
+            let v = &sim.host(h).mptcp;
+            eprintln!("{name} mib: {:?}", v.mib);
+            eprintln!("{name} events: {:?}", v.events);
+            for s in &v.subflows {
+                eprintln!("{name} subflow: {s:?}");
+            }
+        }
+    }
+    assert!(
+        r.complete(),
+        "transfer incomplete or corrupted: received {} of {}, mismatch {:?}, eof {:?}, closed {:?}",
+        r.received,
+        r.expected.len(),
+        r.mismatch,
+        r.eof_at,
+        r.closed
+    );
     let simulated = sim.now().as_secs_f64();
     println!("{mib} MiB over TCP: {simulated:.3} s simulated in {wall:.3} s wall");
     println!(

@@ -224,13 +224,12 @@ impl Connection {
                 self.any_mapping_seen = true;
                 let maps = &mut self.subflows[i].mp.rx_maps;
                 let max = MIN_RX_MAPS.max(self.config.tcp.recv_buffer / 512);
-                if maps.len() >= max {
+                if mapping::insert(maps, map, self.checksum) && maps.len() > max {
                     // Bounded state against a peer sending a mapping per
                     // byte: the oldest goes.
                     maps.pop_front();
                     self.mib.dss_mapping_overflow += 1;
                 }
-                maps.push_back(map);
             }
             MappingStatus::Duplicate => self.mib.dss_duplicate_mapping += 1,
             _ => {}

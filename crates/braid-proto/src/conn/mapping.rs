@@ -125,6 +125,16 @@ pub fn check(maps: &VecDeque<RxMap>, new: &RxMap, checksum_required: bool) -> Ma
         if m == new {
             return MappingStatus::Duplicate;
         }
+        // Without checksums, contiguous mappings are merged on receipt
+        // (see `insert`): a retransmitted mapping inside a merged one, with
+        // the same DSNs, is a duplicate.
+        if !checksum_required
+            && m.ssn <= new.ssn
+            && new.end() <= m.end()
+            && m.dsn_of(new.ssn) == new.dsn
+        {
+            return MappingStatus::Duplicate;
+        }
         // Overlap: both must give the same DSN for the shared bytes.
         let lo = m.ssn.max(new.ssn);
         let hi = m.end().min(new.end());
@@ -137,6 +147,36 @@ pub fn check(maps: &VecDeque<RxMap>, new: &RxMap, checksum_required: bool) -> Ma
         }
     }
     MappingStatus::Ok
+}
+
+/// Record a mapping that [`check`] found `Ok`. Without checksums a mapping
+/// that continues an earlier one in both subflow and data sequence space is
+/// merged into it, so a bulk transfer mapped one segment at a time keeps a
+/// handful of entries, not one per segment in the receive window. With
+/// checksums every mapping stays whole (its checksum covers exactly it).
+/// Returns whether a new entry was added.
+pub fn insert(maps: &mut VecDeque<RxMap>, new: RxMap, checksum_required: bool) -> bool {
+    if !checksum_required {
+        if let Some(m) = maps
+            .iter_mut()
+            .find(|m| m.end() == new.ssn && m.dsn + m.len as u64 == new.dsn)
+        {
+            m.len += new.len;
+            return false;
+        }
+        if let Some(m) = maps
+            .iter_mut()
+            .find(|m| new.end() == m.ssn && new.dsn + new.len as u64 == m.dsn)
+        {
+            m.ssn = new.ssn;
+            m.dsn = new.dsn;
+            m.len += new.len;
+            m.wire_ssn = new.wire_ssn;
+            return false;
+        }
+    }
+    maps.push_back(new);
+    true
 }
 
 #[cfg(test)]
@@ -208,5 +248,51 @@ mod tests {
             ResetConnection
         );
         assert_eq!(MappingStatus::Invalid.action(false, true), ResetSubflow);
+    }
+
+    /// A bulk transfer mapped one segment at a time must not need one entry
+    /// per segment of the window: contiguous mappings merge (without
+    /// checksums), and a retransmitted segment's mapping inside the merged
+    /// one is a duplicate, not a conflict. (Before, a 4 MiB window under
+    /// loss overflowed the table, the oldest mapping was evicted while its
+    /// data was still in a hole, and the subflow was reset as unmapped.)
+    #[test]
+    fn contiguous_mappings_merge_without_checksums() {
+        let mut maps = VecDeque::new();
+        for k in 0..10_000u32 {
+            let m = map(1000 + k * 1448, 5000 + u64::from(k) * 1448, 1448);
+            assert_eq!(check(&maps, &m, false), MappingStatus::Ok);
+            insert(&mut maps, m, false);
+        }
+        assert_eq!(maps.len(), 1);
+        assert_eq!(maps[0].len, 10_000 * 1448);
+        let again = map(1000 + 17 * 1448, 5000 + 17 * 1448, 1448);
+        assert_eq!(check(&maps, &again, false), MappingStatus::Duplicate);
+        let conflicting = map(1000 + 17 * 1448, 6000 + 17 * 1448, 1448);
+        assert_eq!(check(&maps, &conflicting, false), MappingStatus::Invalid);
+        // Out of order: a later block first, then the block before the gap,
+        // then the gap, which extends the earlier block (the two blocks
+        // that now touch stay two entries; both map consistently).
+        let mut maps = VecDeque::new();
+        insert(&mut maps, map(3000, 8000, 1000), false);
+        insert(&mut maps, map(1000, 6000, 1000), false);
+        insert(&mut maps, map(2000, 7000, 1000), false);
+        assert_eq!(maps.len(), 2);
+        assert!(maps.iter().any(|m| m.ssn == SeqNum(1000) && m.len == 2000));
+        assert!(maps.iter().any(|m| m.ssn == SeqNum(3000) && m.len == 1000));
+        // A block right before an existing one merges into its front.
+        let mut maps = VecDeque::new();
+        insert(&mut maps, map(3000, 8000, 1000), false);
+        insert(&mut maps, map(2000, 7000, 1000), false);
+        assert_eq!(maps.len(), 1);
+        assert_eq!(
+            (maps[0].ssn, maps[0].dsn, maps[0].len),
+            (SeqNum(2000), Dsn(7000), 2000)
+        );
+        // With checksums every mapping stays whole.
+        let mut maps = VecDeque::new();
+        insert(&mut maps, map(1000, 6000, 1000), true);
+        insert(&mut maps, map(2000, 7000, 1000), true);
+        assert_eq!(maps.len(), 2);
     }
 }
