@@ -3,7 +3,7 @@
 # alternating, RUNS runs each (default 3), JSON and SVG per scenario in
 # bench/results/, then the markdown table. Needs root (network namespaces).
 #
-#   sudo bench/run-all.sh                 # everything (about 45 minutes; CC=cubic)
+#   sudo bench/run-all.sh                 # everything (RUNS=3: about 30 minutes; CC=cubic)
 #   RUNS=1 sudo bench/run-all.sh simult   # only scenarios whose name has "simult"
 #   bench/run-all.sh --render-only        # rebuild BENCHMARKS.md from bench/results
 #
@@ -110,7 +110,8 @@ and the `cc` column is what the kernel socket reads back; Braid's is its
 own controller. A stack that did not run is shown as failed with its
 error, never with numbers.
 
-Regenerate (root; RUNS=2 took about 30 minutes, an idle machine is better):
+Regenerate (root; RUNS=2 took 20 minutes here, an idle machine is better;
+"where Braid loses" and the fairness caveats are in the notes below the table):
 
 ```sh
 sudo RUNS=2 bench/run-all.sh   # writes bench/results/*.json|svg and this file
