@@ -3,7 +3,7 @@
 # alternating, RUNS runs each (default 3), JSON and SVG per scenario in
 # bench/results/, then the markdown table. Needs root (network namespaces).
 #
-#   sudo bench/run-all.sh                 # everything (about 15 minutes)
+#   sudo bench/run-all.sh                 # everything (RUNS=3: about 30 minutes; CC=cubic)
 #   RUNS=1 sudo bench/run-all.sh simult   # only scenarios whose name has "simult"
 #   bench/run-all.sh --render-only        # rebuild BENCHMARKS.md from bench/results
 #
@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
+# Congestion control of both stacks (braid perf --cc): without it the
+# kernel's subflows would run the host's default (bbr on some machines).
+CC=${CC:-cubic}
 results=bench/results
 scenarios=(scenarios/simult-flows-*.toml scenarios/hetero-wifi-lte-*.toml
   scenarios/failover-*.toml scenarios/trace-wifi-cellular-*.toml
@@ -28,39 +31,53 @@ if [ "${1:-}" != "--render-only" ]; then
   filter=${1:-}
   cargo build --release -p braid-cli
   mkdir -p "$results"
+  load_start=$(uptime | sed 's/.*load average: //')
   for f in "${scenarios[@]}"; do
     name=$(basename "$f" .toml)
     [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
     echo "run-all.sh: $name"
-    ./target/release/braid lab bench "$f" --stack both --runs "$RUNS" --json \
-      --svg "$results/$name.svg" > "$results/$name.json"
+    # A scenario where no stack ran leaves its JSON empty (not rendered).
+    ./target/release/braid lab bench "$f" --stack both --runs "$RUNS" --cc "$CC" \
+      --json --svg "$results/$name.svg" > "$results/$name.json" ||
+      echo "run-all.sh: $name: no stack ran" >&2
   done
+  load_end=$(uptime | sed 's/.*load average: //')
   {
     echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
     echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), Linux $(uname -r)"
     echo "build: release, $(rustc --version)"
-    echo "runs per stack: $RUNS"
+    echo "runs per stack: $RUNS, alternating kernel, braid"
+    echo "congestion control asked for: $CC (both stacks; kernel as read back in the cc column)"
+    echo "load average (1, 5, 15 min) at start: $load_start; at end: $load_end"
   } > "$results/machine.txt"
 fi
 
-# The markdown table from the JSON reports.
+# The markdown table from the JSON reports: two rows per scenario, kernel
+# then braid; a stack that did not run says so with its error.
 render() {
   jq -r -s '
     def n(x; d): if x == null then "–" else ((x * pow(10; d) | round) / pow(10; d) | tostring) end;
-    def mbit(x): n(if x == null then null else x / 1e6 end; 2);
     def spread(s; k; f; d):
       if s.available and s[k] != null then
-        n(if s[k] == null then null else s[k] / f end; d) + " [" +
+        n(s[k] / f; d) + " [" +
         n(if s.min[k] == null then null else s.min[k] / f end; d) + "–" +
         n(if s.max[k] == null then null else s.max[k] / f end; d) + "]"
       else "–" end;
-    def paths(s): [s.subflows[] | "\(.name) \(n(.bytes / 1048576; 1))"] | join(", ") + " MiB";
-    def verdict(s): if s.bound_ms == null then "" elif s.pass then "PASS \(s.passed_runs)/\(s.runs | length) (≤ \(n(s.bound_ms; 0)) ms)" else "**FAIL** \(s.passed_runs)/\(s.runs | length + (s.failed_runs | length)) (≤ \(n(s.bound_ms; 0)) ms)" end;
-    def braid(s): if s == null then "not run" elif s.available then "\(mbit(s.goodput_bps)) Mbit/s" else "not yet" end;
-    "| scenario | workload | kernel goodput Mbit/s, median [min–max] | completion s | max stall ms | CPU s/GB | kernel per path (median) | bound | braid | ratio braid/kernel (goodput, completion, stall) |",
-    "|---|---|---|---|---|---|---|---|---|---|",
-    (.[] | .kernel as $k |
-      "| `\(.scenario)` | \(.workload) | \(spread($k; "goodput_bps"; 1e6; 2)) | \(spread($k; "completion_s"; 1; 2)) | \(spread($k; "max_stall_ms"; 1; 0)) | \(n($k.cpu_s_per_gb; 1)) | \(paths($k)) | \(verdict($k)) | \(braid(.braid)) | \(n(.ratio.goodput; 2)), \(n(.ratio.completion; 2)), \(n(.ratio.max_stall; 2)) |")
+    def paths(s): [s.subflows[] | "\(.name) \(n(.bytes / 1048576; 1))"] | join(", ");
+    def verdict(s): if s.bound_ms == null then "" elif s.pass then "PASS \(s.passed_runs)/\(s.runs | length) (≤ \(n(s.bound_ms; 0)) ms)" else "**FAIL** \(s.passed_runs)/\((s.runs | length) + (s.failed_runs | length)) (≤ \(n(s.bound_ms; 0)) ms)" end;
+    def failures(s): if (s.failed_runs | length) == 0 then "" else "\(s.failed_runs | length) run(s) failed: \(s.failed_runs[0] | gsub("\\|"; "/"))" end;
+    def row(name; w; s; ratio):
+      if s == null then "| `\(name)` | \(w) | – | not run | | | | | | | |"
+      elif s.available | not then
+        "| `\(name)` | \(w) | \(s.stack) | **failed**: \((s.error // "no run succeeded") | gsub("\\|"; "/")) | | | | | \(verdict(s)) | \(s.cc // "") | |"
+      else
+        "| `\(name)` | \(w) | \(s.stack) | \(spread(s; "goodput_bps"; 1e6; 2)) | \(spread(s; "completion_s"; 1; 2)) | \(spread(s; "max_stall_ms"; 1; 0)) | \(n(s.cpu_s_per_gb; 1)) | \(paths(s)) | \([verdict(s), failures(s)] | map(select(. != "")) | join("; ")) | \(s.cc // "?") | \(ratio) |"
+      end;
+    "| scenario | workload | stack | goodput Mbit/s, median [min–max] | completion s | max stall ms | CPU s/GB | per path MiB (median) | bound / failures | cc | ratio braid/kernel (goodput, completion, stall) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    (.[] |
+      row(.scenario; .workload; .kernel; ""),
+      row(.scenario; ""; .braid; "\(n(.ratio.goodput; 2)), \(n(.ratio.completion; 2)), \(n(.ratio.max_stall; 2))"))
   ' "$@"
 }
 
@@ -85,14 +102,19 @@ process time per 10^9 payload bytes. Ratios are braid/kernel of the
 medians (goodput above 1, completion and stall below 1 favour Braid).
 Absolute figures drift on this shared machine; the ratios are the point.
 
-Braid's column says "not yet": its userspace stack is being wired into
-its runtime, and the bench reports it as unavailable ("the braid stack
-needs the runtime") rather than inventing numbers.
+Both stacks run the same congestion control, CUBIC by default (`--cc`,
+`CC=` here): the lab namespaces otherwise inherit the host's default,
+which on this machine is BBR, while Braid runs CUBIC. The kernel's
+sockets get `TCP_CONGESTION` (an MPTCP socket passes it to its subflows)
+and the `cc` column is what the kernel socket reads back; Braid's is its
+own controller. A stack that did not run is shown as failed with its
+error, never with numbers.
 
-Regenerate (root, about 15 minutes, idle machine):
+Regenerate (root; RUNS=2 took 20 minutes here, an idle machine is better;
+"where Braid loses" and the fairness caveats are in the notes below the table):
 
 ```sh
-sudo bench/run-all.sh          # writes bench/results/*.json|svg and this file
+sudo RUNS=2 bench/run-all.sh   # writes bench/results/*.json|svg and this file
 ```
 
 HEAD

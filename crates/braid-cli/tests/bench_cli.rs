@@ -71,11 +71,17 @@ fn bench_smoke_kernel_and_braid() {
     assert_eq!(paths.len(), 2, "{kernel}");
     let carried: u64 = paths.iter().map(|p| p["bytes"].as_u64().unwrap()).sum();
     assert!(carried >= 2_097_152, "paths carried {carried} B: {kernel}");
+    // The bench asks both stacks for cubic by default (`--cc`): the kernel's
+    // socket reads it back as in use, whatever the host's default (bbr on
+    // some machines), and says so in each run and the summary.
+    assert_eq!(kernel["cc"], "cubic", "{kernel}");
+    assert_eq!(runs[0]["cc"], "cubic", "{kernel}");
     // Braid: unavailable (with its reason, and no ratio) until the runtime
     // lands; then real runs and a ratio.
     let braid = &report["braid"];
     if braid["available"] == true {
         assert_eq!(braid["runs"].as_array().unwrap().len(), 1);
+        assert_eq!(braid["cc"], "cubic", "{braid}");
         assert!(report["ratio"]["goodput"].is_number(), "{report}");
     } else {
         assert!(

@@ -13,7 +13,7 @@ use crate::error::PerfError;
 use crate::progress::{Display, addr};
 use crate::report::{PerfResult, ServerSession, human_bytes, human_rate};
 use crate::server::Server;
-use crate::stack::{BraidOptions, DEFAULT_TUN, Stack};
+use crate::stack::{BraidOptions, DEFAULT_TUN, Stack, braid_cc};
 use crate::{DEFAULT_SEED, MAX_RR_SIZE};
 
 /// `println!` that ignores a closed stdout (`braid perf ... | head`).
@@ -122,6 +122,13 @@ struct BraidArgs {
     /// The braid stack speaks plain TCP (no MP_CAPABLE, one subflow).
     #[arg(long)]
     no_mptcp: bool,
+    /// Congestion control, any stack. Kernel and tcp: TCP_CONGESTION on
+    /// the socket (any loaded algorithm, e.g. cubic, reno, bbr; an MPTCP
+    /// socket passes it on to its subflows). Braid: cubic or newreno.
+    /// [default: the namespace's net.ipv4.tcp_congestion_control; Braid's
+    /// cubic]
+    #[arg(long, value_name = "NAME")]
+    cc: Option<String>,
 }
 
 impl BraidArgs {
@@ -134,6 +141,16 @@ impl BraidArgs {
             send_buffer: self.sndbuf,
             recv_buffer: self.rcvbuf,
             mptcp: !self.no_mptcp,
+            cc: self.cc.clone(),
+        }
+    }
+
+    /// Rejects a congestion control the braid stack does not have before
+    /// anything is opened.
+    fn check(&self, stack: Stack) -> Result<(), PerfError> {
+        match (&self.cc, stack) {
+            (Some(name), Stack::Braid) => braid_cc(name).map(|_| ()),
+            _ => Ok(()),
         }
     }
 }
@@ -214,6 +231,7 @@ pub fn run(args: PerfArgs) -> i32 {
 }
 
 async fn server(a: ServerArgs) -> Result<(), PerfError> {
+    a.braid.check(a.stack)?;
     let braid = a.braid.options(a.address.clone());
     let server = Server::bind_with(a.stack, a.listen, &braid).await?;
     if !a.json {
@@ -237,6 +255,7 @@ async fn server(a: ServerArgs) -> Result<(), PerfError> {
 }
 
 async fn client(a: ClientArgs) -> Result<(), PerfError> {
+    a.braid.check(a.stack)?;
     if a.local.len() > 1 && a.stack != Stack::Braid {
         if a.stack == Stack::Tcp {
             return Err(PerfError::Protocol(format!(
@@ -323,6 +342,9 @@ fn print_result(r: &PerfResult) {
             l.p99,
             l.max
         );
+    }
+    if let Some(cc) = &r.cc {
+        out!("  congestion control: {cc}");
     }
     if r.mptcp_fallback == Some(true) {
         out!("  MPTCP fell back to TCP");

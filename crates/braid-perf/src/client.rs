@@ -86,6 +86,7 @@ async fn session(cfg: &ClientConfig, conn: Connection) -> Result<PerfResult, Per
         probe,
         local,
         remote,
+        cc,
     } = conn;
     let header = Header {
         mode: cfg.mode,
@@ -162,6 +163,7 @@ async fn session(cfg: &ClientConfig, conn: Connection) -> Result<PerfResult, Per
         transactions: m.transactions,
         latency_us: m.latency,
         intervals: sampled.intervals,
+        cc,
     })
 }
 

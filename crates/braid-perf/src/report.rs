@@ -197,6 +197,10 @@ pub struct PerfResult {
     pub latency_us: Option<Latency>,
     /// Per-interval samples.
     pub intervals: Vec<IntervalSample>,
+    /// Congestion control of the client's connection: a kernel socket's
+    /// `TCP_CONGESTION` as read back, the braid stack's controller.
+    #[serde(default)]
+    pub cc: Option<String>,
 }
 
 /// What a server prints after each test.
@@ -224,6 +228,9 @@ pub struct ServerSession {
     pub cpu_s: f64,
     /// Subflows as the server saw them at the end.
     pub subflows: Vec<SubflowReport>,
+    /// Congestion control of the accepted connection (as read back).
+    #[serde(default)]
+    pub cc: Option<String>,
 }
 
 /// CPU seconds (user + system) this process has used so far.

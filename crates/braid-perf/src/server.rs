@@ -76,6 +76,7 @@ async fn session(stack: Stack, conn: Connection) -> Result<ServerSession, PerfEr
         mut stream,
         probe,
         remote,
+        cc,
         ..
     } = conn;
     let mut raw = [0u8; HEADER_LEN];
@@ -118,6 +119,7 @@ async fn session(stack: Stack, conn: Connection) -> Result<ServerSession, PerfEr
         verified: report.verified,
         cpu_s: report.cpu_s,
         subflows: report.subflows,
+        cc,
     })
 }
 

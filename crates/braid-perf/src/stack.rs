@@ -132,6 +132,13 @@ pub struct BraidOptions {
     pub recv_buffer: Option<usize>,
     /// Speak MPTCP (the default); off, every connection is plain TCP.
     pub mptcp: bool,
+    /// Congestion control, every stack: kernel sockets get it as
+    /// `TCP_CONGESTION` (an MPTCP socket passes it on to its subflows; any
+    /// algorithm the kernel has loaded, root needed for one outside
+    /// `net.ipv4.tcp_allowed_congestion_control`); the braid stack takes
+    /// `cubic` or `newreno` ([`braid_cc`]). `None`: the stack's default
+    /// (the namespace's sysctl; Braid's CUBIC).
+    pub cc: Option<String>,
 }
 
 impl Default for BraidOptions {
@@ -144,6 +151,7 @@ impl Default for BraidOptions {
             send_buffer: None,
             recv_buffer: None,
             mptcp: true,
+            cc: None,
         }
     }
 }
@@ -161,6 +169,9 @@ pub struct Connection {
     pub local: Option<SocketAddr>,
     /// Remote address.
     pub remote: SocketAddr,
+    /// The congestion control in use: a kernel socket's `TCP_CONGESTION`
+    /// read back after it was set (or not), the braid stack's controller.
+    pub cc: Option<String>,
 }
 
 impl fmt::Debug for Connection {
@@ -220,10 +231,11 @@ impl Stack {
                     addr: remote,
                     source,
                 })?;
-            return Ok(braid_connection(stream));
+            return Ok(braid_connection(stream, braid));
         }
         let local = locals.first().copied();
         let socket = self.socket(remote)?;
+        set_cc(&socket, braid.cc.as_deref())?;
         if let Some(addr) = local {
             socket
                 .bind(&addr.into())
@@ -243,7 +255,7 @@ impl Stack {
                 addr: remote,
                 source,
             })?;
-        Ok(self.wrap(stream, probe_fd.into()))
+        Ok(self.wrap(stream, probe_fd.into(), braid.cc.as_deref()))
     }
 
     /// Listens on `addr`. The braid stack owns `addr`'s IP (unless
@@ -284,9 +296,11 @@ impl Stack {
             return Ok(PerfListener {
                 inner: ListenerInner::Braid(listener),
                 stack: self,
+                cc: braid.cc.clone(),
             });
         }
         let socket = self.socket(addr)?;
+        set_cc(&socket, braid.cc.as_deref())?;
         let listen = |e| PerfError::io(format!("listen on {addr}"), e);
         socket.set_reuse_address(true).map_err(listen)?;
         socket
@@ -298,6 +312,7 @@ impl Stack {
         Ok(PerfListener {
             inner: ListenerInner::Kernel(inner),
             stack: self,
+            cc: braid.cc.clone(),
         })
     }
 
@@ -317,7 +332,16 @@ impl Stack {
     }
 
     /// Wraps a connected kernel socket; `probe_fd` refers to the same socket.
-    fn wrap(self, stream: TcpStream, probe_fd: OwnedFd) -> Connection {
+    /// `cc` is set on it (again: an accepted socket may not have inherited
+    /// the listener's) and read back.
+    fn wrap(self, stream: TcpStream, probe_fd: OwnedFd, cc: Option<&str>) -> Connection {
+        let sock = socket2::SockRef::from(&probe_fd);
+        // Set on the listening or connecting socket already, which failed
+        // loudly then; here best effort, the read-back tells.
+        if let Some(name) = cc {
+            let _ = sock.set_tcp_congestion(name.as_bytes());
+        }
+        let cc = sock.tcp_congestion().ok().map(|b| cc_name(&b));
         let local = stream.local_addr().ok();
         // A connected stream has a peer; fall back to the unspecified address
         // only if the peer vanished between connect and here.
@@ -335,7 +359,41 @@ impl Stack {
             probe,
             local,
             remote,
+            cc,
         }
+    }
+}
+
+/// Sets `TCP_CONGESTION` on a kernel socket (nothing for `None`).
+fn set_cc(socket: &Socket, cc: Option<&str>) -> Result<(), PerfError> {
+    let Some(name) = cc else { return Ok(()) };
+    socket.set_tcp_congestion(name.as_bytes()).map_err(|e| {
+        PerfError::io(
+            format!(
+                "congestion control '{name}' (TCP_CONGESTION; loaded: \
+                 /proc/sys/net/ipv4/tcp_available_congestion_control, root for one not in \
+                 tcp_allowed_congestion_control)"
+            ),
+            e,
+        )
+    })
+}
+
+/// An algorithm name as `TCP_CONGESTION` returns it (NUL-padded).
+fn cc_name(raw: &[u8]) -> String {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+/// Braid's controller for a `--cc` name: `cubic` or `newreno`.
+pub fn braid_cc(name: &str) -> Result<braid::proto::cc::CcAlgorithm, PerfError> {
+    use braid::proto::cc::CcAlgorithm;
+    match name {
+        "cubic" => Ok(CcAlgorithm::Cubic),
+        "newreno" => Ok(CcAlgorithm::NewReno),
+        other => Err(PerfError::Protocol(format!(
+            "--stack braid has congestion control cubic or newreno, not '{other}'"
+        ))),
     }
 }
 
@@ -350,6 +408,7 @@ impl fmt::Display for Stack {
 pub struct PerfListener {
     inner: ListenerInner,
     stack: Stack,
+    cc: Option<String>,
 }
 
 #[derive(Debug)]
@@ -378,7 +437,7 @@ impl PerfListener {
             ListenerInner::Kernel(l) => l,
             ListenerInner::Braid(l) => {
                 let (stream, _) = l.accept().await.map_err(|e| PerfError::io("accept", e))?;
-                return Ok(braid_connection(stream));
+                return Ok(braid_connection_cc(stream, self.cc.as_deref()));
             }
         };
         let (stream, _) = inner
@@ -389,7 +448,7 @@ impl PerfListener {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| PerfError::io("dup socket", e))?;
-        Ok(self.stack.wrap(stream, probe_fd))
+        Ok(self.stack.wrap(stream, probe_fd, self.cc.as_deref()))
     }
 }
 
@@ -455,6 +514,9 @@ fn braid_stack(
         mptcp: opts.mptcp,
         ..Default::default()
     };
+    if let Some(name) = &opts.cc {
+        config.tcp.congestion = braid_cc(name)?;
+    }
     // Both levels: each subflow's TCP buffers and MPTCP's data-level ones.
     if let Some(b) = opts.send_buffer {
         config.tcp.send_buffer = b;
@@ -474,8 +536,13 @@ fn braid_stack(
         .map_err(|e| PerfError::io("start the braid stack", e))
 }
 
-/// Wraps an open Braid stream.
-fn braid_connection(stream: braid::Stream) -> Connection {
+/// Wraps an open Braid stream of a stack set up with `opts`.
+fn braid_connection(stream: braid::Stream, opts: &BraidOptions) -> Connection {
+    braid_connection_cc(stream, opts.cc.as_deref())
+}
+
+/// Wraps an open Braid stream whose controller is `cc` (None: CUBIC).
+fn braid_connection_cc(stream: braid::Stream, cc: Option<&str>) -> Connection {
     let stats = stream.stats_handle();
     let local = stats.local_addr();
     let remote = stats.peer_addr();
@@ -484,6 +551,7 @@ fn braid_connection(stream: braid::Stream) -> Connection {
         probe: Arc::new(BraidProbe { stats }),
         local: Some(local),
         remote,
+        cc: Some(cc.unwrap_or("cubic").to_string()),
     }
 }
 

@@ -289,3 +289,68 @@ async fn refused_connection_reads_well() {
         format!("connect to {addr}: connection refused")
     );
 }
+
+/// `--cc NAME` on a kernel stack: both ends set TCP_CONGESTION and report
+/// what their socket reads back. Asks for cubic (what the bench asks for,
+/// whatever the host's default, here maybe bbr) and reno (so the check is
+/// not just the default passing through).
+async fn cc_is_set_and_read_back(stack: Stack) {
+    for name in ["cubic", "reno"] {
+        let braid = BraidOptions {
+            cc: Some(name.to_string()),
+            ..BraidOptions::default()
+        };
+        let server = Server::bind_with(stack, LOOPBACK.parse().unwrap(), &braid)
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let served = tokio::spawn(async move { server.serve_one().await });
+        let mut cfg = config(
+            stack,
+            addr,
+            Mode::Bulk,
+            Direction::Upload,
+            Limit::Bytes(256 * 1024),
+        );
+        cfg.braid = braid;
+        let r = run_client(&cfg).await.unwrap();
+        let s = served.await.unwrap().unwrap();
+        assert!(r.verified && s.verified);
+        assert_eq!(r.cc.as_deref(), Some(name), "client of {stack}");
+        assert_eq!(s.cc.as_deref(), Some(name), "server of {stack}");
+    }
+}
+
+#[tokio::test]
+async fn tcp_socket_reports_the_cc_asked_for() {
+    cc_is_set_and_read_back(Stack::Tcp).await;
+}
+
+#[tokio::test]
+async fn kernel_mptcp_socket_reports_the_cc_asked_for() {
+    if kernel_mptcp() {
+        cc_is_set_and_read_back(Stack::Kernel).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_cc_is_one_line_error() {
+    let err = Stack::Tcp
+        .connect(
+            "127.0.0.1:9".parse().unwrap(),
+            &[],
+            &BraidOptions {
+                cc: Some("no-such-cc".into()),
+                ..BraidOptions::default()
+            },
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no-such-cc") && !err.contains('\n'), "{err}");
+    let braid = braid_perf::stack::braid_cc("bbr").unwrap_err().to_string();
+    assert!(
+        braid.contains("cubic or newreno") && braid.contains("bbr"),
+        "{braid}"
+    );
+}

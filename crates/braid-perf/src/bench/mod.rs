@@ -68,6 +68,12 @@ pub struct BenchArgs {
     /// Plot throughput over time per path, first run of each stack, to this SVG file.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Congestion control of both stacks (`braid perf --cc`): the kernel's
+    /// sockets get it as TCP_CONGESTION (the lab namespaces otherwise
+    /// inherit the host's default, maybe bbr), Braid takes cubic or
+    /// newreno. The kernel's, as read back, is in the report (`cc`).
+    #[arg(long, value_name = "NAME", default_value = "cubic")]
+    pub cc: String,
 }
 
 /// Runs `braid lab bench`.
@@ -100,7 +106,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             if st.given_up {
                 continue;
             }
-            match run_once(&scenario, st.stack, &exe) {
+            match run_once(&scenario, st.stack, &exe, &args.cc) {
                 Ok((client, server)) => {
                     let fig =
                         RunFigures::new(run, &client, server.as_ref(), &paths, scenario.bound_ms);
@@ -232,6 +238,7 @@ fn run_once(
     scenario: &Scenario,
     stack: Stack,
     exe: &Path,
+    cc: &str,
 ) -> anyhow::Result<(PerfResult, Option<ServerSession>)> {
     let lab = Lab::up(scenario)?;
     let ends = setup::prepare(&lab, scenario, stack)?;
@@ -248,6 +255,7 @@ fn run_once(
             .arg("--listen")
             .arg(ends.listen.to_string())
             .args(braid_buffers(scenario, stack))
+            .args(["--cc", cc])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -272,6 +280,7 @@ fn run_once(
         client.args(["--local", &l.to_string()]);
     }
     client.args(braid_buffers(scenario, stack));
+    client.args(["--cc", cc]);
     match (w.bytes, w.duration_s) {
         (Some(b), _) => client.args(["--bytes", &b.to_string()]),
         (None, Some(d)) => client.args(["--time", &d.to_string()]),
@@ -482,6 +491,10 @@ fn print_table(r: &BenchReport) {
             .map(|p| format!("path {} ({}) {}", p.path, p.name, human_bytes(p.bytes)))
             .collect();
         println!("         per path (median): {}", paths.join(", "));
+        println!(
+            "         congestion control: {}",
+            s.cc.as_deref().unwrap_or("unknown")
+        );
         if let (Some(b), Some(p)) = (s.bound_ms, s.passed_runs) {
             println!(
                 "         simult_flows bound {:.0} ms: {} ({p}/{} runs within)",

@@ -44,6 +44,11 @@ pub struct RunFigures {
     pub subflows: Vec<PathBytes>,
     /// Within the scenario's pass bound (when it has one).
     pub pass: Option<bool>,
+    /// Congestion control in use: the kernel's as read back from the
+    /// client's socket (`TCP_CONGESTION`), "server" added when the server's
+    /// differs; the braid stack's controller.
+    #[serde(default)]
+    pub cc: Option<String>,
 }
 
 impl RunFigures {
@@ -91,6 +96,10 @@ impl RunFigures {
             mptcp_fallback: client.mptcp_fallback,
             subflows,
             pass: bound_ms.map(|b| client.completion_s.is_some_and(|c| c * 1000.0 <= b)),
+            cc: match (&client.cc, server.and_then(|s| s.cc.as_ref())) {
+                (Some(c), Some(s)) if c != s => Some(format!("{c} (server {s})")),
+                (c, s) => c.clone().or_else(|| s.cloned()),
+            },
         }
     }
 }
@@ -176,6 +185,9 @@ pub struct StackSummary {
     pub min: Option<Extremes>,
     /// Maximum of each figure.
     pub max: Option<Extremes>,
+    /// Congestion control in use in the first run (see [`RunFigures::cc`]).
+    #[serde(default)]
+    pub cc: Option<String>,
     /// Pass bound of the scenario, ms (simult_flows cases).
     pub bound_ms: Option<f64>,
     /// Runs within the bound, when there is one.
@@ -238,6 +250,7 @@ impl StackSummary {
             subflows,
             min: extremes(|s| s.min),
             max: extremes(|s| s.max),
+            cc: runs.first().and_then(|r| r.cc.clone()),
             bound_ms,
             passed_runs,
             pass: passed_runs.map(|p| !runs.is_empty() && p == runs.len() && failed.is_empty()),
