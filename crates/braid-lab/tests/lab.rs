@@ -356,8 +356,20 @@ fn each_client_address_takes_its_own_path() {
             "client {from} -> server {to}: {med} ms"
         );
     }
-    let stats = lab.stats();
-    assert!(stats[0].up.delivered_packets >= 10 && stats[1].up.delivered_packets >= 10);
+    // The emulator publishes its counters periodically: wait (bounded) for
+    // the snapshot that includes the last pings.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut stats = lab.stats();
+    while !(stats[0].up.delivered_packets >= 10 && stats[1].up.delivered_packets >= 10)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        stats = lab.stats();
+    }
+    assert!(
+        stats[0].up.delivered_packets >= 10 && stats[1].up.delivered_packets >= 10,
+        "{stats:?}"
+    );
     let name = lab.name().to_owned();
     drop(lab);
     assert_gone(&name);
