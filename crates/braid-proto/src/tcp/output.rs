@@ -383,8 +383,8 @@ impl TcpSocket {
             }
             self.fast_rtx_pending = false;
             self.scoreboard.split(i, max_payload);
+            self.scoreboard.clear_lost(i);
             let seg = self.scoreboard.get_mut(i)?;
-            seg.lost = false;
             seg.retransmitted = true;
             seg.recovery_rtx = true;
             seg.sent_at = now;
