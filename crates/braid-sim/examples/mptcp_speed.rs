@@ -2,7 +2,8 @@
 //! Braid endpoints over a 100 Mbit/s, 20 ms link with a one-BDP queue.
 //! Prints simulated seconds per wall second.
 //!
-//! `cargo run --release -p braid-sim --example mptcp_speed -- [MiB]` (default 20)
+//! `cargo run --release -p braid-sim --example mptcp_speed -- [MiB] [checksum]`
+//! (default 20 MiB, no DSS checksums)
 
 use braid_proto::endpoint::{Endpoint, EndpointConfig};
 use braid_proto::time::{Duration, Instant};
@@ -15,6 +16,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let size = mib * 1024 * 1024;
+    let checksum = std::env::args().nth(2).as_deref() == Some("checksum");
     let seed = braid_sim::seed_from_env(1);
     // MPTCP over one subflow: against tcp_speed, this measures what the
     // MPTCP layer costs on top of TCP.
@@ -24,6 +26,9 @@ fn main() {
     };
     config.tcp.send_buffer = 4 << 20;
     config.tcp.recv_buffer = 4 << 20;
+    config.conn.send_buffer = 4 << 20;
+    config.conn.recv_buffer = 4 << 20;
+    config.conn.checksum = checksum;
     let data = payload(seed, size);
     let (client, server) = (
         "10.0.0.1:0".parse().expect("address"),
@@ -71,7 +76,8 @@ fn main() {
         r.closed
     );
     let simulated = sim.now().as_secs_f64();
-    println!("{mib} MiB over MPTCP: {simulated:.3} s simulated in {wall:.3} s wall");
+    let how = if checksum { " with checksums" } else { "" };
+    println!("{mib} MiB over MPTCP{how}: {simulated:.3} s simulated in {wall:.3} s wall");
     println!(
         "  {:.1} simulated seconds per wall second",
         simulated / wall
