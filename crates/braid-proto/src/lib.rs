@@ -30,6 +30,7 @@ pub mod endpoint;
 pub mod mib;
 pub mod pcap;
 pub mod pm;
+mod ring;
 pub mod sched;
 pub mod tcp;
 pub mod time;

@@ -54,6 +54,12 @@ impl Connection {
         }
     }
 
+    /// Option bytes on a data segment of an established subflow (see
+    /// `TxHooks::reserve_option_space_for`).
+    fn data_option_space(&self) -> usize {
+        4 + 8 + 14 + if self.checksum { 2 } else { 0 }
+    }
+
     fn poll_subflow(&mut self, now: Instant, i: usize) -> Option<Segment> {
         let ctx = self.tx_ctx();
         let s = &mut self.subflows[i];
@@ -119,8 +125,33 @@ impl Connection {
                 break;
             };
             let avail = views[i].available;
-            let len = len.min(avail);
-            if len == 0 || !views[i].ready {
+            if avail == 0 || !views[i].ready {
+                break;
+            }
+            // Chunks in whole segments: a chunk of exactly the window
+            // (which may have opened by a few bytes) would go out as a
+            // runt segment, since no segment spans two chunks. TCP holds
+            // the part beyond its window until the window opens, and the
+            // next chunk waits for it (`ready`).
+            let s = &self.subflows[i];
+            let payload = s.tcp.segment_payload(self.data_option_space());
+            let cap = s.tcp.send_capacity();
+            let whole = avail.div_ceil(payload).saturating_mul(payload);
+            let most = (MAX_CHUNK / payload * payload).max(payload);
+            let want = whole.min(most).min(cap);
+            let len = len.min(want);
+            if len == 0 {
+                break;
+            }
+            // Sender SWS avoidance at the data level: a runt limited only
+            // by the peer's data-level window waits for DATA_ACKs (some
+            // data is outstanding, so one will come) rather than going out.
+            let end_of_data = dsn + len as u64 == self.send.end();
+            if !reinjection
+                && len < want.min(payload)
+                && !end_of_data
+                && self.send.nxt() > self.send.una()
+            {
                 break;
             }
             let data = self.send.copy(dsn, len);

@@ -194,9 +194,7 @@ impl Reassembly {
     /// Read in-order bytes.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.ready.len());
-        for (b, v) in buf.iter_mut().zip(self.ready.drain(..n)) {
-            *b = v;
-        }
+        crate::ring::pop_into(&mut self.ready, &mut buf[..n]);
         n
     }
 

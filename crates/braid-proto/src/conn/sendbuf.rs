@@ -185,8 +185,9 @@ impl SendBuf {
 
     /// Copy `len` bytes at `dsn` (which must be in the buffer).
     pub fn copy(&self, dsn: Dsn, len: usize) -> Vec<u8> {
-        let off = (dsn - self.una) as usize;
-        self.data.iter().skip(off).take(len).copied().collect()
+        let off = ((dsn - self.una) as usize).min(self.data.len());
+        let len = len.min(self.data.len() - off);
+        crate::ring::to_vec(&self.data, off, len)
     }
 }
 

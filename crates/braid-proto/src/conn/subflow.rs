@@ -215,11 +215,14 @@ fn push(
 }
 
 impl TxHooks<'_> {
+    /// The chunk holding subflow byte `seq`: chunks are contiguous and in
+    /// subflow order, so a binary search (every data segment asks).
     fn chunk_at(&self, seq: SeqNum) -> Option<TxChunk> {
-        self.mp
-            .tx_chunks
-            .iter()
-            .find(|c| seq >= c.ssn && seq < c.end())
+        let chunks = &self.mp.tx_chunks;
+        let i = chunks.partition_point(|c| c.end() <= seq);
+        chunks
+            .get(i)
+            .filter(|c| seq >= c.ssn && seq < c.end())
             .copied()
     }
 

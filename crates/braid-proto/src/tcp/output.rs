@@ -54,10 +54,8 @@ impl TcpSocket {
         now: Instant,
         hooks: &mut H,
     ) -> Option<Segment> {
-        if let Some(r) = self.replies.pop_front() {
-            self.counters.segments_sent += 1;
-            return Some(r);
-        }
+        // The abort's own RST (with the hooks' options: MPTCP's reason)
+        // first: the replies answer segments that arrived after it.
         if let Some(seq) = self.abort_rst.take() {
             let mut rst = self.bare_segment(seq, None, TcpFlags::RST);
             let info = OutgoingInfo {
@@ -71,6 +69,24 @@ impl TcpSocket {
             hooks.outgoing(&info, &mut rst.header.options);
             self.counters.segments_sent += 1;
             return Some(rst);
+        }
+        if let Some(mut r) = self.replies.pop_front() {
+            // A RST answering a segment after an abort carries the hooks'
+            // options too (MPTCP: the reset reason), so the peer learns
+            // the reason whichever RST reaches it first.
+            if r.header.flags.contains(TcpFlags::RST) && r.header.options.mptcp.is_empty() {
+                let info = OutgoingInfo {
+                    seq: r.header.seq_number,
+                    len: 0,
+                    flags: TcpFlags::RST,
+                    ack: r.header.ack_number,
+                    retransmission: false,
+                    option_space_left: OPTION_SPACE,
+                };
+                hooks.outgoing(&info, &mut r.header.options);
+            }
+            self.counters.segments_sent += 1;
+            return Some(r);
         }
         let seg = match self.state {
             State::Closed | State::Listen => None,
@@ -110,6 +126,13 @@ impl TcpSocket {
     pub(super) fn data_mss(&self, extra: usize) -> usize {
         let ts = if self.neg.timestamps { 12 } else { 0 };
         self.neg.send_mss.saturating_sub(ts + extra).max(1)
+    }
+
+    /// Payload bytes in a full data segment carrying `option_bytes` of
+    /// options besides timestamps (rounded up to 4 as on the wire), for a
+    /// layer above that sizes its writes in whole segments.
+    pub fn segment_payload(&self, option_bytes: usize) -> usize {
+        self.data_mss(round4(option_bytes))
     }
 
     /// Our timestamp clock: milliseconds plus a per-connection offset.
@@ -360,8 +383,8 @@ impl TcpSocket {
             }
             self.fast_rtx_pending = false;
             self.scoreboard.split(i, max_payload);
+            self.scoreboard.clear_lost(i);
             let seg = self.scoreboard.get_mut(i)?;
-            seg.lost = false;
             seg.retransmitted = true;
             seg.recovery_rtx = true;
             seg.sent_at = now;

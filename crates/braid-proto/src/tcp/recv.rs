@@ -214,9 +214,7 @@ impl RecvBuffer {
     pub fn read(&mut self, buf: &mut [u8]) -> (usize, SeqNum) {
         let seq = self.ready_seq;
         let n = buf.len().min(self.ready.len());
-        for (dst, src) in buf.iter_mut().zip(self.ready.drain(..n)) {
-            *dst = src;
-        }
+        crate::ring::pop_into(&mut self.ready, &mut buf[..n]);
         self.ready_seq += n;
         (n, seq)
     }

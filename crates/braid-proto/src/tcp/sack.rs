@@ -65,12 +65,33 @@ pub struct Acked {
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
     segs: VecDeque<SentSegment>,
+    /// `pipe()`, kept up to date: the sender asks for it on every
+    /// segment, and a scan would cost O(window) each time.
+    pipe: usize,
+    /// Segments marked lost (`first_lost` needs no scan when none is).
+    lost: usize,
 }
 
 impl Scoreboard {
     /// Record a transmission of new data.
     pub fn push(&mut self, seg: SentSegment) {
+        if seg.lost {
+            self.lost += 1;
+        } else if !seg.sacked {
+            self.pipe += seg.seq_len();
+        }
         self.segs.push_back(seg);
+    }
+
+    /// Recount `pipe` and `lost` after flags changed on many segments.
+    fn recount(&mut self) {
+        self.pipe = self
+            .segs
+            .iter()
+            .filter(|s| !s.sacked && !s.lost)
+            .map(SentSegment::seq_len)
+            .sum();
+        self.lost = self.segs.iter().filter(|s| s.lost).count();
     }
 
     /// Whether no segment is outstanding.
@@ -88,9 +109,24 @@ impl Scoreboard {
         self.segs.get(i)
     }
 
-    /// Mutable access to a segment.
+    /// Mutable access to a segment, for fields other than `sacked`,
+    /// `lost`, `seq`, `len` and `fin` (which the counts depend on; see
+    /// [`Scoreboard::clear_lost`]).
     pub fn get_mut(&mut self, i: usize) -> Option<&mut SentSegment> {
         self.segs.get_mut(i)
+    }
+
+    /// Segment `i` is being retransmitted: no longer lost.
+    pub fn clear_lost(&mut self, i: usize) {
+        if let Some(s) = self.segs.get_mut(i) {
+            if s.lost {
+                s.lost = false;
+                self.lost -= 1;
+                if !s.sacked {
+                    self.pipe += s.seq_len();
+                }
+            }
+        }
     }
 
     /// Remove everything below the cumulative `ack`.
@@ -104,6 +140,11 @@ impl Scoreboard {
                 }
                 out.any_retransmitted |= front.retransmitted;
                 out.fin |= front.fin;
+                if front.lost {
+                    self.lost -= 1;
+                } else if !front.sacked {
+                    self.pipe -= front.seq_len();
+                }
                 self.segs.pop_front();
             } else {
                 if front.seq < ack {
@@ -111,6 +152,9 @@ impl Scoreboard {
                     let cut = (ack - front.seq).min(front.len);
                     front.seq += cut;
                     front.len -= cut;
+                    if !front.sacked && !front.lost {
+                        self.pipe -= cut;
+                    }
                 }
                 break;
             }
@@ -141,6 +185,9 @@ impl Scoreboard {
                 }
             }
         }
+        if newly > 0 {
+            self.recount();
+        }
         newly
     }
 
@@ -167,6 +214,9 @@ impl Scoreboard {
                 marked += 1;
             }
         }
+        if marked > 0 {
+            self.recount();
+        }
         marked
     }
 
@@ -189,6 +239,9 @@ impl Scoreboard {
                 marked += 1;
             }
         }
+        if marked > 0 {
+            self.recount();
+        }
         marked
     }
 
@@ -204,6 +257,8 @@ impl Scoreboard {
         match self.segs.front_mut() {
             Some(s) if !s.lost && !s.sacked => {
                 s.lost = true;
+                self.lost += 1;
+                self.pipe -= s.seq_len();
                 true
             }
             _ => false,
@@ -223,6 +278,7 @@ impl Scoreboard {
                 n += 1;
             }
         }
+        self.recount();
         n
     }
 
@@ -236,15 +292,23 @@ impl Scoreboard {
     /// RFC 6675 `pipe`: bytes believed in the network (neither SACKed nor
     /// lost-and-not-retransmitted).
     pub fn pipe(&self) -> usize {
-        self.segs
-            .iter()
-            .filter(|s| !s.sacked && !s.lost)
-            .map(SentSegment::seq_len)
-            .sum()
+        debug_assert_eq!(
+            self.pipe,
+            self.segs
+                .iter()
+                .filter(|s| !s.sacked && !s.lost)
+                .map(SentSegment::seq_len)
+                .sum::<usize>()
+        );
+        self.pipe
     }
 
     /// NextSeg rule 1: the first segment marked lost.
     pub fn first_lost(&self) -> Option<usize> {
+        debug_assert_eq!(self.lost, self.segs.iter().filter(|s| s.lost).count());
+        if self.lost == 0 {
+            return None;
+        }
         self.segs.iter().position(|s| s.lost)
     }
 
@@ -263,6 +327,7 @@ impl Scoreboard {
         s.len = len;
         s.fin = false;
         self.segs.insert(i + 1, tail);
+        self.recount();
     }
 
     /// Highest SACKed sequence number, if any.

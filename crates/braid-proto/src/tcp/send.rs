@@ -65,6 +65,6 @@ impl SendBuffer {
             return Vec::new();
         }
         let n = len.min(self.data.len() - off);
-        self.data.range(off..off + n).copied().collect()
+        crate::ring::to_vec(&self.data, off, n)
     }
 }
