@@ -396,27 +396,11 @@ fn kernel_cc() -> String {
 /// (`TCP_CONGESTION`; a listener passes it on to the sockets it accepts).
 /// The namespace default is inherited from the host and may be BBR, which
 /// ignores random loss: no reference for Braid's CUBIC on a lossy path.
-fn pin_kernel_cc(fd: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+fn pin_kernel_cc(fd: &impl std::os::fd::AsFd) -> io::Result<()> {
     let name = kernel_cc();
-    // SAFETY: `fd` is an open socket; the option value is `name`'s bytes,
-    // valid for the call, with their exact length.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            name.as_ptr().cast(),
-            name.len() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(
-            e.kind(),
-            format!("TCP_CONGESTION {name}: {e}"),
-        ));
-    }
-    Ok(())
+    socket2::SockRef::from(fd)
+        .set_tcp_congestion(name.as_bytes())
+        .map_err(|e| io::Error::new(e.kind(), format!("TCP_CONGESTION {name}: {e}")))
 }
 
 /// Prints the kernel's loss-recovery counters (`nstat`) of `side`'s
