@@ -305,7 +305,8 @@ impl Connection {
     /// Move in-order subflow bytes into data-level reassembly, through
     /// their mappings.
     pub(super) fn pump_rx(&mut self, i: usize) {
-        let mut buf = Vec::new();
+        // A scratch buffer kept across calls: no allocation per segment.
+        let mut buf = std::mem::take(&mut self.rx_scratch);
         loop {
             let s = &mut self.subflows[i];
             let avail = s.tcp.recv_queue();
@@ -372,6 +373,7 @@ impl Connection {
                 self.deliver(i, dsn, got, &buf);
             }
         }
+        self.rx_scratch = buf;
         // After fallback, the subflow's FIN is the end of the stream.
         let s = &self.subflows[i];
         if s.mp.rx_fallback.is_some() && s.tcp.is_read_closed() && !self.recv.fin_received() {

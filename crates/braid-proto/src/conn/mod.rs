@@ -277,6 +277,8 @@ pub struct Connection {
     fastclose: bool,
     closed: Option<CloseReason>,
     any_mapping_seen: bool,
+    /// Reused by `pump_rx` to move subflow bytes to the data level.
+    rx_scratch: Vec<u8>,
     write_blocked: bool,
     announced: Vec<Announcement>,
     /// Remote addresses accepted from ADD_ADDR.
@@ -329,6 +331,7 @@ impl Connection {
             fastclose: false,
             closed: None,
             any_mapping_seen: false,
+            rx_scratch: Vec::new(),
             write_blocked: false,
             announced: Vec::new(),
             remote_addrs: Vec::new(),
