@@ -1,8 +1,11 @@
-//! Simulator speed with the real stack: one bulk TCP transfer between two
-//! Braid endpoints over a 100 Mbit/s, 20 ms link with a one-BDP queue.
-//! Prints simulated seconds per wall second.
+//! Simulator speed with the real stack: one bulk transfer between two Braid
+//! endpoints over a 100 Mbit/s, 20 ms link with a one-BDP queue, as plain
+//! TCP or as MPTCP over one subflow (against TCP, what the MPTCP layer
+//! costs). Prints simulated seconds per wall second and goodput.
 //!
-//! `cargo run --release -p braid-sim --example tcp_speed -- [MiB]` (default 100)
+//! `cargo run --release -p braid-sim --example tcp_speed -- [MiB] [tcp|mptcp|mptcp-checksum]`
+//! (default 100 MiB, plain TCP). `BRAID_VERBOSE=1` prints both sides'
+//! MPTCP counters and subflows.
 
 use braid_proto::endpoint::{Endpoint, EndpointConfig};
 use braid_proto::time::{Duration, Instant};
@@ -15,15 +18,26 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
     let size = mib * 1024 * 1024;
+    let mode = std::env::args().nth(2).unwrap_or_else(|| "tcp".into());
+    let (mptcp, checksum) = match mode.as_str() {
+        "tcp" => (false, false),
+        "mptcp" => (true, false),
+        "mptcp-checksum" => (true, true),
+        other => {
+            eprintln!("tcp_speed: mode must be tcp, mptcp or mptcp-checksum, not {other:?}");
+            std::process::exit(2);
+        }
+    };
     let seed = braid_sim::seed_from_env(1);
-    // Plain TCP: this measures the TCP subflow and the simulator (MPTCP
-    // has its own stories).
     let mut config = EndpointConfig {
-        mptcp: false,
+        mptcp,
         ..EndpointConfig::default()
     };
     config.tcp.send_buffer = 4 << 20;
     config.tcp.recv_buffer = 4 << 20;
+    config.conn.send_buffer = 4 << 20;
+    config.conn.recv_buffer = 4 << 20;
+    config.conn.checksum = checksum;
     let data = payload(seed, size);
     let (client, server) = (
         "10.0.0.1:0".parse().expect("address"),
@@ -51,7 +65,7 @@ fn main() {
         .expect("no livelock");
     let wall = start.elapsed().as_secs_f64();
     let r = sim.host(rx).app.receiver_state().expect("receiver");
-    if !r.complete() {
+    if !r.complete() || std::env::var_os("BRAID_VERBOSE").is_some() {
         for (name, h) in [("sender", tx), ("receiver", rx)] {
             let v = &sim.host(h).mptcp;
             eprintln!("{name} mib: {:?}", v.mib);
@@ -71,7 +85,7 @@ fn main() {
         r.closed
     );
     let simulated = sim.now().as_secs_f64();
-    println!("{mib} MiB over TCP: {simulated:.3} s simulated in {wall:.3} s wall");
+    println!("{mib} MiB over {mode}: {simulated:.3} s simulated in {wall:.3} s wall");
     println!(
         "  {:.1} simulated seconds per wall second",
         simulated / wall
