@@ -338,8 +338,15 @@ fn pcap_tap_of_interop_run_is_clean_in_tshark() {
         String::from_utf8_lossy(&out.stdout).lines().count()
     };
     let tcp = tshark("tcp");
-    let good = tshark("tcp.checksum.status == 1 && ip.checksum.status == 1");
-    let bad = tshark("_ws.malformed || tcp.checksum.status != 1 || ip.checksum.status != 1");
+    // A TCP checksum sent as 0xffff where 0x0000 is computed is the same
+    // value in one's complement (RFC 1624); the kernel sends it now and
+    // then and Wireshark 4.0 calls it bad. It is counted as good here.
+    const TCP_OK: &str = "(tcp.checksum.status == 1 \
+                          || (tcp.checksum == 0xffff && tcp.checksum_calculated == 0x0000))";
+    let good = tshark(&format!("{TCP_OK} && ip.checksum.status == 1"));
+    let bad = tshark(&format!(
+        "_ws.malformed || (tcp && !{TCP_OK}) || ip.checksum.status != 1"
+    ));
     println!("tshark: {tcp} TCP packets, {bad} malformed or with bad checksums");
     assert!(tcp > 2 * SMALL / 1460, "too few packets captured: {tcp}");
     assert_eq!(good, tcp, "not every packet's checksums were verified good");
