@@ -177,7 +177,7 @@ impl Connection {
     fn set_remote_key(&mut self, key: u64) {
         if self.remote_key.is_none() {
             self.remote_key = Some(key);
-            self.recv.reset(Dsn(crypto::idsn(key)) + 1);
+            self.recv.reset(self.config.first_dsn(key));
         }
     }
 }

@@ -124,7 +124,7 @@ impl Connection {
                 {
                     let map = RxMap {
                         ssn: self.subflows[i].tcp.irs() + 1,
-                        dsn: Dsn(crypto::idsn(key)) + 1,
+                        dsn: self.config.first_dsn(key),
                         len: usize::from(len),
                         checksum: m.checksum,
                         wire_len: len,
@@ -217,7 +217,8 @@ impl Connection {
     }
 
     fn on_mapping(&mut self, _now: Instant, i: usize, seg: &TcpRepr<'_>, map: RxMap) {
-        let status = mapping::check(&self.subflows[i].mp.rx_maps, &map, self.checksum);
+        let consumed = self.subflows[i].tcp.read_seq();
+        let status = mapping::check(&self.subflows[i].mp.rx_maps, &map, self.checksum, consumed);
         match status {
             MappingStatus::Ok => {
                 self.mib.dss_mappings_rx += 1;
@@ -322,10 +323,14 @@ impl Connection {
                 }
                 buf.resize(n, 0);
                 let (got, _) = s.tcp.read_with_seq(&mut buf);
+                // The base follows the read edge, so the distance from it
+                // never reaches 2^31 (a subtraction of sequence numbers
+                // further apart is meaningless).
+                s.mp.rx_fallback = Some((seq + got, dsn + got as u64));
                 self.deliver(i, dsn, got, &buf);
                 continue;
             }
-            s.mp.rx_maps.retain(|m| m.end() > seq);
+            mapping::consume(&mut s.mp.rx_maps, seq, self.checksum);
             let Some(map) = s.mp.rx_maps.iter().find(|m| m.contains(seq)).copied() else {
                 self.apply_status(
                     i,

@@ -109,8 +109,24 @@ impl MappingStatus {
     }
 }
 
+/// The longest a merged mapping may grow (see [`insert`]). Every
+/// comparison of subflow sequence numbers is modulo 2^32 and only
+/// meaningful within 2^31, so a mapping must stay well below that; a
+/// subflow's window (at most 2^30, RFC 7323 section 2.3) bounds what a
+/// mapping holds beyond the read edge, and [`consume`] trims what the
+/// connection read.
+pub const MAX_MERGED_LEN: usize = 1 << 30;
+
 /// Judge a new mapping against those already held for the subflow.
-pub fn check(maps: &VecDeque<RxMap>, new: &RxMap, checksum_required: bool) -> MappingStatus {
+/// `consumed` is the subflow's read edge: the first subflow byte not yet
+/// moved to the data level; a mapping wholly before it is a retransmission
+/// of bytes already delivered.
+pub fn check(
+    maps: &VecDeque<RxMap>,
+    new: &RxMap,
+    checksum_required: bool,
+    consumed: SeqNum,
+) -> MappingStatus {
     if new.wire_len == 0 {
         return if new.wire_ssn == 0 {
             MappingStatus::Infinite
@@ -120,6 +136,9 @@ pub fn check(maps: &VecDeque<RxMap>, new: &RxMap, checksum_required: bool) -> Ma
     }
     if checksum_required && new.checksum.is_none() {
         return MappingStatus::Invalid;
+    }
+    if new.end() <= consumed {
+        return MappingStatus::Duplicate;
     }
     for m in maps {
         if m == new {
@@ -157,16 +176,17 @@ pub fn check(maps: &VecDeque<RxMap>, new: &RxMap, checksum_required: bool) -> Ma
 /// Returns whether a new entry was added.
 pub fn insert(maps: &mut VecDeque<RxMap>, new: RxMap, checksum_required: bool) -> bool {
     if !checksum_required {
+        let fits = |m: &RxMap| m.len + new.len <= MAX_MERGED_LEN;
         if let Some(m) = maps
             .iter_mut()
-            .find(|m| m.end() == new.ssn && m.dsn + m.len as u64 == new.dsn)
+            .find(|m| m.end() == new.ssn && m.dsn + m.len as u64 == new.dsn && fits(m))
         {
             m.len += new.len;
             return false;
         }
         if let Some(m) = maps
             .iter_mut()
-            .find(|m| new.end() == m.ssn && new.dsn + new.len as u64 == m.dsn)
+            .find(|m| new.end() == m.ssn && new.dsn + new.len as u64 == m.dsn && fits(m))
         {
             m.ssn = new.ssn;
             m.dsn = new.dsn;
@@ -177,6 +197,29 @@ pub fn insert(maps: &mut VecDeque<RxMap>, new: RxMap, checksum_required: bool) -
     }
     maps.push_back(new);
     true
+}
+
+/// Forget what the connection read: mappings that end at or before the
+/// read edge `seq` go, and without checksums a mapping that `seq` falls in
+/// loses its consumed head (its DSN moves with it). Merged mappings thus
+/// stay as long as the bytes still to read, never growing with the
+/// transfer; a mapping longer than 2^31 would make every wrapping
+/// comparison on it meaningless (the receiver used to stop at exactly
+/// 2 GiB that way). With checksums a mapping stays whole: its checksum
+/// covers exactly it, and it is consumed whole.
+pub fn consume(maps: &mut VecDeque<RxMap>, seq: SeqNum, checksum_required: bool) {
+    maps.retain_mut(|m| {
+        if m.end() <= seq {
+            return false;
+        }
+        if !checksum_required && m.ssn < seq {
+            let head = seq - m.ssn;
+            m.ssn = seq;
+            m.dsn += head as u64;
+            m.len -= head;
+        }
+        true
+    });
 }
 
 #[cfg(test)]
@@ -198,26 +241,35 @@ mod tests {
     fn verdicts() {
         let mut maps = VecDeque::new();
         let a = map(1, 100, 10);
-        assert_eq!(check(&maps, &a, false), MappingStatus::Ok);
+        assert_eq!(check(&maps, &a, false, SeqNum(0)), MappingStatus::Ok);
         maps.push_back(a);
-        assert_eq!(check(&maps, &a, false), MappingStatus::Duplicate);
+        assert_eq!(check(&maps, &a, false, SeqNum(0)), MappingStatus::Duplicate);
         // Consistent overlap (a retransmission with other boundaries).
-        assert_eq!(check(&maps, &map(5, 104, 10), false), MappingStatus::Ok);
+        assert_eq!(
+            check(&maps, &map(5, 104, 10), false, SeqNum(0)),
+            MappingStatus::Ok
+        );
         // Contradicting overlap.
         assert_eq!(
-            check(&maps, &map(5, 200, 10), false),
+            check(&maps, &map(5, 200, 10), false, SeqNum(0)),
             MappingStatus::Invalid
         );
         // Infinite mapping and a zero length with a sequence number.
         let mut inf = map(0, 100, 0);
-        assert_eq!(check(&maps, &inf, false), MappingStatus::Infinite);
+        assert_eq!(
+            check(&maps, &inf, false, SeqNum(0)),
+            MappingStatus::Infinite
+        );
         inf.wire_ssn = 7;
-        assert_eq!(check(&maps, &inf, false), MappingStatus::Invalid);
+        assert_eq!(check(&maps, &inf, false, SeqNum(0)), MappingStatus::Invalid);
         // Missing checksum when negotiated.
-        assert_eq!(check(&maps, &map(20, 120, 5), true), MappingStatus::Invalid);
+        assert_eq!(
+            check(&maps, &map(20, 120, 5), true, SeqNum(0)),
+            MappingStatus::Invalid
+        );
         let mut c = map(20, 120, 5);
         c.checksum = Some(1);
-        assert_eq!(check(&maps, &c, true), MappingStatus::Ok);
+        assert_eq!(check(&maps, &c, true, SeqNum(0)), MappingStatus::Ok);
     }
 
     #[test]
@@ -227,9 +279,12 @@ mod tests {
         maps.push_back(a);
         assert!(a.contains(SeqNum(3)));
         assert_eq!(a.dsn_of(SeqNum(3)), Dsn(1008));
-        assert_eq!(check(&maps, &map(2, 1007, 4), false), MappingStatus::Ok);
         assert_eq!(
-            check(&maps, &map(2, 1006, 4), false),
+            check(&maps, &map(2, 1007, 4), false, SeqNum(0)),
+            MappingStatus::Ok
+        );
+        assert_eq!(
+            check(&maps, &map(2, 1006, 4), false, SeqNum(0)),
             MappingStatus::Invalid
         );
     }
@@ -261,15 +316,21 @@ mod tests {
         let mut maps = VecDeque::new();
         for k in 0..10_000u32 {
             let m = map(1000 + k * 1448, 5000 + u64::from(k) * 1448, 1448);
-            assert_eq!(check(&maps, &m, false), MappingStatus::Ok);
+            assert_eq!(check(&maps, &m, false, SeqNum(0)), MappingStatus::Ok);
             insert(&mut maps, m, false);
         }
         assert_eq!(maps.len(), 1);
         assert_eq!(maps[0].len, 10_000 * 1448);
         let again = map(1000 + 17 * 1448, 5000 + 17 * 1448, 1448);
-        assert_eq!(check(&maps, &again, false), MappingStatus::Duplicate);
+        assert_eq!(
+            check(&maps, &again, false, SeqNum(0)),
+            MappingStatus::Duplicate
+        );
         let conflicting = map(1000 + 17 * 1448, 6000 + 17 * 1448, 1448);
-        assert_eq!(check(&maps, &conflicting, false), MappingStatus::Invalid);
+        assert_eq!(
+            check(&maps, &conflicting, false, SeqNum(0)),
+            MappingStatus::Invalid
+        );
         // Out of order: a later block first, then the block before the gap,
         // then the gap, which extends the earlier block (the two blocks
         // that now touch stay two entries; both map consistently).
@@ -294,5 +355,87 @@ mod tests {
         insert(&mut maps, map(1000, 6000, 1000), true);
         insert(&mut maps, map(2000, 7000, 1000), true);
         assert_eq!(maps.len(), 2);
+    }
+
+    /// The 2 GiB receiver stop: a bulk transfer mapped one segment at a
+    /// time merged into one mapping that grew with the transfer; past
+    /// 2^31 bytes its wrapping comparisons failed and the next in-order
+    /// byte was "unmapped". Consumed, the mapping keeps only what is left
+    /// to read, across 2^31 and 2^32 of subflow sequence (from an ISN just
+    /// below the wrap) and the 32-bit DSN wrap.
+    #[test]
+    fn merged_mapping_consumed_across_every_boundary() {
+        let irs = SeqNum(u32::MAX - 1000);
+        let first_dsn = Dsn((1u64 << 32) - 5000);
+        let seg = 60_000usize;
+        let mut maps = VecDeque::new();
+        let mut read = irs + 1;
+        let mut dsn = first_dsn;
+        // A window of 16 segments ahead of the read edge.
+        let mut next_ssn = irs + 1;
+        let mut next_dsn = first_dsn;
+        let total: u64 = (1 << 33) + 12_345;
+        let mut moved: u64 = 0;
+        while moved < total {
+            while next_ssn - read < 16 * seg {
+                let m = RxMap {
+                    ssn: next_ssn,
+                    dsn: next_dsn,
+                    len: seg,
+                    checksum: None,
+                    wire_len: seg as u16,
+                    wire_ssn: next_ssn.0.wrapping_sub(irs.0),
+                };
+                assert_eq!(
+                    check(&maps, &m, false, read),
+                    MappingStatus::Ok,
+                    "at {moved}"
+                );
+                insert(&mut maps, m, false);
+                next_ssn += seg;
+                next_dsn += seg as u64;
+            }
+            // A retransmitted old segment's mapping is a duplicate.
+            if moved > seg as u64 {
+                let old = RxMap {
+                    ssn: read - seg,
+                    dsn: dsn + 0u64,
+                    len: seg,
+                    checksum: None,
+                    wire_len: seg as u16,
+                    wire_ssn: 0,
+                };
+                let old = RxMap {
+                    dsn: Dsn(old.dsn.0.wrapping_sub(seg as u64)),
+                    ..old
+                };
+                assert_eq!(check(&maps, &old, false, read), MappingStatus::Duplicate);
+            }
+            consume(&mut maps, read, false);
+            let m = maps.iter().find(|m| m.contains(read)).copied();
+            let m = m.unwrap_or_else(|| panic!("unmapped at {moved} bytes"));
+            assert_eq!(m.dsn_of(read), dsn, "at {moved} bytes");
+            assert!(m.len <= 17 * seg, "mapping grew to {} at {moved}", m.len);
+            // Read an odd amount so the edge falls inside segments.
+            let n = 7 * seg / 3;
+            read += n;
+            dsn += n as u64;
+            moved += n as u64;
+        }
+        assert!(dsn.0 > 1 << 33, "crossed the 32-bit DSN wrap");
+    }
+
+    /// Merging stops at [`MAX_MERGED_LEN`], whatever the peer sends.
+    #[test]
+    fn merging_is_bounded() {
+        let mut maps = VecDeque::new();
+        let seg = 65_000usize;
+        let n = MAX_MERGED_LEN / seg + 10;
+        for k in 0..n {
+            let m = map((k * seg) as u32, (k * seg) as u64, seg);
+            insert(&mut maps, m, false);
+        }
+        assert_eq!(maps.len(), 2);
+        assert!(maps.iter().all(|m| m.len <= MAX_MERGED_LEN));
     }
 }

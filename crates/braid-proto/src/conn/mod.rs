@@ -104,6 +104,22 @@ pub struct ConnConfig {
     pub add_addr_timeout: Duration,
     /// ADD_ADDR transmissions before giving up.
     pub add_addr_max_tries: u32,
+    /// Use this initial data sequence number for both directions instead
+    /// of the one each key implies (RFC 8684 section 3.1: "the least
+    /// significant 64 bits of the SHA-256 hash of the key"). Default
+    /// `None`. For tests only, so that a transfer crosses the 32- and
+    /// 64-bit DSN boundaries without moving 2^32 bytes: both ends must set
+    /// the same value, and a peer that derives the IDSN as the RFC says
+    /// (any other implementation) cannot talk to an endpoint that sets it.
+    pub fixed_idsn: Option<u64>,
+}
+
+impl ConnConfig {
+    /// The IDSN of the side whose key is `key`, plus one: the first data
+    /// sequence number (the SYN's place) is the IDSN itself.
+    fn first_dsn(&self, key: u64) -> Dsn {
+        Dsn(self.fixed_idsn.unwrap_or_else(|| crypto::idsn(key))) + 1
+    }
 }
 
 impl Default for ConnConfig {
@@ -117,6 +133,7 @@ impl Default for ConnConfig {
             scheduler: SchedulerKind::default(),
             add_addr_timeout: Duration::from_secs(120),
             add_addr_max_tries: 4,
+            fixed_idsn: None,
         }
     }
 }
@@ -301,7 +318,7 @@ impl Connection {
         let local_key = crypto::generate_key(rng);
         let mut secret = [0u8; 32];
         rng.fill_bytes(&mut secret);
-        let idsn = Dsn(crypto::idsn(local_key)) + 1;
+        let idsn = config.first_dsn(local_key);
         Connection {
             client,
             fallback: false,
@@ -584,7 +601,7 @@ impl Connection {
         }
         self.local_key = crypto::generate_key(rng);
         self.local_token = crypto::token(self.local_key);
-        let idsn = Dsn(crypto::idsn(self.local_key)) + 1;
+        let idsn = self.config.first_dsn(self.local_key);
         self.send = SendBuf::new(idsn, self.config.send_buffer);
         self.peer_window_right = idsn;
         true

@@ -42,6 +42,13 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// Congestion control algorithm.
     pub congestion: CcAlgorithm,
+    /// Start every connection's send sequence space at this initial send
+    /// sequence number instead of RFC 6528's (default `None`: RFC 6528).
+    /// For tests that must cross the 2^32 sequence wrap without moving
+    /// 4 GiB first (an ISN a few bytes below the wrap); a predictable ISN
+    /// invites off-path attacks (RFC 6528 section 1), so never set it in
+    /// production.
+    pub initial_seq: Option<u32>,
 }
 
 impl Default for Config {
@@ -63,6 +70,7 @@ impl Default for Config {
             msl: Duration::from_secs(30),
             challenge_ack_limit: 100,
             congestion: CcAlgorithm::default(),
+            initial_seq: None,
         }
     }
 }

@@ -338,6 +338,7 @@ impl TcpSocket {
         iss: SeqNum,
     ) -> TcpSocket {
         let mut config = config;
+        let iss = config.initial_seq.map_or(iss, SeqNum);
         config.delayed_ack = config.delayed_ack.min(Duration::from_millis(500));
         config.mss = config.mss.max(64);
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
