@@ -52,7 +52,8 @@ pub fn payload(seed: u64, len: usize) -> Arc<[u8]> {
     data.into()
 }
 
-/// The bulk sender: connects at `start`, writes `data`, then closes.
+/// The bulk sender: connects at `start` (or, as the server of a download,
+/// accepts one connection on `listen`), writes `data`, then closes.
 #[derive(Debug)]
 pub struct BulkSender {
     /// When to connect.
@@ -61,6 +62,10 @@ pub struct BulkSender {
     pub local: SocketAddr,
     /// Server.
     pub remote: SocketAddr,
+    /// Accept one connection here instead of connecting (see
+    /// [`App::download_server`]); `start`, `local` and `remote` are then
+    /// unused.
+    pub listen: Option<SocketAddr>,
     /// The bytes to send.
     pub data: Arc<[u8]>,
     /// Bytes handed to the endpoint so far.
@@ -77,12 +82,18 @@ pub struct BulkSender {
     pub connect_error: Option<String>,
 }
 
-/// The bulk receiver: accepts one connection on `listen`, reads everything
-/// and compares it with `expected`.
+/// The bulk receiver: accepts one connection on `listen` (or, as the
+/// client of a download, opens one), reads everything and compares it
+/// with `expected`.
 #[derive(Debug)]
 pub struct BulkReceiver {
-    /// Listening address.
+    /// Listening address (unused when `connect` is set).
     pub listen: SocketAddr,
+    /// Open the connection instead of accepting it: when, from where
+    /// (port 0: ephemeral), to where (see [`App::download_client`]).
+    pub connect: Option<(Instant, SocketAddr, SocketAddr)>,
+    /// Why `connect` failed, if it did.
+    pub connect_error: Option<String>,
     /// The bytes that should arrive.
     pub expected: Arc<[u8]>,
     /// The connection, once accepted.
@@ -136,6 +147,7 @@ impl App {
             start,
             local,
             remote,
+            listen: None,
             data,
             written: 0,
             conn: None,
@@ -146,10 +158,37 @@ impl App {
         })
     }
 
+    /// The server of a download: accepts one connection on `listen`, sends
+    /// `data` on it, then closes.
+    pub fn download_server(listen: SocketAddr, data: Arc<[u8]>) -> App {
+        let mut app = App::sender(Instant::ZERO, listen, listen, data);
+        if let App::Sender(s) = &mut app {
+            s.listen = Some(listen);
+        }
+        app
+    }
+
+    /// The client of a download: connects from `local` to `remote` at
+    /// `start` and reads `expected`.
+    pub fn download_client(
+        start: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        expected: Arc<[u8]>,
+    ) -> App {
+        let mut app = App::receiver(local, expected);
+        if let App::Receiver(r) = &mut app {
+            r.connect = Some((start, local, remote));
+        }
+        app
+    }
+
     /// A bulk receiver listening on `listen`, expecting `expected`.
     pub fn receiver(listen: SocketAddr, expected: Arc<[u8]>) -> App {
         App::Receiver(BulkReceiver {
             listen,
+            connect: None,
+            connect_error: None,
             expected,
             conn: None,
             received: 0,
@@ -183,7 +222,12 @@ impl App {
         match self {
             App::Idle => true,
             App::Sender(s) => s.closed.is_some() || s.connect_error.is_some(),
-            App::Receiver(r) => r.eof_at.is_some() || r.mismatch.is_some() || r.closed.is_some(),
+            App::Receiver(r) => {
+                r.eof_at.is_some()
+                    || r.mismatch.is_some()
+                    || r.closed.is_some()
+                    || r.connect_error.is_some()
+            }
         }
     }
 }
@@ -288,13 +332,21 @@ impl EndpointHost {
         match &mut self.app {
             App::Idle => {}
             App::Sender(s) => {
-                if s.conn.is_none() && s.connect_error.is_none() && now >= s.start {
+                if let Some(listen) = s.listen {
+                    if !self.listening {
+                        self.listening = ep.listen(listen).is_ok();
+                    }
+                } else if s.conn.is_none() && s.connect_error.is_none() && now >= s.start {
                     match ep.connect(now, s.local, s.remote) {
                         Ok(h) => s.conn = Some(h),
                         Err(e) => s.connect_error = Some(e.to_string()),
                     }
                 }
                 while let Some((h, e)) = ep.poll_event() {
+                    if e == ConnEvent::Accepted && s.listen.is_some() && s.conn.is_none() {
+                        s.conn = Some(h);
+                        s.connected_at = Some(now);
+                    }
                     if Some(h) != s.conn {
                         continue;
                     }
@@ -320,7 +372,14 @@ impl EndpointHost {
                 }
             }
             App::Receiver(r) => {
-                if !self.listening {
+                if let Some((start, local, remote)) = r.connect {
+                    if r.conn.is_none() && r.connect_error.is_none() && now >= start {
+                        match ep.connect(now, local, remote) {
+                            Ok(h) => r.conn = Some(h),
+                            Err(e) => r.connect_error = Some(e.to_string()),
+                        }
+                    }
+                } else if !self.listening {
                     self.listening = ep.listen(r.listen).is_ok();
                 }
                 while let Some((h, e)) = ep.poll_event() {
@@ -406,9 +465,17 @@ impl Host for EndpointHost {
     fn poll_timeout(&mut self) -> Option<Instant> {
         let ep = self.endpoint.poll_timeout();
         match &self.app {
-            App::Sender(s) if s.conn.is_none() && s.connect_error.is_none() => {
+            App::Sender(s)
+                if s.listen.is_none() && s.conn.is_none() && s.connect_error.is_none() =>
+            {
                 Some(ep.map_or(s.start, |t| t.min(s.start)))
             }
+            App::Receiver(BulkReceiver {
+                connect: Some((start, ..)),
+                conn: None,
+                connect_error: None,
+                ..
+            }) => Some(ep.map_or(*start, |t| t.min(*start))),
             _ => ep,
         }
     }

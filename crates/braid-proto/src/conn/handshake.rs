@@ -8,7 +8,7 @@ use super::subflow::Role;
 use crate::crypto;
 use crate::time::Instant;
 use crate::wire::mptcp::{MpCapable, MpJoin, MptcpOption, VERSION, rst_reason};
-use crate::wire::{Dsn, TcpFlags, TcpRepr};
+use crate::wire::{TcpFlags, TcpRepr};
 
 impl Connection {
     /// Handshake options; returns whether the subflow is now established

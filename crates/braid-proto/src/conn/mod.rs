@@ -112,6 +112,12 @@ pub struct ConnConfig {
     /// the same value, and a peer that derives the IDSN as the RFC says
     /// (any other implementation) cannot talk to an endpoint that sets it.
     pub fixed_idsn: Option<u64>,
+    /// Send DSNs and DATA_ACKs as 8 octets (flags `a` and `m`, the
+    /// default) or as their low 4 octets, which the peer expands (RFC
+    /// 8684 section 3.3: "the implementation MUST keep the upper 32
+    /// bits"). Four save 8 option bytes per segment; Linux starts with a
+    /// 4-octet DATA_ACK.
+    pub dss_64bit: bool,
 }
 
 impl ConnConfig {
@@ -134,6 +140,7 @@ impl Default for ConnConfig {
             add_addr_timeout: Duration::from_secs(120),
             add_addr_max_tries: 4,
             fixed_idsn: None,
+            dss_64bit: true,
         }
     }
 }

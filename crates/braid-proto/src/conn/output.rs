@@ -44,6 +44,7 @@ impl Connection {
             local_key: self.local_key,
             remote_key: self.remote_key,
             checksum: self.checksum,
+            dss_64bit: self.config.dss_64bit,
             data_ack: self.remote_key.map(|_| self.recv.rcv_nxt()),
             data_fin: self.send.fin().filter(|_| self.data_fin_sent),
             fastclose: self.fastclose,

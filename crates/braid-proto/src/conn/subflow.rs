@@ -172,6 +172,8 @@ pub(super) struct TxCtx {
     pub local_key: u64,
     pub remote_key: Option<u64>,
     pub checksum: bool,
+    /// DSNs and DATA_ACKs as 8 octets, else their low 4.
+    pub dss_64bit: bool,
     pub data_ack: Option<Dsn>,
     pub data_fin: Option<Dsn>,
     pub fastclose: bool,
@@ -408,16 +410,18 @@ impl TxHooks<'_> {
     /// The DSS of an established subflow (RFC 8684 section 3.3), then the
     /// address and priority options on pure ACKs.
     fn dss(&mut self, info: &OutgoingInfo, opts: &mut TcpOptions<'static>, mut space: usize) {
+        let wide = self.ctx.dss_64bit;
+        let on_wire = |d: Dsn| if wide { d.0 } else { u64::from(d.low32()) };
         let mut dss = Dss {
-            data_ack: self.ctx.data_ack.map(|a| (a.0, true)),
+            data_ack: self.ctx.data_ack.map(|a| (on_wire(a), wide)),
             mapping: None,
             data_fin: false,
         };
         if info.len > 0 {
             if let Some(c) = self.chunk_at(info.seq) {
                 dss.mapping = Some(DssMapping {
-                    dsn: c.dsn.0,
-                    dsn_64: true,
+                    dsn: on_wire(c.dsn),
+                    dsn_64: wide,
                     subflow_seq: self.rel(c.ssn),
                     data_len: c.len as u16,
                     checksum: c.checksum,
@@ -430,8 +434,8 @@ impl TxHooks<'_> {
                 self.mp.want_data_fin = false;
                 dss.data_fin = true;
                 dss.mapping = Some(DssMapping {
-                    dsn: fin.0,
-                    dsn_64: true,
+                    dsn: on_wire(fin),
+                    dsn_64: wide,
                     subflow_seq: 0,
                     data_len: 1,
                     checksum: self
