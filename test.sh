@@ -24,5 +24,10 @@ echo "test.sh: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test.sh: cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "test.sh: cargo build --release (the braid binary the long lab runs use)"
+cargo build --release --locked -p braid-cli
+export BRAID_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/braid"
 echo "test.sh: cargo test"
 cargo test --workspace --locked
+echo "test.sh: long simulated transfer past 2^32 bytes (release build)"
+cargo test --release --locked -p braid-sim --test seq_boundaries -- --ignored
