@@ -485,7 +485,14 @@ fn long_upload(lab: &LabGuard, server_stack: &str, listen: &str, client_args: &[
     let run = || {
         lab.command(Side::Client, &bin)
             .args(["perf", "client", "--json", "--bytes", LONG, "--tun", TUN])
-            .args(["--connect", listen, "--direction", "upload", "--cc", "cubic"])
+            .args([
+                "--connect",
+                listen,
+                "--direction",
+                "upload",
+                "--cc",
+                "cubic",
+            ])
             .args(client_args)
             .stdin(Stdio::null())
             .output()

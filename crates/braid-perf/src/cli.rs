@@ -109,14 +109,16 @@ struct BraidArgs {
     /// Write every packet of the braid stack's TUN device to this pcapng file.
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
-    /// Send buffer of each braid connection, per subflow and at the MPTCP
-    /// level (suffixes K, M) [default: the endpoint's, 256K per subflow,
-    /// 1M per MPTCP connection].
+    /// Cap on the send buffer of each braid connection, per subflow and at
+    /// the MPTCP level (suffixes K, M); buffers start small and grow with
+    /// the congestion windows [default caps: 4M per subflow, 8M per MPTCP
+    /// connection].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
     sndbuf: Option<usize>,
-    /// Receive buffer of each braid connection, per subflow and at the
-    /// MPTCP level (suffixes K, M) [default: the endpoint's, 256K per
-    /// subflow, 1M per MPTCP connection; no autotuning].
+    /// Cap on the receive buffer of each braid connection, per subflow and
+    /// at the MPTCP level (suffixes K, M), like the kernel's tcp_rmem max:
+    /// buffers start small and grow toward twice what one RTT delivers
+    /// [default cap: 32M at both levels].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
     rcvbuf: Option<usize>,
     /// The braid stack speaks plain TCP (no MP_CAPABLE, one subflow).

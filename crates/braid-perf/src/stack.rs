@@ -517,15 +517,9 @@ fn braid_stack(
     if let Some(name) = &opts.cc {
         config.tcp.congestion = braid_cc(name)?;
     }
-    // Both levels: each subflow's TCP buffers and MPTCP's data-level ones.
-    if let Some(b) = opts.send_buffer {
-        config.tcp.send_buffer = b;
-        config.conn.send_buffer = b;
-    }
-    if let Some(b) = opts.recv_buffer {
-        config.tcp.recv_buffer = b;
-        config.conn.recv_buffer = b;
-    }
+    // Both levels: each subflow's TCP buffers and MPTCP's data-level ones;
+    // caps on autotuned buffers (as the kernel's tcp_rmem[2]/tcp_wmem[2]).
+    config.set_buffers(opts.send_buffer, opts.recv_buffer, true);
     let pm = &mut config.conn.pm;
     pm.local_addrs = subflows_from.to_vec();
     pm.announce = announce.to_vec();

@@ -25,8 +25,6 @@ pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 1, 0
 /// The address the server announces with ADD_ADDR, if the story says so.
 pub const SERVER_ALT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)), 443);
 
-const MIB: usize = 1024 * 1024;
-
 /// The phone's address on path `i` (0-based).
 pub fn phone_ip(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, i as u8 + 1, 2))
@@ -429,12 +427,8 @@ impl World {
     pub fn new(story: &Story, scheduler: SchedulerKind) -> anyhow::Result<World> {
         let n = story.paths.len();
         let mut base = EndpointConfig::default();
-        let rcv = story.rcvbuf.unwrap_or(8 * MIB);
-        let snd = story.sndbuf.unwrap_or(8 * MIB);
-        base.tcp.recv_buffer = rcv.min(4 * MIB);
-        base.tcp.send_buffer = snd.min(4 * MIB);
-        base.conn.recv_buffer = rcv;
-        base.conn.send_buffer = snd;
+        // Caps on autotuned buffers; the story may lower them.
+        base.set_buffers(story.sndbuf, story.rcvbuf, true);
         base.conn.scheduler = scheduler;
         base.conn.pm.limits.subflows = 2 * n;
         let mut phone_cfg = base.clone();

@@ -35,7 +35,89 @@ impl Connection {
     /// Bookkeeping after any input: subflow events, stalls, closing.
     pub(super) fn after_input(&mut self, now: Instant) {
         self.process_subflow_events(now);
+        self.autotune(now);
+        self.share_sibling_views();
         self.check_close();
+    }
+
+    /// Data-level buffers that size themselves (`tcp::autotune`): the
+    /// receive buffer toward twice what the application read in one RTT of
+    /// the slowest subflow (Linux `mptcp_rcv_space_adjust` takes the
+    /// largest subflow RTT too: reordering across paths costs that much),
+    /// the send buffer with the subflows' congestion windows (Linux sums
+    /// the subflows' send buffers).
+    fn autotune(&mut self, now: Instant) {
+        if self.fallback || self.remote_key.is_none() {
+            return;
+        }
+        let rtt = self
+            .subflows
+            .iter()
+            .filter(|s| Self::usable(s))
+            .filter_map(|s| {
+                let st = s.tcp.stats();
+                st.rcv_rtt.or(st.srtt)
+            })
+            .max();
+        let max = self.config.recv_buffer_max;
+        if max > self.recv.capacity() {
+            let mss = usize::from(self.config.tcp.mss);
+            let cap = self.recv.capacity();
+            if let Some(n) = self
+                .right_sizing
+                .on_consumed(now, self.consumed, rtt, cap, max, mss)
+            {
+                self.recv.grow_to(n);
+                // The window opened: say so now rather than on the next ACK.
+                for s in &mut self.subflows {
+                    if Self::usable(s) && s.tcp.state() == crate::tcp::State::Established {
+                        s.tcp.request_ack();
+                    }
+                }
+            }
+        }
+        let max = self.config.send_buffer_max;
+        if max > self.send.capacity() {
+            let want: usize = self
+                .subflows
+                .iter()
+                .filter(|s| Self::usable(s))
+                .map(|s| {
+                    let st = s.tcp.stats();
+                    crate::tcp::autotune::send_buffer_for(st.cwnd, st.mss)
+                })
+                .sum();
+            self.send.grow_to(want.min(max));
+            if self.write_blocked && self.send.free() > 0 {
+                self.write_blocked = false;
+                self.events.push_back(Event::Writable);
+            }
+        }
+    }
+
+    /// Every subflow's congestion controller sees its siblings (coupled
+    /// congestion control, RFC 6356).
+    fn share_sibling_views(&mut self) {
+        if self.subflows.len() < 2 {
+            return;
+        }
+        let views: Vec<(SubflowId, crate::cc::CcView)> = self
+            .subflows
+            .iter()
+            .filter(|s| Self::usable(s))
+            .map(|s| (s.mp.id, s.tcp.cc_view()))
+            .collect();
+        let mut others = Vec::with_capacity(views.len());
+        for s in &mut self.subflows {
+            others.clear();
+            others.extend(
+                views
+                    .iter()
+                    .filter(|(id, _)| *id != s.mp.id)
+                    .map(|(_, v)| *v),
+            );
+            s.tcp.set_sibling_views(&others);
+        }
     }
 
     fn process_options(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>, accepted: bool) {
@@ -224,7 +306,7 @@ impl Connection {
                 self.mib.dss_mappings_rx += 1;
                 self.any_mapping_seen = true;
                 let maps = &mut self.subflows[i].mp.rx_maps;
-                let max = MIN_RX_MAPS.max(self.config.tcp.recv_buffer / 512);
+                let max = MIN_RX_MAPS.max(self.config.tcp.recv_buffer_limit() / 512);
                 if mapping::insert(maps, map, self.checksum) && maps.len() > max {
                     // Bounded state against a peer sending a mapping per
                     // byte: the oldest goes.

@@ -92,10 +92,19 @@ pub struct ConnConfig {
     pub tcp: tcp::Config,
     /// Ask for DSS checksums (flag `A`).
     pub checksum: bool,
-    /// Data-level send buffer, bytes.
+    /// Initial data-level send buffer, bytes; it grows with the sum of
+    /// the subflows' congestion windows up to `send_buffer_max`.
     pub send_buffer: usize,
-    /// Data-level receive buffer, bytes.
+    /// The most the data-level send buffer grows to; at or below
+    /// `send_buffer` it stays fixed.
+    pub send_buffer_max: usize,
+    /// Initial data-level receive buffer, bytes; it grows toward twice
+    /// what the application reads per RTT of the slowest subflow (as Linux
+    /// `mptcp_rcv_space_adjust`) up to `recv_buffer_max`.
     pub recv_buffer: usize,
+    /// The most the data-level receive buffer grows to; at or below
+    /// `recv_buffer` it stays fixed.
+    pub recv_buffer_max: usize,
     /// Path manager settings and limits.
     pub pm: PmConfig,
     /// Scheduler.
@@ -121,6 +130,23 @@ pub struct ConnConfig {
 }
 
 impl ConnConfig {
+    /// Buffer sizes for both levels (data level and every subflow): fixed
+    /// at `send` / `recv` bytes, or, with `autotune`, caps on buffers that
+    /// start at the defaults (or the cap, if smaller) and grow
+    /// (`tcp::autotune`). `None` leaves that side as it is.
+    pub fn set_buffers(&mut self, send: Option<usize>, recv: Option<usize>, autotune: bool) {
+        self.tcp.set_buffers(send, recv, autotune);
+        let d = ConnConfig::default();
+        if let Some(b) = send {
+            self.send_buffer = if autotune { d.send_buffer.min(b) } else { b };
+            self.send_buffer_max = b;
+        }
+        if let Some(b) = recv {
+            self.recv_buffer = if autotune { d.recv_buffer.min(b) } else { b };
+            self.recv_buffer_max = b;
+        }
+    }
+
     /// The IDSN of the side whose key is `key`, plus one: the first data
     /// sequence number (the SYN's place) is the IDSN itself.
     fn first_dsn(&self, key: u64) -> Dsn {
@@ -134,7 +160,9 @@ impl Default for ConnConfig {
             tcp: tcp::Config::default(),
             checksum: false,
             send_buffer: 1024 * 1024,
+            send_buffer_max: 8 * 1024 * 1024,
             recv_buffer: 1024 * 1024,
+            recv_buffer_max: 32 * 1024 * 1024,
             pm: PmConfig::default(),
             scheduler: SchedulerKind::default(),
             add_addr_timeout: Duration::from_secs(120),
@@ -304,6 +332,9 @@ pub struct Connection {
     /// Reused by `pump_rx` to move subflow bytes to the data level.
     rx_scratch: Vec<u8>,
     write_blocked: bool,
+    /// Bytes the application read, all told (receive autotuning).
+    consumed: u64,
+    right_sizing: tcp::autotune::RightSizing,
     announced: Vec<Announcement>,
     /// Remote addresses accepted from ADD_ADDR.
     remote_addrs: Vec<(u8, SocketAddr)>,
@@ -357,6 +388,8 @@ impl Connection {
             any_mapping_seen: false,
             rx_scratch: Vec::new(),
             write_blocked: false,
+            consumed: 0,
+            right_sizing: tcp::autotune::RightSizing::new(10 * usize::from(config.tcp.mss)),
             announced: Vec::new(),
             remote_addrs: Vec::new(),
             local_ids: vec![local.ip()],
@@ -529,6 +562,7 @@ impl Connection {
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let before = self.recv_window();
         let n = self.recv.read(buf);
+        self.consumed += n as u64;
         if n > 0 {
             for i in 0..self.subflows.len() {
                 self.pump_rx(i);
@@ -538,7 +572,7 @@ impl Connection {
             // receiver SWS rule of RFC 9293 section 3.8.6.2.2 at the data
             // level), or from nearly closed.
             let after = self.recv_window();
-            let half = self.config.recv_buffer / 2;
+            let half = self.recv.capacity() / 2;
             if !self.fallback && after > before && (before < half) != (after < half) {
                 for s in &mut self.subflows {
                     if Self::usable(s) && s.tcp.state() == State::Established {

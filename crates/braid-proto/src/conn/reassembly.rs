@@ -84,6 +84,16 @@ impl Reassembly {
         self.ready.len()
     }
 
+    /// The capacity now, bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Raise the capacity to `capacity` (autotuning); never lowers it.
+    pub fn grow_to(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
+
     /// Whether the DATA_FIN was reached and everything before it read.
     pub fn is_finished(&self) -> bool {
         self.fin_received && self.ready.is_empty()

@@ -56,6 +56,16 @@ impl SendBuf {
         self.capacity.saturating_sub(self.data.len())
     }
 
+    /// The capacity now, bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Raise the capacity to `capacity` (autotuning); never lowers it.
+    pub fn grow_to(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
+
     /// Oldest unacknowledged DSN.
     pub fn una(&self) -> Dsn {
         self.una

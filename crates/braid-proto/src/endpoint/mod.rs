@@ -125,6 +125,18 @@ pub struct EndpointConfig {
     pub conn: ConnConfig,
 }
 
+impl EndpointConfig {
+    /// Buffer sizes of every connection, both levels (each TCP connection
+    /// or subflow, and MPTCP's data level): fixed at `send` / `recv`
+    /// bytes, or, with `autotune`, caps on buffers that start small and
+    /// grow with what the path carries ([`crate::tcp::autotune`]). `None`
+    /// leaves that side at its default.
+    pub fn set_buffers(&mut self, send: Option<usize>, recv: Option<usize>, autotune: bool) {
+        self.tcp.set_buffers(send, recv, autotune);
+        self.conn.set_buffers(send, recv, autotune);
+    }
+}
+
 impl Default for EndpointConfig {
     fn default() -> EndpointConfig {
         EndpointConfig {

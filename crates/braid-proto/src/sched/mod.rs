@@ -130,6 +130,9 @@ mod tests {
             available,
             stats: SubflowStats {
                 state: State::Established,
+                rcv_rtt: None,
+                recv_buffer: 65535,
+                send_buffer: 65535,
                 cwnd: 10_000,
                 ssthresh: usize::MAX,
                 bytes_in_flight: 0,

@@ -10,10 +10,20 @@ pub struct Config {
     /// The MSS we announce and the clamp on the peer's (RFC 9293 section
     /// 3.7.1). Default 1460 (Ethernet, IPv4).
     pub mss: u16,
-    /// Send buffer capacity, bytes.
+    /// Initial send buffer capacity, bytes; it grows with the congestion
+    /// window up to `send_buffer_max` (`tcp/autotune.rs`).
     pub send_buffer: usize,
-    /// Receive buffer capacity, bytes; the receive window is its free space.
+    /// The most the send buffer grows to (Linux `tcp_wmem[2]`, 4 MiB); at
+    /// or below `send_buffer` the buffer stays fixed.
+    pub send_buffer_max: usize,
+    /// Initial receive buffer capacity, bytes; the receive window is its
+    /// free space. It grows toward twice what the application consumes per
+    /// RTT up to `recv_buffer_max` (dynamic right-sizing).
     pub recv_buffer: usize,
+    /// The most the receive buffer grows to (Linux `tcp_rmem[2]`, 32 MiB
+    /// since 6.x); at or below `recv_buffer` the buffer stays fixed. The
+    /// window scale offered on the SYN covers it.
+    pub recv_buffer_max: usize,
     /// Offer window scaling (RFC 7323 section 2).
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 section 3).
@@ -56,7 +66,9 @@ impl Default for Config {
         Config {
             mss: 1460,
             send_buffer: 256 * 1024,
+            send_buffer_max: 4 * 1024 * 1024,
             recv_buffer: 256 * 1024,
+            recv_buffer_max: 32 * 1024 * 1024,
             window_scaling: true,
             timestamps: true,
             sack: true,
@@ -72,5 +84,26 @@ impl Default for Config {
             congestion: CcAlgorithm::default(),
             initial_seq: None,
         }
+    }
+}
+
+impl Config {
+    /// Fixed buffers of `send` and `recv` bytes (no autotuning), or caps
+    /// when `autotune`: the initial sizes are then the defaults, capped.
+    pub fn set_buffers(&mut self, send: Option<usize>, recv: Option<usize>, autotune: bool) {
+        let d = Config::default();
+        if let Some(b) = send {
+            self.send_buffer = if autotune { d.send_buffer.min(b) } else { b };
+            self.send_buffer_max = b;
+        }
+        if let Some(b) = recv {
+            self.recv_buffer = if autotune { d.recv_buffer.min(b) } else { b };
+            self.recv_buffer_max = b;
+        }
+    }
+
+    /// The receive buffer the window scale must cover.
+    pub(crate) fn recv_buffer_limit(&self) -> usize {
+        self.recv_buffer.max(self.recv_buffer_max)
     }
 }

@@ -91,6 +91,12 @@ impl SegmentHooks for NoHooks {}
 pub struct SubflowStats {
     /// Connection state.
     pub state: State,
+    /// Receiver-side RTT estimate (from echoed timestamps on data).
+    pub rcv_rtt: Option<Duration>,
+    /// Receive buffer capacity now (it grows with autotuning), bytes.
+    pub recv_buffer: usize,
+    /// Send buffer capacity now, bytes.
+    pub send_buffer: usize,
     /// Congestion window, bytes.
     pub cwnd: usize,
     /// Slow-start threshold, bytes.

@@ -3,6 +3,7 @@
 //! 3.2, RFC 6582, RFC 6675) and the delayed-ACK rules of RFC 5681 section
 //! 4.2.
 
+use super::autotune;
 use super::sack::DUP_THRESH;
 use super::{
     CloseReason, Event, NoHooks, Prr, Recovery, RecoveryKind, SegmentHooks, State, TcpSocket,
@@ -54,7 +55,7 @@ impl TcpSocket {
                 // RFC 7323 section 2.3: a shift above 14 "MUST use 14
                 // instead".
                 self.neg.snd_wscale = shift.min(14);
-                self.neg.rcv_wscale = window_shift_for(self.config.recv_buffer);
+                self.neg.rcv_wscale = window_shift_for(self.config.recv_buffer_limit());
             }
             _ => {
                 self.neg.window_scaling = false;
@@ -403,6 +404,9 @@ impl TcpSocket {
             State::Established | State::FinWait1 | State::FinWait2
         ) && (!payload.is_empty() || fin)
         {
+            if !payload.is_empty() {
+                self.sample_rcv_rtt(now, seg);
+            }
             self.process_text(now, seq, payload, fin);
         }
         true
@@ -433,6 +437,7 @@ impl TcpSocket {
         let fin_before = self.recv.fin_consumed();
         let n = self.recv.insert(seq, data, fin);
         self.counters.bytes_received += n as u64;
+        self.rcv_space_adjust(now);
         if !data.is_empty() {
             self.rcv_mss = self
                 .rcv_mss
@@ -552,6 +557,7 @@ impl TcpSocket {
             }
         }
         self.dupacks = 0;
+        self.snd_buf_expand();
         if self.write_blocked && self.send_buf.free() > 0 && self.state.can_send() {
             self.write_blocked = false;
             self.events.push_back(Event::Writable);
@@ -685,6 +691,47 @@ impl TcpSocket {
             out: 0,
         });
         tracing::debug!(local = %self.local, cwnd = self.cc.cwnd(), "fast recovery");
+    }
+
+    /// Receiver-side RTT (Linux `tcp_rcv_rtt_measure_ts`): a data segment
+    /// echoes the timestamp of our latest ACK, so now minus the echo is
+    /// about one round trip; smoothed by 1/8 like SRTT.
+    fn sample_rcv_rtt(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let Some(sample) = self.rtt_from_ts(now, seg) else {
+            return;
+        };
+        let sample = sample.max(Duration::from_millis(1));
+        self.rcv_rtt = Some(match self.rcv_rtt {
+            None => sample,
+            Some(r) => (r * 7 + sample) / 8,
+        });
+    }
+
+    /// Grow the receive buffer toward what the application consumes per
+    /// RTT (`autotune.rs`); called when data arrives.
+    pub(super) fn rcv_space_adjust(&mut self, now: Instant) {
+        let max = self.config.recv_buffer_max;
+        if max <= self.recv.capacity() {
+            return;
+        }
+        let rtt = self.rcv_rtt.or(self.rtt.srtt());
+        let mss = usize::from(self.config.mss);
+        if let Some(n) =
+            self.right_sizing
+                .on_consumed(now, self.consumed, rtt, self.recv.capacity(), max, mss)
+        {
+            self.recv.grow_to(n);
+        }
+    }
+
+    /// Grow the send buffer with the congestion window (`autotune.rs`).
+    fn snd_buf_expand(&mut self) {
+        let max = self.config.send_buffer_max;
+        if max <= self.send_buf.capacity() {
+            return;
+        }
+        let want = autotune::send_buffer_for(self.cc.cwnd(), self.data_mss(0));
+        self.send_buf.grow_to(want.min(max));
     }
 
     /// An RTT sample from the echoed timestamp, RFC 7323 section 4.

@@ -58,6 +58,7 @@
 //! [`TcpSocket::stats`] is the subflow view for schedulers;
 //! [`TcpSocket::set_sibling_views`] feeds coupled congestion control.
 
+pub mod autotune;
 mod config;
 mod hooks;
 mod input;
@@ -304,6 +305,12 @@ pub struct TcpSocket {
     write_blocked: bool,
     close_reason: Option<CloseReason>,
     counters: Counters,
+    /// Bytes the application read, all told (receive autotuning).
+    consumed: u64,
+    /// Receiver-side RTT estimate from echoed timestamps (Linux
+    /// `rcv_rtt_est`): a receiver that sends no data has no other.
+    rcv_rtt: Option<Duration>,
+    right_sizing: autotune::RightSizing,
 }
 
 impl core::fmt::Debug for TcpSocket {
@@ -401,6 +408,9 @@ impl TcpSocket {
             write_blocked: false,
             close_reason: None,
             counters: Counters::default(),
+            consumed: 0,
+            rcv_rtt: None,
+            right_sizing: autotune::RightSizing::new(10 * usize::from(config.mss)),
             config,
         }
     }
@@ -511,6 +521,7 @@ impl TcpSocket {
     /// of the first byte read (MPTCP maps it to a data sequence number).
     pub fn read_with_seq(&mut self, buf: &mut [u8]) -> (usize, SeqNum) {
         let (n, seq) = self.recv.read(buf);
+        self.consumed += n as u64;
         if n > 0 && self.state.can_receive() && self.window_update_due() {
             self.ack_now = true;
         }
@@ -633,6 +644,9 @@ impl TcpSocket {
         let c = &self.counters;
         SubflowStats {
             state: self.state,
+            rcv_rtt: self.rcv_rtt,
+            recv_buffer: self.recv.capacity(),
+            send_buffer: self.send_buf.capacity(),
             cwnd: self.cc.cwnd(),
             ssthresh: self.cc.ssthresh(),
             bytes_in_flight: self.bytes_in_flight(),

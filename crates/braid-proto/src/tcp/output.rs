@@ -206,7 +206,7 @@ impl TcpSocket {
             if self.state == State::SynSent {
                 // Active open: offer what the configuration allows.
                 if self.config.window_scaling {
-                    options.window_scale = Some(window_shift_for(self.config.recv_buffer));
+                    options.window_scale = Some(window_shift_for(self.config.recv_buffer_limit()));
                 }
                 options.sack_permitted = self.config.sack;
                 if self.config.timestamps {

@@ -82,6 +82,12 @@ impl RecvBuffer {
         self.capacity
     }
 
+    /// Raise the capacity to `capacity` (autotuning); never lowers it, so
+    /// an advertised window edge never retreats.
+    pub fn grow_to(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
+
     /// Bytes ready for the application.
     pub fn readable(&self) -> usize {
         self.ready.len()

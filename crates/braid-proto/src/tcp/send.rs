@@ -34,6 +34,16 @@ impl SendBuffer {
         self.capacity.saturating_sub(self.data.len())
     }
 
+    /// The capacity now, bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Raise the capacity to `capacity` (autotuning); never lowers it.
+    pub fn grow_to(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
+
     /// Bytes held (sent-unacked plus unsent).
     pub fn len(&self) -> usize {
         self.data.len()

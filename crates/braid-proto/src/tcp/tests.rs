@@ -1282,6 +1282,7 @@ fn window_scaling_applied_both_ways() {
     let cfg = Config {
         window_scaling: true,
         recv_buffer: 256 * 1024,
+        recv_buffer_max: 256 * 1024,
         ..config()
     };
     let mut t = T {
