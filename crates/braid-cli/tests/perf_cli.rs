@@ -127,6 +127,49 @@ fn fails_naming(args: &[&str], needle: &str) {
     assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
 }
 
+/// An unknown or misplaced `--scheduler` is one line naming it and the
+/// choices, before anything is opened.
+#[test]
+fn bad_scheduler_is_one_line_naming_the_choices() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "--stack",
+                "braid",
+                "--local",
+                "127.0.0.1",
+                "--scheduler",
+                "fastest",
+            ],
+            "unknown scheduler \"fastest\" (choices: minrtt, roundrobin, redundant, ecf, blest)",
+        ),
+        (
+            &["--stack", "kernel", "--scheduler", "ecf"],
+            "only --stack braid takes a scheduler",
+        ),
+        (
+            &[
+                "--stack",
+                "braid",
+                "--local",
+                "127.0.0.1",
+                "--scheduler",
+                "",
+            ],
+            "unknown scheduler \"\"",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["perf", "client", "--connect", "127.0.0.1:1"];
+        args.extend_from_slice(extra);
+        let o = braid(&args);
+        assert!(!o.status.success(), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err:?}");
+    }
+}
+
 #[test]
 fn bad_arguments_fail_naming_the_problem() {
     fails_naming(&["perf", "client"], "--connect");

@@ -13,7 +13,7 @@ use crate::error::PerfError;
 use crate::progress::{Display, addr};
 use crate::report::{PerfResult, ServerSession, human_bytes, human_rate};
 use crate::server::Server;
-use crate::stack::{BraidOptions, DEFAULT_TUN, Stack, braid_cc};
+use crate::stack::{BraidOptions, DEFAULT_TUN, Stack, braid_cc, braid_scheduler};
 use crate::{DEFAULT_SEED, MAX_RR_SIZE};
 
 /// `println!` that ignores a closed stdout (`braid perf ... | head`).
@@ -131,6 +131,11 @@ struct BraidArgs {
     /// cubic]
     #[arg(long, value_name = "NAME")]
     cc: Option<String>,
+    /// Packet scheduler of the braid stack: minrtt (default), roundrobin,
+    /// redundant, ecf or blest. The kernel's is its net.mptcp.scheduler
+    /// sysctl (reported, not set).
+    #[arg(long, value_name = "NAME")]
+    scheduler: Option<String>,
 }
 
 impl BraidArgs {
@@ -144,12 +149,21 @@ impl BraidArgs {
             recv_buffer: self.rcvbuf,
             mptcp: !self.no_mptcp,
             cc: self.cc.clone(),
+            scheduler: self.scheduler.clone(),
         }
     }
 
     /// Rejects a congestion control the braid stack does not have before
     /// anything is opened.
     fn check(&self, stack: Stack) -> Result<(), PerfError> {
+        if let Some(name) = &self.scheduler {
+            if stack != Stack::Braid {
+                return Err(PerfError::Protocol(format!(
+                    "--scheduler {name}: only --stack braid takes a scheduler (the kernel's is net.mptcp.scheduler)"
+                )));
+            }
+            braid_scheduler(name)?;
+        }
         match (&self.cc, stack) {
             (Some(name), Stack::Braid) => braid_cc(name).map(|_| ()),
             _ => Ok(()),
@@ -344,6 +358,9 @@ fn print_result(r: &PerfResult) {
             l.p99,
             l.max
         );
+    }
+    if let Some(s) = &r.scheduler {
+        out!("  scheduler: {s}");
     }
     if let Some(cc) = &r.cc {
         out!("  congestion control: {cc}");

@@ -87,6 +87,7 @@ async fn session(cfg: &ClientConfig, conn: Connection) -> Result<PerfResult, Per
         local,
         remote,
         cc,
+        scheduler,
     } = conn;
     let header = Header {
         mode: cfg.mode,
@@ -164,6 +165,7 @@ async fn session(cfg: &ClientConfig, conn: Connection) -> Result<PerfResult, Per
         latency_us: m.latency,
         intervals: sampled.intervals,
         cc,
+        scheduler,
     })
 }
 

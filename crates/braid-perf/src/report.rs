@@ -201,6 +201,10 @@ pub struct PerfResult {
     /// `TCP_CONGESTION` as read back, the braid stack's controller.
     #[serde(default)]
     pub cc: Option<String>,
+    /// MPTCP packet scheduler of the client's connection: the braid
+    /// stack's, or the kernel's `net.mptcp.scheduler`.
+    #[serde(default)]
+    pub scheduler: Option<String>,
 }
 
 /// What a server prints after each test.
@@ -231,6 +235,9 @@ pub struct ServerSession {
     /// Congestion control of the accepted connection (as read back).
     #[serde(default)]
     pub cc: Option<String>,
+    /// MPTCP packet scheduler of the accepted connection.
+    #[serde(default)]
+    pub scheduler: Option<String>,
 }
 
 /// CPU seconds (user + system) this process has used so far.

@@ -77,6 +77,7 @@ async fn session(stack: Stack, conn: Connection) -> Result<ServerSession, PerfEr
         probe,
         remote,
         cc,
+        scheduler,
         ..
     } = conn;
     let mut raw = [0u8; HEADER_LEN];
@@ -120,6 +121,7 @@ async fn session(stack: Stack, conn: Connection) -> Result<ServerSession, PerfEr
         cpu_s: report.cpu_s,
         subflows: report.subflows,
         cc,
+        scheduler,
     })
 }
 

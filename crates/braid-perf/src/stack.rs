@@ -39,6 +39,7 @@
 //! set up once and survive `braid perf` restarts; `braid perf` attaches to
 //! it. In the lab, `braid_lab::LabGuard::route_braid` does all of this.
 
+use braid::proto::sched::SchedulerKind;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -139,6 +140,9 @@ pub struct BraidOptions {
     /// `cubic` or `newreno` ([`braid_cc`]). `None`: the stack's default
     /// (the namespace's sysctl; Braid's CUBIC).
     pub cc: Option<String>,
+    /// The braid stack's packet scheduler by name ([`braid_scheduler`]);
+    /// `None`: min-RTT.
+    pub scheduler: Option<String>,
 }
 
 impl Default for BraidOptions {
@@ -152,6 +156,7 @@ impl Default for BraidOptions {
             recv_buffer: None,
             mptcp: true,
             cc: None,
+            scheduler: None,
         }
     }
 }
@@ -172,6 +177,9 @@ pub struct Connection {
     /// The congestion control in use: a kernel socket's `TCP_CONGESTION`
     /// read back after it was set (or not), the braid stack's controller.
     pub cc: Option<String>,
+    /// The MPTCP packet scheduler: the braid stack's, or the kernel's
+    /// `net.mptcp.scheduler` (MPTCP sockets only).
+    pub scheduler: Option<String>,
 }
 
 impl fmt::Debug for Connection {
@@ -297,6 +305,7 @@ impl Stack {
                 inner: ListenerInner::Braid(listener),
                 stack: self,
                 cc: braid.cc.clone(),
+                scheduler: braid.scheduler.clone(),
             });
         }
         let socket = self.socket(addr)?;
@@ -313,6 +322,7 @@ impl Stack {
             inner: ListenerInner::Kernel(inner),
             stack: self,
             cc: braid.cc.clone(),
+            scheduler: None,
         })
     }
 
@@ -354,12 +364,17 @@ impl Stack {
             local,
             remote: Some(remote),
         });
+        let scheduler = (self == Stack::Kernel)
+            .then(|| std::fs::read_to_string("/proc/sys/net/mptcp/scheduler").ok())
+            .flatten()
+            .map(|s| format!("kernel {}", s.trim()));
         Connection {
             stream: Box::new(stream),
             probe,
             local,
             remote,
             cc,
+            scheduler,
         }
     }
 }
@@ -383,6 +398,11 @@ fn set_cc(socket: &Socket, cc: Option<&str>) -> Result<(), PerfError> {
 fn cc_name(raw: &[u8]) -> String {
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+/// Braid's packet scheduler for a `--scheduler` name.
+pub fn braid_scheduler(name: &str) -> Result<SchedulerKind, PerfError> {
+    SchedulerKind::from_name(name).map_err(|e| PerfError::Protocol(format!("--scheduler: {e}")))
 }
 
 /// Braid's controller for a `--cc` name: `cubic` or `newreno`.
@@ -409,6 +429,7 @@ pub struct PerfListener {
     inner: ListenerInner,
     stack: Stack,
     cc: Option<String>,
+    scheduler: Option<String>,
 }
 
 #[derive(Debug)]
@@ -437,7 +458,11 @@ impl PerfListener {
             ListenerInner::Kernel(l) => l,
             ListenerInner::Braid(l) => {
                 let (stream, _) = l.accept().await.map_err(|e| PerfError::io("accept", e))?;
-                return Ok(braid_connection_cc(stream, self.cc.as_deref()));
+                return Ok(braid_connection_cc(
+                    stream,
+                    self.cc.as_deref(),
+                    self.scheduler.as_deref(),
+                ));
             }
         };
         let (stream, _) = inner
@@ -517,6 +542,9 @@ fn braid_stack(
     if let Some(name) = &opts.cc {
         config.tcp.congestion = braid_cc(name)?;
     }
+    if let Some(name) = &opts.scheduler {
+        config.conn.scheduler = braid_scheduler(name)?.into();
+    }
     // Both levels: each subflow's TCP buffers and MPTCP's data-level ones;
     // caps on autotuned buffers (as the kernel's tcp_rmem[2]/tcp_wmem[2]).
     config.set_buffers(opts.send_buffer, opts.recv_buffer, true);
@@ -532,11 +560,16 @@ fn braid_stack(
 
 /// Wraps an open Braid stream of a stack set up with `opts`.
 fn braid_connection(stream: braid::Stream, opts: &BraidOptions) -> Connection {
-    braid_connection_cc(stream, opts.cc.as_deref())
+    braid_connection_cc(stream, opts.cc.as_deref(), opts.scheduler.as_deref())
 }
 
-/// Wraps an open Braid stream whose controller is `cc` (None: CUBIC).
-fn braid_connection_cc(stream: braid::Stream, cc: Option<&str>) -> Connection {
+/// Wraps an open Braid stream whose controller is `cc` (None: CUBIC) and
+/// scheduler `scheduler` (None: min-RTT).
+fn braid_connection_cc(
+    stream: braid::Stream,
+    cc: Option<&str>,
+    scheduler: Option<&str>,
+) -> Connection {
     let stats = stream.stats_handle();
     let local = stats.local_addr();
     let remote = stats.peer_addr();
@@ -546,6 +579,13 @@ fn braid_connection_cc(stream: braid::Stream, cc: Option<&str>) -> Connection {
         local: Some(local),
         remote,
         cc: Some(cc.unwrap_or("cubic").to_string()),
+        scheduler: Some(
+            scheduler
+                .and_then(|s| SchedulerKind::from_name(s).ok())
+                .unwrap_or_default()
+                .name()
+                .to_string(),
+        ),
     }
 }
 

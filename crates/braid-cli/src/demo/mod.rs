@@ -49,7 +49,8 @@ pub struct DemoArgs {
     /// Seed of the run (default: the scenario's, 1 for the built-in one).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     seed: Option<String>,
-    /// The server's packet scheduler: minrtt (default) or roundrobin.
+    /// The server's packet scheduler: minrtt (default), roundrobin,
+    /// redundant, ecf or blest.
     #[arg(long, value_name = "NAME")]
     scheduler: Option<String>,
     /// Simulated length of the download, seconds (default: the scenario's
@@ -107,18 +108,11 @@ fn parse_options(a: &DemoArgs) -> anyhow::Result<Options> {
                 .map_err(|_| anyhow::anyhow!("--seed {s}: not a whole number from 0 to 2^64-1"))?,
         ),
     };
-    let scheduler = match a
-        .scheduler
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("minrtt") => SchedulerKind::MinRtt,
-        Some("roundrobin") => SchedulerKind::RoundRobin,
-        Some(_) => bail!(
-            "--scheduler {}: unknown scheduler (use minrtt or roundrobin)",
-            a.scheduler.as_deref().unwrap_or_default()
-        ),
+    let scheduler = match a.scheduler.as_deref() {
+        None => SchedulerKind::default(),
+        Some(name) => {
+            SchedulerKind::from_name(name).map_err(|e| anyhow::anyhow!("--scheduler: {e}"))?
+        }
     };
     Ok(Options {
         speed,
@@ -222,10 +216,7 @@ fn banner(view: &mut View, story: &Story, speed: Option<f64>, sched: SchedulerKi
 }
 
 fn sched_name(s: SchedulerKind) -> &'static str {
-    match s {
-        SchedulerKind::MinRtt => "minrtt",
-        SchedulerKind::RoundRobin => "roundrobin",
-    }
+    s.name()
 }
 
 /// What the played run left behind.

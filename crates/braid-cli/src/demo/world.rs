@@ -429,7 +429,7 @@ impl World {
         let mut base = EndpointConfig::default();
         // Caps on autotuned buffers; the story may lower them.
         base.set_buffers(story.sndbuf, story.rcvbuf, true);
-        base.conn.scheduler = scheduler;
+        base.conn.scheduler = scheduler.into();
         base.conn.pm.limits.subflows = 2 * n;
         let mut phone_cfg = base.clone();
         phone_cfg.conn.pm.local_addrs = (1..n).map(phone_ip).collect();

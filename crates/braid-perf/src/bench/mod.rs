@@ -74,6 +74,11 @@ pub struct BenchArgs {
     /// newreno. The kernel's, as read back, is in the report (`cc`).
     #[arg(long, value_name = "NAME", default_value = "cubic")]
     pub cc: String,
+    /// Braid's packet scheduler (`braid perf --scheduler`): minrtt
+    /// (default), roundrobin, redundant, ecf or blest. The kernel's is
+    /// its net.mptcp.scheduler, reported.
+    #[arg(long, value_name = "NAME")]
+    pub scheduler: Option<String>,
 }
 
 /// Runs `braid lab bench`.
@@ -91,6 +96,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             args.scenario.display()
         );
     }
+    if let Some(name) = &args.scheduler {
+        crate::stack::braid_scheduler(name)?;
+    }
     braid_lab::ensure_root()?;
     let exe = std::env::current_exe().context("finding the braid binary")?;
     let stacks: &[Stack] = match args.stack {
@@ -106,7 +114,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             if st.given_up {
                 continue;
             }
-            match run_once(&scenario, st.stack, &exe, &args.cc) {
+            match run_once(
+                &scenario,
+                st.stack,
+                &exe,
+                &args.cc,
+                args.scheduler.as_deref(),
+            ) {
                 Ok((client, server)) => {
                     let fig =
                         RunFigures::new(run, &client, server.as_ref(), &paths, scenario.bound_ms);
@@ -239,6 +253,7 @@ fn run_once(
     stack: Stack,
     exe: &Path,
     cc: &str,
+    scheduler: Option<&str>,
 ) -> anyhow::Result<(PerfResult, Option<ServerSession>)> {
     let lab = Lab::up(scenario)?;
     let ends = setup::prepare(&lab, scenario, stack)?;
@@ -255,6 +270,7 @@ fn run_once(
             .arg("--listen")
             .arg(ends.listen.to_string())
             .args(braid_buffers(scenario, stack))
+            .args(braid_scheduler_args(stack, scheduler))
             .args(["--cc", cc])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -280,6 +296,7 @@ fn run_once(
         client.args(["--local", &l.to_string()]);
     }
     client.args(braid_buffers(scenario, stack));
+    client.args(braid_scheduler_args(stack, scheduler));
     client.args(["--cc", cc]);
     match (w.bytes, w.duration_s) {
         (Some(b), _) => client.args(["--bytes", &b.to_string()]),
@@ -355,8 +372,14 @@ fn last_line(bytes: &[u8]) -> Option<String> {
         .map(|l| l.trim().trim_start_matches("braid perf: ").to_string())
 }
 
-/// Waits until the server namespace has a socket listening on [`PORT`],
-/// or fails with the server's own error if it exited.
+/// `--scheduler` for the braid stack (the kernel's is a sysctl).
+fn braid_scheduler_args(stack: Stack, scheduler: Option<&str>) -> Vec<String> {
+    match scheduler {
+        Some(name) if stack == Stack::Braid => vec!["--scheduler".into(), name.into()],
+        _ => Vec::new(),
+    }
+}
+
 /// The braid stack's buffer options from the workload's buffer keys (the
 /// kernel stacks get them as sysctls, see `setup`).
 fn braid_buffers(scenario: &Scenario, stack: Stack) -> Vec<String> {
@@ -395,6 +418,8 @@ fn listening(lab: &LabGuard, stack: Stack) -> anyhow::Result<bool> {
     Ok(out.status.success() && !out.stdout.trim_ascii().is_empty())
 }
 
+/// Waits until the server namespace has a socket listening on [`PORT`],
+/// or fails with the server's own error if it exited.
 fn wait_listening(lab: &LabGuard, server: &mut Spawned, stack: Stack) -> anyhow::Result<()> {
     let deadline = Instant::now() + LISTEN_TIMEOUT;
     while Instant::now() < deadline {
@@ -492,8 +517,9 @@ fn print_table(r: &BenchReport) {
             .collect();
         println!("         per path (median): {}", paths.join(", "));
         println!(
-            "         congestion control: {}",
-            s.cc.as_deref().unwrap_or("unknown")
+            "         congestion control: {}, scheduler: {}",
+            s.cc.as_deref().unwrap_or("unknown"),
+            s.scheduler.as_deref().unwrap_or("unknown")
         );
         if let (Some(b), Some(p)) = (s.bound_ms, s.passed_runs) {
             println!(

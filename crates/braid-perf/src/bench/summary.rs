@@ -49,6 +49,9 @@ pub struct RunFigures {
     /// differs; the braid stack's controller.
     #[serde(default)]
     pub cc: Option<String>,
+    /// MPTCP packet scheduler of the client's connection.
+    #[serde(default)]
+    pub scheduler: Option<String>,
 }
 
 impl RunFigures {
@@ -100,6 +103,7 @@ impl RunFigures {
                 (Some(c), Some(s)) if c != s => Some(format!("{c} (server {s})")),
                 (c, s) => c.clone().or_else(|| s.cloned()),
             },
+            scheduler: client.scheduler.clone(),
         }
     }
 }
@@ -188,6 +192,9 @@ pub struct StackSummary {
     /// Congestion control in use in the first run (see [`RunFigures::cc`]).
     #[serde(default)]
     pub cc: Option<String>,
+    /// MPTCP packet scheduler in the first run.
+    #[serde(default)]
+    pub scheduler: Option<String>,
     /// Pass bound of the scenario, ms (simult_flows cases).
     pub bound_ms: Option<f64>,
     /// Runs within the bound, when there is one.
@@ -251,6 +258,7 @@ impl StackSummary {
             min: extremes(|s| s.min),
             max: extremes(|s| s.max),
             cc: runs.first().and_then(|r| r.cc.clone()),
+            scheduler: runs.first().and_then(|r| r.scheduler.clone()),
             bound_ms,
             passed_runs,
             pass: passed_runs.map(|p| !runs.is_empty() && p == runs.len() && failed.is_empty()),

@@ -68,7 +68,7 @@ pub use mapping::{MappingAction, MappingStatus};
 use crate::crypto;
 use crate::mib::Mib;
 use crate::pm::{FullMesh, PathManager, PmConfig};
-use crate::sched::{Scheduler, SchedulerKind};
+use crate::sched::{Scheduler, SchedulerChoice};
 use crate::tcp::{self, IsnGenerator, State, SubflowStats, TcpSocket};
 use crate::time::{Duration, Instant};
 use crate::wire::mptcp::{MpCapable, MptcpOption, VERSION};
@@ -107,8 +107,9 @@ pub struct ConnConfig {
     pub recv_buffer_max: usize,
     /// Path manager settings and limits.
     pub pm: PmConfig,
-    /// Scheduler.
-    pub scheduler: SchedulerKind,
+    /// Scheduler: a built-in (`SchedulerKind`, default min-RTT) or the
+    /// user's own (`SchedulerChoice::custom`).
+    pub scheduler: SchedulerChoice,
     /// ADD_ADDR retransmission interval (Linux `add_addr_timeout`, 120 s).
     pub add_addr_timeout: Duration,
     /// ADD_ADDR transmissions before giving up.
@@ -164,7 +165,7 @@ impl Default for ConnConfig {
             recv_buffer: 1024 * 1024,
             recv_buffer_max: 32 * 1024 * 1024,
             pm: PmConfig::default(),
-            scheduler: SchedulerKind::default(),
+            scheduler: SchedulerChoice::default(),
             add_addr_timeout: Duration::from_secs(120),
             add_addr_max_tries: 4,
             fixed_idsn: None,

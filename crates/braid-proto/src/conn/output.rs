@@ -7,7 +7,7 @@ use super::subflow::{Role, Subflow, TxChunk, TxCtx, TxHooks};
 use super::{CloseReason, Connection, Event, SubflowCloseReason, SubflowId};
 use crate::crypto;
 use crate::pm::PmContext;
-use crate::sched::SubflowView;
+use crate::sched::{Decision, SchedContext, SubflowView};
 use crate::tcp::{self, Segment, State};
 use crate::time::{Duration, Instant};
 use crate::wire::Dsn;
@@ -95,6 +95,7 @@ impl Connection {
                         && s.tcp.state() == State::Established
                         && s.unsent() == 0,
                     available,
+                    queued: s.tcp.send_queue(),
                     stats: s.tcp.stats(),
                 }
             })
@@ -119,27 +120,41 @@ impl Connection {
                 break;
             };
             let views = self.views();
-            let Some(id) = self.sched.select(&views) else {
-                break;
+            let ctx = SchedContext {
+                subflows: &views,
+                unsent: (self.send.end() - dsn) as usize,
+                window: (self.peer_window_right - self.send.una()) as usize,
+                reinjection,
             };
-            let Some(i) = self.index(id) else {
-                break;
+            let (targets, max) = match self.sched.schedule(&ctx) {
+                Decision::Wait => break,
+                Decision::Send { subflow, max } => (vec![subflow], max),
+                Decision::Duplicate(ids) => (ids, usize::MAX),
             };
-            let avail = views[i].available;
-            if avail == 0 || !views[i].ready {
-                break;
+            let mut idx = Vec::with_capacity(targets.len());
+            let mut want = max;
+            for id in targets {
+                let Some(i) = self.index(id) else { continue };
+                let v = &views[i];
+                if !v.has_room() || idx.iter().any(|&(j, _)| j == i) {
+                    continue;
+                }
+                // Chunks in whole segments: a chunk of exactly the window
+                // (which may have opened by a few bytes) would go out as a
+                // runt segment, since no segment spans two chunks. TCP
+                // holds the part beyond its window until the window opens,
+                // and the next chunk waits for it (`ready`).
+                let s = &self.subflows[i];
+                let payload = s.tcp.segment_payload(self.data_option_space());
+                let cap = s.tcp.send_capacity();
+                let whole = v.available.div_ceil(payload).saturating_mul(payload);
+                let most = (MAX_CHUNK / payload * payload).max(payload);
+                want = want.min(whole.min(most).min(cap));
+                idx.push((i, payload));
             }
-            // Chunks in whole segments: a chunk of exactly the window
-            // (which may have opened by a few bytes) would go out as a
-            // runt segment, since no segment spans two chunks. TCP holds
-            // the part beyond its window until the window opens, and the
-            // next chunk waits for it (`ready`).
-            let s = &self.subflows[i];
-            let payload = s.tcp.segment_payload(self.data_option_space());
-            let cap = s.tcp.send_capacity();
-            let whole = avail.div_ceil(payload).saturating_mul(payload);
-            let most = (MAX_CHUNK / payload * payload).max(payload);
-            let want = whole.min(most).min(cap);
+            let Some(&(_, payload)) = idx.first() else {
+                break;
+            };
             let len = len.min(want);
             if len == 0 {
                 break;
@@ -157,22 +172,32 @@ impl Connection {
             }
             let data = self.send.copy(dsn, len);
             let checksum = self.checksum;
-            let s = &mut self.subflows[i];
-            let n = s.tcp.write(&data);
+            // Every target takes the whole chunk (`want` fits them all);
+            // the data level consumes it once.
+            let mut n = 0;
+            for &(i, _) in &idx {
+                let s = &mut self.subflows[i];
+                let w = s.tcp.write(&data);
+                if w == 0 {
+                    continue;
+                }
+                let ssn = s.mp.write_end;
+                let rel = ssn.0.wrapping_sub(s.mp.iss.0);
+                s.mp.tx_chunks.push_back(TxChunk {
+                    ssn,
+                    dsn,
+                    len: w,
+                    checksum: checksum
+                        .then(|| crypto::dss_checksum(dsn.0, rel, w as u16, &data[..w])),
+                    reinjected: false,
+                });
+                s.mp.write_end += w;
+                s.mp.data_sent += w as u64;
+                n = n.max(w);
+            }
             if n == 0 {
                 break;
             }
-            let ssn = s.mp.write_end;
-            let rel = ssn.0.wrapping_sub(s.mp.iss.0);
-            s.mp.tx_chunks.push_back(TxChunk {
-                ssn,
-                dsn,
-                len: n,
-                checksum: checksum.then(|| crypto::dss_checksum(dsn.0, rel, n as u16, &data[..n])),
-                reinjected: false,
-            });
-            s.mp.write_end += n;
-            s.mp.data_sent += n as u64;
             self.send.consume(n, reinjection);
             if reinjection {
                 self.mib.reinjected_bytes += n as u64;

@@ -2,6 +2,7 @@
 
 use super::harness::{Harness, Path, Tamper};
 use super::*;
+use crate::sched::SchedulerKind;
 use crate::wire::TcpFlags;
 use crate::wire::mptcp::{AddAddr, MpJoin, MptcpOption, rst_reason};
 
@@ -143,8 +144,12 @@ fn checksum_negotiated_if_either_side_asks() {
 
 fn two_subflow_transfer(seed: u64, size: usize, sched: SchedulerKind) {
     let mut cc = multipath_client();
-    cc.scheduler = sched;
-    let mut h = Harness::new(seed, cc, ConnConfig::default(), two_paths());
+    cc.scheduler = sched.into();
+    let sc = ConnConfig {
+        scheduler: sched.into(),
+        ..ConnConfig::default()
+    };
+    let mut h = Harness::new(seed, cc, sc, two_paths());
     let up = h.random_bytes(size);
     let down = h.random_bytes(size / 2);
     h.to_send = up.clone();
@@ -172,6 +177,21 @@ fn two_subflows_carry_data_min_rtt() {
 #[test]
 fn two_subflows_carry_data_round_robin() {
     two_subflow_transfer(6, 1 << 20, SchedulerKind::RoundRobin);
+}
+
+#[test]
+fn two_subflows_carry_data_redundant() {
+    two_subflow_transfer(7, 1 << 20, SchedulerKind::Redundant);
+}
+
+#[test]
+fn two_subflows_carry_data_ecf() {
+    two_subflow_transfer(8, 2 << 20, SchedulerKind::Ecf);
+}
+
+#[test]
+fn two_subflows_carry_data_blest() {
+    two_subflow_transfer(9, 2 << 20, SchedulerKind::Blest);
 }
 
 #[test]
