@@ -126,17 +126,27 @@ impl Connection {
                 window: (self.peer_window_right - self.send.una()) as usize,
                 reinjection,
             };
-            let (targets, max) = match self.sched.schedule(&ctx) {
+            let (targets, max, dup) = match self.sched.schedule(&ctx) {
                 Decision::Wait => break,
-                Decision::Send { subflow, max } => (vec![subflow], max),
-                Decision::Duplicate(ids) => (ids, usize::MAX),
+                Decision::Send { subflow, max } => (vec![subflow], max, false),
+                Decision::Duplicate(ids) => (ids, usize::MAX, true),
             };
             let mut idx = Vec::with_capacity(targets.len());
+            // Duplicates also go to active subflows without room now: they
+            // queue there (each segment inside its chunk's mapping) and
+            // leave as the window opens, so every path carries every byte.
+            let mut lagging = Vec::new();
             let mut want = max;
             for id in targets {
                 let Some(i) = self.index(id) else { continue };
                 let v = &views[i];
-                if !v.has_room() || idx.iter().any(|&(j, _)| j == i) {
+                if idx.iter().any(|&(j, _)| j == i) || lagging.contains(&i) {
+                    continue;
+                }
+                if !v.has_room() {
+                    if dup && v.active {
+                        lagging.push(i);
+                    }
                     continue;
                 }
                 // Chunks in whole segments: a chunk of exactly the window
@@ -172,10 +182,17 @@ impl Connection {
             }
             let data = self.send.copy(dsn, len);
             let checksum = self.checksum;
-            // Every target takes the whole chunk (`want` fits them all);
+            // Every target takes the whole chunk (`want` fits them all; a
+            // lagging duplicate target only if its buffer holds all of it);
             // the data level consumes it once.
             let mut n = 0;
-            for &(i, _) in &idx {
+            let room = idx.iter().map(|&(i, _)| i);
+            let lag = lagging
+                .iter()
+                .copied()
+                .filter(|&i| self.subflows[i].tcp.send_capacity() >= data.len());
+            let all: Vec<usize> = room.chain(lag).collect();
+            for i in all {
                 let s = &mut self.subflows[i];
                 let w = s.tcp.write(&data);
                 if w == 0 {

@@ -396,6 +396,13 @@ impl SegmentHooks for TxHooks<'_> {
         }
     }
 
+    fn segment_limit(&mut self, seq: SeqNum) -> Option<usize> {
+        if self.mp.role == Role::Plain {
+            return None;
+        }
+        self.chunk_at(seq).map(|c| c.end() - seq)
+    }
+
     fn window_limit(&mut self) -> Option<usize> {
         if self.mp.role == Role::Plain || !self.mp.established {
             return None;

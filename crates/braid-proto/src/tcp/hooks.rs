@@ -65,6 +65,14 @@ pub trait SegmentHooks {
     fn window_limit(&mut self) -> Option<usize> {
         None
     }
+    /// The most payload a new segment starting at `seq` may carry, or
+    /// `None` for no limit beyond TCP's own: MPTCP keeps each segment
+    /// inside one DSS mapping when several are queued. A segment that ends
+    /// at this limit counts as full for sender SWS avoidance.
+    fn segment_limit(&mut self, seq: SeqNum) -> Option<usize> {
+        let _ = seq;
+        None
+    }
     /// Called for every outgoing segment except RSTs answering segments
     /// that match no connection (the RST of [`super::TcpSocket::abort`] is
     /// included); may push MPTCP options into `opts.mptcp` within

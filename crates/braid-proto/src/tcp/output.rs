@@ -407,7 +407,12 @@ impl TcpSocket {
 
         let unsent = self.send_buf.end() - self.snd_nxt;
         let win_avail = (self.snd_una + self.snd_wnd) - self.snd_nxt;
-        let len = unsent.min(max_payload).min(win_avail).min(budget);
+        let limit = hooks.segment_limit(self.snd_nxt);
+        let len = unsent
+            .min(max_payload)
+            .min(win_avail)
+            .min(budget)
+            .min(limit.unwrap_or(usize::MAX));
         let may_fin = matches!(
             self.state,
             State::FinWait1 | State::LastAck | State::Closing
@@ -421,7 +426,7 @@ impl TcpSocket {
             // (section 3.8.6.2.1): send a full segment, or everything queued
             // when nothing is unacknowledged, or at least half the largest
             // window the peer offered, or when the override timer fired.
-            let full = len >= max_payload;
+            let full = len >= max_payload || limit == Some(len);
             let idle = self.snd_nxt == self.snd_una;
             let nagle_ok = !self.config.nagle || idle || want_fin;
             let all = len == unsent;
