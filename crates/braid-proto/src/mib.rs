@@ -51,6 +51,12 @@ pub struct Mib {
     pub data_fin_without_mapping: u64,
     /// Bytes reinjected on another subflow.
     pub reinjected_bytes: u64,
+    /// Opportunistic reinjections: chunks of a slow subflow sent again
+    /// over an idle faster one, window-blocked or at the tail.
+    pub opportunistic_reinjections: u64,
+    /// Slow subflows penalised for blocking the data level (their
+    /// controller cut the window as for a congestion event).
+    pub subflow_penalized: u64,
     /// ADD_ADDR received with a valid HMAC (AddAddr).
     pub add_addr_rx: u64,
     /// ADD_ADDR with a bad HMAC, ignored (AddAddrDrop).

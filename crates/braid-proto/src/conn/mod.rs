@@ -128,6 +128,10 @@ pub struct ConnConfig {
     /// bits"). Four save 8 option bytes per segment; Linux starts with a
     /// 4-octet DATA_ACK.
     pub dss_64bit: bool,
+    /// Opportunistic reinjection (default on): when nothing new may be
+    /// sent, bytes waiting on a slower subflow go again over an idle
+    /// faster one (see `Mib::opportunistic_reinjections`).
+    pub opportunistic_reinjection: bool,
 }
 
 impl ConnConfig {
@@ -170,6 +174,7 @@ impl Default for ConnConfig {
             add_addr_max_tries: 4,
             fixed_idsn: None,
             dss_64bit: true,
+            opportunistic_reinjection: true,
         }
     }
 }

@@ -117,6 +117,9 @@ impl Connection {
         for _ in 0..64 {
             let Some((dsn, len, reinjection)) = self.send.peek(MAX_CHUNK, self.peer_window_right)
             else {
+                if self.opportunistic_reinjection(now) {
+                    continue;
+                }
                 break;
             };
             let views = self.views();
@@ -226,6 +229,71 @@ impl Connection {
             self.data_fin_sent = true;
             self.send_data_fin(now);
         }
+    }
+
+    /// Opportunistic reinjection (after Raiciu et al., "How Hard Can It
+    /// Be? Designing and Implementing a Deployable Multipath TCP", NSDI
+    /// 2012, section 4.2): nothing new may be sent (the peer's data-level
+    /// window is full, or every byte was sent) while a subflow with room
+    /// idles and bytes wait on a slower one (smoothed RTT over 1.5 times
+    /// the idle one's). Blocked by the window or the send buffer, the chunk holding the oldest
+    /// unacknowledged byte is sent again over the idle subflow, so the
+    /// window opens a slow round trip sooner; at the tail (the application
+    /// closed and every byte was sent), every
+    /// chunk the slower subflows hold goes again, so the transfer does not
+    /// end one queue of the slow path late. Each chunk is reinjected once.
+    /// Returns whether anything was queued. Blocked (not at the tail), the
+    /// slow subflow is also penalised: its controller responds as to a
+    /// congestion event, at most once per its RTT (`TcpSocket::penalize`;
+    /// the paper halves the window).
+    fn opportunistic_reinjection(&mut self, now: Instant) -> bool {
+        let una = self.send.una();
+        if una >= self.send.nxt()
+            || !self.config.opportunistic_reinjection
+            || !self.sched.opportunistic_reinjection()
+        {
+            return false;
+        }
+        // The tail: the application closed and every byte was sent. A full
+        // send buffer (the application has more) is like a full window.
+        let tail = self.send.fin().is_some() && self.send.nxt() == self.send.end();
+        let holds = |c: &TxChunk| {
+            let end = c.dsn + c.len as u64;
+            !c.reinjected && end > una && (tail || c.dsn <= una)
+        };
+        // Cheap test first: is there anything to reinject at all?
+        if !self
+            .subflows
+            .iter()
+            .any(|s| Self::usable(s) && s.mp.tx_chunks.iter().any(holds))
+        {
+            return false;
+        }
+        let views = self.views();
+        let Some(f) = crate::sched::fastest_with_room(&views) else {
+            return false;
+        };
+        let (fast, fast_rtt) = (f.id, f.srtt().as_micros());
+        let mut queued = 0;
+        for (s, v) in self.subflows.iter_mut().zip(&views) {
+            if s.mp.id == fast || v.srtt().as_micros() * 2 <= fast_rtt * 3 {
+                continue;
+            }
+            let before = queued;
+            for c in s.mp.tx_chunks.iter_mut().filter(|c| holds(c)) {
+                c.reinjected = true;
+                queued += self.send.queue_reinject(c.dsn, c.len);
+            }
+            // Blocking the data level: the slow subflow's queue is too
+            // long for this window; shrink it (the paper's penalisation).
+            if !tail && queued > before && s.tcp.penalize(now) {
+                self.mib.subflow_penalized += 1;
+            }
+        }
+        if queued > 0 {
+            self.mib.opportunistic_reinjections += 1;
+        }
+        queued > 0
     }
 
     fn send_data_fin(&mut self, now: Instant) {

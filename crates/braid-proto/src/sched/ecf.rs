@@ -58,6 +58,14 @@ impl Scheduler for Ecf {
     fn name(&self) -> &'static str {
         "ecf"
     }
+
+    /// ECF already decides which bytes wait for the fast path; reinjecting
+    /// and penalising on top undoes its choice (measured: 32 MiB over
+    /// 50M/10ms + 10M/60ms with 256 KiB buffers took 8.6 s with, 7.2 s
+    /// without).
+    fn opportunistic_reinjection(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,14 @@ pub trait Scheduler: fmt::Debug + Send {
     fn schedule(&mut self, ctx: &SchedContext<'_>) -> Decision;
     /// Short name for logs and reports.
     fn name(&self) -> &'static str;
+    /// Whether the connection may reinject opportunistically under this
+    /// scheduler (`ConnConfig::opportunistic_reinjection`): bytes held up
+    /// on a slow subflow go again over an idle fast one, and the slow one
+    /// is penalised. Default true; a scheduler that plans the tail itself
+    /// (ECF) says no.
+    fn opportunistic_reinjection(&self) -> bool {
+        true
+    }
 }
 
 /// Builds a scheduler for a new connection.

@@ -80,7 +80,7 @@ pub use isn::IsnGenerator;
 pub use state::State;
 pub use timer::Timer;
 
-use crate::cc::{CcView, Controller};
+use crate::cc::{CcView, CongestionEvent, Controller};
 use crate::time::{Duration, Instant};
 use crate::wire::{SeqNum, TcpFlags, TcpOptions, TcpRepr};
 use core::net::SocketAddr;
@@ -311,6 +311,8 @@ pub struct TcpSocket {
     /// `rcv_rtt_est`): a receiver that sends no data has no other.
     rcv_rtt: Option<Duration>,
     right_sizing: autotune::RightSizing,
+    /// When [`TcpSocket::penalize`] last cut the window.
+    penalized_at: Option<Instant>,
 }
 
 impl core::fmt::Debug for TcpSocket {
@@ -411,6 +413,7 @@ impl TcpSocket {
             consumed: 0,
             rcv_rtt: None,
             right_sizing: autotune::RightSizing::new(10 * usize::from(config.mss)),
+            penalized_at: None,
             config,
         }
     }
@@ -620,6 +623,31 @@ impl TcpSocket {
     /// called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
+    }
+
+    /// Treat the path as congested without a loss: the congestion
+    /// controller responds as to a congestion event (CUBIC: cwnd times 0.7).
+    /// MPTCP penalises a subflow whose queued bytes block the data level
+    /// (Raiciu et al., NSDI 2012, section 4.2). At most once per smoothed
+    /// RTT, never during loss recovery. Returns whether the window was cut.
+    pub fn penalize(&mut self, now: Instant) -> bool {
+        let srtt = self.rtt.srtt_or_initial();
+        if self.recovery.is_some()
+            || !self.state.is_synchronized()
+            || self
+                .penalized_at
+                .is_some_and(|t| now.saturating_duration_since(t) < srtt)
+        {
+            return false;
+        }
+        self.penalized_at = Some(now);
+        let ev = CongestionEvent {
+            bytes_in_flight: self.bytes_in_flight(),
+            srtt,
+            flight_at_loss: None,
+        };
+        self.cc.on_congestion_event(now, &ev, &self.siblings);
+        true
     }
 
     /// The views of the other subflows of the same MPTCP connection, passed
