@@ -21,7 +21,7 @@ status=0
 for dir in upload download; do
   sed -e "s/^duration_s = .*/duration_s = $half.0/" \
       -e "s/^direction = .*/direction = \"$dir\"/" \
-      -e "s/^name = .*/name = \"soak-$dir\"/" \
+      -e "0,/^name = /s/^name = .*/name = \"soak-$dir\"/" \
       scenarios/soak-two-lossy-paths.toml > "$tmp/soak-$dir.toml"
   echo "soak.sh: $dir for $half s"
   if "$bin" lab bench "$tmp/soak-$dir.toml" --stack braid --runs 1 --json > "$tmp/$dir.json"; then
@@ -29,7 +29,11 @@ for dir in upload download; do
 import json, sys
 r = json.load(open(sys.argv[1]))
 b = r["braid"]
-print(f"soak.sh: {sys.argv[2]}: {json.dumps(b, indent=None)[:2000]}")
+run = b["runs"][0]
+paths = ", ".join(f'{p["name"]} {p["bytes"] / 2**30:.2f} GiB' for p in run["subflows"])
+print(f'soak.sh: {sys.argv[2]}: {run["bytes"] / 2**30:.2f} GiB verified={run["verified"]} '
+      f'goodput {run["goodput_bps"] / 1e6:.1f} Mbit/s, max stall {run["max_stall_ms"]:.0f} ms, '
+      f'{run["cpu_s_per_gb"]:.1f} cpu s/GB; {paths}; scheduler {b.get("scheduler")}, cc {b.get("cc")}')
 PY
   else
     echo "soak.sh: $dir FAILED" >&2

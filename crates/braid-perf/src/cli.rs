@@ -126,7 +126,7 @@ struct BraidArgs {
     no_mptcp: bool,
     /// Congestion control, any stack. Kernel and tcp: TCP_CONGESTION on
     /// the socket (any loaded algorithm, e.g. cubic, reno, bbr; an MPTCP
-    /// socket passes it on to its subflows). Braid: cubic or newreno.
+    /// socket passes it on to its subflows). Braid: cubic, newreno, or coupled lia, olia, balia.
     /// [default: the namespace's net.ipv4.tcp_congestion_control; Braid's
     /// cubic]
     #[arg(long, value_name = "NAME")]

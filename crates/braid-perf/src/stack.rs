@@ -405,16 +405,11 @@ pub fn braid_scheduler(name: &str) -> Result<SchedulerKind, PerfError> {
     SchedulerKind::from_name(name).map_err(|e| PerfError::Protocol(format!("--scheduler: {e}")))
 }
 
-/// Braid's controller for a `--cc` name: `cubic` or `newreno`.
+/// Braid's controller for a `--cc` name: `cubic`, `newreno`, or a
+/// coupled one, `lia`, `olia`, `balia`.
 pub fn braid_cc(name: &str) -> Result<braid::proto::cc::CcAlgorithm, PerfError> {
-    use braid::proto::cc::CcAlgorithm;
-    match name {
-        "cubic" => Ok(CcAlgorithm::Cubic),
-        "newreno" => Ok(CcAlgorithm::NewReno),
-        other => Err(PerfError::Protocol(format!(
-            "--stack braid has congestion control cubic or newreno, not '{other}'"
-        ))),
-    }
+    braid::proto::cc::CcAlgorithm::from_name(name)
+        .map_err(|e| PerfError::Protocol(format!("--cc for --stack braid: {e}")))
 }
 
 impl fmt::Display for Stack {

@@ -350,7 +350,7 @@ async fn unknown_cc_is_one_line_error() {
     assert!(err.contains("no-such-cc") && !err.contains('\n'), "{err}");
     let braid = braid_perf::stack::braid_cc("bbr").unwrap_err().to_string();
     assert!(
-        braid.contains("cubic or newreno") && braid.contains("bbr"),
+        braid.contains("choices: cubic, newreno, lia, olia, balia") && braid.contains("bbr"),
         "{braid}"
     );
 }

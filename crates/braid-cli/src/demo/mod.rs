@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use braid_lab::scenario::describe;
+use braid_proto::cc::CcAlgorithm;
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::{Duration, Instant};
+use world::Policy;
 
 use story::Story;
 use view::{Frame, Mode, Row, View, bytes};
@@ -53,6 +55,10 @@ pub struct DemoArgs {
     /// redundant, ecf or blest.
     #[arg(long, value_name = "NAME")]
     scheduler: Option<String>,
+    /// Congestion control of both ends: cubic (default), newreno, or the
+    /// coupled lia, olia, balia.
+    #[arg(long, value_name = "NAME")]
+    cc: Option<String>,
     /// Simulated length of the download, seconds (default: the scenario's
     /// workload.duration_s; 36 for the built-in story).
     #[arg(long, value_name = "SECS", allow_hyphen_values = true)]
@@ -71,7 +77,7 @@ struct Options {
     speed: Option<f64>,
     fast: bool,
     seed: Option<u64>,
-    scheduler: SchedulerKind,
+    policy: Policy,
     duration: Option<Duration>,
     svg: PathBuf,
     json: bool,
@@ -110,15 +116,20 @@ fn parse_options(a: &DemoArgs) -> anyhow::Result<Options> {
     };
     let scheduler = match a.scheduler.as_deref() {
         None => SchedulerKind::default(),
-        Some(name) => {
-            SchedulerKind::from_name(name).map_err(|e| anyhow::anyhow!("--scheduler: {e}"))?
-        }
+        Some(name) => SchedulerKind::from_name(name)
+            .map_err(|e| anyhow::anyhow!("--scheduler {name}: {e}"))?,
+    };
+    let cc = match a.cc.as_deref() {
+        None => "cubic",
+        Some(name) => CcAlgorithm::from_name(name)
+            .map_err(|e| anyhow::anyhow!("--cc {name}: {e}"))?
+            .name(),
     };
     Ok(Options {
         speed,
         fast: a.fast,
         seed,
-        scheduler,
+        policy: Policy { scheduler, cc },
         duration,
         svg: a
             .svg
@@ -158,18 +169,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     };
     let names: Vec<String> = story.paths.iter().map(|p| p.name.clone()).collect();
     let mut view = View::new(mode, names.clone());
-    banner(&mut view, &story, speed, opts.scheduler);
-    let played = play(&story, opts.scheduler, speed, &mut view)?;
+    banner(&mut view, &story, speed, opts.policy);
+    let played = play(&story, opts.policy, speed, &mut view)?;
     view.line("");
     view.line(&format!(
         "Comparing: the same story over each path alone ({}), as fast as possible...",
         names.join(", ")
     ));
     let alone: Vec<Alone> = (0..story.paths.len())
-        .map(|i| run_alone(&story.only_path(i), opts.scheduler))
+        .map(|i| run_alone(&story.only_path(i), opts.policy))
         .collect::<anyhow::Result<_>>()?;
-    let svg = draw_chart(&opts.svg, &story, &played, opts.scheduler)?;
-    let summary = Summary::new(&story, &played, &alone, opts.scheduler, svg);
+    let svg = draw_chart(&opts.svg, &story, &played, opts.policy)?;
+    let summary = Summary::new(&story, &played, &alone, opts.policy, svg);
     if opts.json {
         println!("{}", summary.json(&story));
     } else {
@@ -181,7 +192,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn banner(view: &mut View, story: &Story, speed: Option<f64>, sched: SchedulerKind) {
+fn banner(view: &mut View, story: &Story, speed: Option<f64>, sched: Policy) {
     view.line(
         "braid demo: a phone with WiFi and LTE downloads from a server over ONE Multipath TCP connection.",
     );
@@ -193,7 +204,7 @@ fn banner(view: &mut View, story: &Story, speed: Option<f64>, sched: SchedulerKi
         story.name,
         story.origin,
         story.seed,
-        sched_name(sched),
+        sched.label(),
         story.duration.as_secs_f64(),
         match speed {
             Some(s) => format!("played at {s:.2}x"),
@@ -213,10 +224,6 @@ fn banner(view: &mut View, story: &Story, speed: Option<f64>, sched: SchedulerKi
         view.line(&format!("  note: {n}"));
     }
     view.line("");
-}
-
-fn sched_name(s: SchedulerKind) -> &'static str {
-    s.name()
 }
 
 /// What the played run left behind.
@@ -240,7 +247,7 @@ struct Played {
 
 fn play(
     story: &Story,
-    sched: SchedulerKind,
+    sched: Policy,
     speed: Option<f64>,
     view: &mut View,
 ) -> anyhow::Result<Played> {
@@ -469,7 +476,7 @@ struct Alone {
     intact: bool,
 }
 
-fn run_alone(story: &Story, sched: SchedulerKind) -> anyhow::Result<Alone> {
+fn run_alone(story: &Story, sched: Policy) -> anyhow::Result<Alone> {
     let mut w = World::new(story, sched)?;
     let end = Instant::ZERO + story.duration;
     w.sim.run_until(end)?;
@@ -488,7 +495,7 @@ fn draw_chart(
     file: &Path,
     story: &Story,
     played: &Played,
-    sched: SchedulerKind,
+    sched: Policy,
 ) -> anyhow::Result<PathBuf> {
     let n = story.paths.len();
     let series: Vec<Vec<(f64, f64)>> = (0..n)
@@ -520,7 +527,7 @@ fn draw_chart(
                 names.join(" + "),
                 story.name,
                 story.seed,
-                sched_name(sched)
+                sched.label()
             ),
             names: &names,
             series: &series,
@@ -534,7 +541,7 @@ fn draw_chart(
 /// The figures at the end.
 #[derive(Debug)]
 struct Summary {
-    scheduler: SchedulerKind,
+    scheduler: Policy,
     seconds: f64,
     delivered: u64,
     written: u64,
@@ -552,13 +559,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn new(
-        story: &Story,
-        p: &Played,
-        alone: &[Alone],
-        scheduler: SchedulerKind,
-        svg: PathBuf,
-    ) -> Summary {
+    fn new(story: &Story, p: &Played, alone: &[Alone], scheduler: Policy, svg: PathBuf) -> Summary {
         let seconds = story.duration.as_secs_f64();
         let mbit = |b: u64| b as f64 * 8.0 / seconds / 1e6;
         Summary {
@@ -601,7 +602,7 @@ impl Summary {
             "Summary ({:.0} s simulated, seed {}, scheduler {})",
             self.seconds,
             story.seed,
-            sched_name(self.scheduler)
+            self.scheduler.label()
         ));
         view.line(&format!(
             "  delivered      {} bytes ({}), {}",
@@ -683,7 +684,8 @@ impl Summary {
         serde_json::json!({
             "scenario": story.name,
             "seed": story.seed,
-            "scheduler": sched_name(self.scheduler),
+            "scheduler": self.scheduler.scheduler.name(),
+            "cc": self.scheduler.cc,
             "duration_s": self.seconds,
             "bytes_delivered": self.delivered,
             "bytes_written": self.written,
@@ -719,6 +721,11 @@ mod tests {
         T::parse_from(v).a
     }
 
+    const DEFAULT_POLICY: Policy = Policy {
+        scheduler: SchedulerKind::MinRtt,
+        cc: "cubic",
+    };
+
     fn err(list: &[&str]) -> String {
         format!("{:#}", parse_options(&args(list)).unwrap_err())
     }
@@ -728,7 +735,11 @@ mod tests {
         for (a, want) in [
             (
                 &["--scheduler", "fastest"][..],
-                "--scheduler fastest: unknown scheduler",
+                "--scheduler fastest: unknown scheduler \"fastest\" (choices: minrtt,",
+            ),
+            (
+                &["--cc", "bbr"][..],
+                "--cc bbr: unknown congestion control \"bbr\" (choices: cubic, newreno, lia,",
             ),
             (&["--speed", "abc"][..], "--speed abc: not a number"),
             (&["--speed", "0"][..], "--speed 0: must be greater than 0"),
@@ -745,11 +756,21 @@ mod tests {
     #[test]
     fn defaults() {
         let o = parse_options(&args(&[])).unwrap();
-        assert_eq!(o.scheduler, SchedulerKind::MinRtt);
+        assert_eq!(o.policy.scheduler, SchedulerKind::MinRtt);
+        assert_eq!(o.policy.cc, "cubic");
         assert_eq!(o.svg, PathBuf::from("braid-demo.svg"));
         assert!(o.speed.is_none() && o.seed.is_none() && o.duration.is_none());
-        let o = parse_options(&args(&["--scheduler", "RoundRobin", "--seed", "7"])).unwrap();
-        assert_eq!(o.scheduler, SchedulerKind::RoundRobin);
+        let o = parse_options(&args(&[
+            "--scheduler",
+            "RoundRobin",
+            "--seed",
+            "7",
+            "--cc",
+            "lia",
+        ]))
+        .unwrap();
+        assert_eq!(o.policy.scheduler, SchedulerKind::RoundRobin);
+        assert_eq!(o.policy.cc, "lia");
         assert_eq!(o.seed, Some(7));
     }
 
@@ -769,7 +790,7 @@ mod tests {
 
     fn aggregates_and_survives(story: Story) {
         let mut view = View::new(Mode::Quiet, vec![]);
-        let p = play(&story, SchedulerKind::MinRtt, None, &mut view).unwrap();
+        let p = play(&story, DEFAULT_POLICY, None, &mut view).unwrap();
         assert!(p.intact && p.complete, "{p:?}");
         assert_eq!(p.accepted, 1);
         assert!(
@@ -784,7 +805,7 @@ mod tests {
         );
         let alone: Vec<u64> = (0..2)
             .map(|i| {
-                run_alone(&story.only_path(i), SchedulerKind::MinRtt)
+                run_alone(&story.only_path(i), DEFAULT_POLICY)
                     .unwrap()
                     .at_end
             })

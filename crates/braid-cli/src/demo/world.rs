@@ -12,6 +12,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use braid_proto::cc::CcAlgorithm;
 use braid_proto::conn::{SubflowId, SubflowInfo};
 use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, EndpointConfig, MptcpEvent};
 use braid_proto::sched::SchedulerKind;
@@ -422,14 +423,33 @@ pub struct World {
     pub server: HostId,
 }
 
+/// The policies a demo runs: the server's scheduler and both ends'
+/// congestion control (a name of `CcAlgorithm::NAMES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// The server's packet scheduler.
+    pub scheduler: SchedulerKind,
+    /// Congestion control of both ends.
+    pub cc: &'static str,
+}
+
+impl Policy {
+    /// "minrtt, cubic".
+    pub fn label(&self) -> String {
+        format!("{}, {}", self.scheduler.name(), self.cc)
+    }
+}
+
 impl World {
-    /// Builds the world of `story` with the server scheduling by `scheduler`.
-    pub fn new(story: &Story, scheduler: SchedulerKind) -> anyhow::Result<World> {
+    /// Builds the world of `story` with the server scheduling and both
+    /// ends controlling congestion by `policy`.
+    pub fn new(story: &Story, policy: Policy) -> anyhow::Result<World> {
         let n = story.paths.len();
         let mut base = EndpointConfig::default();
         // Caps on autotuned buffers; the story may lower them.
         base.set_buffers(story.sndbuf, story.rcvbuf, true);
-        base.conn.scheduler = scheduler.into();
+        base.conn.scheduler = policy.scheduler.into();
+        base.tcp.congestion = CcAlgorithm::from_name(policy.cc)?;
         base.conn.pm.limits.subflows = 2 * n;
         let mut phone_cfg = base.clone();
         phone_cfg.conn.pm.local_addrs = (1..n).map(phone_ip).collect();

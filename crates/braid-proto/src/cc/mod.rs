@@ -14,12 +14,20 @@
 //! detection and recovery (RFC 6675, RFC 6582) live in the socket, which
 //! tells the controller *that* a congestion event happened.
 
+mod balia;
+mod coupled;
 mod cubic;
 mod hystart;
+mod lia;
 mod newreno;
+mod olia;
 
+pub use balia::{Balia, BaliaCoupling};
+pub use coupled::{Coupled, Coupling, Path};
 pub use cubic::{Cubic, CubicConfig};
+pub use lia::{Lia, LiaCoupling};
 pub use newreno::NewReno;
+pub use olia::{Olia, OliaCoupling};
 
 use crate::time::{Duration, Instant};
 use std::fmt;
@@ -36,6 +44,9 @@ pub struct CcView {
     pub bytes_in_flight: usize,
     /// Sender maximum segment size.
     pub mss: usize,
+    /// Bytes acknowledged between the subflow's last two losses, or since
+    /// the last one if more ([`Controller::loss_interval`]; OLIA's `l`).
+    pub loss_interval: u64,
 }
 
 /// What an acknowledgment of new data tells the controller.
@@ -107,6 +118,12 @@ pub trait Controller: fmt::Debug + Send {
     fn ssthresh(&self) -> usize;
     /// Short name for logs and statistics.
     fn name(&self) -> &'static str;
+    /// Bytes acknowledged between the last two losses, or since the last
+    /// one if more; 0 when the controller does not track it (only OLIA's
+    /// siblings need it).
+    fn loss_interval(&self) -> u64 {
+        0
+    }
 }
 
 /// Initial window, RFC 6928: `min(10*MSS, max(2*MSS, 14600))`.
@@ -125,6 +142,12 @@ pub enum CcAlgorithm {
     /// CUBIC (RFC 9438), the default as in Linux.
     #[default]
     Cubic,
+    /// LIA, coupled (RFC 6356).
+    Lia,
+    /// OLIA, coupled (Khalili et al., CoNEXT 2012).
+    Olia,
+    /// BALIA, coupled (Peng et al., ToN 2016).
+    Balia,
     /// A caller-supplied controller (e.g. a coupled one).
     Custom(ControllerFactory),
 }
@@ -135,16 +158,55 @@ impl CcAlgorithm {
         match self {
             CcAlgorithm::NewReno => Box::new(NewReno::new(mss)),
             CcAlgorithm::Cubic => Box::new(Cubic::new(mss, CubicConfig::default())),
+            CcAlgorithm::Lia => Box::new(Lia::new(mss)),
+            CcAlgorithm::Olia => Box::new(Olia::new(mss)),
+            CcAlgorithm::Balia => Box::new(Balia::new(mss)),
             CcAlgorithm::Custom(f) => f(mss),
         }
     }
+
+    /// The built-in names, as the command line takes them.
+    pub const NAMES: [&'static str; 5] = ["cubic", "newreno", "lia", "olia", "balia"];
+
+    /// The built-in called `name` (`cubic`, `newreno`, `lia`, `olia`,
+    /// `balia`), or an error naming the choices.
+    pub fn from_name(name: &str) -> Result<CcAlgorithm, UnknownCc> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "cubic" => CcAlgorithm::Cubic,
+            "newreno" => CcAlgorithm::NewReno,
+            "lia" => CcAlgorithm::Lia,
+            "olia" => CcAlgorithm::Olia,
+            "balia" => CcAlgorithm::Balia,
+            _ => return Err(UnknownCc(name.to_string())),
+        })
+    }
+
+    /// Its name (`custom` for a caller-supplied one).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CcAlgorithm::NewReno => "newreno",
+            CcAlgorithm::Cubic => "cubic",
+            CcAlgorithm::Lia => "lia",
+            CcAlgorithm::Olia => "olia",
+            CcAlgorithm::Balia => "balia",
+            CcAlgorithm::Custom(_) => "custom",
+        }
+    }
 }
+
+/// A congestion control name that is not a built-in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown congestion control {0:?} (choices: cubic, newreno, lia, olia, balia)")]
+pub struct UnknownCc(pub String);
 
 impl fmt::Debug for CcAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CcAlgorithm::NewReno => f.write_str("NewReno"),
             CcAlgorithm::Cubic => f.write_str("Cubic"),
+            CcAlgorithm::Lia => f.write_str("Lia"),
+            CcAlgorithm::Olia => f.write_str("Olia"),
+            CcAlgorithm::Balia => f.write_str("Balia"),
             CcAlgorithm::Custom(_) => f.write_str("Custom"),
         }
     }

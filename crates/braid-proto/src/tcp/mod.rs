@@ -664,6 +664,7 @@ impl TcpSocket {
             srtt: self.rtt.srtt_or_initial(),
             bytes_in_flight: self.bytes_in_flight(),
             mss: self.neg.send_mss,
+            loss_interval: self.cc.loss_interval(),
         }
     }
 

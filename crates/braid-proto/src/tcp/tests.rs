@@ -1889,6 +1889,7 @@ fn custom_controller_and_sibling_views() {
         srtt: Duration::from_millis(30),
         bytes_in_flight: 0,
         mss: 1000,
+        loss_interval: 0,
     };
     t.s.set_sibling_views(&[view, view]);
     t.s.write(&[0u8; 5000]);
