@@ -67,6 +67,21 @@ mod stream;
 mod tap;
 
 pub use braid_proto as proto;
+
+/// The policies a user may plug in: packet schedulers and congestion
+/// controllers, built in or their own (`StackBuilder::scheduler`,
+/// `StackBuilder::congestion`, per connection `Stream::connect_with` and
+/// `Listener::bind_with`).
+pub mod policy {
+    pub use braid_proto::cc::{
+        AckInfo, Balia, CcAlgorithm, CcView, CongestionEvent, Controller, ControllerFactory, Cubic,
+        Lia, NewReno, Olia,
+    };
+    pub use braid_proto::endpoint::ConnOptions;
+    pub use braid_proto::sched::{
+        Decision, SchedContext, Scheduler, SchedulerChoice, SchedulerKind, SubflowView,
+    };
+}
 #[cfg(target_os = "linux")]
 pub use device::TunDevice;
 pub use device::{Batch, Device, MemoryDevice, MemoryDeviceStats};

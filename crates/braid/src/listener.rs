@@ -4,6 +4,7 @@ use crate::error;
 use crate::shared::{ListenerState, Owner};
 use crate::stack::{Stack, UserRef};
 use crate::stream::Stream;
+use braid_proto::endpoint::ConnOptions;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
@@ -24,11 +25,25 @@ impl Listener {
     /// Listen on `local` (port 0 is refused: there is nothing to pick a port
     /// for a listener from).
     pub fn bind(stack: &Stack, local: SocketAddr) -> io::Result<Listener> {
+        Self::bind_with(stack, local, ConnOptions::default())
+    }
+
+    /// [`Listener::bind`], the connections accepted here running their own
+    /// scheduler and congestion controller (`options`) instead of the
+    /// stack's.
+    pub fn bind_with(
+        stack: &Stack,
+        local: SocketAddr,
+        options: ConnOptions,
+    ) -> io::Result<Listener> {
         let user = stack.user().clone();
         {
             let mut inner = user.shared().lock();
             inner.check_failed()?;
-            inner.endpoint.listen(local).map_err(error::listen)?;
+            inner
+                .endpoint
+                .listen_with(local, options)
+                .map_err(error::listen)?;
             inner.listeners.insert(local, ListenerState::default());
         }
         Ok(Listener { local, user })

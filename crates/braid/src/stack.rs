@@ -4,7 +4,9 @@ use crate::device::Device;
 use crate::driver;
 use crate::shared::Shared;
 use crate::tap::Tap;
+use braid_proto::cc::CcAlgorithm;
 use braid_proto::endpoint::{Endpoint, EndpointConfig, EndpointCounters};
+use braid_proto::sched::SchedulerChoice;
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
@@ -34,6 +36,8 @@ impl fmt::Debug for Stack {
 pub struct StackBuilder {
     addresses: Vec<IpAddr>,
     config: Option<EndpointConfig>,
+    scheduler: Option<SchedulerChoice>,
+    congestion: Option<CcAlgorithm>,
     pcap: Option<PathBuf>,
     seed: Option<[u8; 32]>,
 }
@@ -51,6 +55,23 @@ impl StackBuilder {
     /// lowered to the device's if larger.
     pub fn config(mut self, config: EndpointConfig) -> Self {
         self.config = Some(config);
+        self
+    }
+
+    /// The packet scheduler of every MPTCP connection: a built-in
+    /// (`SchedulerKind::Blest.into()`) or the user's own
+    /// ([`crate::policy::SchedulerChoice::custom`]). Applied on top of
+    /// [`StackBuilder::config`], whichever comes first.
+    pub fn scheduler(mut self, scheduler: impl Into<SchedulerChoice>) -> Self {
+        self.scheduler = Some(scheduler.into());
+        self
+    }
+
+    /// The congestion controller of every TCP connection and subflow: a
+    /// built-in (`CcAlgorithm::Lia`) or the user's own
+    /// (`CcAlgorithm::Custom`). Applied on top of [`StackBuilder::config`].
+    pub fn congestion(mut self, cc: CcAlgorithm) -> Self {
+        self.congestion = Some(cc);
         self
     }
 
@@ -79,6 +100,12 @@ impl StackBuilder {
         }
         let mut config = self.config.unwrap_or_default();
         config.mtu = config.mtu.min(device.mtu());
+        if let Some(s) = self.scheduler {
+            config.conn.scheduler = s;
+        }
+        if let Some(cc) = self.congestion {
+            config.tcp.congestion = cc;
+        }
         let seed = match self.seed {
             Some(s) => s,
             None => {

@@ -4,6 +4,7 @@ use crate::error;
 use crate::shared::{ConnState, Owner};
 use crate::stack::{Stack, UserRef};
 use braid_proto::conn::SubflowInfo;
+use braid_proto::endpoint::ConnOptions;
 use braid_proto::endpoint::{ConnHandle, ConnStats, EndpointError, PathError};
 use braid_proto::mib::Mib;
 use braid_proto::tcp::CloseReason;
@@ -48,6 +49,16 @@ impl Stream {
     /// Open a connection to `remote` from the stack's address of the same
     /// family (an ephemeral port), and wait for the handshake.
     pub async fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<Stream> {
+        Self::connect_with(stack, remote, &ConnOptions::default()).await
+    }
+
+    /// [`Stream::connect`] with this connection's own scheduler and
+    /// congestion controller (`options`) instead of the stack's.
+    pub async fn connect_with(
+        stack: &Stack,
+        remote: SocketAddr,
+        options: &ConnOptions,
+    ) -> io::Result<Stream> {
         let user = stack.user().clone();
         let shared = user.shared().clone();
         let (handle, local) = {
@@ -62,7 +73,7 @@ impl Stream {
             let now = shared.now();
             let h = inner
                 .endpoint
-                .connect(now, SocketAddr::new(ip, 0), remote)
+                .connect_with(now, SocketAddr::new(ip, 0), remote, options)
                 .map_err(error::connect)?;
             inner.conns.insert(h, ConnState::new(Owner::Stream));
             let local = inner

@@ -77,9 +77,10 @@ mod tests;
 
 pub use counters::EndpointCounters;
 
+use crate::cc::CcAlgorithm;
 use crate::conn::{self, ConnConfig, Connection, SubflowCloseReason, SubflowId, SubflowInfo};
 use crate::mib::Mib;
-use crate::sched::SchedulerKind;
+use crate::sched::{SchedulerChoice, SchedulerKind};
 use crate::tcp::{self, CloseReason, IsnGenerator, State, SubflowStats, TcpSocket};
 use crate::time::Instant;
 use crate::wire::mptcp::{MptcpOption, rst_reason};
@@ -123,6 +124,17 @@ pub struct EndpointConfig {
     /// limits (Linux `ip mptcp limits`). Its `tcp` field is ignored: every
     /// subflow uses [`EndpointConfig::tcp`], MSS clamped to the MTU.
     pub conn: ConnConfig,
+}
+
+/// What one connection (or the connections one listener accepts) runs
+/// instead of the endpoint's configuration: [`Endpoint::connect_with`],
+/// [`Endpoint::listen_with`]. `None` keeps the endpoint's.
+#[derive(Debug, Clone, Default)]
+pub struct ConnOptions {
+    /// Packet scheduler (MPTCP connections).
+    pub scheduler: Option<SchedulerChoice>,
+    /// Congestion controller of every subflow (or of the TCP connection).
+    pub congestion: Option<CcAlgorithm>,
 }
 
 impl EndpointConfig {
@@ -312,7 +324,7 @@ pub struct Endpoint {
     config: EndpointConfig,
     rng: StdRng,
     isn: IsnGenerator,
-    listeners: Vec<SocketAddr>,
+    listeners: Vec<(SocketAddr, ConnOptions)>,
     table: Table,
     events: VecDeque<(ConnHandle, ConnEvent)>,
     mptcp_events: VecDeque<(ConnHandle, MptcpEvent)>,
@@ -366,13 +378,23 @@ impl Endpoint {
     /// address when the address is unspecified (0.0.0.0 and :: both mean
     /// "any address of either family").
     pub fn listen(&mut self, local: SocketAddr) -> Result<(), ListenError> {
+        self.listen_with(local, ConnOptions::default())
+    }
+
+    /// [`Endpoint::listen`], the connections accepted there running
+    /// `options` instead of the endpoint's scheduler and controller.
+    pub fn listen_with(
+        &mut self,
+        local: SocketAddr,
+        options: ConnOptions,
+    ) -> Result<(), ListenError> {
         if local.port() == 0 {
             return Err(ListenError::PortZero);
         }
-        if self.listeners.contains(&local) {
+        if self.listeners.iter().any(|(l, _)| *l == local) {
             return Err(ListenError::AlreadyListening);
         }
-        self.listeners.push(local);
+        self.listeners.push((local, options));
         Ok(())
     }
 
@@ -380,20 +402,33 @@ impl Endpoint {
     /// Returns whether it was listening.
     pub fn unlisten(&mut self, local: SocketAddr) -> bool {
         let before = self.listeners.len();
-        self.listeners.retain(|l| *l != local);
+        self.listeners.retain(|(l, _)| *l != local);
         self.listeners.len() != before
     }
 
-    fn is_listening(&self, local: SocketAddr) -> bool {
-        self.listeners
-            .iter()
-            .any(|l| l.port() == local.port() && (l.ip().is_unspecified() || l.ip() == local.ip()))
+    /// The listener `local` reaches (one on its very address before one
+    /// on the unspecified address), with its options.
+    fn listener(&self, local: SocketAddr) -> Option<&ConnOptions> {
+        let on = |exact: bool| {
+            self.listeners.iter().find(|(l, _)| {
+                l.port() == local.port()
+                    && if exact {
+                        l.ip() == local.ip()
+                    } else {
+                        l.ip().is_unspecified()
+                    }
+            })
+        };
+        on(true).or_else(|| on(false)).map(|(_, o)| o)
     }
 
     /// The TCP configuration for a connection of `family`, MSS clamped to
-    /// the MTU.
-    fn tcp_config(&self, local: IpAddr) -> tcp::Config {
+    /// the MTU, with `options` applied.
+    fn tcp_config(&self, local: IpAddr, options: &ConnOptions) -> tcp::Config {
         let mut c = self.config.tcp.clone();
+        if let Some(cc) = &options.congestion {
+            c.congestion = cc.clone();
+        }
         let overhead = if local.is_ipv4() { 40 } else { 60 };
         let limit = self
             .config
@@ -412,6 +447,18 @@ impl Endpoint {
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
+    ) -> Result<ConnHandle, ConnectError> {
+        self.connect_with(now, local, remote, &ConnOptions::default())
+    }
+
+    /// [`Endpoint::connect`] with this connection's own scheduler and
+    /// controller (`options`) instead of the endpoint's.
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        options: &ConnOptions,
     ) -> Result<ConnHandle, ConnectError> {
         if local.ip().is_unspecified() {
             return Err(ConnectError::UnspecifiedLocal);
@@ -438,14 +485,15 @@ impl Endpoint {
         };
         self.counters.connected += 1;
         let slot = if self.config.mptcp {
-            let config = self.conn_config(local.ip());
+            let config = self.conn_config(local.ip(), options);
             let mut c = Connection::connect(now, &config, local, remote, &mut self.rng);
             self.unique_token(&mut c);
             self.counters.mptcp_connected += 1;
             Slot::Mptcp(Box::new(c))
         } else {
             let iss = self.isn.isn(now, local, remote);
-            let socket = TcpSocket::connect(now, self.tcp_config(local.ip()), local, remote, iss);
+            let config = self.tcp_config(local.ip(), options);
+            let socket = TcpSocket::connect(now, config, local, remote, iss);
             Slot::Tcp(socket)
         };
         let h = self.table.insert(slot);
@@ -453,10 +501,14 @@ impl Endpoint {
         Ok(h)
     }
 
-    /// The MPTCP configuration for a connection from `local`.
-    fn conn_config(&self, local: IpAddr) -> ConnConfig {
+    /// The MPTCP configuration for a connection from `local`, with
+    /// `options` applied.
+    fn conn_config(&self, local: IpAddr, options: &ConnOptions) -> ConnConfig {
         let mut c = self.config.conn.clone();
-        c.tcp = self.tcp_config(local);
+        c.tcp = self.tcp_config(local, options);
+        if let Some(s) = &options.scheduler {
+            c.scheduler = s.clone();
+        }
         c
     }
 
@@ -530,7 +582,7 @@ impl Endpoint {
             self.touch(h);
             return;
         }
-        if self.is_listening(local) {
+        if self.listener(local).is_some() {
             self.on_listen(now, local, remote, &seg);
         } else {
             self.answer_with_rst(local, remote, &seg);
@@ -592,7 +644,8 @@ impl Endpoint {
             return;
         }
         if self.config.mptcp && has(false) {
-            let config = self.conn_config(local.ip());
+            let options = self.listener(local).cloned().unwrap_or_default();
+            let config = self.conn_config(local.ip(), &options);
             match Connection::accept(now, &config, local, remote, seg, &mut self.rng) {
                 Ok(mut c) => {
                     self.unique_token(&mut c);
@@ -608,7 +661,9 @@ impl Endpoint {
             return;
         }
         let iss = self.isn.isn(now, local, remote);
-        match TcpSocket::accept(now, self.tcp_config(local.ip()), local, remote, seg, iss) {
+        let options = self.listener(local).cloned().unwrap_or_default();
+        let config = self.tcp_config(local.ip(), &options);
+        match TcpSocket::accept(now, config, local, remote, seg, iss) {
             Ok(socket) => {
                 self.counters.accepted += 1;
                 let h = self.table.insert(Slot::Tcp(socket));

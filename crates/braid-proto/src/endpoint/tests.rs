@@ -739,7 +739,7 @@ fn mptcp_client_falls_back_against_plain_tcp_server() {
 fn token_collision_draws_a_new_key() {
     let server = v4("10.0.0.2:443");
     let mut ep = Endpoint::with_seed(EndpointConfig::default(), 5);
-    let config = ep.conn_config(server.ip());
+    let config = ep.conn_config(server.ip(), &ConnOptions::default());
     let open = |port: u16| {
         // The same RNG seed draws the same key, hence the same token.
         let local = SocketAddr::new(v4("10.0.0.1:1").ip(), port);
