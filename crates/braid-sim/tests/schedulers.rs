@@ -46,6 +46,8 @@ struct Outcome {
     longest_gap: Duration,
     /// Data-level bytes each subflow delivered.
     per_subflow: Vec<u64>,
+    /// The sender's subflow penalisations (opportunistic reinjection).
+    penalized: u64,
 }
 
 /// Upload `size` bytes over `links` with `sched` on both ends; receive
@@ -122,6 +124,7 @@ fn upload_with(test: &str, config: EndpointConfig, links: [LinkConfig; 2], size:
             .iter()
             .map(|s| s.data_received)
             .collect(),
+        penalized: sim.host(tx).mptcp.mib.subflow_penalized,
     };
     println!("{test}: {sched}: {out:?}");
     out
@@ -210,4 +213,24 @@ fn default_meets_the_simult_flows_bound_with_deep_queues() {
     off.conn.opportunistic_reinjection = false;
     let off = upload_with(test, off, links(), 16 * MIB);
     assert!(on.done_at < off.done_at, "with {on:?}, without {off:?}");
+}
+
+/// Penalisation answers a full receive window only: a bulk sender whose
+/// own send buffer is full (the peer's window open, buffers autotuned)
+/// never cuts the slow path's window, while with 256 KiB of receive
+/// buffer it does.
+#[test]
+fn only_a_full_receive_window_penalises_the_slow_path() {
+    let test = "only_a_full_receive_window_penalises_the_slow_path";
+    let open = upload(test, SchedulerKind::MinRtt, hetero(), None, 32 * MIB);
+    assert_eq!(open.penalized, 0, "{open:?}");
+    assert!(open.per_subflow.iter().all(|&b| b > MIB as u64), "{open:?}");
+    let small = upload(
+        test,
+        SchedulerKind::MinRtt,
+        hetero(),
+        Some(256 * KIB),
+        32 * MIB,
+    );
+    assert!(small.penalized > 0, "{small:?}");
 }

@@ -242,10 +242,10 @@ impl Connection {
     /// closed and every byte was sent), every
     /// chunk the slower subflows hold goes again, so the transfer does not
     /// end one queue of the slow path late. Each chunk is reinjected once.
-    /// Returns whether anything was queued. Blocked (not at the tail), the
-    /// slow subflow is also penalised: its controller responds as to a
-    /// congestion event, at most once per its RTT (`TcpSocket::penalize`;
-    /// the paper halves the window).
+    /// Returns whether anything was queued. Blocked by the peer's window
+    /// (not at the tail), the slow subflow is also penalised: its
+    /// controller responds as to a congestion event, at most once per its
+    /// RTT (`TcpSocket::penalize`; the paper halves the window).
     fn opportunistic_reinjection(&mut self, now: Instant) -> bool {
         let una = self.send.una();
         if una >= self.send.nxt()
@@ -257,6 +257,7 @@ impl Connection {
         // The tail: the application closed and every byte was sent. A full
         // send buffer (the application has more) is like a full window.
         let tail = self.send.fin().is_some() && self.send.nxt() == self.send.end();
+        let window_blocked = self.peer_window_right <= self.send.nxt();
         let holds = |c: &TxChunk| {
             let end = c.dsn + c.len as u64;
             !c.reinjected && end > una && (tail || c.dsn <= una)
@@ -284,9 +285,13 @@ impl Connection {
                 c.reinjected = true;
                 queued += self.send.queue_reinject(c.dsn, c.len);
             }
-            // Blocking the data level: the slow subflow's queue is too
-            // long for this window; shrink it (the paper's penalisation).
-            if !tail && queued > before && s.tcp.penalize(now) {
+            // Blocking the peer's window: the slow subflow's queue is too
+            // long for the receiver's buffer; shrink it (the paper's
+            // penalisation). Not when only our send buffer is full (a
+            // sender with more to send than it buffers, the usual bulk
+            // case): measured on a WiFi/cellular trace replay, penalising
+            // then cost 8 % of goodput and a fifth of the cellular bytes.
+            if !tail && window_blocked && queued > before && s.tcp.penalize(now) {
                 self.mib.subflow_penalized += 1;
             }
         }
