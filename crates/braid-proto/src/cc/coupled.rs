@@ -39,7 +39,8 @@ fn secs(d: Duration) -> f64 {
 /// its loss decrease, in packets, given this subflow (`me`, index 0 of
 /// `all`) and every subflow of the connection (`all`, this one first).
 pub trait Coupling: core::fmt::Debug + Send + Clone {
-    /// Window increase in packets for one acknowledged packet.
+    /// Window change in packets for one acknowledged packet (negative:
+    /// the window shrinks).
     fn increase(&self, all: &[Path]) -> f64;
     /// The window after a loss, packets.
     fn decrease(&self, all: &[Path]) -> f64;
@@ -115,11 +116,16 @@ impl<C: Coupling> Controller for Coupled<C> {
         } else {
             let all = self.paths(ack.srtt, siblings);
             let packets = ack.bytes_acked as f64 / self.mss as f64;
-            let grow = self.coupling.increase(&all).max(0.0) * packets * self.mss as f64;
-            self.carry += grow;
-            let whole = self.carry.floor();
-            self.carry -= whole;
-            self.cwnd += whole as usize;
+            // OLIA's increase may be negative: a path of the largest
+            // window gives some to better ones (never below two segments).
+            let delta = self.coupling.increase(&all) * packets * self.mss as f64;
+            if delta.is_finite() {
+                self.carry += delta;
+                let whole = self.carry.trunc();
+                self.carry -= whole;
+                let w = (self.cwnd as f64 + whole).max((2 * self.mss) as f64);
+                self.cwnd = w as usize;
+            }
         }
     }
 

@@ -3,8 +3,9 @@
 //! CoNEXT 2012; draft-khalili-mptcp-congestion-control). For each ACK on
 //! path r: `w_r += (w_r / rtt_r^2) / (sum_p w_p / rtt_p)^2 + alpha_r /
 //! w_r`; a loss halves `w_r`. `alpha_r` moves window toward the "best"
-//! paths (largest `l_p^2 / rtt_p`, `l_p` the bytes between the last two
-//! losses, or since the last one if more) that do not already have the
+//! paths (largest `l_p / rtt_p^2`, as the authors' Linux module ranks them;
+//! `l_p` the bytes between the last two losses, or since the last one if
+//! more) that do not already have the
 //! largest window: with `M` the paths of largest window and `B` the best
 //! ones, if `B \ M` is not empty, `alpha_r = 1 / (|P| |B \ M|)` on
 //! `B \ M`, `-1 / (|P| |M|)` on `M`, 0 elsewhere; otherwise 0 everywhere.
@@ -30,7 +31,9 @@ fn alpha(all: &[Path]) -> f64 {
     let n = all.len() as f64;
     let eq = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
     let max_w = all.iter().map(|p| p.w).fold(0.0, f64::max);
-    let quality = |p: &Path| (p.loss_interval as f64).powi(2) / p.rtt;
+    // The authors' Linux module (mptcp_olia.c) ranks paths by
+    // l / rtt^2 (a TCP's rate squared goes as l / rtt^2).
+    let quality = |p: &Path| p.loss_interval as f64 / (p.rtt * p.rtt);
     let best_q = all.iter().map(quality).fold(0.0, f64::max);
     let in_m = |p: &Path| eq(p.w, max_w);
     let in_b = |p: &Path| eq(quality(p), best_q);

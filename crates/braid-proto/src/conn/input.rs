@@ -305,8 +305,10 @@ impl Connection {
             MappingStatus::Ok => {
                 self.mib.dss_mappings_rx += 1;
                 self.any_mapping_seen = true;
+                // As many as the subflow's buffer now holds 512-byte
+                // mappings (it grows with autotuning, never ahead of it).
+                let max = MIN_RX_MAPS.max(self.subflows[i].tcp.stats().recv_buffer / 512);
                 let maps = &mut self.subflows[i].mp.rx_maps;
-                let max = MIN_RX_MAPS.max(self.config.tcp.recv_buffer_limit() / 512);
                 if mapping::insert(maps, map, self.checksum) && maps.len() > max {
                     // Bounded state against a peer sending a mapping per
                     // byte: the oldest goes.

@@ -340,6 +340,9 @@ pub struct Connection {
     write_blocked: bool,
     /// Bytes the application read, all told (receive autotuning).
     consumed: u64,
+    /// Opportunistic reinjection sent everything before this DSN again
+    /// already.
+    orp_mark: Dsn,
     right_sizing: tcp::autotune::RightSizing,
     announced: Vec<Announcement>,
     /// Remote addresses accepted from ADD_ADDR.
@@ -395,6 +398,7 @@ impl Connection {
             rx_scratch: Vec::new(),
             write_blocked: false,
             consumed: 0,
+            orp_mark: idsn,
             right_sizing: tcp::autotune::RightSizing::new(10 * usize::from(config.tcp.mss)),
             announced: Vec::new(),
             remote_addrs: Vec::new(),
@@ -651,6 +655,7 @@ impl Connection {
         let idsn = self.config.first_dsn(self.local_key);
         self.send = SendBuf::new(idsn, self.config.send_buffer);
         self.peer_window_right = idsn;
+        self.orp_mark = idsn;
         true
     }
 

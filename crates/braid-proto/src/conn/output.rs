@@ -258,9 +258,12 @@ impl Connection {
         // send buffer (the application has more) is like a full window.
         let tail = self.send.fin().is_some() && self.send.nxt() == self.send.end();
         let window_blocked = self.peer_window_right <= self.send.nxt();
+        // Each byte goes again at most once: copies written by an earlier
+        // reinjection are new chunks, unmarked.
+        let done = self.orp_mark.max(una);
         let holds = |c: &TxChunk| {
             let end = c.dsn + c.len as u64;
-            !c.reinjected && end > una && (tail || c.dsn <= una)
+            !c.reinjected && end > done && (tail || c.dsn <= una)
         };
         // Cheap test first: is there anything to reinject at all?
         if !self
@@ -283,7 +286,10 @@ impl Connection {
             let before = queued;
             for c in s.mp.tx_chunks.iter_mut().filter(|c| holds(c)) {
                 c.reinjected = true;
-                queued += self.send.queue_reinject(c.dsn, c.len);
+                let start = c.dsn.max(done);
+                let len = (c.dsn + c.len as u64 - start) as usize;
+                queued += self.send.queue_reinject(start, len);
+                self.orp_mark = self.orp_mark.max(c.dsn + c.len as u64);
             }
             // Blocking the peer's window: the slow subflow's queue is too
             // long for the receiver's buffer; shrink it (the paper's

@@ -29,6 +29,11 @@ impl Scheduler for Redundant {
     fn name(&self) -> &'static str {
         "redundant"
     }
+
+    /// Every byte already goes over every path.
+    fn opportunistic_reinjection(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

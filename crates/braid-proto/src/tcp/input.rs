@@ -696,10 +696,20 @@ impl TcpSocket {
     /// Receiver-side RTT (Linux `tcp_rcv_rtt_measure_ts`): a data segment
     /// echoes the timestamp of our latest ACK, so now minus the echo is
     /// about one round trip; smoothed by 1/8 like SRTT.
+    /// Like Linux, only full-sized segments with an echo not sampled
+    /// before count: after an idle period the first segment echoes an old
+    /// timestamp, and the idle time is not a round trip.
     fn sample_rcv_rtt(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let Some((_, tsecr)) = seg.options.timestamps else {
+            return;
+        };
+        if seg.payload.len() < self.rcv_mss || self.rcv_rtt_last_tsecr == Some(tsecr) {
+            return;
+        }
         let Some(sample) = self.rtt_from_ts(now, seg) else {
             return;
         };
+        self.rcv_rtt_last_tsecr = Some(tsecr);
         let sample = sample.max(Duration::from_millis(1));
         self.rcv_rtt = Some(match self.rcv_rtt {
             None => sample,

@@ -310,6 +310,8 @@ pub struct TcpSocket {
     /// Receiver-side RTT estimate from echoed timestamps (Linux
     /// `rcv_rtt_est`): a receiver that sends no data has no other.
     rcv_rtt: Option<Duration>,
+    /// The echo of the last receiver-side RTT sample.
+    rcv_rtt_last_tsecr: Option<u32>,
     right_sizing: autotune::RightSizing,
     /// When [`TcpSocket::penalize`] last cut the window.
     penalized_at: Option<Instant>,
@@ -412,6 +414,7 @@ impl TcpSocket {
             counters: Counters::default(),
             consumed: 0,
             rcv_rtt: None,
+            rcv_rtt_last_tsecr: None,
             right_sizing: autotune::RightSizing::new(10 * usize::from(config.mss)),
             penalized_at: None,
             config,

@@ -346,8 +346,11 @@ impl TcpSocket {
             if unsent > 0 && win_avail >= unsent.min(max_payload) {
                 budget = budget.max(max_payload);
                 self.sws_override = true;
+                // The probe's length as `send_data` below will cut it (the
+                // hooks may end it early, at a DSS mapping's end).
+                let limit = hooks.segment_limit(self.snd_nxt).unwrap_or(usize::MAX);
                 self.tlp = Some(TlpEpisode {
-                    end_seq: self.snd_nxt + unsent.min(max_payload),
+                    end_seq: self.snd_nxt + unsent.min(max_payload).min(limit),
                     is_retrans: false,
                     seq: self.snd_nxt,
                 });
