@@ -110,11 +110,11 @@ and the `cc` column is what the kernel socket reads back; Braid's is its
 own controller. A stack that did not run is shown as failed with its
 error, never with numbers.
 
-Regenerate (root; RUNS=2 took 20 minutes here, an idle machine is better;
+Regenerate (root; RUNS=3 took 29 minutes here on an idle machine;
 "where Braid loses" and the fairness caveats are in the notes below the table):
 
 ```sh
-sudo RUNS=2 bench/run-all.sh   # writes bench/results/*.json|svg and this file
+sudo RUNS=3 bench/run-all.sh   # writes bench/results/*.json|svg and this file
 ```
 
 HEAD
