@@ -101,13 +101,17 @@ impl Connection {
         if self.subflows.len() < 2 {
             return;
         }
-        let views: Vec<(SubflowId, crate::cc::CcView)> = self
-            .subflows
-            .iter()
-            .filter(|s| Self::usable(s))
-            .map(|s| (s.mp.id, s.tcp.cc_view()))
-            .collect();
-        let mut others = Vec::with_capacity(views.len());
+        // Called after every segment: scratch vectors, no allocation once
+        // warm.
+        let mut views = std::mem::take(&mut self.cc_views);
+        let mut others = std::mem::take(&mut self.cc_others);
+        views.clear();
+        views.extend(
+            self.subflows
+                .iter()
+                .filter(|s| Self::usable(s))
+                .map(|s| (s.mp.id, s.tcp.cc_view())),
+        );
         for s in &mut self.subflows {
             others.clear();
             others.extend(
@@ -118,6 +122,8 @@ impl Connection {
             );
             s.tcp.set_sibling_views(&others);
         }
+        self.cc_views = views;
+        self.cc_others = others;
     }
 
     fn process_options(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>, accepted: bool) {

@@ -142,13 +142,12 @@ impl ConnConfig {
     pub fn set_buffers(&mut self, send: Option<usize>, recv: Option<usize>, autotune: bool) {
         self.tcp.set_buffers(send, recv, autotune);
         let d = ConnConfig::default();
+        let sized = tcp::autotune::sized;
         if let Some(b) = send {
-            self.send_buffer = if autotune { d.send_buffer.min(b) } else { b };
-            self.send_buffer_max = b;
+            (self.send_buffer, self.send_buffer_max) = sized(b, d.send_buffer, autotune);
         }
         if let Some(b) = recv {
-            self.recv_buffer = if autotune { d.recv_buffer.min(b) } else { b };
-            self.recv_buffer_max = b;
+            (self.recv_buffer, self.recv_buffer_max) = sized(b, d.recv_buffer, autotune);
         }
     }
 
@@ -343,6 +342,10 @@ pub struct Connection {
     /// Opportunistic reinjection sent everything before this DSN again
     /// already.
     orp_mark: Dsn,
+    /// Scratch for `share_sibling_views` (every subflow's view; one's
+    /// siblings).
+    cc_views: Vec<(SubflowId, crate::cc::CcView)>,
+    cc_others: Vec<crate::cc::CcView>,
     right_sizing: tcp::autotune::RightSizing,
     announced: Vec<Announcement>,
     /// Remote addresses accepted from ADD_ADDR.
@@ -399,6 +402,8 @@ impl Connection {
             write_blocked: false,
             consumed: 0,
             orp_mark: idsn,
+            cc_views: Vec::new(),
+            cc_others: Vec::new(),
             right_sizing: tcp::autotune::RightSizing::new(10 * usize::from(config.tcp.mss)),
             announced: Vec::new(),
             remote_addrs: Vec::new(),

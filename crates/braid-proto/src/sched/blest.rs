@@ -13,7 +13,7 @@
 //! The paper adapts `lambda` to observed head-of-line blocking; this
 //! implementation keeps `lambda = 1` (no adaptation yet).
 
-use super::{Decision, SchedContext, Scheduler, fastest, fastest_with_room};
+use super::{Decision, SchedContext, Scheduler, fast_or_weigh};
 
 /// Blocking estimation.
 #[derive(Debug, Clone, Copy)]
@@ -30,18 +30,10 @@ impl Default for Blest {
 
 impl Scheduler for Blest {
     fn schedule(&mut self, ctx: &SchedContext<'_>) -> Decision {
-        let Some(f) = fastest(ctx.subflows) else {
-            return Decision::Wait;
+        let (f, s) = match fast_or_weigh(ctx) {
+            Ok(d) => return d,
+            Err(pair) => pair,
         };
-        if f.has_room() {
-            return Decision::send(f.id);
-        }
-        let Some(s) = fastest_with_room(ctx.subflows) else {
-            return Decision::Wait;
-        };
-        if ctx.reinjection {
-            return Decision::send(s.id);
-        }
         let rtt_f = f.srtt().as_micros().max(1) as f64;
         let r = s.srtt().as_micros() as f64 / rtt_f;
         let mss_f = f.stats.mss as f64;

@@ -11,7 +11,7 @@
 //! the tail of a transfer (and each burst of an application-limited one)
 //! off a path whose queue would deliver it last.
 
-use super::{Decision, SchedContext, Scheduler, fastest, fastest_with_room};
+use super::{Decision, SchedContext, Scheduler, fast_or_weigh};
 
 /// Hysteresis of the waiting decision (the paper's beta).
 const BETA: f64 = 0.25;
@@ -24,19 +24,10 @@ pub struct Ecf {
 
 impl Scheduler for Ecf {
     fn schedule(&mut self, ctx: &SchedContext<'_>) -> Decision {
-        let Some(f) = fastest(ctx.subflows) else {
-            return Decision::Wait;
+        let (f, s) = match fast_or_weigh(ctx) {
+            Ok(d) => return d,
+            Err(pair) => pair,
         };
-        if f.has_room() {
-            return Decision::send(f.id);
-        }
-        let Some(s) = fastest_with_room(ctx.subflows) else {
-            return Decision::Wait;
-        };
-        if ctx.reinjection {
-            // Reinjected bytes are already late: no waiting.
-            return Decision::send(s.id);
-        }
         let secs = |d: crate::time::Duration| d.as_micros() as f64 / 1e6;
         let (rtt_f, rtt_s) = (secs(f.srtt()), secs(s.srtt()));
         let delta = secs(f.stats.rttvar.max(s.stats.rttvar));

@@ -323,6 +323,28 @@ pub fn fastest(views: &[SubflowView]) -> Option<&SubflowView> {
         .min_by_key(|v| v.srtt())
 }
 
+/// What ECF and BLEST share: `Ok(decision)` when it is clear (the fastest
+/// subflow has room: it; no subflow has room: wait; a reinjection: the
+/// fastest with room, late bytes never wait), else `Err((fast, slow))`, the
+/// fastest subflow (full) and the fastest with room, to weigh.
+pub fn fast_or_weigh<'a>(
+    ctx: &SchedContext<'a>,
+) -> Result<Decision, (&'a SubflowView, &'a SubflowView)> {
+    let Some(f) = fastest(ctx.subflows) else {
+        return Ok(Decision::Wait);
+    };
+    if f.has_room() {
+        return Ok(Decision::send(f.id));
+    }
+    let Some(s) = fastest_with_room(ctx.subflows) else {
+        return Ok(Decision::Wait);
+    };
+    if ctx.reinjection {
+        return Ok(Decision::send(s.id));
+    }
+    Err((f, s))
+}
+
 /// The fastest subflow with room now.
 pub fn fastest_with_room(views: &[SubflowView]) -> Option<&SubflowView> {
     candidates(views).min_by_key(|v| v.srtt())

@@ -77,6 +77,13 @@ impl RightSizing {
     }
 }
 
+/// (initial, max) of a buffer given as `bytes`: fixed at `bytes`, or with
+/// `autotune` a cap on a buffer that starts at `default` (or the cap, if
+/// smaller) and grows.
+pub fn sized(bytes: usize, default: usize, autotune: bool) -> (usize, usize) {
+    (if autotune { default.min(bytes) } else { bytes }, bytes)
+}
+
 /// The send buffer a congestion window of `cwnd` bytes wants: two windows
 /// (one in flight, one queued behind it, so that an ACK always finds new
 /// bytes to send), as Linux `tcp_sndbuf_expand`.

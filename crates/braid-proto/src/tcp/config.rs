@@ -1,6 +1,7 @@
 //! Socket configuration: buffers, options offered, timers, congestion
 //! control.
 
+use super::autotune::sized;
 use crate::cc::CcAlgorithm;
 use crate::time::Duration;
 
@@ -93,12 +94,10 @@ impl Config {
     pub fn set_buffers(&mut self, send: Option<usize>, recv: Option<usize>, autotune: bool) {
         let d = Config::default();
         if let Some(b) = send {
-            self.send_buffer = if autotune { d.send_buffer.min(b) } else { b };
-            self.send_buffer_max = b;
+            (self.send_buffer, self.send_buffer_max) = sized(b, d.send_buffer, autotune);
         }
         if let Some(b) = recv {
-            self.recv_buffer = if autotune { d.recv_buffer.min(b) } else { b };
-            self.recv_buffer_max = b;
+            (self.recv_buffer, self.recv_buffer_max) = sized(b, d.recv_buffer, autotune);
         }
     }
 
