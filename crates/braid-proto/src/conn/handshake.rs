@@ -5,7 +5,6 @@
 use super::Connection;
 use super::Event;
 use super::subflow::Role;
-use crate::crypto;
 use crate::time::Instant;
 use crate::wire::mptcp::{MpCapable, MpJoin, MptcpOption, VERSION, rst_reason};
 use crate::wire::{TcpFlags, TcpRepr};
@@ -16,7 +15,7 @@ impl Connection {
     pub(super) fn handshake(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>) -> bool {
         let synack = seg.flags.contains(TcpFlags::SYN) && seg.ack_number.is_some();
         let synchronized = self.subflows[i].tcp.state().is_synchronized();
-        match self.subflows[i].mp.role {
+        match self.subflows[i].role() {
             Role::CapableClient if synack => {
                 let mpc = seg.options.mptcp.iter().find_map(|o| match o {
                     MptcpOption::MpCapable(m) => Some(*m),
@@ -33,7 +32,7 @@ impl Connection {
                     {
                         self.checksum |= flags & MpCapable::FLAG_CHECKSUM != 0;
                         self.set_remote_key(key);
-                        self.subflows[i].mp.established = true;
+                        self.subflows[i].set_established();
                         let wnd = self.subflows[i].tcp.stats().snd_wnd;
                         self.peer_window_right = self.send.una() + wnd as u64;
                     }
@@ -64,7 +63,7 @@ impl Connection {
                         ..
                     }) if ours == self.local_key => {
                         self.set_remote_key(key);
-                        self.subflows[i].mp.established = true;
+                        self.subflows[i].set_established();
                         let wnd = self.subflows[i].tcp.stats().snd_wnd;
                         self.peer_window_right = self.send.una() + wnd as u64;
                         true
@@ -98,38 +97,19 @@ impl Connection {
                     _ => None,
                 });
                 let rto = self.subflows_rto(i);
-                let mp = &mut self.subflows[i].mp;
-                match join {
-                    // RFC 8684 section 3.2: "If the HMAC ... is not valid,
-                    // the initiator MUST close the subflow with a RST".
-                    Some((backup, addr_id, hmac, nonce))
-                        if hmac
-                            == crypto::join_synack_hmac(
-                                remote_key,
-                                self.local_key,
-                                nonce,
-                                mp.nonce_local,
-                            ) =>
-                    {
-                        mp.nonce_remote = nonce;
-                        mp.remote_addr_id = addr_id;
-                        mp.peer_backup = backup;
-                        mp.join_ack_rtx = Some(now + rto);
-                        mp.join_ack_hmac = Some(crypto::join_ack_hmac(
-                            self.local_key,
-                            remote_key,
-                            mp.nonce_local,
-                            nonce,
-                        ));
-                    }
-                    _ => {
-                        self.mib.mp_join_synack_hmac_failure += 1;
-                        self.reset_subflow(i, rst_reason::MPTCP_ERROR);
-                    }
+                let local_key = self.local_key;
+                // RFC 8684 section 3.2: "If the HMAC ... is not valid, the
+                // initiator MUST close the subflow with a RST".
+                let good = join.is_some_and(|j| {
+                    self.subflows[i].on_join_synack(now, rto, local_key, remote_key, j)
+                });
+                if !good {
+                    self.mib.mp_join_synack_hmac_failure += 1;
+                    self.reset_subflow(i, rst_reason::MPTCP_ERROR);
                 }
                 false
             }
-            Role::JoinInitiator if synchronized && self.subflows[i].mp.join_ack_hmac.is_some() => {
+            Role::JoinInitiator if synchronized && self.subflows[i].join_ack_pending() => {
                 // RFC 8684 section 3.2: the initiator waits for the ACK of
                 // its third ACK before sending data; any later segment
                 // from the responder is that ACK.
@@ -141,16 +121,17 @@ impl Connection {
                     MptcpOption::MpJoin(MpJoin::Ack { hmac }) => Some(*hmac),
                     _ => None,
                 });
-                let mp = &self.subflows[i].mp;
-                let expected = self.remote_key.map(|k| {
-                    crypto::join_ack_hmac(k, self.local_key, mp.nonce_remote, mp.nonce_local)
-                });
+                let s = &self.subflows[i];
+                let valid = match (hmac, self.remote_key) {
+                    (Some(h), Some(k)) => s.join_ack_valid(self.local_key, k, &h),
+                    _ => false,
+                };
                 // RFC 8684 section 3.2: "If the HMAC is invalid ... the
                 // subflow MUST be closed with a RST". The MP_TCPRST reason
                 // is "MPTCP-specific error", as current Linux uses on both
                 // sides (subflow.c, after a 2025 stable fix moved the
                 // server side off "administratively prohibited").
-                if hmac.is_some() && hmac == expected {
+                if valid {
                     self.mib.mp_join_ack_rx += 1;
                     self.subflow_established(i);
                     // The fourth ACK tells the initiator it may send.
@@ -167,10 +148,9 @@ impl Connection {
     }
 
     fn subflow_established(&mut self, i: usize) {
-        let mp = &mut self.subflows[i].mp;
-        mp.established = true;
-        mp.fully_established = true;
-        let id = mp.id;
+        let s = &mut self.subflows[i];
+        s.join_established();
+        let id = s.id();
         self.events.push_back(Event::SubflowEstablished { id });
     }
 

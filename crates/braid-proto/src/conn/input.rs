@@ -3,8 +3,8 @@
 //! MP_FASTCLOSE, MP_TCPRST, MP_FAIL (3.5 to 3.7), and moving received
 //! bytes from subflows into data-level reassembly.
 
-use super::mapping::{self, MappingAction, MappingStatus, RxMap};
-use super::subflow::{Role, RxHooks};
+use super::mapping::{MappingAction, MappingStatus, RxMap};
+use super::subflow::{Role, RxHooks, RxStep};
 use super::{CloseReason, Connection, Event, SubflowId};
 use crate::crypto;
 use crate::time::Instant;
@@ -110,14 +110,14 @@ impl Connection {
             self.subflows
                 .iter()
                 .filter(|s| Self::usable(s))
-                .map(|s| (s.mp.id, s.tcp.cc_view())),
+                .map(|s| (s.id(), s.tcp.cc_view())),
         );
         for s in &mut self.subflows {
             others.clear();
             others.extend(
                 views
                     .iter()
-                    .filter(|(id, _)| *id != s.mp.id)
+                    .filter(|(id, _)| *id != s.id())
                     .map(|(_, v)| *v),
             );
             s.tcp.set_sibling_views(&others);
@@ -132,7 +132,7 @@ impl Connection {
                 match o {
                     MptcpOption::MpTcpRst { reason, .. } => {
                         self.mib.mp_rst_rx += 1;
-                        self.subflows[i].mp.rst_received = Some(*reason);
+                        self.subflows[i].set_rst_received(*reason);
                     }
                     MptcpOption::MpFastclose { receiver_key } => self.on_fastclose(*receiver_key),
                     _ => {}
@@ -140,10 +140,10 @@ impl Connection {
             }
             return;
         }
-        if !accepted || self.subflows[i].mp.role == Role::Plain {
+        if !accepted || self.subflows[i].is_plain() {
             return;
         }
-        if !self.subflows[i].mp.established && !self.handshake(now, i, seg) {
+        if !self.subflows[i].is_established() && !self.handshake(now, i, seg) {
             return;
         }
         for o in &seg.options.mptcp {
@@ -154,9 +154,7 @@ impl Connection {
     fn established_option(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>, o: &MptcpOption) {
         match o {
             MptcpOption::Dss(d) => {
-                if self.subflows[i].mp.role == Role::CapableClient {
-                    self.subflows[i].mp.fully_established = true;
-                }
+                self.subflows[i].on_dss_seen();
                 if let Some((ack, ack64)) = d.data_ack {
                     let a = if ack64 {
                         Dsn(ack)
@@ -208,7 +206,7 @@ impl Connection {
                 // (RFC 8684 section 3.1): the mapping is implicit, DSN
                 // IDSN+1 at relative subflow sequence number 1.
                 if let (Role::CapableServer, Some(len), Some(key)) =
-                    (self.subflows[i].mp.role, m.data_len, self.remote_key)
+                    (self.subflows[i].role(), m.data_len, self.remote_key)
                 {
                     let map = RxMap {
                         ssn: self.subflows[i].tcp.irs() + 1,
@@ -226,8 +224,8 @@ impl Connection {
                 self.mib.rm_addr_rx += 1;
                 let victims: Vec<usize> = (0..self.subflows.len())
                     .filter(|&j| {
-                        let mp = &self.subflows[j].mp;
-                        j != 0 && !mp.closed && ids.contains(&mp.remote_addr_id)
+                        let s = &self.subflows[j];
+                        j != 0 && !s.is_closed() && ids.contains(&s.remote_addr_id())
                     })
                     .collect();
                 self.remote_addrs.retain(|(id, _)| !ids.contains(id));
@@ -237,7 +235,7 @@ impl Connection {
             }
             MptcpOption::MpPrio { backup } => {
                 self.mib.mp_prio_rx += 1;
-                self.subflows[i].mp.peer_backup = *backup;
+                self.subflows[i].set_peer_backup(*backup);
             }
             MptcpOption::MpFail { .. } => {
                 self.mib.mp_fail_rx += 1;
@@ -256,7 +254,7 @@ impl Connection {
             // this very segment consumed it, and a retransmitted one
             // (Linux resends it until acknowledged) changes nothing.
             MptcpOption::MpJoin(MpJoin::Ack { .. })
-                if self.subflows[i].mp.role == Role::JoinResponder => {}
+                if self.subflows[i].role() == Role::JoinResponder => {}
             MptcpOption::MpJoin(_) | MptcpOption::MpTcpRst { .. } => {
                 self.mib.unexpected_option += 1;
             }
@@ -272,7 +270,7 @@ impl Connection {
         }
         self.mib.mp_fastclose_rx += 1;
         for s in &mut self.subflows {
-            s.mp.closed = true;
+            s.mark_closed();
             s.tcp.abort();
         }
         self.set_closed(CloseReason::Reset);
@@ -305,8 +303,7 @@ impl Connection {
     }
 
     fn on_mapping(&mut self, _now: Instant, i: usize, seg: &TcpRepr<'_>, map: RxMap) {
-        let consumed = self.subflows[i].tcp.read_seq();
-        let status = mapping::check(&self.subflows[i].mp.rx_maps, &map, self.checksum, consumed);
+        let status = self.subflows[i].check_mapping(&map, self.checksum);
         match status {
             MappingStatus::Ok => {
                 self.mib.dss_mappings_rx += 1;
@@ -314,11 +311,7 @@ impl Connection {
                 // As many as the subflow's buffer now holds 512-byte
                 // mappings (it grows with autotuning, never ahead of it).
                 let max = MIN_RX_MAPS.max(self.subflows[i].tcp.stats().recv_buffer / 512);
-                let maps = &mut self.subflows[i].mp.rx_maps;
-                if mapping::insert(maps, map, self.checksum) && maps.len() > max {
-                    // Bounded state against a peer sending a mapping per
-                    // byte: the oldest goes.
-                    maps.pop_front();
+                if self.subflows[i].insert_mapping(map, self.checksum, max) {
                     self.mib.dss_mapping_overflow += 1;
                 }
             }
@@ -346,18 +339,18 @@ impl Connection {
             MappingAction::Continue => {}
             MappingAction::Fallback => {
                 self.enter_fallback(i);
-                self.subflows[i].mp.rx_fallback = Some(at);
+                self.subflows[i].set_fallback_at(at);
             }
             MappingAction::ResetSubflow => self.reset_subflow(i, rst_reason::MPTCP_ERROR),
             MappingAction::FailSubflow => {
                 self.mib.mp_fail_tx += 1;
-                self.subflows[i].mp.mp_fail = Some(dsn);
+                self.subflows[i].fail(dsn);
                 self.reset_subflow(i, rst_reason::MIDDLEBOX);
             }
             MappingAction::ResetConnection => {
                 self.mib.mp_fail_tx += 1;
-                self.subflows[i].mp.mp_fail = Some(dsn);
-                self.subflows[i].mp.rst_reason = Some(rst_reason::MIDDLEBOX);
+                self.subflows[i].fail(dsn);
+                self.subflows[i].set_rst_reason(rst_reason::MIDDLEBOX);
                 self.fastclose = self.remote_key.is_some();
                 for s in &mut self.subflows {
                     s.tcp.abort();
@@ -369,13 +362,9 @@ impl Connection {
 
     /// Reset one subflow with MP_TCPRST (RFC 8684 section 3.6).
     pub(super) fn reset_subflow(&mut self, i: usize, reason: u8) {
-        let s = &mut self.subflows[i];
-        if s.mp.closed {
-            return;
+        if self.subflows[i].reset(reason) {
+            self.mib.mp_rst_tx += 1;
         }
-        s.mp.rst_reason = Some(reason);
-        self.mib.mp_rst_tx += 1;
-        s.tcp.abort();
     }
 
     /// Plain TCP from now on (RFC 8684 section 3.7).
@@ -384,12 +373,8 @@ impl Connection {
             return;
         }
         self.fallback = true;
-        let s = &mut self.subflows[i];
-        s.mp.role = Role::Plain;
-        s.mp.established = true;
-        if s.mp.rx_fallback.is_none() {
-            s.mp.rx_fallback = Some((s.tcp.read_seq(), self.recv.rcv_nxt()));
-        }
+        let rcv_nxt = self.recv.rcv_nxt();
+        self.subflows[i].fall_back(rcv_nxt);
         self.events.push_back(Event::Fallback);
     }
 
@@ -399,79 +384,33 @@ impl Connection {
         // A scratch buffer kept across calls: no allocation per segment.
         let mut buf = std::mem::take(&mut self.rx_scratch);
         loop {
-            let s = &mut self.subflows[i];
-            let avail = s.tcp.recv_queue();
-            if avail == 0 || s.mp.closed {
-                break;
-            }
-            let seq = s.tcp.read_seq();
-            if let Some((base_seq, base_dsn)) = s.mp.rx_fallback {
-                let dsn = base_dsn + (seq - base_seq) as u64;
-                let n = avail.min(self.recv.room_at(dsn));
-                if n == 0 {
-                    break;
-                }
-                buf.resize(n, 0);
-                let (got, _) = s.tcp.read_with_seq(&mut buf);
-                // The base follows the read edge, so the distance from it
-                // never reaches 2^31 (a subtraction of sequence numbers
-                // further apart is meaningless).
-                s.mp.rx_fallback = Some((seq + got, dsn + got as u64));
-                self.deliver(i, dsn, got, &buf);
-                continue;
-            }
-            mapping::consume(&mut s.mp.rx_maps, seq, self.checksum);
-            let Some(map) = s.mp.rx_maps.iter().find(|m| m.contains(seq)).copied() else {
-                self.apply_status(
-                    i,
-                    MappingStatus::Unmapped,
-                    self.recv.rcv_nxt(),
-                    (seq, self.recv.rcv_nxt()),
-                );
-                if self.subflows[i].mp.rx_fallback.is_some() {
-                    continue;
-                }
-                break;
-            };
-            let dsn = map.dsn_of(seq);
-            if let Some(csum) = map.checksum.filter(|_| self.checksum) {
-                // The whole mapping must be here to check it (RFC 8684
-                // section 3.3.1: the checksum covers the mapped data).
-                let need = map.end() - seq;
-                if seq != map.ssn || avail < need || self.recv.room_at(dsn) < need {
-                    if seq != map.ssn {
-                        // Partly consumed (cannot happen with a fixed
-                        // mapping): treat as invalid.
-                        self.apply_status(i, MappingStatus::Invalid, map.dsn, (seq, dsn));
+            let recv = &self.recv;
+            let step = self.subflows[i].take_mapped(self.checksum, |d| recv.room_at(d), &mut buf);
+            match step {
+                RxStep::Data { dsn, len } => self.deliver(dsn, &buf[..len]),
+                RxStep::Blocked => break,
+                RxStep::Unmapped { seq } => {
+                    let at = self.recv.rcv_nxt();
+                    self.apply_status(i, MappingStatus::Unmapped, at, (seq, at));
+                    // Fallen back to plain TCP: the bytes are the stream's.
+                    if !self.subflows[i].in_fallback() {
+                        break;
                     }
+                }
+                RxStep::Invalid { dsn, at } => {
+                    self.apply_status(i, MappingStatus::Invalid, dsn, at);
                     break;
                 }
-                buf.resize(need, 0);
-                let (got, _) = self.subflows[i].tcp.read_with_seq(&mut buf);
-                let mut ok = got == need;
-                if ok && !crypto::dss_checksum_ok(map.dsn.0, map.wire_ssn, map.wire_len, &buf, csum)
-                {
-                    ok = false;
-                }
-                if !ok {
-                    self.apply_status(i, MappingStatus::BadChecksum, map.dsn, (seq, dsn));
+                RxStep::BadChecksum { dsn, at } => {
+                    self.apply_status(i, MappingStatus::BadChecksum, dsn, at);
                     break;
                 }
-                self.deliver(i, dsn, got, &buf);
-            } else {
-                let n = avail.min(map.end() - seq).min(self.recv.room_at(dsn));
-                if n == 0 {
-                    break;
-                }
-                buf.resize(n, 0);
-                let (got, _) = self.subflows[i].tcp.read_with_seq(&mut buf);
-                self.deliver(i, dsn, got, &buf);
             }
         }
         self.rx_scratch = buf;
         // After fallback, the subflow's FIN is the end of the stream.
         let s = &self.subflows[i];
-        if s.mp.rx_fallback.is_some() && s.tcp.is_read_closed() && !self.recv.fin_received() {
+        if s.in_fallback() && s.tcp.is_read_closed() && !self.recv.fin_received() {
             let at = self.recv.rcv_nxt();
             if self.recv.set_fin(at) {
                 self.events.push_back(Event::Readable);
@@ -479,9 +418,8 @@ impl Connection {
         }
     }
 
-    fn deliver(&mut self, i: usize, dsn: Dsn, n: usize, buf: &[u8]) {
-        let r = self.recv.insert(dsn, &buf[..n]);
-        self.subflows[i].mp.data_received += n as u64;
+    fn deliver(&mut self, dsn: Dsn, data: &[u8]) {
+        let r = self.recv.insert(dsn, data);
         self.mib.duplicate_data_bytes += r.duplicate as u64;
         if r.queued > 0 {
             self.mib.ofo_queued += 1;

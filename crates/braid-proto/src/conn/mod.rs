@@ -78,7 +78,7 @@ use rand::Rng;
 use reassembly::Reassembly;
 use sendbuf::SendBuf;
 use std::collections::VecDeque;
-use subflow::{Role, Subflow, SubflowMp};
+use subflow::{Role, Subflow};
 
 /// A subflow's id within its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -482,8 +482,7 @@ impl Connection {
     fn add_subflow(&mut self, tcp: TcpSocket, role: Role) -> usize {
         let id = SubflowId(self.next_id);
         self.next_id += 1;
-        let mp = SubflowMp::new(id, role, tcp.iss());
-        self.subflows.push(Subflow { tcp, mp });
+        self.subflows.push(Subflow::new(id, role, tcp));
         self.subflows.len() - 1
     }
 
@@ -544,21 +543,24 @@ impl Connection {
     pub fn subflows(&self) -> Vec<SubflowInfo> {
         self.subflows
             .iter()
-            .map(|s| SubflowInfo {
-                id: s.mp.id,
-                local: s.tcp.local(),
-                remote: s.tcp.remote(),
-                established: s.mp.established,
-                backup: s.mp.backup || s.mp.peer_backup,
-                stats: s.tcp.stats(),
-                data_sent: s.mp.data_sent,
-                data_received: s.mp.data_received,
+            .map(|s| {
+                let (data_sent, data_received) = s.data_counts();
+                SubflowInfo {
+                    id: s.id(),
+                    local: s.tcp.local(),
+                    remote: s.tcp.remote(),
+                    established: s.is_established(),
+                    backup: s.is_backup(),
+                    stats: s.tcp.stats(),
+                    data_sent,
+                    data_received,
+                }
             })
             .collect()
     }
 
     fn index(&self, id: SubflowId) -> Option<usize> {
-        self.subflows.iter().position(|s| s.mp.id == id)
+        self.subflows.iter().position(|s| s.id() == id)
     }
 
     /// Queue data; returns the bytes accepted.
@@ -686,7 +688,7 @@ impl Connection {
             .iter()
             .rev()
             .find(|s| s.tcp.local() == local && s.tcp.remote() == remote)
-            .map(|s| s.mp.id)
+            .map(|s| s.id())
     }
 
     /// Every (local, remote) pair any subflow used.
@@ -716,7 +718,7 @@ impl Connection {
         }
         self.subflows
             .iter()
-            .find(|s| !s.mp.closed)
+            .find(|s| !s.is_closed())
             .unwrap_or(&self.subflows[0])
             .tcp
             .state()
@@ -751,7 +753,7 @@ impl Connection {
             let exists = self
                 .subflows
                 .iter()
-                .any(|s| !s.mp.closed && s.tcp.local().ip() == ip && s.tcp.remote() == remote);
+                .any(|s| !s.is_closed() && s.tcp.local().ip() == ip && s.tcp.remote() == remote);
             if remote.is_ipv4() == ip.is_ipv4() && !exists {
                 if let Err(e) = self.open_subflow(now, SocketAddr::new(ip, 0), remote, false) {
                     tracing::debug!(%e, "subflow not opened");
@@ -767,7 +769,7 @@ impl Connection {
 
     /// Whether the subflow is usable for data.
     fn usable(s: &Subflow) -> bool {
-        s.mp.established && !s.mp.closed && s.tcp.state().is_synchronized()
+        s.usable()
     }
 
     /// The RTO of subflow `i`.

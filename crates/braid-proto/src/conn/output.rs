@@ -3,9 +3,8 @@
 //! DATA_FIN (3.3.3) and ADD_ADDR (3.4.1) retransmission, timers, subflow
 //! events and the connection's end.
 
-use super::subflow::{Role, Subflow, TxChunk, TxCtx, TxHooks};
+use super::subflow::{JoinTimer, Subflow, TxChunk, TxCtx};
 use super::{CloseReason, Connection, Event, SubflowCloseReason, SubflowId};
-use crate::crypto;
 use crate::pm::PmContext;
 use crate::sched::{Decision, SchedContext, SubflowView};
 use crate::tcp::{self, Segment, State};
@@ -30,7 +29,7 @@ impl Connection {
             if let Some(seg) = self.poll_subflow(now, i) {
                 self.rr = (i + 1) % n;
                 let s = &self.subflows[i];
-                let out = (s.mp.id, s.tcp.local(), s.tcp.remote(), seg);
+                let out = (s.id(), s.tcp.local(), s.tcp.remote(), seg);
                 self.after_input(now);
                 return Some(out);
             }
@@ -63,18 +62,7 @@ impl Connection {
 
     fn poll_subflow(&mut self, now: Instant, i: usize) -> Option<Segment> {
         let ctx = self.tx_ctx();
-        let s = &mut self.subflows[i];
-        let mut hooks = TxHooks {
-            mp: &mut s.mp,
-            ctx,
-            mib: &mut self.mib,
-        };
-        let seg = s.tcp.poll_transmit_with(now, &mut hooks)?;
-        if !seg.payload.is_empty() && s.mp.wants_pure_ack() {
-            // Address options and DATA_FIN ride on pure ACKs only.
-            s.tcp.request_ack();
-        }
-        Some(seg)
+        self.subflows[i].poll_transmit(now, ctx, &mut self.mib)
     }
 
     /// Read-only views for the scheduler.
@@ -83,17 +71,13 @@ impl Connection {
             .iter()
             .map(|s| {
                 let available = s.tcp.available_window().min(s.tcp.send_capacity());
+                let active = s.usable() && !s.is_plain() && s.tcp.state() == State::Established;
                 SubflowView {
-                    id: s.mp.id,
-                    active: Self::usable(s)
-                        && s.mp.role != Role::Plain
-                        && s.tcp.state() == State::Established,
-                    backup: s.mp.backup || s.mp.peer_backup,
-                    stalled: s.mp.stalled,
-                    ready: Self::usable(s)
-                        && s.mp.role != Role::Plain
-                        && s.tcp.state() == State::Established
-                        && s.unsent() == 0,
+                    id: s.id(),
+                    active,
+                    backup: s.is_backup(),
+                    stalled: s.is_stalled(),
+                    ready: active && s.unsent() == 0,
                     available,
                     queued: s.tcp.send_queue(),
                     stats: s.tcp.stats(),
@@ -196,23 +180,7 @@ impl Connection {
                 .filter(|&i| self.subflows[i].tcp.send_capacity() >= data.len());
             let all: Vec<usize> = room.chain(lag).collect();
             for i in all {
-                let s = &mut self.subflows[i];
-                let w = s.tcp.write(&data);
-                if w == 0 {
-                    continue;
-                }
-                let ssn = s.mp.write_end;
-                let rel = ssn.0.wrapping_sub(s.mp.iss.0);
-                s.mp.tx_chunks.push_back(TxChunk {
-                    ssn,
-                    dsn,
-                    len: w,
-                    checksum: checksum
-                        .then(|| crypto::dss_checksum(dsn.0, rel, w as u16, &data[..w])),
-                    reinjected: false,
-                });
-                s.mp.write_end += w;
-                s.mp.data_sent += w as u64;
+                let w = self.subflows[i].write_chunk(dsn, &data, checksum);
                 n = n.max(w);
             }
             if n == 0 {
@@ -269,7 +237,7 @@ impl Connection {
         if !self
             .subflows
             .iter()
-            .any(|s| Self::usable(s) && s.mp.tx_chunks.iter().any(holds))
+            .any(|s| s.usable() && s.holds_chunk(holds))
         {
             return false;
         }
@@ -280,17 +248,17 @@ impl Connection {
         let (fast, fast_rtt) = (f.id, f.srtt().as_micros());
         let mut queued = 0;
         for (s, v) in self.subflows.iter_mut().zip(&views) {
-            if s.mp.id == fast || v.srtt().as_micros() * 2 <= fast_rtt * 3 {
+            if s.id() == fast || v.srtt().as_micros() * 2 <= fast_rtt * 3 {
                 continue;
             }
             let before = queued;
-            for c in s.mp.tx_chunks.iter_mut().filter(|c| holds(c)) {
-                c.reinjected = true;
+            let (send, mark) = (&mut self.send, &mut self.orp_mark);
+            s.reinject_chunks(holds, |c| {
                 let start = c.dsn.max(done);
-                let len = (c.dsn + c.len as u64 - start) as usize;
-                queued += self.send.queue_reinject(start, len);
-                self.orp_mark = self.orp_mark.max(c.dsn + c.len as u64);
-            }
+                let len = (c.dsn_end() - start) as usize;
+                queued += send.queue_reinject(start, len);
+                *mark = (*mark).max(c.dsn_end());
+            });
             // Blocking the peer's window: the slow subflow's queue is too
             // long for the receiver's buffer; shrink it (the paper's
             // penalisation). Not when only our send buffer is full (a
@@ -310,9 +278,7 @@ impl Connection {
     fn send_data_fin(&mut self, now: Instant) {
         let mut rto = Duration::from_millis(200);
         for s in &mut self.subflows {
-            if Self::usable(s) && s.mp.role != Role::Plain {
-                s.mp.want_data_fin = true;
-                s.tcp.request_ack();
+            if s.usable() && s.request_data_fin() {
                 rto = rto.max(s.tcp.stats().rto);
             }
         }
@@ -321,7 +287,7 @@ impl Connection {
     }
 
     fn schedule_fallback(&mut self) {
-        let Some(i) = self.subflows.iter().position(|s| s.mp.role == Role::Plain) else {
+        let Some(i) = self.subflows.iter().position(|s| s.is_plain()) else {
             return;
         };
         let s = &mut self.subflows[i];
@@ -338,8 +304,7 @@ impl Connection {
             self.send.peek(room, self.send.end()).filter(|_| room > 0)
         {
             let data = self.send.copy(dsn, len);
-            let n = s.tcp.write(&data);
-            s.mp.data_sent += n as u64;
+            let n = s.write_plain(&data);
             self.send.consume(n, reinjection);
         }
         if self.send.fin().is_some() && self.send.all_scheduled() && !self.tcp_fin_sent {
@@ -376,7 +341,7 @@ impl Connection {
             .filter(|a| !a.echoed && a.tries < self.config.add_addr_max_tries)
             .map(|a| a.next)
             .filter(|_| self.mptcp_ready() && self.connected);
-        let joins = self.subflows.iter().filter_map(|s| s.mp.join_ack_rtx);
+        let joins = self.subflows.iter().filter_map(|s| s.join_ack_deadline());
         let pm = self
             .pm_due
             .filter(|_| !self.pm_started && self.mptcp_ready() && self.connected);
@@ -397,60 +362,23 @@ impl Connection {
                     tcp::Event::Connected | tcp::Event::Readable | tcp::Event::Writable => {}
                 }
             }
-            let s = &mut self.subflows[i];
-            let stats = s.tcp.stats();
-            if stats.bytes_acked > s.mp.last_bytes_acked {
-                s.mp.last_bytes_acked = stats.bytes_acked;
-                s.mp.stalled = false;
+            if self.subflows[i].detect_stall() && self.others_usable(i) {
+                self.reinject(i);
             }
-            if stats.rto_count > s.mp.last_rto_count {
-                s.mp.last_rto_count = stats.rto_count;
-                if s.mp.established && s.tcp.state().is_synchronized() {
-                    s.mp.stalled = true;
-                    if self.others_usable(i) {
-                        self.reinject(i);
-                    }
-                }
-            }
-            // Chunks go once both the subflow and the data level
-            // acknowledged them (a subflow reset after a checksum failure
-            // loses bytes it had acknowledged, so they stay reinjectable).
-            let s = &mut self.subflows[i];
-            let una = s.mp.write_end - s.tcp.send_queue();
             let data_una = self.send.una();
-            while s
-                .mp
-                .tx_chunks
-                .front()
-                .is_some_and(|c| c.end() <= una && c.dsn + c.len as u64 <= data_una)
-            {
-                s.mp.tx_chunks.pop_front();
-            }
-            // RFC 8684 section 3.2: the third ACK of a join is resent until
-            // the responder acknowledges it.
-            // It backs off like a retransmission and gives up after as many
-            // tries as TCP would retransmit data: the subflow is reset.
-            if s.mp.join_ack_rtx.is_some_and(|t| t <= now) {
-                if s.mp.established || s.mp.closed {
-                    s.mp.join_ack_rtx = None;
-                } else if s.mp.join_ack_tries >= self.config.tcp.max_retransmissions {
-                    s.mp.join_ack_rtx = None;
-                    self.reset_subflow(i, crate::wire::mptcp::rst_reason::UNSPECIFIED);
-                } else {
-                    s.mp.join_ack_tries += 1;
-                    let rto = s.tcp.stats().rto * (1u32 << s.mp.join_ack_tries.min(6));
-                    s.mp.join_ack_rtx = Some(now + rto.min(self.config.tcp.rto_max));
-                    s.tcp.request_ack();
-                }
+            self.subflows[i].release_acked(data_una);
+            let (tries, rto_max) = (self.config.tcp.max_retransmissions, self.config.tcp.rto_max);
+            if self.subflows[i].join_ack_timer(now, tries, rto_max) == JoinTimer::GiveUp {
+                self.reset_subflow(i, crate::wire::mptcp::rst_reason::UNSPECIFIED);
             }
             // Fallback: the subflow's FIN is the stream's end.
-            if self.subflows[i].mp.rx_fallback.is_some() {
+            if self.subflows[i].in_fallback() {
                 self.pump_rx(i);
             }
         }
         if !self.connected {
             let s = &self.subflows[0];
-            if s.mp.established && s.tcp.state().is_synchronized() {
+            if s.is_established() && s.tcp.state().is_synchronized() {
                 self.connected = true;
                 self.events.push_back(Event::Connected);
                 let srtt = s.tcp.stats().srtt.unwrap_or(Duration::from_millis(200));
@@ -463,7 +391,7 @@ impl Connection {
         // racing the third ACK would reach a server that cannot check it
         // yet, and be refused.
         let full = !self.client
-            || self.subflows[0].mp.fully_established
+            || self.subflows[0].is_fully_established()
             || self.pm_due.is_some_and(|t| t <= now);
         if self.connected && !self.pm_started && self.mptcp_ready() && full {
             self.pm_started = true;
@@ -482,43 +410,42 @@ impl Connection {
     /// Queue for reinjection everything subflow `i` carries that the
     /// peer has not DATA_ACKed.
     fn reinject(&mut self, i: usize) {
-        let s: &mut Subflow = &mut self.subflows[i];
-        for c in s.mp.tx_chunks.iter_mut() {
-            if !c.reinjected {
-                c.reinjected = true;
-                self.send.queue_reinject(c.dsn, c.len);
-            }
-        }
+        let send = &mut self.send;
+        self.subflows[i].reinject_chunks(
+            |c| !c.reinjected,
+            |c| {
+                send.queue_reinject(c.dsn, c.len);
+            },
+        );
     }
 
     fn on_subflow_closed(&mut self, i: usize, reason: tcp::CloseReason) {
-        let s = &mut self.subflows[i];
-        if s.mp.closed && reason != tcp::CloseReason::Aborted {
+        let s: &mut Subflow = &mut self.subflows[i];
+        if s.mark_closed() {
             return;
         }
-        let already = s.mp.closed;
-        s.mp.closed = true;
-        if already {
-            return;
-        }
-        if matches!(s.mp.role, Role::JoinInitiator | Role::JoinResponder) {
+        if s.is_join() {
             // The slot is free again (as Linux counts subflows).
             self.extra_subflows = self.extra_subflows.saturating_sub(1);
         }
-        let id = s.mp.id;
+        let id = s.id();
+        let (peer_reason, local_reason) = s.rst_reasons();
         let reason = SubflowCloseReason {
             tcp: reason,
-            peer_reason: s.mp.rst_received,
-            local_reason: s.mp.rst_reason,
+            peer_reason,
+            local_reason,
         };
         tracing::debug!(?id, ?reason, "subflow closed");
         self.events.push_back(Event::SubflowClosed { id, reason });
         if self.closed.is_none() && !self.fallback {
             // Data on a dead subflow is sent again elsewhere.
-            for c in self.subflows[i].mp.tx_chunks.iter_mut() {
-                c.reinjected = true;
-                self.send.queue_reinject(c.dsn, c.len);
-            }
+            let send = &mut self.send;
+            self.subflows[i].reinject_chunks(
+                |_| true,
+                |c| {
+                    send.queue_reinject(c.dsn, c.len);
+                },
+            );
         }
     }
 
@@ -528,7 +455,7 @@ impl Connection {
             return;
         }
         if self.fallback {
-            let Some(s) = self.subflows.iter().find(|s| s.mp.role == Role::Plain) else {
+            let Some(s) = self.subflows.iter().find(|s| s.is_plain()) else {
                 return;
             };
             match s.tcp.close_reason() {
@@ -549,7 +476,7 @@ impl Connection {
             self.set_closed(CloseReason::Normal);
             return;
         }
-        let any_open = self.subflows.iter().any(|s| !s.mp.closed);
+        let any_open = self.subflows.iter().any(|s| !s.is_closed());
         if !any_open {
             // Every subflow reset (the SYN answered by a RST: a closed
             // port): a reset, as Linux reports ECONNREFUSED/ECONNRESET on

@@ -55,13 +55,9 @@ impl Connection {
         self.mib.mp_join_syn_rx += 1;
         let i = self.add_subflow(tcp, Role::JoinResponder);
         let local_id = self.local_addr_id(local);
-        let mp = &mut self.subflows[i].mp;
-        mp.nonce_local = rng.next_u32();
-        mp.nonce_remote = nonce;
-        mp.remote_addr_id = addr_id;
-        mp.peer_backup = backup;
-        mp.local_addr_id = local_id;
-        Ok(mp.id)
+        let s = &mut self.subflows[i];
+        s.init_join_responder(rng.next_u32(), nonce, addr_id, backup, local_id);
+        Ok(s.id())
     }
 
     fn local_addr_id(&mut self, local: SocketAddr) -> u8 {
@@ -107,12 +103,9 @@ impl Connection {
             .find(|(_, a)| a.ip() == remote.ip())
             .map_or(0, |(id, _)| *id);
         let i = self.add_subflow(tcp, Role::JoinInitiator);
-        let mp = &mut self.subflows[i].mp;
-        mp.nonce_local = nonce;
-        mp.local_addr_id = local_id;
-        mp.remote_addr_id = remote_id;
-        mp.backup = backup;
-        Ok(mp.id)
+        let s = &mut self.subflows[i];
+        s.init_join_initiator(nonce, local_id, remote_id, backup);
+        Ok(s.id())
     }
 
     /// Announce a local address with ADD_ADDR (RFC 8684 section 3.4.1);
@@ -140,10 +133,9 @@ impl Connection {
         if let Some(s) = self
             .subflows
             .iter_mut()
-            .find(|s| s.mp.established && !s.mp.closed)
+            .find(|s| s.is_established() && !s.is_closed())
         {
-            s.mp.remove = Some(v);
-            s.tcp.request_ack();
+            s.queue_remove(v);
         }
     }
 
@@ -151,10 +143,7 @@ impl Connection {
     /// section 3.3.8); our scheduler treats it so as well.
     pub fn set_backup(&mut self, id: SubflowId, backup: bool) {
         if let Some(i) = self.index(id) {
-            let s = &mut self.subflows[i];
-            s.mp.backup = backup;
-            s.mp.send_prio = Some(backup);
-            s.tcp.request_ack();
+            self.subflows[i].set_backup(backup);
         }
     }
 
@@ -180,8 +169,7 @@ impl Connection {
         }
         self.mib.add_addr_rx += 1;
         let echo = AddAddr { hmac: None, ..*a };
-        self.subflows[i].mp.echo = Some(echo);
-        self.subflows[i].tcp.request_ack();
+        self.subflows[i].queue_echo(echo);
         let port = a
             .port
             .unwrap_or_else(|| self.subflows[0].tcp.remote().port());
@@ -236,14 +224,12 @@ impl Connection {
                 (a.addr.port() != self.subflows[i].tcp.local().port()).then_some(a.addr.port());
             let ip = a.addr.ip();
             let hmac = crypto::add_addr_hmac(self.local_key, remote_key, a.id, ip, port);
-            let s = &mut self.subflows[i];
-            s.mp.announce = Some(AddAddr {
+            self.subflows[i].queue_announce(AddAddr {
                 addr_id: a.id,
                 addr: ip,
                 port,
                 hmac: Some(hmac),
             });
-            s.tcp.request_ack();
             // One announcement per pure ACK; the next goes at the next
             // timeout check.
             break;
@@ -253,7 +239,7 @@ impl Connection {
     pub(super) fn pairs(&self) -> Vec<(SocketAddr, SocketAddr)> {
         self.subflows
             .iter()
-            .filter(|s| !s.mp.closed)
+            .filter(|s| !s.is_closed())
             .map(|s| (s.tcp.local(), s.tcp.remote()))
             .collect()
     }

@@ -2,6 +2,15 @@
 //! on it, and the [`SegmentHooks`] that write MPTCP options on its
 //! segments (RFC 8684 sections 3.1, 3.2, 3.3, 3.4, 3.5, 3.6, 3.7).
 //!
+//! The subflow owns its MPTCP state (as Linux keeps it in `subflow.c`):
+//! its fields are private to this module, and the connection, which keeps
+//! the data level (send buffer, reassembly, DATA_ACK/DATA_FIN, verdicts),
+//! works it through methods: hand it a chunk ([`Subflow::write_chunk`]),
+//! take the next mapped bytes ([`Subflow::take_mapped`]), detect a stall
+//! ([`Subflow::detect_stall`]), run its join handshake
+//! ([`Subflow::on_join_synack`], [`Subflow::join_ack_valid`],
+//! [`Subflow::join_ack_timer`]).
+//!
 //! Sending: the connection writes a *chunk* of data-level bytes into the
 //! subflow only when everything written before was already segmented, so
 //! no segment ever spans two chunks; each segment carries the DSS mapping
@@ -11,13 +20,14 @@
 use super::SubflowId;
 use crate::crypto;
 use crate::mib::Mib;
-use crate::tcp::{OutgoingInfo, SegmentHooks, TcpSocket};
+use crate::tcp::{OutgoingInfo, Segment, SegmentHooks, TcpSocket};
+use crate::time::{Duration, Instant};
 use crate::wire::mptcp::{AddAddr, Dss, DssMapping, MpCapable, MpJoin, MptcpOption, VERSION};
 use crate::wire::{Dsn, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 use arrayvec::ArrayVec;
 use std::collections::VecDeque;
 
-use super::mapping::RxMap;
+use super::mapping::{self, RxMap};
 
 /// How the subflow was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,61 +58,66 @@ impl TxChunk {
     pub fn end(&self) -> SeqNum {
         self.ssn + self.len
     }
+
+    /// Data sequence number after the chunk's last byte.
+    pub fn dsn_end(&self) -> Dsn {
+        self.dsn + self.len as u64
+    }
 }
 
-/// MPTCP state of one subflow.
+/// MPTCP state of one subflow (private to this module).
 #[derive(Debug)]
-pub(super) struct SubflowMp {
-    pub id: SubflowId,
-    pub role: Role,
-    pub iss: SeqNum,
-    pub local_addr_id: u8,
-    pub remote_addr_id: u8,
+struct SubflowMp {
+    id: SubflowId,
+    role: Role,
+    iss: SeqNum,
+    local_addr_id: u8,
+    remote_addr_id: u8,
     /// We asked for this subflow to be a backup.
-    pub backup: bool,
+    backup: bool,
     /// The peer asked for it (MP_JOIN or MP_PRIO `B`).
-    pub peer_backup: bool,
+    peer_backup: bool,
     /// MPTCP handshake done: the subflow may carry data.
-    pub established: bool,
+    established: bool,
     /// Client of MP_CAPABLE: the peer's DSS was seen, so the keys arrived
     /// and MP_CAPABLE is no longer repeated (RFC 8684 section 3.1).
-    pub fully_established: bool,
-    pub nonce_local: u32,
-    pub nonce_remote: u32,
+    fully_established: bool,
+    nonce_local: u32,
+    nonce_remote: u32,
     /// Join initiator: the third-ACK HMAC to send until the peer ACKs it.
-    pub join_ack_hmac: Option<[u8; 20]>,
+    join_ack_hmac: Option<[u8; 20]>,
     /// Join initiator: when to resend the third ACK if still unanswered.
-    pub join_ack_rtx: Option<crate::time::Instant>,
+    join_ack_rtx: Option<Instant>,
     /// Join initiator: third-ACK retransmissions so far.
-    pub join_ack_tries: u32,
-    pub tx_chunks: VecDeque<TxChunk>,
+    join_ack_tries: u32,
+    tx_chunks: VecDeque<TxChunk>,
     /// Subflow sequence number after the last byte written.
-    pub write_end: SeqNum,
-    pub rx_maps: VecDeque<RxMap>,
+    write_end: SeqNum,
+    rx_maps: VecDeque<RxMap>,
     /// Plain-TCP receive after fallback: (subflow seq, DSN) of one byte.
-    pub rx_fallback: Option<(SeqNum, Dsn)>,
+    rx_fallback: Option<(SeqNum, Dsn)>,
     /// MP_TCPRST reason on our RST.
-    pub rst_reason: Option<u8>,
+    rst_reason: Option<u8>,
     /// MP_TCPRST reason on the peer's RST.
-    pub rst_received: Option<u8>,
+    rst_received: Option<u8>,
     /// MP_FAIL to send (on the RST when resetting).
-    pub mp_fail: Option<Dsn>,
-    pub want_data_fin: bool,
-    pub send_prio: Option<bool>,
-    pub echo: Option<AddAddr>,
-    pub announce: Option<AddAddr>,
-    pub remove: Option<ArrayVec<u8, 37>>,
-    pub stalled: bool,
-    pub last_rto_count: u64,
-    pub last_bytes_acked: u64,
+    mp_fail: Option<Dsn>,
+    want_data_fin: bool,
+    send_prio: Option<bool>,
+    echo: Option<AddAddr>,
+    announce: Option<AddAddr>,
+    remove: Option<ArrayVec<u8, 37>>,
+    stalled: bool,
+    last_rto_count: u64,
+    last_bytes_acked: u64,
     /// Data-level bytes scheduled on / delivered from this subflow.
-    pub data_sent: u64,
-    pub data_received: u64,
-    pub closed: bool,
+    data_sent: u64,
+    data_received: u64,
+    closed: bool,
 }
 
 impl SubflowMp {
-    pub fn new(id: SubflowId, role: Role, iss: SeqNum) -> SubflowMp {
+    fn new(id: SubflowId, role: Role, iss: SeqNum) -> SubflowMp {
         SubflowMp {
             id,
             role,
@@ -140,7 +155,7 @@ impl SubflowMp {
     }
 
     /// Whether options wait for a pure ACK.
-    pub fn wants_pure_ack(&self) -> bool {
+    fn wants_pure_ack(&self) -> bool {
         self.want_data_fin
             || self.send_prio.is_some()
             || self.echo.is_some()
@@ -150,19 +165,509 @@ impl SubflowMp {
     }
 }
 
-/// One subflow.
+/// One subflow: its TCP socket (driven by the connection for segment
+/// I/O and timers) and its MPTCP state (worked through methods).
 #[derive(Debug)]
 pub(super) struct Subflow {
     pub tcp: TcpSocket,
-    pub mp: SubflowMp,
+    mp: SubflowMp,
+}
+
+/// What [`Subflow::take_mapped`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RxStep {
+    /// `len` bytes at `dsn` are in the buffer.
+    Data { dsn: Dsn, len: usize },
+    /// Nothing to take now (no bytes, no room, or a mapping not yet
+    /// complete under checksums).
+    Blocked,
+    /// In-order bytes no mapping covers (`seq`: the first).
+    Unmapped { seq: SeqNum },
+    /// A mapping entered past its start under checksums.
+    Invalid { dsn: Dsn, at: (SeqNum, Dsn) },
+    /// A complete mapping failed its DSS checksum.
+    BadChecksum { dsn: Dsn, at: (SeqNum, Dsn) },
+}
+
+/// What the third-ACK timer of a join did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum JoinTimer {
+    /// Not due, or nothing left to resend.
+    Idle,
+    /// The third ACK goes again.
+    Resent,
+    /// Out of tries: the caller resets the subflow.
+    GiveUp,
 }
 
 impl Subflow {
+    pub fn new(id: SubflowId, role: Role, tcp: TcpSocket) -> Subflow {
+        let mp = SubflowMp::new(id, role, tcp.iss());
+        Subflow { tcp, mp }
+    }
+
+    pub fn id(&self) -> SubflowId {
+        self.mp.id
+    }
+
+    pub fn role(&self) -> Role {
+        self.mp.role
+    }
+
+    pub fn is_plain(&self) -> bool {
+        self.mp.role == Role::Plain
+    }
+
+    /// Created by MP_JOIN, either side.
+    pub fn is_join(&self) -> bool {
+        matches!(self.mp.role, Role::JoinInitiator | Role::JoinResponder)
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.mp.established
+    }
+
+    pub fn is_fully_established(&self) -> bool {
+        self.mp.fully_established
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.mp.closed
+    }
+
+    /// Backup by our choice or the peer's.
+    pub fn is_backup(&self) -> bool {
+        self.mp.backup || self.mp.peer_backup
+    }
+
+    pub fn is_stalled(&self) -> bool {
+        self.mp.stalled
+    }
+
+    /// May carry data: MPTCP handshake done, not closed, TCP synchronized.
+    pub fn usable(&self) -> bool {
+        self.mp.established && !self.mp.closed && self.tcp.state().is_synchronized()
+    }
+
+    pub fn remote_addr_id(&self) -> u8 {
+        self.mp.remote_addr_id
+    }
+
+    /// Data-level bytes scheduled on / delivered from this subflow.
+    pub fn data_counts(&self) -> (u64, u64) {
+        (self.mp.data_sent, self.mp.data_received)
+    }
+
+    /// MP_TCPRST reasons: (the peer's, ours).
+    pub fn rst_reasons(&self) -> (Option<u8>, Option<u8>) {
+        (self.mp.rst_received, self.mp.rst_reason)
+    }
+
     /// Written bytes not yet segmented by TCP.
     pub fn unsent(&self) -> usize {
         self.tcp
             .send_queue()
             .saturating_sub(self.tcp.stats().bytes_in_flight)
+    }
+
+    // ---- Handshakes ----
+
+    /// The MP_CAPABLE handshake (or the plain fallback) is done.
+    pub fn set_established(&mut self) {
+        self.mp.established = true;
+    }
+
+    /// A join completed: it may carry data.
+    pub fn join_established(&mut self) {
+        self.mp.established = true;
+        self.mp.fully_established = true;
+    }
+
+    /// A DSS arrived: a client of MP_CAPABLE stops repeating its keys.
+    pub fn on_dss_seen(&mut self) {
+        if self.mp.role == Role::CapableClient {
+            self.mp.fully_established = true;
+        }
+    }
+
+    /// Join responder: what the MP_JOIN SYN said, and our nonce.
+    pub fn init_join_responder(
+        &mut self,
+        nonce_local: u32,
+        nonce_remote: u32,
+        remote_addr_id: u8,
+        peer_backup: bool,
+        local_addr_id: u8,
+    ) {
+        let mp = &mut self.mp;
+        mp.nonce_local = nonce_local;
+        mp.nonce_remote = nonce_remote;
+        mp.remote_addr_id = remote_addr_id;
+        mp.peer_backup = peer_backup;
+        mp.local_addr_id = local_addr_id;
+    }
+
+    /// Join initiator: what the MP_JOIN SYN will say.
+    pub fn init_join_initiator(&mut self, nonce: u32, local_id: u8, remote_id: u8, backup: bool) {
+        let mp = &mut self.mp;
+        mp.nonce_local = nonce;
+        mp.local_addr_id = local_id;
+        mp.remote_addr_id = remote_id;
+        mp.backup = backup;
+    }
+
+    /// Join initiator, SYN/ACK with MP_JOIN (RFC 8684 section 3.2):
+    /// checks the responder's HMAC and, if good, arms the third ACK.
+    /// Returns whether the HMAC was good.
+    pub fn on_join_synack(
+        &mut self,
+        now: Instant,
+        rto: Duration,
+        local_key: u64,
+        remote_key: u64,
+        (backup, addr_id, hmac, nonce): (bool, u8, u64, u32),
+    ) -> bool {
+        let mp = &mut self.mp;
+        if hmac != crypto::join_synack_hmac(remote_key, local_key, nonce, mp.nonce_local) {
+            return false;
+        }
+        mp.nonce_remote = nonce;
+        mp.remote_addr_id = addr_id;
+        mp.peer_backup = backup;
+        mp.join_ack_rtx = Some(now + rto);
+        mp.join_ack_hmac = Some(crypto::join_ack_hmac(
+            local_key,
+            remote_key,
+            mp.nonce_local,
+            nonce,
+        ));
+        true
+    }
+
+    /// Join initiator: the third ACK is armed (the SYN/ACK was good).
+    pub fn join_ack_pending(&self) -> bool {
+        self.mp.join_ack_hmac.is_some()
+    }
+
+    /// Join responder: whether the third ACK's HMAC is the one expected.
+    pub fn join_ack_valid(&self, local_key: u64, remote_key: u64, hmac: &[u8; 20]) -> bool {
+        let mp = &self.mp;
+        *hmac == crypto::join_ack_hmac(remote_key, local_key, mp.nonce_remote, mp.nonce_local)
+    }
+
+    /// When the third ACK of a join is resent, if it still waits.
+    pub fn join_ack_deadline(&self) -> Option<Instant> {
+        self.mp.join_ack_rtx
+    }
+
+    /// RFC 8684 section 3.2: the third ACK of a join is resent until the
+    /// responder acknowledges it. It backs off like a retransmission and
+    /// gives up after `max_tries` (as many as TCP retransmits data).
+    pub fn join_ack_timer(&mut self, now: Instant, max_tries: u32, rto_max: Duration) -> JoinTimer {
+        let mp = &mut self.mp;
+        if mp.join_ack_rtx.is_none_or(|t| t > now) {
+            return JoinTimer::Idle;
+        }
+        if mp.established || mp.closed {
+            mp.join_ack_rtx = None;
+            return JoinTimer::Idle;
+        }
+        if mp.join_ack_tries >= max_tries {
+            mp.join_ack_rtx = None;
+            return JoinTimer::GiveUp;
+        }
+        mp.join_ack_tries += 1;
+        let rto = self.tcp.stats().rto * (1u32 << mp.join_ack_tries.min(6));
+        mp.join_ack_rtx = Some(now + rto.min(rto_max));
+        self.tcp.request_ack();
+        JoinTimer::Resent
+    }
+
+    // ---- Sending ----
+
+    /// Hand the subflow a chunk of data-level bytes at `dsn`; returns how
+    /// many it took (its send buffer may hold fewer). With `checksum` the
+    /// chunk's DSS checksum is computed once, here.
+    pub fn write_chunk(&mut self, dsn: Dsn, data: &[u8], checksum: bool) -> usize {
+        let w = self.tcp.write(data);
+        if w == 0 {
+            return 0;
+        }
+        let mp = &mut self.mp;
+        let ssn = mp.write_end;
+        let rel = ssn.0.wrapping_sub(mp.iss.0);
+        mp.tx_chunks.push_back(TxChunk {
+            ssn,
+            dsn,
+            len: w,
+            checksum: checksum.then(|| crypto::dss_checksum(dsn.0, rel, w as u16, &data[..w])),
+            reinjected: false,
+        });
+        mp.write_end += w;
+        mp.data_sent += w as u64;
+        w
+    }
+
+    /// After fallback: plain bytes, no mapping.
+    pub fn write_plain(&mut self, data: &[u8]) -> usize {
+        let n = self.tcp.write(data);
+        self.mp.data_sent += n as u64;
+        n
+    }
+
+    /// Whether a chunk still held (not yet acknowledged) matches `pred`.
+    pub fn holds_chunk(&self, pred: impl Fn(&TxChunk) -> bool) -> bool {
+        self.mp.tx_chunks.iter().any(pred)
+    }
+
+    /// Mark every held chunk matching `pred` reinjected and hand it to
+    /// `f` (which queues it at the data level).
+    pub fn reinject_chunks(
+        &mut self,
+        pred: impl Fn(&TxChunk) -> bool,
+        mut f: impl FnMut(&TxChunk),
+    ) {
+        for c in self.mp.tx_chunks.iter_mut().filter(|c| pred(c)) {
+            c.reinjected = true;
+            f(c);
+        }
+    }
+
+    /// Forget chunks both the subflow and the data level acknowledged (a
+    /// subflow reset after a checksum failure loses bytes it had
+    /// acknowledged, so they stay reinjectable until DATA_ACKed).
+    pub fn release_acked(&mut self, data_una: Dsn) {
+        let una = self.mp.write_end - self.tcp.send_queue();
+        let chunks = &mut self.mp.tx_chunks;
+        while chunks
+            .front()
+            .is_some_and(|c| c.end() <= una && c.dsn_end() <= data_una)
+        {
+            chunks.pop_front();
+        }
+    }
+
+    /// The subflow's next segment, with its MPTCP options.
+    pub fn poll_transmit(&mut self, now: Instant, ctx: TxCtx, mib: &mut Mib) -> Option<Segment> {
+        let mut hooks = TxHooks {
+            mp: &mut self.mp,
+            ctx,
+            mib,
+        };
+        let seg = self.tcp.poll_transmit_with(now, &mut hooks)?;
+        if !seg.payload.is_empty() && self.mp.wants_pure_ack() {
+            // Address options and DATA_FIN ride on pure ACKs only.
+            self.tcp.request_ack();
+        }
+        Some(seg)
+    }
+
+    /// Send (and keep sending, until DATA_ACKed) the DATA_FIN on a pure
+    /// ACK. Returns false for a plain subflow.
+    pub fn request_data_fin(&mut self) -> bool {
+        if self.mp.role == Role::Plain {
+            return false;
+        }
+        self.mp.want_data_fin = true;
+        self.tcp.request_ack();
+        true
+    }
+
+    /// Echo an ADD_ADDR on the next pure ACK.
+    pub fn queue_echo(&mut self, echo: AddAddr) {
+        self.mp.echo = Some(echo);
+        self.tcp.request_ack();
+    }
+
+    /// Send an ADD_ADDR on the next pure ACK.
+    pub fn queue_announce(&mut self, a: AddAddr) {
+        self.mp.announce = Some(a);
+        self.tcp.request_ack();
+    }
+
+    /// Send a REMOVE_ADDR on the next pure ACK.
+    pub fn queue_remove(&mut self, ids: ArrayVec<u8, 37>) {
+        self.mp.remove = Some(ids);
+        self.tcp.request_ack();
+    }
+
+    /// Our backup choice, told to the peer with MP_PRIO.
+    pub fn set_backup(&mut self, backup: bool) {
+        self.mp.backup = backup;
+        self.mp.send_prio = Some(backup);
+        self.tcp.request_ack();
+    }
+
+    /// The peer's MP_PRIO.
+    pub fn set_peer_backup(&mut self, backup: bool) {
+        self.mp.peer_backup = backup;
+    }
+
+    // ---- Failures ----
+
+    /// Detect a stall: a retransmission timeout of an established subflow
+    /// since the last call makes it stalled (the scheduler avoids it);
+    /// newly acknowledged bytes clear that. Returns whether an RTO fired.
+    pub fn detect_stall(&mut self) -> bool {
+        let stats = self.tcp.stats();
+        let mp = &mut self.mp;
+        if stats.bytes_acked > mp.last_bytes_acked {
+            mp.last_bytes_acked = stats.bytes_acked;
+            mp.stalled = false;
+        }
+        if stats.rto_count > mp.last_rto_count {
+            mp.last_rto_count = stats.rto_count;
+            if mp.established && self.tcp.state().is_synchronized() {
+                mp.stalled = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Reset with MP_TCPRST `reason` (RFC 8684 section 3.6); false if
+    /// already closed.
+    pub fn reset(&mut self, reason: u8) -> bool {
+        if self.mp.closed {
+            return false;
+        }
+        self.mp.rst_reason = Some(reason);
+        self.tcp.abort();
+        true
+    }
+
+    /// Send MP_FAIL for `dsn` (on the RST when resetting).
+    pub fn fail(&mut self, dsn: Dsn) {
+        self.mp.mp_fail = Some(dsn);
+    }
+
+    /// The reason our RST will carry, without resetting now.
+    pub fn set_rst_reason(&mut self, reason: u8) {
+        self.mp.rst_reason = Some(reason);
+    }
+
+    /// The peer's MP_TCPRST reason.
+    pub fn set_rst_received(&mut self, reason: u8) {
+        self.mp.rst_received = Some(reason);
+    }
+
+    /// Mark closed; returns whether it already was.
+    pub fn mark_closed(&mut self) -> bool {
+        std::mem::replace(&mut self.mp.closed, true)
+    }
+
+    /// Plain TCP from now on (RFC 8684 section 3.7); `rcv_nxt` is the
+    /// data-level byte the next subflow byte carries, unless a fallback
+    /// point was set already.
+    pub fn fall_back(&mut self, rcv_nxt: Dsn) {
+        self.mp.role = Role::Plain;
+        self.mp.established = true;
+        if self.mp.rx_fallback.is_none() {
+            self.mp.rx_fallback = Some((self.tcp.read_seq(), rcv_nxt));
+        }
+    }
+
+    /// Fallback starting at subflow byte `at.0`, data-level `at.1`.
+    pub fn set_fallback_at(&mut self, at: (SeqNum, Dsn)) {
+        self.mp.rx_fallback = Some(at);
+    }
+
+    pub fn in_fallback(&self) -> bool {
+        self.mp.rx_fallback.is_some()
+    }
+
+    // ---- Receiving ----
+
+    /// Check a received mapping against those held (see
+    /// [`mapping::check`]).
+    pub fn check_mapping(&self, map: &RxMap, checksum: bool) -> mapping::MappingStatus {
+        mapping::check(&self.mp.rx_maps, map, checksum, self.tcp.read_seq())
+    }
+
+    /// Keep a mapping; past `max` held, the oldest goes (bounded state
+    /// against a peer sending a mapping per byte). Returns whether one
+    /// went.
+    pub fn insert_mapping(&mut self, map: RxMap, checksum: bool, max: usize) -> bool {
+        let maps = &mut self.mp.rx_maps;
+        if mapping::insert(maps, map, checksum) && maps.len() > max {
+            maps.pop_front();
+            return true;
+        }
+        false
+    }
+
+    /// Take the next in-order bytes through their mapping into `buf`
+    /// (resized to them): at most `room_at(dsn)` of them, the data-level
+    /// room there. Under checksums a mapping is taken only whole, once
+    /// checked.
+    pub fn take_mapped(
+        &mut self,
+        checksum: bool,
+        room_at: impl Fn(Dsn) -> usize,
+        buf: &mut Vec<u8>,
+    ) -> RxStep {
+        let avail = self.tcp.recv_queue();
+        if avail == 0 || self.mp.closed {
+            return RxStep::Blocked;
+        }
+        let seq = self.tcp.read_seq();
+        if let Some((base_seq, base_dsn)) = self.mp.rx_fallback {
+            let dsn = base_dsn + (seq - base_seq) as u64;
+            let n = avail.min(room_at(dsn));
+            if n == 0 {
+                return RxStep::Blocked;
+            }
+            buf.resize(n, 0);
+            let (got, _) = self.tcp.read_with_seq(buf);
+            // The base follows the read edge, so the distance from it
+            // never reaches 2^31 (a subtraction of sequence numbers
+            // further apart is meaningless).
+            self.mp.rx_fallback = Some((seq + got, dsn + got as u64));
+            return self.took(dsn, got);
+        }
+        mapping::consume(&mut self.mp.rx_maps, seq, checksum);
+        let Some(map) = self.mp.rx_maps.iter().find(|m| m.contains(seq)).copied() else {
+            return RxStep::Unmapped { seq };
+        };
+        let dsn = map.dsn_of(seq);
+        let Some(csum) = map.checksum.filter(|_| checksum) else {
+            let n = avail.min(map.end() - seq).min(room_at(dsn));
+            if n == 0 {
+                return RxStep::Blocked;
+            }
+            buf.resize(n, 0);
+            let (got, _) = self.tcp.read_with_seq(buf);
+            return self.took(dsn, got);
+        };
+        // The whole mapping must be here to check it (RFC 8684 section
+        // 3.3.1: the checksum covers the mapped data).
+        if seq != map.ssn {
+            // Partly consumed (cannot happen with a fixed mapping).
+            return RxStep::Invalid {
+                dsn: map.dsn,
+                at: (seq, dsn),
+            };
+        }
+        let need = map.end() - seq;
+        if avail < need || room_at(dsn) < need {
+            return RxStep::Blocked;
+        }
+        buf.resize(need, 0);
+        let (got, _) = self.tcp.read_with_seq(buf);
+        if got != need
+            || !crypto::dss_checksum_ok(map.dsn.0, map.wire_ssn, map.wire_len, &buf[..got], csum)
+        {
+            return RxStep::BadChecksum {
+                dsn: map.dsn,
+                at: (seq, dsn),
+            };
+        }
+        self.took(dsn, got)
+    }
+
+    fn took(&mut self, dsn: Dsn, len: usize) -> RxStep {
+        self.mp.data_received += len as u64;
+        RxStep::Data { dsn, len }
     }
 }
 
@@ -183,10 +688,10 @@ pub(super) struct TxCtx {
 }
 
 /// The hooks for one `poll_transmit_with` call.
-pub(super) struct TxHooks<'a> {
-    pub mp: &'a mut SubflowMp,
-    pub ctx: TxCtx,
-    pub mib: &'a mut Mib,
+struct TxHooks<'a> {
+    mp: &'a mut SubflowMp,
+    ctx: TxCtx,
+    mib: &'a mut Mib,
 }
 
 fn mpc_flags(checksum: bool) -> u8 {
