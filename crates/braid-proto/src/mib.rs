@@ -54,6 +54,10 @@ pub struct Mib {
     /// Opportunistic reinjections: chunks of a slow subflow sent again
     /// over an idle faster one, window-blocked or at the tail.
     pub opportunistic_reinjections: u64,
+    /// Data-level retransmission timeouts that sent the oldest
+    /// unacknowledged data again (Linux `mptcp_retransmit_timer`): the
+    /// subflows had acknowledged it, the peer never DATA_ACKed it.
+    pub data_rtx_timeouts: u64,
     /// Slow subflows penalised for blocking the data level (their
     /// controller cut the window as for a congestion event).
     pub subflow_penalized: u64,

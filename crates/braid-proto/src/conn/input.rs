@@ -35,6 +35,7 @@ impl Connection {
     /// Bookkeeping after any input: subflow events, stalls, closing.
     pub(super) fn after_input(&mut self, now: Instant) {
         self.process_subflow_events(now);
+        self.arm_data_rtx(now);
         self.autotune(now);
         self.share_sibling_views();
         self.check_close();

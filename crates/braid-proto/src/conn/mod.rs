@@ -331,6 +331,11 @@ pub struct Connection {
     data_fin_sent: bool,
     data_fin_rtx: Option<Instant>,
     data_fin_backoff: u32,
+    /// The data-level retransmission timer (see `Connection::data_rtx`).
+    data_rtx: Option<Instant>,
+    /// The DATA_ACK the timer was armed for.
+    data_rtx_una: Dsn,
+    data_rtx_backoff: u32,
     fastclose: bool,
     closed: Option<CloseReason>,
     any_mapping_seen: bool,
@@ -395,6 +400,9 @@ impl Connection {
             data_fin_sent: false,
             data_fin_rtx: None,
             data_fin_backoff: 0,
+            data_rtx: None,
+            data_rtx_una: idsn,
+            data_rtx_backoff: 0,
             fastclose: false,
             closed: None,
             any_mapping_seen: false,

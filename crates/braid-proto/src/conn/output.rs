@@ -328,8 +328,72 @@ impl Connection {
                 self.send_data_fin(now);
             }
         }
+        if self.data_rtx.is_some_and(|t| t <= now) {
+            self.data_rtx_expired(now);
+        }
         self.announce_due(now);
         self.after_input(now);
+    }
+
+    /// Arm, re-arm or stop the data-level retransmission timer (after
+    /// Linux `mptcp_retransmit_timer`): it runs while data is sent but not
+    /// DATA_ACKed, restarting whenever the DATA_ACK moves. Its timeout is
+    /// the largest RTO of the usable subflows, doubled per expiry without
+    /// progress.
+    pub(super) fn arm_data_rtx(&mut self, now: Instant) {
+        let una = self.send.una();
+        if self.fallback
+            || self.remote_key.is_none()
+            || self.closed.is_some()
+            || una >= self.send.nxt()
+        {
+            self.data_rtx = None;
+            self.data_rtx_backoff = 0;
+            return;
+        }
+        if una != self.data_rtx_una {
+            self.data_rtx_una = una;
+            self.data_rtx_backoff = 0;
+            self.data_rtx = None;
+        }
+        if self.data_rtx.is_none() {
+            let rto = self
+                .subflows
+                .iter()
+                .filter(|s| s.usable())
+                .map(|s| s.tcp.stats().rto)
+                .max()
+                .unwrap_or(Duration::from_millis(200));
+            let backoff = 1u32 << self.data_rtx_backoff.min(6);
+            self.data_rtx = Some(now + (rto * backoff).min(self.config.tcp.rto_max));
+        }
+    }
+
+    /// The data level waited a timeout for the DATA_ACK to move. If no
+    /// usable subflow still carries the oldest unacknowledged byte
+    /// unacknowledged (the subflows acknowledged it and the peer dropped
+    /// it at the data level, as Linux does when its receive memory is
+    /// pruned), that data goes again on whichever subflow the scheduler
+    /// picks; data still in flight on a subflow is left to that subflow's
+    /// own retransmissions.
+    fn data_rtx_expired(&mut self, now: Instant) {
+        self.data_rtx = None;
+        let una = self.send.una();
+        if una >= self.send.nxt() || self.closed.is_some() {
+            return;
+        }
+        let in_flight = self
+            .subflows
+            .iter()
+            .any(|s| s.usable() && s.carries_unacked(una));
+        if !in_flight {
+            let len = ((self.send.nxt() - una) as usize).min(MAX_CHUNK);
+            if self.send.queue_reinject(una, len) > 0 {
+                self.mib.data_rtx_timeouts += 1;
+                self.data_rtx_backoff += 1;
+            }
+        }
+        self.arm_data_rtx(now);
     }
 
     /// The earliest instant `handle_timeout` must be called.
@@ -350,6 +414,7 @@ impl Connection {
             .chain(pm)
             .chain(announce)
             .chain(self.data_fin_rtx.filter(|_| self.closed.is_none()))
+            .chain(self.data_rtx)
             .min()
     }
 

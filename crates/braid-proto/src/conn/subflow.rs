@@ -420,6 +420,16 @@ impl Subflow {
         self.mp.tx_chunks.iter().any(pred)
     }
 
+    /// Whether data-level byte `dsn` was written here and TCP has not yet
+    /// had it acknowledged (it may still arrive through this subflow).
+    pub fn carries_unacked(&self, dsn: Dsn) -> bool {
+        let una = self.mp.write_end - self.tcp.send_queue();
+        self.mp
+            .tx_chunks
+            .iter()
+            .any(|c| dsn >= c.dsn && dsn < c.dsn_end() && c.ssn + (dsn - c.dsn) as usize >= una)
+    }
+
     /// Mark every held chunk matching `pred` reinjected and hand it to
     /// `f` (which queues it at the data level).
     pub fn reinject_chunks(

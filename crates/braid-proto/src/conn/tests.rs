@@ -968,3 +968,46 @@ fn seed_sweep_4mib_bidirectional_lossy() {
         assert!(h.received == up && h.client_received == down, "seed {seed}");
     }
 }
+
+/// A receiver that drops data at the data level after its subflow
+/// acknowledged it (Linux prunes its MPTCP receive queue under memory
+/// pressure): emulated by a middlebox that, for one chunk, points the DSS
+/// mapping at data delivered long ago, so the receiver's TCP acknowledges
+/// the bytes and its data level discards them as duplicates. Only the
+/// data-level retransmission timer can recover: the subflow has nothing
+/// left to retransmit.
+#[test]
+fn data_level_timer_recovers_data_acked_by_the_subflow_only() {
+    let mut h = Harness::new(31, ConnConfig::default(), ConnConfig::default(), one_path());
+    let data = h.random_bytes(2 << 20);
+    h.to_send = data.clone();
+    let mut target: Option<(u64, u32)> = None;
+    h.tamper = Some(Box::new(move |to_server, _path, seg| {
+        if !to_server || seg.payload.is_empty() {
+            return true;
+        }
+        for o in seg.header.options.mptcp.iter_mut() {
+            let MptcpOption::Dss(d) = o else { continue };
+            let Some(m) = d.mapping.as_mut() else {
+                continue;
+            };
+            if target.is_none() && m.subflow_seq > 300_000 {
+                target = Some((m.dsn, m.subflow_seq));
+            }
+            if let Some(t) = target.filter(|t| t.1 == m.subflow_seq) {
+                // Only the first copy: a reinjection is a new chunk.
+                m.dsn = t.0 - 200_000;
+            }
+        }
+        true
+    }));
+    assert!(
+        h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()),
+        "stalled at {} of {} bytes",
+        h.received.len(),
+        data.len()
+    );
+    assert!(h.received == data);
+    assert!(h.client.mib().data_rtx_timeouts >= 1);
+    assert!(h.server().mib().duplicate_data_bytes > 0);
+}
