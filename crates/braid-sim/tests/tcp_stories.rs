@@ -24,7 +24,7 @@ fn server() -> SocketAddr {
 
 /// Buffers above the bandwidth-delay product of every story (100 Mbit/s x
 /// 80 ms with a full queue = 1 MB).
-fn endpoint_config() -> EndpointConfig {
+fn endpoint_config(pacing: bool) -> EndpointConfig {
     // TCP stories: plain TCP (MPTCP stories are in mptcp_stories.rs).
     let mut c = EndpointConfig {
         mptcp: false,
@@ -32,6 +32,7 @@ fn endpoint_config() -> EndpointConfig {
     };
     c.tcp.send_buffer = 4 * MIB;
     c.tcp.recv_buffer = 4 * MIB;
+    c.tcp.pacing = pacing;
     c
 }
 
@@ -50,6 +51,8 @@ struct Story {
     warmup: usize,
     /// Virtual-time limit.
     deadline: Instant,
+    /// Internal pacing (`tcp::Config::pacing`, off by default).
+    pacing: bool,
 }
 
 #[derive(Debug)]
@@ -149,11 +152,11 @@ fn run(story: &Story) -> Outcome {
     let data = payload(seed, story.size);
     let mut sim = Sim::new(seed);
     let tx = sim.add_host(EndpointHost::new(
-        Endpoint::with_seed(endpoint_config(), seed.wrapping_mul(2)),
+        Endpoint::with_seed(endpoint_config(story.pacing), seed.wrapping_mul(2)),
         App::sender(Instant::ZERO, client(), server(), data.clone()),
     ));
     let rx = sim.add_host(EndpointHost::new(
-        Endpoint::with_seed(endpoint_config(), seed.wrapping_mul(2) + 1),
+        Endpoint::with_seed(endpoint_config(story.pacing), seed.wrapping_mul(2) + 1),
         App::receiver(server(), data),
     ));
     let link = sim
@@ -329,6 +332,7 @@ fn story(name: &'static str, test: &'static str, data: LinkConfig, ack: LinkConf
         size: 10 * MIB,
         warmup: 10 * MIB / 4,
         deadline: Instant::from_secs(600),
+        pacing: false,
     }
 }
 
@@ -503,6 +507,8 @@ fn sweep_story(seed: u64) -> Story {
         size: rng.random_range(64 * 1024..256 * 1024),
         warmup: 0,
         deadline: Instant::from_secs(900),
+        // Half the seeds paced: both senders must survive every link.
+        pacing: seed % 2 == 0,
     }
 }
 
@@ -530,5 +536,44 @@ fn seed_sweep() {
         "seed sweep: {} seeds in {:.1} s wall",
         seeds.len(),
         start.elapsed().as_secs_f64()
+    );
+}
+
+/// Pacing spreads each window over the round trip. Into a queue of a
+/// fifth of the bandwidth-delay product (100 Mbit/s, 40 ms, 100 kB),
+/// unpaced bursts overflow the queue while the window is still far below
+/// the path's capacity, so slow start ends early and congestion avoidance
+/// climbs from there; paced, the window reaches the capacity first.
+/// (Pacing does not cut the drops of slow start's last round: the window
+/// still doubles into the queue; measured here 189 paced against 75
+/// unpaced. Ending slow start on a rising RTT is HyStart++'s job.) The
+/// same transfer, byte-checked both ways, with and without pacing.
+#[test]
+fn pacing_lifts_goodput_through_a_shallow_queue() {
+    let link = clean_link().queue(QueueLimit::Bytes(100_000));
+    let mut s = story(
+        "pacing, shallow queue",
+        "pacing_lifts_goodput_through_a_shallow_queue",
+        link.clone(),
+        link,
+    );
+    s.size = 8 * MIB;
+    s.warmup = MIB;
+    s.pacing = true;
+    let paced = run(&s);
+    s.pacing = false;
+    let unpaced = run(&s);
+    println!(
+        "drops paced {} unpaced {}; goodput {:.1} / {:.1} Mbit/s",
+        paced.data_drops,
+        unpaced.data_drops,
+        paced.whole_bps / 1e6,
+        unpaced.whole_bps / 1e6
+    );
+    assert!(
+        paced.whole_bps >= unpaced.whole_bps * 1.25,
+        "paced {:.1} Mbit/s, unpaced {:.1}",
+        paced.whole_bps / 1e6,
+        unpaced.whole_bps / 1e6
     );
 }

@@ -78,6 +78,9 @@ pub mod policy {
         Lia, NewReno, Olia,
     };
     pub use braid_proto::endpoint::ConnOptions;
+    pub use braid_proto::pm::{
+        FullMesh, NDiffPorts, PathManager, PathManagerChoice, PmAction, PmConfig, PmContext, PmKind,
+    };
     pub use braid_proto::sched::{
         Decision, SchedContext, Scheduler, SchedulerChoice, SchedulerKind, SubflowView,
     };

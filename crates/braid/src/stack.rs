@@ -6,6 +6,7 @@ use crate::shared::Shared;
 use crate::tap::Tap;
 use braid_proto::cc::CcAlgorithm;
 use braid_proto::endpoint::{Endpoint, EndpointConfig, EndpointCounters};
+use braid_proto::pm::PathManagerChoice;
 use braid_proto::sched::SchedulerChoice;
 use std::fmt;
 use std::io;
@@ -38,6 +39,7 @@ pub struct StackBuilder {
     config: Option<EndpointConfig>,
     scheduler: Option<SchedulerChoice>,
     congestion: Option<CcAlgorithm>,
+    path_manager: Option<PathManagerChoice>,
     pcap: Option<PathBuf>,
     seed: Option<[u8; 32]>,
 }
@@ -64,6 +66,15 @@ impl StackBuilder {
     /// [`StackBuilder::config`], whichever comes first.
     pub fn scheduler(mut self, scheduler: impl Into<SchedulerChoice>) -> Self {
         self.scheduler = Some(scheduler.into());
+        self
+    }
+
+    /// The path manager of every MPTCP connection: a built-in
+    /// (`PmKind::NDiffPorts`) or the user's own
+    /// (`PathManagerChoice::custom`). Applied on top of
+    /// [`StackBuilder::config`].
+    pub fn path_manager(mut self, pm: impl Into<PathManagerChoice>) -> Self {
+        self.path_manager = Some(pm.into());
         self
     }
 
@@ -102,6 +113,9 @@ impl StackBuilder {
         config.mtu = config.mtu.min(device.mtu());
         if let Some(s) = self.scheduler {
             config.conn.scheduler = s;
+        }
+        if let Some(pm) = self.path_manager {
+            config.conn.path_manager = pm;
         }
         if let Some(cc) = self.congestion {
             config.tcp.congestion = cc;

@@ -67,7 +67,7 @@ pub use mapping::{MappingAction, MappingStatus};
 
 use crate::crypto;
 use crate::mib::Mib;
-use crate::pm::{FullMesh, PathManager, PmConfig};
+use crate::pm::{PathManager, PathManagerChoice, PmConfig};
 use crate::sched::{Scheduler, SchedulerChoice};
 use crate::tcp::{self, IsnGenerator, State, SubflowStats, TcpSocket};
 use crate::time::{Duration, Instant};
@@ -107,6 +107,9 @@ pub struct ConnConfig {
     pub recv_buffer_max: usize,
     /// Path manager settings and limits.
     pub pm: PmConfig,
+    /// Path manager: a built-in (`PmKind`, default full mesh) or the
+    /// user's own (`PathManagerChoice::custom`), built from `pm`.
+    pub path_manager: PathManagerChoice,
     /// Scheduler: a built-in (`SchedulerKind`, default min-RTT) or the
     /// user's own (`SchedulerChoice::custom`).
     pub scheduler: SchedulerChoice,
@@ -168,6 +171,7 @@ impl Default for ConnConfig {
             recv_buffer: 1024 * 1024,
             recv_buffer_max: 32 * 1024 * 1024,
             pm: PmConfig::default(),
+            path_manager: PathManagerChoice::default(),
             scheduler: SchedulerChoice::default(),
             add_addr_timeout: Duration::from_secs(120),
             add_addr_max_tries: 4,
@@ -388,7 +392,7 @@ impl Connection {
             next_id: 0,
             rr: 0,
             sched: config.scheduler.build(),
-            pm: Box::new(FullMesh::new(config.pm.clone())),
+            pm: config.path_manager.build(&config.pm),
             pm_started: false,
             pm_due: None,
             isn: IsnGenerator::from_rng(rng),

@@ -80,6 +80,7 @@ pub use counters::EndpointCounters;
 use crate::cc::CcAlgorithm;
 use crate::conn::{self, ConnConfig, Connection, SubflowCloseReason, SubflowId, SubflowInfo};
 use crate::mib::Mib;
+use crate::pm::PathManagerChoice;
 use crate::sched::{SchedulerChoice, SchedulerKind};
 use crate::tcp::{self, CloseReason, IsnGenerator, State, SubflowStats, TcpSocket};
 use crate::time::Instant;
@@ -135,6 +136,8 @@ pub struct ConnOptions {
     pub scheduler: Option<SchedulerChoice>,
     /// Congestion controller of every subflow (or of the TCP connection).
     pub congestion: Option<CcAlgorithm>,
+    /// Path manager (MPTCP connections).
+    pub path_manager: Option<PathManagerChoice>,
 }
 
 impl EndpointConfig {
@@ -506,6 +509,9 @@ impl Endpoint {
     fn conn_config(&self, local: IpAddr, options: &ConnOptions) -> ConnConfig {
         let mut c = self.config.conn.clone();
         c.tcp = self.tcp_config(local, options);
+        if let Some(p) = &options.path_manager {
+            c.path_manager = p.clone();
+        }
         if let Some(s) = &options.scheduler {
             c.scheduler = s.clone();
         }

@@ -6,13 +6,24 @@
 //! `ip mptcp limits`: additional subflows and accepted ADD_ADDRs), so a
 //! policy cannot exceed them.
 //!
-//! [`FullMesh`] is the default, like Linux's in-kernel path manager with
-//! `subflow` and `signal` endpoints: the client opens one subflow from each
-//! configured local address to the server's initial address and to every
-//! address the server announced; the server announces its configured extra
-//! addresses once the connection is established.
+//! Policies, one file each, chosen per connection with
+//! [`PathManagerChoice`] (`ConnConfig::path_manager`, or per connection
+//! through the endpoint's `ConnOptions`):
+//! - [`FullMesh`] (`fullmesh`, the default), like Linux's in-kernel path
+//!   manager with `subflow` and `signal` endpoints;
+//! - [`NDiffPorts`] (`ndiffports`), extra subflows between the initial
+//!   pair of addresses on other ports (one path with several flows through
+//!   ECMP or per-flow queues);
+//! - the user's own: [`PathManagerChoice::custom`].
+
+mod fullmesh;
+mod ndiffports;
+
+pub use fullmesh::FullMesh;
+pub use ndiffports::NDiffPorts;
 
 use core::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Limits on a connection's paths (Linux `ip mptcp limits`; the kernel's
 /// defaults are 2 subflows and 0 accepted addresses).
@@ -88,116 +99,112 @@ pub trait PathManager: core::fmt::Debug + Send {
     -> Vec<PmAction>;
 }
 
-/// The default full-mesh path manager.
-#[derive(Debug, Clone, Default)]
-pub struct FullMesh {
-    config: PmConfig,
+/// Builds a path manager for a connection from the configuration.
+pub type PathManagerFactory = Arc<dyn Fn(&PmConfig) -> Box<dyn PathManager> + Send + Sync>;
+
+/// A built-in path manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PmKind {
+    /// [`FullMesh`].
+    #[default]
+    FullMesh,
+    /// [`NDiffPorts`].
+    NDiffPorts,
 }
 
-impl FullMesh {
-    /// A path manager with this configuration.
-    pub fn new(config: PmConfig) -> FullMesh {
-        FullMesh { config }
+/// Names of the built-in path managers.
+pub const PM_NAMES: &[&str] = &["fullmesh", "ndiffports"];
+
+/// A path manager name that is not a built-in one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown path manager {0:?} (choices: fullmesh, ndiffports)")]
+pub struct UnknownPathManager(pub String);
+
+impl PmKind {
+    /// The built-in called `name`.
+    pub fn from_name(name: &str) -> Result<PmKind, UnknownPathManager> {
+        match name {
+            "fullmesh" => Ok(PmKind::FullMesh),
+            "ndiffports" => Ok(PmKind::NDiffPorts),
+            _ => Err(UnknownPathManager(name.to_string())),
+        }
     }
 
-    fn open_to(&self, ctx: &PmContext<'_>, remote: SocketAddr, out: &mut Vec<PmAction>) {
-        let mut locals = vec![ctx.initial.0.ip()];
-        locals.extend(self.config.local_addrs.iter().copied());
-        for ip in locals {
-            let exists = ctx
-                .subflows
-                .iter()
-                .any(|(l, r)| l.ip() == ip && *r == remote);
-            if !exists {
-                out.push(PmAction::OpenSubflow {
-                    local: SocketAddr::new(ip, 0),
-                    remote,
-                    backup: false,
-                });
-            }
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PmKind::FullMesh => "fullmesh",
+            PmKind::NDiffPorts => "ndiffports",
+        }
+    }
+
+    /// A fresh one.
+    pub fn build(self, config: &PmConfig) -> Box<dyn PathManager> {
+        match self {
+            PmKind::FullMesh => Box::new(FullMesh::new(config.clone())),
+            PmKind::NDiffPorts => Box::new(NDiffPorts::new(config.clone())),
         }
     }
 }
 
-impl PathManager for FullMesh {
-    fn on_established(&mut self, ctx: &PmContext<'_>) -> Vec<PmAction> {
-        let mut out = Vec::new();
-        if ctx.client {
-            self.open_to(ctx, ctx.initial.1, &mut out);
-        } else {
-            for (i, addr) in self.config.announce.iter().enumerate() {
-                let id = u8::try_from(i + 1).unwrap_or(u8::MAX);
-                out.push(PmAction::Announce { id, addr: *addr });
-            }
-        }
-        out
-    }
+/// The path manager of a connection: a built-in or the user's own.
+#[derive(Clone)]
+pub enum PathManagerChoice {
+    /// A built-in.
+    Builtin(PmKind),
+    /// A user-defined path manager.
+    Custom {
+        /// Name for logs and reports.
+        name: &'static str,
+        /// Builds one per connection.
+        factory: PathManagerFactory,
+    },
+}
 
-    fn on_addr_announced(
-        &mut self,
-        ctx: &PmContext<'_>,
-        _id: u8,
-        addr: SocketAddr,
-    ) -> Vec<PmAction> {
-        let mut out = Vec::new();
-        if ctx.client {
-            self.open_to(ctx, addr, &mut out);
-        }
-        out
+impl Default for PathManagerChoice {
+    fn default() -> PathManagerChoice {
+        PathManagerChoice::Builtin(PmKind::default())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sa(s: &str) -> SocketAddr {
-        s.parse().unwrap()
+impl PathManagerChoice {
+    /// A user-defined path manager, built by `factory` for every
+    /// connection from the connection's [`PmConfig`].
+    pub fn custom<F>(name: &'static str, factory: F) -> PathManagerChoice
+    where
+        F: Fn(&PmConfig) -> Box<dyn PathManager> + Send + Sync + 'static,
+    {
+        PathManagerChoice::Custom {
+            name,
+            factory: Arc::new(factory),
+        }
     }
 
-    #[test]
-    fn client_opens_from_each_extra_local_address() {
-        let mut pm = FullMesh::new(PmConfig {
-            local_addrs: vec!["10.0.2.1".parse().unwrap()],
-            ..PmConfig::default()
-        });
-        let subflows = [(sa("10.0.1.1:4000"), sa("10.0.9.9:80"))];
-        let ctx = PmContext {
-            client: true,
-            initial: subflows[0],
-            subflows: &subflows,
-        };
-        let a = pm.on_established(&ctx);
-        assert_eq!(
-            a,
-            vec![PmAction::OpenSubflow {
-                local: sa("10.0.2.1:0"),
-                remote: sa("10.0.9.9:80"),
-                backup: false
-            }]
-        );
-        let a = pm.on_addr_announced(&ctx, 1, sa("10.0.8.8:80"));
-        assert_eq!(a.len(), 2);
+    /// A fresh path manager.
+    pub fn build(&self, config: &PmConfig) -> Box<dyn PathManager> {
+        match self {
+            PathManagerChoice::Builtin(k) => k.build(config),
+            PathManagerChoice::Custom { factory, .. } => factory(config),
+        }
     }
 
-    #[test]
-    fn server_announces() {
-        let mut pm = FullMesh::new(PmConfig {
-            announce: vec![sa("10.0.3.3:80")],
-            ..PmConfig::default()
-        });
-        let subflows = [(sa("10.0.9.9:80"), sa("10.0.1.1:4000"))];
-        let ctx = PmContext {
-            client: false,
-            initial: subflows[0],
-            subflows: &subflows,
-        };
-        assert_eq!(
-            pm.on_established(&ctx),
-            vec![PmAction::Announce {
-                id: 1,
-                addr: sa("10.0.3.3:80")
-            }]
-        );
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PathManagerChoice::Builtin(k) => k.name(),
+            PathManagerChoice::Custom { name, .. } => name,
+        }
+    }
+}
+
+impl From<PmKind> for PathManagerChoice {
+    fn from(k: PmKind) -> PathManagerChoice {
+        PathManagerChoice::Builtin(k)
+    }
+}
+
+impl core::fmt::Debug for PathManagerChoice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
     }
 }

@@ -60,6 +60,15 @@ pub struct Config {
     /// invites off-path attacks (RFC 6528 section 1), so never set it in
     /// production.
     pub initial_seq: Option<u32>,
+    /// Internal pacing of data segments at cwnd/srtt times 2 in slow
+    /// start, 1.2 after (`tcp/pacing.rs`, as Linux paces without an `fq`
+    /// qdisc). Off by default: on a plain TCP connection it lifts goodput
+    /// through shallow queues (braid-sim `tcp_stories`), but MPTCP's
+    /// schedulers read bytes the pacer holds as a busy subflow and move
+    /// data to slower paths (the scheduler tests in braid-sim lose 20 % and
+    /// more with it on); until the scheduler view accounts for it, it stays
+    /// opt-in.
+    pub pacing: bool,
 }
 
 impl Default for Config {
@@ -84,6 +93,7 @@ impl Default for Config {
             challenge_ack_limit: 100,
             congestion: CcAlgorithm::default(),
             initial_seq: None,
+            pacing: false,
         }
     }
 }

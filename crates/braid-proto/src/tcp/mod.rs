@@ -64,6 +64,7 @@ mod hooks;
 mod input;
 pub mod isn;
 mod output;
+pub mod pacing;
 mod recv;
 pub mod rtt;
 pub mod sack;
@@ -315,6 +316,8 @@ pub struct TcpSocket {
     right_sizing: autotune::RightSizing,
     /// When [`TcpSocket::penalize`] last cut the window.
     penalized_at: Option<Instant>,
+    /// Internal pacing (`tcp/pacing.rs`), when `Config::pacing`.
+    pacer: pacing::Pacer,
 }
 
 impl core::fmt::Debug for TcpSocket {
@@ -417,6 +420,7 @@ impl TcpSocket {
             rcv_rtt_last_tsecr: None,
             right_sizing: autotune::RightSizing::new(10 * usize::from(config.mss)),
             penalized_at: None,
+            pacer: pacing::Pacer::default(),
             config,
         }
     }

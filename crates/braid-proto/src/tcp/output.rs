@@ -6,7 +6,7 @@
 
 use super::sack::SentSegment;
 use super::{
-    NoHooks, OutgoingInfo, Segment, SegmentHooks, State, TcpSocket, Timer, TlpEpisode,
+    NoHooks, OutgoingInfo, Segment, SegmentHooks, State, TcpSocket, Timer, TlpEpisode, pacing,
     window_shift_for,
 };
 use crate::time::Instant;
@@ -98,7 +98,15 @@ impl TcpSocket {
                 .ack_now
                 .then(|| self.send_ack(now, hooks, self.snd_nxt)),
             _ => {
-                if let Some(s) = self.send_data(now, hooks) {
+                let data = match self.pace_hold(now) {
+                    Some(_) => None,
+                    None => self.send_data(now, hooks),
+                };
+                if let Some(s) = data {
+                    if self.config.pacing && !s.payload.is_empty() {
+                        let rate = self.pacing_rate();
+                        self.pacer.on_send(now, s.payload.len(), rate);
+                    }
                     Some(s)
                 } else if self.probe_pending {
                     // RFC 9293 section 3.8.6.1: "The sending TCP must regularly
@@ -119,6 +127,31 @@ impl TcpSocket {
             self.update_persist(now);
         }
         seg
+    }
+
+    /// The pacing rate now, bytes per second (`tcp/pacing.rs`).
+    pub(super) fn pacing_rate(&self) -> Option<u64> {
+        pacing::rate(
+            self.cc.cwnd() + self.inflation,
+            self.cc.ssthresh(),
+            self.rtt.srtt(),
+        )
+    }
+
+    /// Whether the pacer holds data now; if so, and data waits, the pace
+    /// timer is armed for when it may go.
+    fn pace_hold(&mut self, now: Instant) -> Option<Instant> {
+        if !self.config.pacing {
+            return None;
+        }
+        let t = self.pacer.hold(now)?;
+        let waiting = self.send_buf.end() > self.snd_nxt
+            || self.scoreboard.first_lost().is_some()
+            || self.tlp_pending;
+        if waiting {
+            self.timers.set(Timer::Pace, t);
+        }
+        Some(t)
     }
 
     /// Payload bytes in a full segment when `extra` option bytes are added

@@ -53,7 +53,9 @@ fn mss_opts() -> TcpOptions<'static> {
     }
 }
 
-/// Plain TCP: no window scaling, timestamps or SACK, NewReno.
+/// Plain TCP: no window scaling, timestamps or SACK, NewReno, no pacing
+/// (the scripted tests expect a window's segments back to back; pacing has
+/// its own test).
 fn config() -> Config {
     Config {
         mss: 1000,
@@ -63,6 +65,7 @@ fn config() -> Config {
         timestamps: false,
         sack: false,
         congestion: CcAlgorithm::NewReno,
+        pacing: false,
         ..Config::default()
     }
 }

@@ -18,22 +18,25 @@ pub enum Timer {
     Persist = 2,
     /// TIME-WAIT, 2*MSL (RFC 9293 section 3.6).
     TimeWait = 3,
+    /// The pacer lets the next data segment go (see `tcp/pacing.rs`).
+    Pace = 4,
 }
 
 impl Timer {
     /// All timers.
-    pub const ALL: [Timer; 4] = [
+    pub const ALL: [Timer; 5] = [
         Timer::Retransmit,
         Timer::DelayedAck,
         Timer::Persist,
         Timer::TimeWait,
+        Timer::Pace,
     ];
 }
 
 /// Deadlines, one per [`Timer`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TimerTable {
-    deadlines: [Option<Instant>; 4],
+    deadlines: [Option<Instant>; 5],
 }
 
 impl TimerTable {
@@ -55,7 +58,7 @@ impl TimerTable {
     }
     /// Disarm all timers.
     pub fn stop_all(&mut self) {
-        self.deadlines = [None; 4];
+        self.deadlines = [None; 5];
     }
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
@@ -63,7 +66,7 @@ impl TimerTable {
     }
     /// Timers due at `now`; each is disarmed as it is returned.
     pub fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> + use<> {
-        let mut due = arrayvec::ArrayVec::<Timer, 4>::new();
+        let mut due = arrayvec::ArrayVec::<Timer, 5>::new();
         for t in Timer::ALL {
             if self.get(t).is_some_and(|d| d <= now) {
                 self.stop(t);
@@ -89,6 +92,8 @@ impl TcpSocket {
                 // "If the time-wait timeout expires on a connection, delete
                 // the TCB, enter the CLOSED state, and return."
                 Timer::TimeWait => self.enter_closed(CloseReason::Normal),
+                // Nothing to do: the next `poll_transmit` sends.
+                Timer::Pace => {}
             }
         }
     }
