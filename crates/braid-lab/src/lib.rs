@@ -40,9 +40,12 @@ pub mod netns;
 pub mod scenario;
 pub mod topology;
 
-pub use emulator::{Lateness, PathStats};
+pub use emulator::{Lateness, PathStats, SharedLink};
 pub use lab::{Lab, LabGuard, down, ensure_root, termination_signals};
-pub use scenario::{Bound, PathSpec, Scenario, ScenarioError, Workload, WorkloadDirection};
+pub use scenario::{
+    BottleneckSpec, Bound, Competitor, PathSpec, Scenario, ScenarioError, Workload,
+    WorkloadDirection,
+};
 pub use topology::Side;
 
 /// What went wrong building, running or tearing down a lab.
