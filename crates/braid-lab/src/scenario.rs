@@ -476,10 +476,15 @@ fn bottlenecks(
     let mut owner: Vec<Option<usize>> = vec![None; paths];
     let mut out = Vec::new();
     for (b, r) in raw.iter().enumerate() {
-        let name = r.name.clone().unwrap_or_else(|| format!("bottleneck{}", b + 1));
+        let name = r
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("bottleneck{}", b + 1));
         let at = format!("bottleneck {} ({name})", b + 1);
         if r.paths.is_empty() {
-            return Err(format!("{at}: paths is empty; name the paths that cross it"));
+            return Err(format!(
+                "{at}: paths is empty; name the paths that cross it"
+            ));
         }
         let mut members = Vec::new();
         for &p in &r.paths {
@@ -869,18 +874,27 @@ mod tests {
         let two = "[[path]]\n[[path]]\n";
         let e = |text: &str| parse(&format!("{two}{text}")).unwrap_err().to_string();
         let m = e("[[bottleneck]]\npaths = [1, 3]\n");
-        assert!(m.contains("bottleneck 1 (bottleneck1): path 3 does not exist"), "{m}");
+        assert!(
+            m.contains("bottleneck 1 (bottleneck1): path 3 does not exist"),
+            "{m}"
+        );
         assert!(!m.contains('\n'), "one line: {m}");
         let m = e("[[bottleneck]]\npaths = [0]\n");
         assert!(m.contains("path 0 does not exist"), "{m}");
         let m = e("[[bottleneck]]\npaths = [1]\n[[bottleneck]]\npaths = [2, 1]\n");
-        assert!(m.contains("path 1 is in bottleneck 1 and bottleneck 2"), "{m}");
+        assert!(
+            m.contains("path 1 is in bottleneck 1 and bottleneck 2"),
+            "{m}"
+        );
         let m = e("[[bottleneck]]\npaths = [2, 2]\n");
         assert!(m.contains("path 2 is listed twice"), "{m}");
         let m = e("[[bottleneck]]\nrate_mbit = 20\n");
         assert!(m.contains("paths is empty"), "{m}");
         let m = e("[[bottleneck]]\npaths = [1]\nrate_mbit = -1\n");
-        assert!(m.contains("bottleneck 1 (bottleneck1) (up): rate_mbit = -1"), "{m}");
+        assert!(
+            m.contains("bottleneck 1 (bottleneck1) (up): rate_mbit = -1"),
+            "{m}"
+        );
         let m = e("[[bottleneck]]\npaths = [1]\nrat_mbit = 1\n");
         assert!(m.contains("unknown field `rat_mbit`"), "{m}");
         let m = e("[competitor]\npath = 3\n[workload]\nduration_s = 5\n");

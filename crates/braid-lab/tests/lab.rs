@@ -821,7 +821,10 @@ fn shared_bottleneck_is_one_link() {
     );
     // Both one-way delays add up: 2 x (2 + 3) ms.
     assert!((9.5..=12.0).contains(&rtt), "RTT {rtt} ms, want ~10");
-    assert!(sum_apart > 30.0, "apart the flows carried {sum_apart} Mbit/s");
+    assert!(
+        sum_apart > 30.0,
+        "apart the flows carried {sum_apart} Mbit/s"
+    );
     assert!(
         (8.0..=10.2).contains(&sum_shared),
         "through one 10 Mbit/s link the flows carried {sum_shared} Mbit/s"
@@ -831,5 +834,8 @@ fn shared_bottleneck_is_one_link() {
     assert!(shared.iter().all(|&g| g > 1.0), "{shared:?}");
     let passed_on: u64 = stats.iter().map(|p| p.up.delivered_packets).sum();
     assert_eq!(bottleneck[0].up.offered_packets, passed_on);
-    assert!(stats.iter().all(|p| p.up.delivered_packets > 1000), "idle path");
+    assert!(
+        stats.iter().all(|p| p.up.delivered_packets > 1000),
+        "idle path"
+    );
 }
