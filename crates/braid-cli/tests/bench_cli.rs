@@ -133,11 +133,11 @@ fn bench_reports_the_competing_tcp_flow() {
     if !is_root() {
         return skip("braid lab bench needs root (network namespaces)");
     }
-    // Two subflows and one plain TCP flow through one 10 Mbit/s link.
+    // Four subflows and one plain TCP flow through one 10 Mbit/s link.
     let file = scenario(
         "competitor.toml",
-        "name = \"competitor\"\n[[path]]\n[[path]]\n\
-         [[bottleneck]]\npaths = [1, 2]\nrate_mbit = 10\ndelay_ms = 5\nqueue_packets = 40\n\
+        "name = \"competitor\"\n[[path]]\n[[path]]\n[[path]]\n[[path]]\n\
+         [[bottleneck]]\npaths = [1, 2, 3, 4]\nrate_mbit = 10\ndelay_ms = 5\nqueue_packets = 40\n\
          [competitor]\npath = 2\n[workload]\nduration_s = 4\n",
     );
     let out = Command::new(env!("CARGO_BIN_EXE_braid"))
@@ -151,7 +151,10 @@ fn bench_reports_the_competing_tcp_flow() {
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
     let described = report["competitor"].as_str().unwrap_or_default();
-    assert!(described.contains("cubic") && described.contains("path 2"), "{report}");
+    assert!(
+        described.contains("cubic") && described.contains("path 2"),
+        "{report}"
+    );
     for stack in ["kernel", "braid"] {
         let s = &report[stack];
         if stack == "braid" && s["available"] != true {
@@ -166,10 +169,26 @@ fn bench_reports_the_competing_tcp_flow() {
         assert_eq!(run["competitor_cc"], "cubic", "{run}");
         // Both flows got through, and together no more than the link.
         assert!(mptcp > 1e6 && tcp > 1e6, "{stack}: {mptcp} and {tcp} bit/s");
-        assert!(mptcp + tcp < 10.2e6, "{stack}: {mptcp} + {tcp} bit/s over 10 Mbit/s");
+        assert!(
+            mptcp + tcp < 10.2e6,
+            "{stack}: {mptcp} + {tcp} bit/s over 10 Mbit/s"
+        );
+        // One subflow per path, on every path (both stacks get a subflow
+        // limit of 4 paths: the kernel's `ip mptcp limits`, Braid's
+        // `--subflow-limit`).
+        let paths = run["subflows"].as_array().unwrap();
+        assert_eq!(paths.len(), 4, "{run}");
+        assert!(
+            paths.iter().all(|p| p["bytes"].as_u64() > Some(0)),
+            "{stack}: {run}"
+        );
         let ratio = run["mptcp_to_tcp"].as_f64().unwrap();
         assert!((ratio - mptcp / tcp).abs() < 1e-9, "{run}");
         assert_eq!(s["mptcp_to_tcp"]["median"].as_f64(), Some(ratio), "{s}");
-        assert_eq!(s["competitor_goodput_bps"]["median"].as_f64(), Some(tcp), "{s}");
+        assert_eq!(
+            s["competitor_goodput_bps"]["median"].as_f64(),
+            Some(tcp),
+            "{s}"
+        );
     }
 }

@@ -401,6 +401,7 @@ fn run_once(
             .arg("--listen")
             .arg(ends.listen.to_string())
             .args(braid_buffers(scenario, stack))
+            .args(braid_subflow_limit(scenario, stack))
             .args(braid_scheduler_args(stack, scheduler))
             .args(["--cc", cc])
             .stdout(Stdio::piped())
@@ -421,6 +422,7 @@ fn run_once(
         client.args(["--local", &l.to_string()]);
     }
     client.args(braid_buffers(scenario, stack));
+    client.args(braid_subflow_limit(scenario, stack));
     client.args(braid_scheduler_args(stack, scheduler));
     client.args(["--cc", cc]);
     match (w.bytes, w.duration_s) {
@@ -510,6 +512,17 @@ fn braid_scheduler_args(stack: Stack, scheduler: Option<&str>) -> Vec<String> {
     match scheduler {
         Some(name) if stack == Stack::Braid => vec!["--scheduler".into(), name.into()],
         _ => Vec::new(),
+    }
+}
+
+/// `--subflow-limit N` (N paths) for the braid stack, as `setup` gives the
+/// kernel `ip mptcp limits set subflow N`: without it a braid server
+/// accepts its path manager's default of 2 joins, 3 subflows in all.
+fn braid_subflow_limit(scenario: &Scenario, stack: Stack) -> Vec<String> {
+    if stack == Stack::Braid {
+        vec!["--subflow-limit".into(), scenario.paths.len().to_string()]
+    } else {
+        Vec::new()
     }
 }
 
