@@ -3,7 +3,7 @@
 # alternating, RUNS runs each (default 3), JSON and SVG per scenario in
 # bench/results/, then the markdown table. Needs root (network namespaces).
 #
-#   sudo bench/run-all.sh                 # everything (RUNS=3: about 30 minutes; CC=cubic)
+#   sudo bench/run-all.sh                 # everything (RUNS=3: about 40 minutes; CC=cubic)
 #   RUNS=1 sudo bench/run-all.sh simult   # only scenarios whose name has "simult"
 #   bench/run-all.sh --render-only        # rebuild BENCHMARKS.md from bench/results
 #
@@ -170,7 +170,7 @@ and the `cc` column is what the kernel socket reads back; Braid's is its
 own controller. A stack that did not run is shown as failed with its
 error, never with numbers.
 
-Regenerate (root; RUNS=3 took 29 minutes here on an idle machine;
+Regenerate (root; RUNS=3 took 29 minutes here on an idle machine, plus 11 for the shared-bottleneck rows;
 "where Braid loses" and the fairness caveats are in the notes below the table):
 
 ```sh
