@@ -3,9 +3,18 @@
 # alternating, RUNS runs each (default 3), JSON and SVG per scenario in
 # bench/results/, then the markdown table. Needs root (network namespaces).
 #
-#   sudo bench/run-all.sh                 # everything (RUNS=3: about 30 minutes; CC=cubic)
+#   sudo bench/run-all.sh                 # everything (RUNS=3: about 40 minutes; CC=cubic)
 #   RUNS=1 sudo bench/run-all.sh simult   # only scenarios whose name has "simult"
 #   bench/run-all.sh --render-only        # rebuild BENCHMARKS.md from bench/results
+#
+# A filter keeps bench/results/machine.txt and appends a line saying what
+# was re-run when (the table's other rows keep their own date).
+#
+# The shared-bottleneck-* scenarios run once per congestion control in
+# BOTTLENECK_CCS (default "cubic lia olia balia"; results
+# <scenario>-<cc>.json|svg): both stacks with cubic, Braid alone with the
+# coupled ones (the kernel has none). They get their own table: MPTCP
+# goodput / the competing TCP flow's goodput.
 #
 # The emulator is timing-sensitive and runs in the bench process: the
 # machine should be otherwise idle (note it in bench/notes.md if not).
@@ -20,6 +29,8 @@ results=bench/results
 scenarios=(scenarios/simult-flows-*.toml scenarios/hetero-wifi-lte-*.toml
   scenarios/failover-*.toml scenarios/trace-wifi-cellular-*.toml
   scenarios/cpu-one-path-unshaped.toml)
+bottleneck_scenarios=(scenarios/shared-bottleneck-*.toml)
+BOTTLENECK_CCS=${BOTTLENECK_CCS:-cubic lia olia balia}
 
 if ! command -v jq >/dev/null 2>&1; then
   echo "run-all.sh: installing jq with apt-get"
@@ -41,15 +52,32 @@ if [ "${1:-}" != "--render-only" ]; then
       --json --svg "$results/$name.svg" > "$results/$name.json" ||
       echo "run-all.sh: $name: no stack ran" >&2
   done
+  for f in "${bottleneck_scenarios[@]}"; do
+    name=$(basename "$f" .toml)
+    [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
+    for cc in $BOTTLENECK_CCS; do
+      # The kernel has no coupled congestion control: Braid alone there.
+      stack=braid; [ "$cc" = cubic ] && stack=both
+      echo "run-all.sh: $name --cc $cc"
+      ./target/release/braid lab bench "$f" --stack "$stack" --runs "$RUNS" --cc "$cc" \
+        --json --svg "$results/$name-$cc.svg" > "$results/$name-$cc.json" ||
+        echo "run-all.sh: $name --cc $cc: no stack ran" >&2
+    done
+  done
   load_end=$(uptime | sed 's/.*load average: //')
-  {
-    echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
-    echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), Linux $(uname -r)"
-    echo "build: release, $(rustc --version)"
-    echo "runs per stack: $RUNS, alternating kernel, braid"
-    echo "congestion control asked for: $CC (both stacks; kernel as read back in the cc column)"
-    echo "load average (1, 5, 15 min) at start: $load_start; at end: $load_end"
-  } > "$results/machine.txt"
+  if [ -n "$filter" ] && [ -f "$results/machine.txt" ]; then
+    echo "re-run $(date -u +%Y-%m-%dT%H:%MZ): scenarios matching \"$filter\", RUNS=$RUNS, load $load_start to $load_end" \
+      >> "$results/machine.txt"
+  else
+    {
+      echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+      echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), Linux $(uname -r)"
+      echo "build: release, $(rustc --version)"
+      echo "runs per stack: $RUNS, alternating kernel, braid"
+      echo "congestion control asked for: $CC (both stacks; kernel as read back in the cc column)"
+      echo "load average (1, 5, 15 min) at start: $load_start; at end: $load_end"
+    } > "$results/machine.txt"
+  fi
 fi
 
 # The markdown table from the JSON reports: two rows per scenario, kernel
@@ -81,6 +109,38 @@ render() {
   ' "$@"
 }
 
+# The shared-bottleneck table: one row per stack and congestion control,
+# MPTCP goodput against the competing plain TCP flow's, each run's ratio.
+render_bottleneck() {
+  jq -r -s '
+    def n(x; d): if x == null then "–" else ((x * pow(10; d) | round) / pow(10; d) | tostring) end;
+    def sp(x; f; d): if x == null then "–" else n(x.median / f; d) + " [" + n(x.min / f; d) + "–" + n(x.max / f; d) + "]" end;
+    def coupled(s): (s.cc // "") | test("^(lia|olia|balia)");
+    def goal(s):
+      if (coupled(s) | not) or s.mptcp_to_tcp == null then ""
+      elif s.mptcp_to_tcp.median >= 0.85 and s.mptcp_to_tcp.median <= 1.1 then "within [0.85, 1.1]"
+      else "**outside** [0.85, 1.1]" end;
+    def row(name; s):
+      if s == null then empty
+      elif s.available | not then
+        "| `\(name)` | \(s.stack) | \(s.cc // "?") | **failed**: \((s.error // "no run succeeded") | gsub("\\|"; "/")) | | | | |"
+      else
+        "| `\(name)` | \(s.stack) | \(s.cc // "?") | \(sp({median: s.goodput_bps, min: s.min.goodput_bps, max: s.max.goodput_bps}; 1e6; 2)) | \(sp(s.competitor_goodput_bps; 1e6; 2)) | \(s.competitor_cc // "?") | \(sp(s.mptcp_to_tcp; 1; 2)) | \(goal(s)) |"
+      end;
+    "| scenario | stack | cc | MPTCP goodput Mbit/s, median [min–max] | TCP goodput Mbit/s | TCP cc | MPTCP/TCP per run, median [min–max] | goal (coupled) |",
+    "|---|---|---|---|---|---|---|---|",
+    (.[] | row(.scenario; .kernel), row(.scenario; .braid))
+  ' "$@"
+}
+
+bfiles=()
+for f in "${bottleneck_scenarios[@]}"; do
+  for cc in $BOTTLENECK_CCS; do
+    j="$results/$(basename "$f" .toml)-$cc.json"
+    [ -s "$j" ] && bfiles+=("$j")
+  done
+done
+
 files=()
 for f in "${scenarios[@]}"; do
   j="$results/$(basename "$f" .toml).json"
@@ -110,7 +170,7 @@ and the `cc` column is what the kernel socket reads back; Braid's is its
 own controller. A stack that did not run is shown as failed with its
 error, never with numbers.
 
-Regenerate (root; RUNS=3 took 29 minutes here on an idle machine;
+Regenerate (root; RUNS=3 took 29 minutes here on an idle machine, plus 11 for the shared-bottleneck rows;
 "where Braid loses" and the fairness caveats are in the notes below the table):
 
 ```sh
@@ -125,6 +185,22 @@ HEAD
   render "${files[@]}"
   echo
   echo "Throughput over time per path, first run of each stack: \`bench/results/<scenario>.svg\`."
+  if [ ${#bfiles[@]} -gt 0 ]; then
+    echo
+    echo "## Shared bottleneck: MPTCP against one TCP flow"
+    echo
+    echo "\`shared-bottleneck-N\`: N subflows, one path each, all crossing one 20 Mbit/s"
+    echo "link (15 ms one way, 75-packet drop-tail queue) that one plain kernel TCP flow"
+    echo "(CUBIC) crosses too, both flows timed alike (20 s upload). The ratio is MPTCP"
+    echo "goodput / TCP goodput per run: RFC 6356's second goal is that a coupled"
+    echo "controller (LIA, OLIA, BALIA) takes no more than one TCP flow would (about 1;"
+    echo "the goal set here: within [0.85, 1.1]). Uncoupled CUBIC subflows each act as one"
+    echo "TCP. The kernel has no coupled controller, so only Braid runs those rows."
+    echo
+    render_bottleneck "${bfiles[@]}"
+    echo
+    echo "Per cc: \`bench/results/<scenario>-<cc>.json|svg\`."
+  fi
   if [ -f bench/notes.md ]; then echo; cat bench/notes.md; fi
 } > BENCHMARKS.md
 echo "run-all.sh: wrote BENCHMARKS.md"

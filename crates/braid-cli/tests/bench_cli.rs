@@ -127,3 +127,68 @@ fn bench_bad_workload_is_named() {
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr:?}");
     assert!(stderr.contains("path 1 has none"), "{stderr}");
 }
+
+#[test]
+fn bench_reports_the_competing_tcp_flow() {
+    if !is_root() {
+        return skip("braid lab bench needs root (network namespaces)");
+    }
+    // Four subflows and one plain TCP flow through one 10 Mbit/s link.
+    let file = scenario(
+        "competitor.toml",
+        "name = \"competitor\"\n[[path]]\n[[path]]\n[[path]]\n[[path]]\n\
+         [[bottleneck]]\npaths = [1, 2, 3, 4]\nrate_mbit = 10\ndelay_ms = 5\nqueue_packets = 40\n\
+         [competitor]\npath = 2\n[workload]\nduration_s = 4\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_braid"))
+        .args([
+            "lab", "bench", &file, "--stack", "both", "--runs", "1", "--json",
+        ])
+        .output()
+        .expect("run braid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    let described = report["competitor"].as_str().unwrap_or_default();
+    assert!(
+        described.contains("cubic") && described.contains("path 2"),
+        "{report}"
+    );
+    for stack in ["kernel", "braid"] {
+        let s = &report[stack];
+        if stack == "braid" && s["available"] != true {
+            // Only while the braid stack cannot run here: its reason is given.
+            assert!(s["error"].as_str().is_some_and(|e| !e.is_empty()), "{s}");
+            continue;
+        }
+        assert_eq!(s["available"], true, "{s}");
+        let run = &s["runs"][0];
+        let mptcp = run["goodput_bps"].as_f64().unwrap();
+        let tcp = run["competitor_goodput_bps"].as_f64().unwrap();
+        assert_eq!(run["competitor_cc"], "cubic", "{run}");
+        // Both flows got through, and together no more than the link.
+        assert!(mptcp > 1e6 && tcp > 1e6, "{stack}: {mptcp} and {tcp} bit/s");
+        assert!(
+            mptcp + tcp < 10.2e6,
+            "{stack}: {mptcp} + {tcp} bit/s over 10 Mbit/s"
+        );
+        // One subflow per path, on every path (both stacks get a subflow
+        // limit of 4 paths: the kernel's `ip mptcp limits`, Braid's
+        // `--subflow-limit`).
+        let paths = run["subflows"].as_array().unwrap();
+        assert_eq!(paths.len(), 4, "{run}");
+        assert!(
+            paths.iter().all(|p| p["bytes"].as_u64() > Some(0)),
+            "{stack}: {run}"
+        );
+        let ratio = run["mptcp_to_tcp"].as_f64().unwrap();
+        assert!((ratio - mptcp / tcp).abs() < 1e-9, "{run}");
+        assert_eq!(s["mptcp_to_tcp"]["median"].as_f64(), Some(ratio), "{s}");
+        assert_eq!(
+            s["competitor_goodput_bps"]["median"].as_f64(),
+            Some(tcp),
+            "{s}"
+        );
+    }
+}

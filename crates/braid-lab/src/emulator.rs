@@ -19,6 +19,12 @@
 //! milliseconds; it runs at real-time priority `SCHED_FIFO` 1 when it can
 //! (see [`RT_ENV`]). Packet buffers come from a free list and go back to it on
 //! delivery: the hot path allocates nothing once warm.
+//!
+//! Shared bottlenecks ([`SharedLink`]): a packet of a path that crosses one
+//! leaves its path's [`LinkDirection`] and, at that due time, enters the
+//! bottleneck's [`LinkDirection`] for its direction, one for all its paths
+//! (one queue, one rate), before it is written back into its own TUN. The
+//! paths' packets therefore compete there as at a real router.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -107,9 +113,21 @@ impl Lateness {
     }
 }
 
+/// A link several paths cross (a scenario's `[[bottleneck]]`).
+#[derive(Debug, Clone)]
+pub struct SharedLink {
+    /// Client to server.
+    pub up: LinkConfig,
+    /// Server to client.
+    pub down: LinkConfig,
+    /// The paths that cross it, 1-based; a path crosses at most one.
+    pub paths: Vec<usize>,
+}
+
 /// A running emulator thread.
 #[derive(Debug)]
 pub struct Emulator {
+    paths: usize,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), LabError>>>,
     go: Option<mpsc::Sender<std::time::Instant>>,
@@ -119,17 +137,26 @@ pub struct Emulator {
 impl Emulator {
     /// Spawns the emulator thread in namespace `ns` and creates its TUN
     /// devices (returns once they exist). `configs[i]` is path `i + 1`'s
-    /// (up, down) pair. Packets are only read after [`Emulator::start`].
+    /// (up, down) pair; `shared` are the links several paths cross.
+    /// Packets are only read after [`Emulator::start`].
     pub fn spawn(
         ns: &str,
         configs: Vec<(LinkConfig, LinkConfig)>,
+        shared: Vec<SharedLink>,
         seed: u64,
     ) -> Result<Emulator, LabError> {
+        let paths = configs.len();
+        for link in &shared {
+            if let Some(p) = link.paths.iter().find(|&&p| p == 0 || p > paths) {
+                return Err(LabError::Invalid(format!(
+                    "shared link: path {p} does not exist ({paths} paths)"
+                )));
+            }
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let empty = DirStats::default();
         let stats = Arc::new(Mutex::new(
-            configs
-                .iter()
+            (0..paths + shared.len())
                 .map(|_| PathStats {
                     up: empty.clone(),
                     down: empty.clone(),
@@ -152,7 +179,7 @@ impl Emulator {
                         // Best effort: wake-ups close to the requested time.
                         let _ = nix::sys::prctl::set_timerslack(1_000);
                         raise_priority();
-                        open_devices(configs.len())
+                        open_devices(paths)
                     })();
                     let devices = match setup {
                         Ok(d) => {
@@ -168,7 +195,7 @@ impl Emulator {
                     let Ok(start) = go_rx.recv() else {
                         return Ok(());
                     };
-                    run(devices, configs, seed, start, &stop, &stats)
+                    run(devices, configs, shared, seed, start, &stop, &stats)
                 })
                 .map_err(|e| LabError::Io {
                     what: "spawning the emulator thread".into(),
@@ -177,6 +204,7 @@ impl Emulator {
         };
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Emulator {
+                paths,
                 stop,
                 thread: Some(thread),
                 go: Some(go_tx),
@@ -202,9 +230,22 @@ impl Emulator {
         }
     }
 
-    /// The latest counters (refreshed every 100 ms and at stop).
+    /// The latest counters per path (refreshed every 100 ms and at stop).
     pub fn stats(&self) -> Vec<PathStats> {
-        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.stats
+            .lock()
+            .map(|s| s[..self.paths].to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The latest counters of each shared link, in the order given to
+    /// [`Emulator::spawn`] (`write_errors` and `lateness` stay zero: they
+    /// count per path).
+    pub fn shared_stats(&self) -> Vec<PathStats> {
+        self.stats
+            .lock()
+            .map(|s| s[self.paths..].to_vec())
+            .unwrap_or_default()
     }
 
     /// False once the emulator thread has ended (stopped, or failed: then
@@ -282,8 +323,9 @@ fn open_devices(paths: usize) -> Result<Vec<SyncDevice>, LabError> {
     Ok(devices)
 }
 
-/// A packet waiting for its due time: (due, sequence, device index, bytes).
-type Pending = Reverse<(Instant, u64, usize, Vec<u8>)>;
+/// A packet waiting for its due time: (due, sequence, index of the link
+/// direction it is crossing, index of the device it came from, bytes).
+type Pending = Reverse<(Instant, u64, usize, usize, Vec<u8>)>;
 
 fn to_sim(start: std::time::Instant, at: std::time::Instant) -> Instant {
     Instant::from_micros(
@@ -299,20 +341,33 @@ fn to_std(start: std::time::Instant, at: Instant) -> std::time::Instant {
 fn run(
     devices: Vec<SyncDevice>,
     configs: Vec<(LinkConfig, LinkConfig)>,
+    links: Vec<SharedLink>,
     seed: u64,
     start: std::time::Instant,
     stop: &AtomicBool,
     shared: &Mutex<Vec<PathStats>>,
 ) -> Result<(), LabError> {
+    // Directions: path i up at 2i, down at 2i + 1 (the device indices),
+    // then shared link b's up and down at 2 * (paths + b) and + 1.
+    let devs = 2 * configs.len();
+    // next[d]: the shared link direction device d's packets cross next.
+    let mut next: Vec<Option<usize>> = vec![None; devs];
+    for (b, link) in links.iter().enumerate() {
+        for &p in &link.paths {
+            next[2 * (p - 1)] = Some(devs + 2 * b);
+            next[2 * (p - 1) + 1] = Some(devs + 2 * b + 1);
+        }
+    }
     // Each direction gets its own stream: seed mixed with its index.
     let mut dirs: Vec<LinkDirection> = configs
         .into_iter()
+        .chain(links.into_iter().map(|l| (l.up, l.down)))
         .flat_map(|(up, down)| [up, down])
         .enumerate()
         .map(|(i, c)| LinkDirection::new(c, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64))
         .collect();
-    let mut write_errors = vec![0u64; dirs.len()];
-    let mut lateness = vec![Lateness::default(); dirs.len()];
+    let mut write_errors = vec![0u64; devs];
+    let mut lateness = vec![Lateness::default(); devs];
     let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
     let mut pool: Vec<Vec<u8>> = Vec::new();
     let mut out: Vec<(Instant, Vec<u8>)> = Vec::new();
@@ -328,15 +383,26 @@ fn run(
         let now = std::time::Instant::now();
         let sim_now = to_sim(start, now);
         while pending.peek().is_some_and(|p| p.0.0 <= sim_now) {
-            let Some(Reverse((due, _, dev, buf))) = pending.pop() else {
+            let Some(Reverse((due, _, dir, dev, buf))) = pending.pop() else {
                 break;
             };
+            if let Some(link) = next.get(dir).copied().flatten() {
+                // Out of its own path, into the shared link. Pops come in
+                // due order, so the shared link's arrivals never go back.
+                dirs[dir].record_delivery(due, buf.len());
+                dirs[link].admit(due, buf, &mut out);
+                for (due, packet) in out.drain(..) {
+                    seq += 1;
+                    pending.push(Reverse((due, seq, link, dev, packet)));
+                }
+                continue;
+            }
             match devices[dev].send(&buf) {
                 Ok(_) => {
                     let late =
                         std::time::Instant::now().saturating_duration_since(to_std(start, due));
                     lateness[dev].record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX));
-                    dirs[dev].record_delivery(sim_now, buf.len());
+                    dirs[dir].record_delivery(sim_now, buf.len());
                 }
                 Err(e) => {
                     write_errors[dev] += 1;
@@ -384,7 +450,7 @@ fn run(
                 dirs[dev].admit(arrived, buf, &mut out);
                 for (due, packet) in out.drain(..) {
                     seq += 1;
-                    pending.push(Reverse((due, seq, dev, packet)));
+                    pending.push(Reverse((due, seq, dev, dev, packet)));
                 }
             }
         }
@@ -403,7 +469,9 @@ fn publish(
     for (i, p) in s.iter_mut().enumerate() {
         p.up.clone_from(dirs[2 * i].stats());
         p.down.clone_from(dirs[2 * i + 1].stats());
-        p.write_errors = write_errors[2 * i] + write_errors[2 * i + 1];
-        p.lateness = lateness[2 * i].merge(&lateness[2 * i + 1]);
+        if 2 * i < write_errors.len() {
+            p.write_errors = write_errors[2 * i] + write_errors[2 * i + 1];
+            p.lateness = lateness[2 * i].merge(&lateness[2 * i + 1]);
+        }
     }
 }

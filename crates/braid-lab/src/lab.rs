@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::emulator::{Emulator, PathStats};
+use crate::emulator::{Emulator, PathStats, SharedLink};
 use crate::topology::{self, Side};
 use crate::{LabError, Scenario, netns};
 
@@ -105,7 +105,16 @@ impl LabGuard {
             .iter()
             .map(|p| (p.up.clone(), p.down.clone()))
             .collect();
-        let mut emulator = Emulator::spawn(&ns(Side::Emu), configs, scenario.seed)?;
+        let shared = scenario
+            .bottlenecks
+            .iter()
+            .map(|b| SharedLink {
+                up: b.up.clone(),
+                down: b.down.clone(),
+                paths: b.paths.clone(),
+            })
+            .collect();
+        let mut emulator = Emulator::spawn(&ns(Side::Emu), configs, shared, scenario.seed)?;
         netns::ip_batch(
             Some(&ns(Side::Emu)),
             &topology::emu_route_commands(self.paths),
@@ -187,6 +196,15 @@ impl LabGuard {
         self.emulator
             .as_ref()
             .map(|e| e.stats())
+            .unwrap_or_default()
+    }
+
+    /// The counters of each shared bottleneck, in the scenario's order
+    /// (`up`/`down` as for a path; refreshed every 100 ms).
+    pub fn bottleneck_stats(&self) -> Vec<PathStats> {
+        self.emulator
+            .as_ref()
+            .map(|e| e.shared_stats())
             .unwrap_or_default()
     }
 

@@ -9,7 +9,9 @@
 //! delay, jitter, queue, loss, duplication, reordering, blackout windows.
 //! There is no netem on these kernels and none is used.
 //!
-//! - [`Scenario`]: the TOML format (`scenarios/README.md`).
+//! - [`Scenario`]: the TOML format (`scenarios/README.md`), including
+//!   shared bottlenecks ([`BottleneckSpec`]: several paths through one
+//!   queue and rate) and a bench's competing TCP flow ([`Competitor`]).
 //! - [`Lab::up`] returns a [`LabGuard`]; dropping it (also on error and on
 //!   panic unwinding) stops the emulator and deletes the namespaces.
 //!   [`down`] cleans up after killed processes.
@@ -40,9 +42,12 @@ pub mod netns;
 pub mod scenario;
 pub mod topology;
 
-pub use emulator::{Lateness, PathStats};
+pub use emulator::{Lateness, PathStats, SharedLink};
 pub use lab::{Lab, LabGuard, down, ensure_root, termination_signals};
-pub use scenario::{Bound, PathSpec, Scenario, ScenarioError, Workload, WorkloadDirection};
+pub use scenario::{
+    BottleneckSpec, Bound, Competitor, PathSpec, Scenario, ScenarioError, Workload,
+    WorkloadDirection,
+};
 pub use topology::Side;
 
 /// What went wrong building, running or tearing down a lab.

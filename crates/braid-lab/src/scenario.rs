@@ -150,6 +150,90 @@ impl RawPath {
     }
 }
 
+/// A shared bottleneck as written: which paths cross it, its own link
+/// keys (flattened [`DirSpec`]) plus overrides per direction.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBottleneck {
+    name: Option<String>,
+    #[serde(default)]
+    paths: Vec<i64>,
+    up: Option<DirSpec>,
+    down: Option<DirSpec>,
+    rate_mbit: Option<f64>,
+    trace: Option<String>,
+    trace_end: Option<String>,
+    delay_ms: Option<f64>,
+    jitter_ms: Option<f64>,
+    jitter_reorders: Option<bool>,
+    queue_packets: Option<u64>,
+    queue_bytes: Option<u64>,
+    loss_pct: Option<f64>,
+    duplicate_pct: Option<f64>,
+    reorder_pct: Option<f64>,
+    reorder_ms: Option<f64>,
+    blackouts: Option<Vec<[f64; 2]>>,
+}
+
+impl RawBottleneck {
+    fn shared(&self) -> DirSpec {
+        DirSpec {
+            rate_mbit: self.rate_mbit,
+            trace: self.trace.clone(),
+            trace_end: self.trace_end.clone(),
+            delay_ms: self.delay_ms,
+            jitter_ms: self.jitter_ms,
+            jitter_reorders: self.jitter_reorders,
+            queue_packets: self.queue_packets,
+            queue_bytes: self.queue_bytes,
+            loss_pct: self.loss_pct,
+            duplicate_pct: self.duplicate_pct,
+            reorder_pct: self.reorder_pct,
+            reorder_ms: self.reorder_ms,
+            blackouts: self.blackouts.clone(),
+        }
+    }
+}
+
+/// A link several paths cross, in each direction one queue and one rate
+/// for all of them: their packets compete there as they would at a
+/// shared router. A packet of a member path crosses its own path first,
+/// then the bottleneck.
+#[derive(Debug, Clone)]
+pub struct BottleneckSpec {
+    /// Label (default `bottleneck<i>`, 1-based).
+    pub name: String,
+    /// The paths that cross it, 1-based, in the order written.
+    pub paths: Vec<usize>,
+    /// Client to server.
+    pub up: LinkConfig,
+    /// Server to client.
+    pub down: LinkConfig,
+}
+
+/// A plain TCP bulk flow of the kernel that `braid lab bench` runs next to
+/// the MPTCP transfer, in the same direction and for the same time
+/// (`workload.duration_s`), between the kernel's addresses of one path
+/// (`10.0.<path>.2` to `10.1.<path>.2`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Competitor {
+    /// The path it crosses, 1-based (default 1).
+    #[serde(default = "one")]
+    pub path: usize,
+    /// Its congestion control, `TCP_CONGESTION` (default `cubic`).
+    #[serde(default = "cubic")]
+    pub cc: String,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn cubic() -> String {
+    "cubic".into()
+}
+
 /// What a benchmark (`braid lab bench`) does over the lab; the lab itself
 /// only carries it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -259,6 +343,9 @@ struct RawScenario {
     workload: Option<Workload>,
     #[serde(default)]
     path: Vec<RawPath>,
+    #[serde(default)]
+    bottleneck: Vec<RawBottleneck>,
+    competitor: Option<Competitor>,
 }
 
 /// One path of a loaded scenario.
@@ -286,6 +373,10 @@ pub struct Scenario {
     pub seed: u64,
     /// The paths, path 1 first.
     pub paths: Vec<PathSpec>,
+    /// Links shared by several paths (no path is in two).
+    pub bottlenecks: Vec<BottleneckSpec>,
+    /// A plain TCP flow `braid lab bench` runs next to the MPTCP one.
+    pub competitor: Option<Competitor>,
     /// Optional workload for benchmarks.
     pub workload: Option<Workload>,
     /// The workload's pass bound on the completion time, ms, if it has one.
@@ -357,15 +448,97 @@ impl Scenario {
             Some(w) => w.check(&paths).map_err(invalid)?,
             None => None,
         };
+        let bottlenecks = bottlenecks(&raw.bottleneck, paths.len(), base_dir).map_err(invalid)?;
+        if let Some(c) = &raw.competitor {
+            check_competitor(c, raw.workload.as_ref(), paths.len()).map_err(invalid)?;
+        }
         Ok(Scenario {
             name: raw.name.unwrap_or_else(|| default_name.to_owned()),
             description: raw.description.unwrap_or_default(),
             seed: raw.seed.unwrap_or(1),
             paths,
+            bottlenecks,
+            competitor: raw.competitor,
             workload: raw.workload,
             bound_ms,
         })
     }
+}
+
+/// Checks the `[[bottleneck]]` tables against `paths` paths and builds
+/// their link configurations.
+fn bottlenecks(
+    raw: &[RawBottleneck],
+    paths: usize,
+    base_dir: &Path,
+) -> Result<Vec<BottleneckSpec>, String> {
+    // owner[p] = the bottleneck (0-based) path p + 1 is already in.
+    let mut owner: Vec<Option<usize>> = vec![None; paths];
+    let mut out = Vec::new();
+    for (b, r) in raw.iter().enumerate() {
+        let name = r
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("bottleneck{}", b + 1));
+        let at = format!("bottleneck {} ({name})", b + 1);
+        if r.paths.is_empty() {
+            return Err(format!(
+                "{at}: paths is empty; name the paths that cross it"
+            ));
+        }
+        let mut members = Vec::new();
+        for &p in &r.paths {
+            let i = usize::try_from(p)
+                .ok()
+                .filter(|i| (1..=paths).contains(i))
+                .ok_or_else(|| {
+                    format!("{at}: path {p} does not exist (the scenario has {paths} paths)")
+                })?;
+            match owner[i - 1] {
+                Some(o) if o == b => return Err(format!("{at}: path {i} is listed twice")),
+                Some(o) => {
+                    return Err(format!(
+                        "path {i} is in bottleneck {} and bottleneck {}: a path crosses at most one",
+                        o + 1,
+                        b + 1
+                    ));
+                }
+                None => owner[i - 1] = Some(b),
+            }
+            members.push(i);
+        }
+        let shared = r.shared();
+        let dir = |which: &str, over: &Option<DirSpec>| {
+            let spec = shared.overridden_by(over.as_ref().unwrap_or(&DirSpec::default()));
+            link_config(&spec, base_dir).map_err(|m| format!("{at} ({which}): {m}"))
+        };
+        out.push(BottleneckSpec {
+            up: dir("up", &r.up)?,
+            down: dir("down", &r.down)?,
+            name,
+            paths: members,
+        });
+    }
+    Ok(out)
+}
+
+/// A competitor runs on an existing path, for the workload's time.
+fn check_competitor(c: &Competitor, w: Option<&Workload>, paths: usize) -> Result<(), String> {
+    if !(1..=paths).contains(&c.path) {
+        return Err(format!(
+            "competitor.path = {}: no such path (the scenario has {paths} paths)",
+            c.path
+        ));
+    }
+    if c.cc.is_empty() {
+        return Err("competitor.cc is empty".into());
+    }
+    if w.and_then(|w| w.duration_s).is_none() {
+        return Err(
+            "[competitor] needs workload.duration_s: both flows run for the same time".into(),
+        );
+    }
+    Ok(())
 }
 
 /// One direction's settings in a few words, for people:
@@ -672,6 +845,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("rcvbuf_bytes = 10"), "{e}");
+    }
+
+    #[test]
+    fn bottleneck_is_shared_by_its_paths() {
+        let s = parse(
+            "[[path]]\n[[path]]\ndelay_ms = 5\n[[path]]\n\
+             [[bottleneck]]\nname = \"core\"\npaths = [2, 1]\nrate_mbit = 20\ndelay_ms = 15\n\
+             queue_packets = 100\n[bottleneck.down]\nrate_mbit = 50\n\
+             [competitor]\npath = 3\n[workload]\nduration_s = 5\n",
+        )
+        .unwrap();
+        assert_eq!(s.bottlenecks.len(), 1);
+        let b = &s.bottlenecks[0];
+        assert_eq!((b.name.as_str(), b.paths.as_slice()), ("core", &[2, 1][..]));
+        assert!(matches!(b.up.capacity, Capacity::Rate(20_000_000)));
+        assert!(matches!(b.down.capacity, Capacity::Rate(50_000_000)));
+        assert_eq!(b.down.delay, Duration::from_millis(15));
+        assert_eq!(b.up.queue, QueueLimit::Packets(100));
+        // The paths keep their own settings.
+        assert_eq!(s.paths[1].up.delay, Duration::from_millis(5));
+        let c = s.competitor.unwrap();
+        assert_eq!((c.path, c.cc.as_str()), (3, "cubic"));
+    }
+
+    #[test]
+    fn bad_bottlenecks_and_competitors_are_named() {
+        let two = "[[path]]\n[[path]]\n";
+        let e = |text: &str| parse(&format!("{two}{text}")).unwrap_err().to_string();
+        let m = e("[[bottleneck]]\npaths = [1, 3]\n");
+        assert!(
+            m.contains("bottleneck 1 (bottleneck1): path 3 does not exist"),
+            "{m}"
+        );
+        assert!(!m.contains('\n'), "one line: {m}");
+        let m = e("[[bottleneck]]\npaths = [0]\n");
+        assert!(m.contains("path 0 does not exist"), "{m}");
+        let m = e("[[bottleneck]]\npaths = [1]\n[[bottleneck]]\npaths = [2, 1]\n");
+        assert!(
+            m.contains("path 1 is in bottleneck 1 and bottleneck 2"),
+            "{m}"
+        );
+        let m = e("[[bottleneck]]\npaths = [2, 2]\n");
+        assert!(m.contains("path 2 is listed twice"), "{m}");
+        let m = e("[[bottleneck]]\nrate_mbit = 20\n");
+        assert!(m.contains("paths is empty"), "{m}");
+        let m = e("[[bottleneck]]\npaths = [1]\nrate_mbit = -1\n");
+        assert!(
+            m.contains("bottleneck 1 (bottleneck1) (up): rate_mbit = -1"),
+            "{m}"
+        );
+        let m = e("[[bottleneck]]\npaths = [1]\nrat_mbit = 1\n");
+        assert!(m.contains("unknown field `rat_mbit`"), "{m}");
+        let m = e("[competitor]\npath = 3\n[workload]\nduration_s = 5\n");
+        assert!(m.contains("competitor.path = 3: no such path"), "{m}");
+        let m = e("[competitor]\n[workload]\nbytes = 5000\n");
+        assert!(m.contains("needs workload.duration_s"), "{m}");
+        let m = e("[competitor]\nstack = \"kernel\"\n");
+        assert!(m.contains("unknown field `stack`"), "{m}");
     }
 
     #[test]

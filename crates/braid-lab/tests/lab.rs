@@ -722,3 +722,120 @@ fn two_runs_coexist() {
     drop((a, b));
     names.iter().for_each(|n| assert_gone(n));
 }
+
+/// Bulk TCP from the client's kernel address on each of `paths` to the
+/// server's on the same path, all at once for `secs` seconds; returns each
+/// flow's goodput at the receiver in Mbit/s, from 1.5 s after its first
+/// byte (past slow start) to its last.
+fn parallel_flows(lab: &LabGuard, paths: &[usize], secs: u64) -> Vec<f64> {
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for (k, &p) in paths.iter().enumerate() {
+        let addr = SocketAddr::from((lab.server_addr(p), 5001 + k as u16));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        receivers.push(lab.spawn_in(Side::Server, move || {
+            let listener = TcpListener::bind(addr).unwrap();
+            ready_tx.send(()).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut samples = Vec::new(); // (time, total bytes)
+            let mut total = 0u64;
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                total += n as u64;
+                samples.push((Instant::now(), total));
+            }
+            samples
+        }));
+        ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let local = SocketAddr::from((lab.client_addr(p), 0));
+        senders.push(lab.spawn_in(Side::Client, move || {
+            let socket = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )
+            .unwrap();
+            socket.bind(&local.into()).unwrap();
+            socket
+                .connect_timeout(&addr.into(), Duration::from_secs(5))
+                .unwrap();
+            let mut s: TcpStream = socket.into();
+            s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+            let chunk = vec![0x5au8; 1 << 16];
+            let end = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < end && s.write_all(&chunk).is_ok() {}
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }));
+    }
+    for s in senders {
+        s.join().unwrap().unwrap();
+    }
+    receivers
+        .into_iter()
+        .map(|r| {
+            let samples = r.join().unwrap().unwrap();
+            let (t0, _) = samples[0];
+            let (t_end, total) = *samples.last().unwrap();
+            let (t1, b1) = *samples
+                .iter()
+                .find(|(t, _)| *t >= t0 + Duration::from_millis(1500))
+                .unwrap();
+            (total - b1) as f64 * 8.0 / (t_end - t1).as_secs_f64() / 1e6
+        })
+        .collect()
+}
+
+#[test]
+fn shared_bottleneck_is_one_link() {
+    if !lab_ready("shared_bottleneck_is_one_link") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let paths = "[[path]]\nrate_mbit = 20\ndelay_ms = 2\nqueue_packets = 100\n\
+                 [[path]]\nrate_mbit = 20\ndelay_ms = 2\nqueue_packets = 100\n";
+    // Without the bottleneck each flow has its own 20 Mbit/s path.
+    let lab = Lab::up(&inline(paths)).unwrap();
+    let apart = parallel_flows(&lab, &[1, 2], 4);
+    drop(lab);
+    // With it both paths cross one 10 Mbit/s link and queue.
+    let lab = Lab::up(&inline(&format!(
+        "{paths}[[bottleneck]]\npaths = [1, 2]\nrate_mbit = 10\ndelay_ms = 3\nqueue_packets = 60\n"
+    )))
+    .unwrap();
+    let rtt = median(ping(&lab, None, &lab.server_addr(2).to_string(), 5, "0.05"));
+    let shared = parallel_flows(&lab, &[1, 2], 4);
+    std::thread::sleep(Duration::from_millis(250));
+    let (bottleneck, stats) = (lab.bottleneck_stats(), lab.stats());
+    let name = lab.name().to_owned();
+    lab.down().unwrap();
+    assert_gone(&name);
+    let (sum_apart, sum_shared) = (apart.iter().sum::<f64>(), shared.iter().sum::<f64>());
+    eprintln!(
+        "MEASURED two TCP flows on two 20 Mbit/s paths: {apart:.2?} Mbit/s apart, \
+         {shared:.2?} through one 10 Mbit/s bottleneck (RTT {rtt:.2} ms); bottleneck up: \
+         {} packets delivered, {} dropped at its queue, max queue {} packets",
+        bottleneck[0].up.delivered_packets,
+        bottleneck[0].up.dropped_queue,
+        bottleneck[0].up.max_queue_packets
+    );
+    // Both one-way delays add up: 2 x (2 + 3) ms.
+    assert!((9.5..=12.0).contains(&rtt), "RTT {rtt} ms, want ~10");
+    assert!(
+        sum_apart > 30.0,
+        "apart the flows carried {sum_apart} Mbit/s"
+    );
+    assert!(
+        (8.0..=10.2).contains(&sum_shared),
+        "through one 10 Mbit/s link the flows carried {sum_shared} Mbit/s"
+    );
+    // Both flows crossed it: every packet either path passed on (the
+    // traffic was over 250 ms ago) was offered to the one shared queue.
+    assert!(shared.iter().all(|&g| g > 1.0), "{shared:?}");
+    let passed_on: u64 = stats.iter().map(|p| p.up.delivered_packets).sum();
+    assert_eq!(bottleneck[0].up.offered_packets, passed_on);
+    assert!(
+        stats.iter().all(|p| p.up.delivered_packets > 1000),
+        "idle path"
+    );
+}

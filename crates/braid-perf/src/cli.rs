@@ -136,6 +136,11 @@ struct BraidArgs {
     /// sysctl (reported, not set).
     #[arg(long, value_name = "NAME")]
     scheduler: Option<String>,
+    /// Subflows beyond the initial one a braid connection opens or accepts,
+    /// like `ip mptcp limits set subflow N` [default: 2, or as many as the
+    /// --local addresses need]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=64))]
+    subflow_limit: Option<u8>,
 }
 
 impl BraidArgs {
@@ -150,6 +155,7 @@ impl BraidArgs {
             mptcp: !self.no_mptcp,
             cc: self.cc.clone(),
             scheduler: self.scheduler.clone(),
+            subflow_limit: self.subflow_limit.map(usize::from),
         }
     }
 

@@ -143,6 +143,11 @@ pub struct BraidOptions {
     /// The braid stack's packet scheduler by name ([`braid_scheduler`]);
     /// `None`: min-RTT.
     pub scheduler: Option<String>,
+    /// Subflows beyond the initial one a braid connection opens or
+    /// accepts (Linux `ip mptcp limits set subflow N`); `None`: the
+    /// path manager's default (2), raised to what the client's `--local`
+    /// addresses need.
+    pub subflow_limit: Option<usize>,
 }
 
 impl Default for BraidOptions {
@@ -157,6 +162,7 @@ impl Default for BraidOptions {
             mptcp: true,
             cc: None,
             scheduler: None,
+            subflow_limit: None,
         }
     }
 }
@@ -546,7 +552,10 @@ fn braid_stack(
     let pm = &mut config.conn.pm;
     pm.local_addrs = subflows_from.to_vec();
     pm.announce = announce.to_vec();
-    pm.limits.subflows = pm.limits.subflows.max(subflows_from.len() + announce.len());
+    pm.limits.subflows = opts
+        .subflow_limit
+        .unwrap_or(pm.limits.subflows)
+        .max(subflows_from.len() + announce.len());
     builder = builder.config(config);
     builder
         .build(tun)

@@ -9,6 +9,12 @@
 //! down. With `--stack both` the runs alternate kernel, braid, kernel, ...
 //! so slow drift of a shared machine hits both stacks alike.
 //!
+//! A scenario with a `[competitor]` also gets a plain kernel TCP flow
+//! (`braid perf --stack tcp`, its own server on [`COMPETITOR_PORT`])
+//! between the kernel's addresses of the competitor's path, started with
+//! the MPTCP client and timed like it (`workload.duration_s`); each run
+//! reports its goodput and the ratio MPTCP / TCP.
+//!
 //! A stack whose first run fails is not run again and is reported
 //! unavailable with that error; numbers are never made up for it.
 //!
@@ -39,6 +45,8 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 const SERVER_EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Per-interval sampling of the client (the SVG's resolution).
 const INTERVAL_MS: u64 = 100;
+/// The port the competing plain TCP flow's server listens on.
+pub const COMPETITOR_PORT: u16 = PORT + 1;
 
 /// Which stacks to bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -121,9 +129,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 &args.cc,
                 args.scheduler.as_deref(),
             ) {
-                Ok((client, server)) => {
-                    let fig =
-                        RunFigures::new(run, &client, server.as_ref(), &paths, scenario.bound_ms);
+                Ok(Outcome {
+                    client,
+                    server,
+                    competitor,
+                }) => {
+                    let fig = RunFigures::new(
+                        run,
+                        &client,
+                        server.as_ref(),
+                        competitor.as_ref(),
+                        &paths,
+                        scenario.bound_ms,
+                    );
                     progress(&format!(
                         "{} run {run}/{runs}: {}",
                         st.stack,
@@ -175,6 +193,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         description: scenario.description.clone(),
         workload: describe_workload(&scenario),
         runs_per_stack: runs,
+        competitor: scenario.competitor.as_ref().map(|c| {
+            format!(
+                "plain TCP (kernel, {}) on path {}, same direction and time",
+                c.cc, c.path
+            )
+        }),
         ratio: Ratio::of(braid.as_ref(), kernel.as_ref()),
         kernel,
         braid,
@@ -247,16 +271,123 @@ fn describe_workload(s: &Scenario) -> String {
     out
 }
 
-/// One run: a fresh lab, a server, a client, both reports.
+/// What one run produced.
+struct Outcome {
+    /// The MPTCP client's report.
+    client: PerfResult,
+    /// The MPTCP server's report, if it printed one.
+    server: Option<ServerSession>,
+    /// The competing TCP flow's client report (scenarios with one).
+    competitor: Option<PerfResult>,
+}
+
+/// The competing flow's `braid perf` client and server.
+struct CompetitorRun {
+    server: Spawned,
+    client: Option<Spawned>,
+}
+
+/// Starts the competing flow's server (plain TCP, kernel) and waits until
+/// it listens.
+fn start_competitor_server(
+    lab: &LabGuard,
+    exe: &Path,
+    c: &braid_lab::Competitor,
+) -> anyhow::Result<CompetitorRun> {
+    let mut server = Spawned(
+        lab.command(Side::Server, &exe.to_string_lossy())
+            .args(["perf", "server", "--once", "--json", "--stack", "tcp"])
+            .arg("--listen")
+            .arg(format!("0.0.0.0:{COMPETITOR_PORT}"))
+            .args(["--cc", &c.cc])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the competing flow's braid perf server")?,
+    );
+    wait_listening(lab, &mut server, Stack::Tcp, COMPETITOR_PORT)
+        .context("the competing flow's server")?;
+    Ok(CompetitorRun {
+        server,
+        client: None,
+    })
+}
+
+/// The competing flow's client: plain TCP from the kernel's address on
+/// the competitor's path, the workload's direction and duration.
+fn start_competitor_client(
+    lab: &LabGuard,
+    exe: &Path,
+    c: &braid_lab::Competitor,
+    w: &braid_lab::Workload,
+    run: &mut CompetitorRun,
+) -> anyhow::Result<()> {
+    let Some(secs) = w.duration_s else {
+        bail!("[competitor] needs workload.duration_s");
+    };
+    let child = lab
+        .command(Side::Client, &exe.to_string_lossy())
+        .args(["perf", "client", "--json", "--stack", "tcp"])
+        // Few samples: its stdout is read once it has exited.
+        .args(["--interval-ms", "1000"])
+        .arg("--connect")
+        .arg(format!("{}:{COMPETITOR_PORT}", lab.server_addr(c.path)))
+        .arg("--local")
+        .arg(format!("{}:0", lab.client_addr(c.path)))
+        .args(["--direction", direction_name(w.direction)])
+        .args(["--time", &secs.to_string()])
+        .args(["--cc", &c.cc])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the competing flow's braid perf client")?;
+    run.client = Some(Spawned(child));
+    Ok(())
+}
+
+/// Waits for the competing flow to end and returns its client's report.
+fn finish_competitor(mut run: CompetitorRun) -> anyhow::Result<PerfResult> {
+    let Some(mut client) = run.client.take() else {
+        bail!("the competing flow's client did not start");
+    };
+    let (out, err) = client.finish(SERVER_EXIT_TIMEOUT);
+    let (_, server_err) = run.server.finish(SERVER_EXIT_TIMEOUT);
+    let result: Option<PerfResult> = serde_json::from_str(out.trim()).ok();
+    let Some(result) = result else {
+        bail!(
+            "competing TCP flow: {}",
+            err.or(server_err)
+                .unwrap_or_else(|| "its client printed no report".into())
+        );
+    };
+    if !result.verified {
+        bail!("competing TCP flow: payload not verified");
+    }
+    Ok(result)
+}
+
+fn direction_name(d: WorkloadDirection) -> &'static str {
+    match d {
+        WorkloadDirection::Upload => "upload",
+        WorkloadDirection::Download => "download",
+    }
+}
+
+/// One run: a fresh lab, a server, a client, both reports (and the
+/// competing flow's, if the scenario has one).
 fn run_once(
     scenario: &Scenario,
     stack: Stack,
     exe: &Path,
     cc: &str,
     scheduler: Option<&str>,
-) -> anyhow::Result<(PerfResult, Option<ServerSession>)> {
+) -> anyhow::Result<Outcome> {
     let lab = Lab::up(scenario)?;
     let ends = setup::prepare(&lab, scenario, stack)?;
+    let mut competitor = match &scenario.competitor {
+        Some(c) => Some(start_competitor_server(&lab, exe, c)?),
+        None => None,
+    };
     let mut server = Spawned(
         lab.command(Side::Server, &exe.to_string_lossy())
             .args([
@@ -270,6 +401,7 @@ fn run_once(
             .arg("--listen")
             .arg(ends.listen.to_string())
             .args(braid_buffers(scenario, stack))
+            .args(braid_subflow_limit(scenario, stack))
             .args(braid_scheduler_args(stack, scheduler))
             .args(["--cc", cc])
             .stdout(Stdio::piped())
@@ -277,7 +409,7 @@ fn run_once(
             .spawn()
             .context("starting braid perf server")?,
     );
-    wait_listening(&lab, &mut server, stack)?;
+    wait_listening(&lab, &mut server, stack, PORT)?;
     // Defaults above (Some) by construction: checked in `run`.
     let w = scenario.workload.clone().unwrap_or_default();
     let mut client = lab.command(Side::Client, &exe.to_string_lossy());
@@ -285,17 +417,12 @@ fn run_once(
         .args(["perf", "client", "--json", "--stack", stack.name()])
         .args(["--interval-ms", &INTERVAL_MS.to_string()])
         .args(["--connect", &ends.connect.to_string()])
-        .args([
-            "--direction",
-            match w.direction {
-                WorkloadDirection::Upload => "upload",
-                WorkloadDirection::Download => "download",
-            },
-        ]);
+        .args(["--direction", direction_name(w.direction)]);
     for l in &ends.local {
         client.args(["--local", &l.to_string()]);
     }
     client.args(braid_buffers(scenario, stack));
+    client.args(braid_subflow_limit(scenario, stack));
     client.args(braid_scheduler_args(stack, scheduler));
     client.args(["--cc", cc]);
     match (w.bytes, w.duration_s) {
@@ -303,10 +430,14 @@ fn run_once(
         (None, Some(d)) => client.args(["--time", &d.to_string()]),
         (None, None) => bail!("the workload has neither bytes nor duration_s"),
     };
+    if let (Some(c), Some(run)) = (&scenario.competitor, competitor.as_mut()) {
+        start_competitor_client(&lab, exe, c, &w, run)?;
+    }
     let out = client.output().context("running braid perf client")?;
     let client_err = last_line(&out.stderr);
     let result: Option<PerfResult> = serde_json::from_slice(&out.stdout).ok();
     let (server_out, server_err) = server.finish(SERVER_EXIT_TIMEOUT);
+    let competitor = competitor.map(finish_competitor).transpose();
     drop(lab);
     let Some(result) = result else {
         let why = [client_err, server_err]
@@ -325,7 +456,11 @@ fn run_once(
     let session = server_out
         .lines()
         .find_map(|l| serde_json::from_str(l).ok());
-    Ok((result, session))
+    Ok(Outcome {
+        client: result,
+        server: session,
+        competitor: competitor?,
+    })
 }
 
 /// A child process that is killed if still running when dropped.
@@ -380,6 +515,17 @@ fn braid_scheduler_args(stack: Stack, scheduler: Option<&str>) -> Vec<String> {
     }
 }
 
+/// `--subflow-limit N` (N paths) for the braid stack, as `setup` gives the
+/// kernel `ip mptcp limits set subflow N`: without it a braid server
+/// accepts its path manager's default of 2 joins, 3 subflows in all.
+fn braid_subflow_limit(scenario: &Scenario, stack: Stack) -> Vec<String> {
+    if stack == Stack::Braid {
+        vec!["--subflow-limit".into(), scenario.paths.len().to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 /// The braid stack's buffer options from the workload's buffer keys (the
 /// kernel stacks get them as sysctls, see `setup`).
 fn braid_buffers(scenario: &Scenario, stack: Stack) -> Vec<String> {
@@ -396,10 +542,10 @@ fn braid_buffers(scenario: &Scenario, stack: Stack) -> Vec<String> {
     args
 }
 
-/// True once the server listens: a kernel socket shows in `ss`; the braid
-/// stack has attached to its TUN device (carrier up), and it binds its
-/// listener before its driver first runs.
-fn listening(lab: &LabGuard, stack: Stack) -> anyhow::Result<bool> {
+/// True once the server listens: a kernel socket on `port` shows in `ss`;
+/// the braid stack has attached to its TUN device (carrier up), and it
+/// binds its listener before its driver first runs.
+fn listening(lab: &LabGuard, stack: Stack, port: u16) -> anyhow::Result<bool> {
     if stack == Stack::Braid {
         let out = lab
             .command(Side::Server, "ip")
@@ -412,15 +558,20 @@ fn listening(lab: &LabGuard, stack: Stack) -> anyhow::Result<bool> {
     }
     let out = lab
         .command(Side::Server, "ss")
-        .args(["-H", "-l", "-t", "-n", &format!("sport = :{PORT}")])
+        .args(["-H", "-l", "-t", "-n", &format!("sport = :{port}")])
         .output()
         .context("running ss in the server namespace")?;
     Ok(out.status.success() && !out.stdout.trim_ascii().is_empty())
 }
 
-/// Waits until the server namespace has a socket listening on [`PORT`],
+/// Waits until the server namespace has a socket listening on `port`,
 /// or fails with the server's own error if it exited.
-fn wait_listening(lab: &LabGuard, server: &mut Spawned, stack: Stack) -> anyhow::Result<()> {
+fn wait_listening(
+    lab: &LabGuard,
+    server: &mut Spawned,
+    stack: Stack,
+    port: u16,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + LISTEN_TIMEOUT;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = server.0.try_wait() {
@@ -430,12 +581,12 @@ fn wait_listening(lab: &LabGuard, server: &mut Spawned, stack: Stack) -> anyhow:
                 err.unwrap_or_else(|| format!("the server exited with {status}"))
             );
         }
-        if listening(lab, stack)? {
+        if listening(lab, stack, port)? {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    bail!("the server did not listen on port {PORT} within {LISTEN_TIMEOUT:?}")
+    bail!("the server did not listen on port {port} within {LISTEN_TIMEOUT:?}")
 }
 
 fn run_line(f: &RunFigures) -> String {
@@ -444,8 +595,16 @@ fn run_line(f: &RunFigures) -> String {
         .iter()
         .map(|p| format!("path{} {}", p.path, human_bytes(p.bytes)))
         .collect();
+    let competitor = match (f.competitor_goodput_bps, f.mptcp_to_tcp) {
+        (Some(g), Some(r)) => format!(
+            ", TCP competitor {}, MPTCP/TCP {r:.2}",
+            human_rate(g).trim()
+        ),
+        (Some(g), None) => format!(", TCP competitor {}", human_rate(g).trim()),
+        _ => String::new(),
+    };
     format!(
-        "{}{}, max stall {:.0} ms, {:.2} cpu s/GB, {}{}",
+        "{}{}, max stall {:.0} ms, {:.2} cpu s/GB, {}{}{competitor}",
         human_rate(f.goodput_bps).trim(),
         f.completion_s
             .map_or_else(String::new, |c| format!(", completion {c:.3} s")),
@@ -465,6 +624,9 @@ fn print_table(r: &BenchReport) {
         "scenario {}: {}, {} run(s) per stack",
         r.scenario, r.workload, r.runs_per_stack
     );
+    if let Some(c) = &r.competitor {
+        println!("  competing flow: {c}");
+    }
     let spread = |m: Option<f64>, lo: Option<f64>, hi: Option<f64>, unit: &str, k: f64| match m {
         Some(m) => format!(
             "{:.2}{unit} [{:.2}, {:.2}]",
@@ -527,6 +689,16 @@ fn print_table(r: &BenchReport) {
                 b,
                 if s.pass == Some(true) { "PASS" } else { "FAIL" },
                 s.runs.len() + s.failed_runs.len()
+            );
+        }
+        if let (Some(g), Some(r)) = (&s.competitor_goodput_bps, &s.mptcp_to_tcp) {
+            println!(
+                "         competing TCP flow ({}): goodput {}; MPTCP/TCP {:.2} [{:.2}, {:.2}]",
+                s.competitor_cc.as_deref().unwrap_or("cc unknown"),
+                spread(Some(g.median), Some(g.min), Some(g.max), " Mbit/s", 1e6),
+                r.median,
+                r.min,
+                r.max
             );
         }
         for e in &s.failed_runs {

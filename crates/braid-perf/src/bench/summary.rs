@@ -52,6 +52,16 @@ pub struct RunFigures {
     /// MPTCP packet scheduler of the client's connection.
     #[serde(default)]
     pub scheduler: Option<String>,
+    /// Goodput of the scenario's competing plain TCP flow, bit/s, run
+    /// over the same time (scenarios with a `[competitor]`).
+    #[serde(default)]
+    pub competitor_goodput_bps: Option<f64>,
+    /// The competing flow's congestion control, as its socket reads it back.
+    #[serde(default)]
+    pub competitor_cc: Option<String>,
+    /// MPTCP goodput / the competing TCP flow's goodput.
+    #[serde(default)]
+    pub mptcp_to_tcp: Option<f64>,
 }
 
 impl RunFigures {
@@ -61,6 +71,7 @@ impl RunFigures {
         run: usize,
         client: &PerfResult,
         server: Option<&ServerSession>,
+        competitor: Option<&PerfResult>,
         paths: &[String],
         bound_ms: Option<f64>,
     ) -> Self {
@@ -104,6 +115,11 @@ impl RunFigures {
                 (c, s) => c.clone().or_else(|| s.cloned()),
             },
             scheduler: client.scheduler.clone(),
+            competitor_goodput_bps: competitor.map(|c| c.goodput_bps),
+            competitor_cc: competitor.and_then(|c| c.cc.clone()),
+            mptcp_to_tcp: competitor
+                .filter(|c| c.goodput_bps > 0.0)
+                .map(|c| client.goodput_bps / c.goodput_bps),
         }
     }
 }
@@ -201,6 +217,17 @@ pub struct StackSummary {
     pub passed_runs: Option<usize>,
     /// Every run passed (and there was at least one).
     pub pass: Option<bool>,
+    /// The competing plain TCP flow's goodput, bit/s, over the runs
+    /// (scenarios with a `[competitor]`).
+    #[serde(default)]
+    pub competitor_goodput_bps: Option<Spread>,
+    /// Its congestion control in the first run, as read back.
+    #[serde(default)]
+    pub competitor_cc: Option<String>,
+    /// MPTCP goodput / competing TCP goodput, over the runs (each run's
+    /// ratio; the median is not the ratio of the medians).
+    #[serde(default)]
+    pub mptcp_to_tcp: Option<Spread>,
     /// Each successful run's figures.
     pub runs: Vec<RunFigures>,
     /// Runs that failed, with their errors.
@@ -262,6 +289,11 @@ impl StackSummary {
             bound_ms,
             passed_runs,
             pass: passed_runs.map(|p| !runs.is_empty() && p == runs.len() && failed.is_empty()),
+            competitor_goodput_bps: Spread::of(
+                runs.iter().filter_map(|r| r.competitor_goodput_bps),
+            ),
+            competitor_cc: runs.first().and_then(|r| r.competitor_cc.clone()),
+            mptcp_to_tcp: Spread::of(runs.iter().filter_map(|r| r.mptcp_to_tcp)),
             runs,
             failed_runs: failed,
         }
@@ -305,6 +337,10 @@ pub struct BenchReport {
     pub workload: String,
     /// Runs asked for per stack.
     pub runs_per_stack: usize,
+    /// The competing plain TCP flow, in words, when the scenario has one:
+    /// "plain TCP (kernel, cubic) on path 1, same direction and time".
+    #[serde(default)]
+    pub competitor: Option<String>,
     /// The kernel's results, if it was benched.
     pub kernel: Option<StackSummary>,
     /// Braid's results, if it was benched.
@@ -330,6 +366,41 @@ mod tests {
         assert_eq!(path_of("10.0.2.2:40000".parse().unwrap()), Some(2));
         assert_eq!(path_of("10.0.1.100:1".parse().unwrap()), Some(1));
         assert_eq!(path_of("192.168.1.1:1".parse().unwrap()), None);
+    }
+
+    /// A client report with nothing in it but what the test sets.
+    const MINIMAL_RESULT: &str = r#"{"stack": "tcp", "mode": "bulk", "direction": "upload",
+        "remote": "10.1.1.2:5202", "local": null, "limit_bytes": null, "limit_time_s": 5.0,
+        "bytes": 1, "duration_s": 1.0, "goodput_bps": 0.0, "completion_s": null,
+        "max_stall_ms": 0.0, "cpu_s": 0.0, "peer_cpu_s": null, "verified": true,
+        "first_mismatch": null, "mptcp_fallback": null, "subflows": [], "peer_subflows": [],
+        "transactions": null, "latency_us": null, "intervals": []}"#;
+
+    #[test]
+    fn competitor_ratio_is_per_run() {
+        let result = |goodput_bps: f64| PerfResult {
+            goodput_bps,
+            ..serde_json::from_str(MINIMAL_RESULT).unwrap()
+        };
+        let paths = ["a".to_string()];
+        let runs: Vec<RunFigures> = [(10e6, 10e6), (12e6, 8e6), (9e6, 12e6)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(m, t))| {
+                RunFigures::new(i + 1, &result(m), None, Some(&result(t)), &paths, None)
+            })
+            .collect();
+        assert_eq!(runs[1].mptcp_to_tcp, Some(1.5));
+        assert_eq!(runs[1].competitor_goodput_bps, Some(8e6));
+        let s = StackSummary::new(Stack::Braid, runs, Vec::new(), None);
+        let r = s.mptcp_to_tcp.unwrap();
+        assert_eq!((r.median, r.min, r.max), (1.0, 0.75, 1.5));
+        assert_eq!(s.competitor_goodput_bps.unwrap().median, 10e6);
+        let none = RunFigures::new(1, &result(1e6), None, None, &paths, None);
+        assert_eq!(
+            (none.mptcp_to_tcp, none.competitor_goodput_bps),
+            (None, None)
+        );
     }
 
     #[test]
