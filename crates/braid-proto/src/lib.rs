@@ -27,6 +27,7 @@ pub mod cc;
 pub mod conn;
 pub mod crypto;
 pub mod endpoint;
+pub mod id;
 pub mod mib;
 pub mod pcap;
 pub mod pm;

@@ -3,8 +3,8 @@
 //! during them is in `subflow.rs` (the outgoing hook).
 
 use super::Connection;
-use super::Event;
 use super::subflow::Role;
+use super::{Event, MptcpEvent};
 use crate::time::Instant;
 use crate::wire::mptcp::{MpCapable, MpJoin, MptcpOption, VERSION, rst_reason};
 use crate::wire::{TcpFlags, TcpRepr};
@@ -150,8 +150,13 @@ impl Connection {
     fn subflow_established(&mut self, i: usize) {
         let s = &mut self.subflows[i];
         s.join_established();
-        let id = s.id();
-        self.events.push_back(Event::SubflowEstablished { id });
+        let (id, local, remote) = (s.id(), s.tcp.local(), s.tcp.remote());
+        self.events
+            .push_back(Event::Mptcp(MptcpEvent::SubflowEstablished {
+                id,
+                local,
+                remote,
+            }));
     }
 
     fn set_remote_key(&mut self, key: u64) {

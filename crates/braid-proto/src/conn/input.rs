@@ -5,7 +5,7 @@
 
 use super::mapping::{MappingAction, MappingStatus, RxMap};
 use super::subflow::{Role, RxHooks, RxStep};
-use super::{CloseReason, Connection, Event, SubflowId};
+use super::{CloseReason, Connection, Event, MptcpEvent, SubflowId};
 use crate::crypto;
 use crate::time::Instant;
 use crate::wire::mptcp::{MpJoin, MptcpOption, rst_reason};
@@ -376,7 +376,7 @@ impl Connection {
         self.fallback = true;
         let rcv_nxt = self.recv.rcv_nxt();
         self.subflows[i].fall_back(rcv_nxt);
-        self.events.push_back(Event::Fallback);
+        self.events.push_back(Event::Mptcp(MptcpEvent::Fallback));
     }
 
     /// Move in-order subflow bytes into data-level reassembly, through

@@ -80,9 +80,7 @@ use sendbuf::SendBuf;
 use std::collections::VecDeque;
 use subflow::{Role, Subflow};
 
-/// A subflow's id within its connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubflowId(pub u32);
+pub use crate::id::SubflowId;
 
 /// Connection configuration.
 #[derive(Debug, Clone)]
@@ -219,32 +217,46 @@ pub enum Event {
     Readable,
     /// Send buffer space became free after a short write.
     Writable,
-    /// A joined subflow completed its handshake.
+    /// Something about the connection's paths (also the endpoint's
+    /// [`crate::endpoint::Endpoint::poll_mptcp_event`]).
+    Mptcp(MptcpEvent),
+    /// The connection closed.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Something about an MPTCP connection's paths
+/// ([`crate::endpoint::Endpoint::poll_mptcp_event`], and
+/// [`Event::Mptcp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MptcpEvent {
+    /// A subflow completed its MPTCP handshake (MP_JOIN, section 3.2).
     SubflowEstablished {
         /// Which.
         id: SubflowId,
+        /// Local address.
+        local: SocketAddr,
+        /// Remote address.
+        remote: SocketAddr,
     },
     /// A subflow closed.
     SubflowClosed {
         /// Which.
         id: SubflowId,
-        /// Why.
+        /// Why (with the MP_TCPRST reasons, section 3.6).
         reason: SubflowCloseReason,
     },
-    /// The peer announced an address (HMAC verified).
+    /// The peer announced an address (ADD_ADDR with a valid HMAC).
     AddrAnnounced {
         /// Address ID.
         id: u8,
         /// The address.
         addr: SocketAddr,
     },
-    /// The connection fell back to plain TCP.
+    /// The connection fell back to plain TCP (section 3.7).
     Fallback,
-    /// The connection closed.
-    Closed {
-        /// Why.
-        reason: CloseReason,
-    },
 }
 
 /// Why a connection cannot be accepted.

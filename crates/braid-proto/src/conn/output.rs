@@ -4,7 +4,7 @@
 //! events and the connection's end.
 
 use super::subflow::{JoinTimer, Subflow, TxChunk, TxCtx};
-use super::{CloseReason, Connection, Event, SubflowCloseReason, SubflowId};
+use super::{CloseReason, Connection, Event, MptcpEvent, SubflowCloseReason, SubflowId};
 use crate::pm::PmContext;
 use crate::sched::{Decision, SchedContext, SubflowView};
 use crate::tcp::{self, Segment, State};
@@ -501,7 +501,8 @@ impl Connection {
             local_reason,
         };
         tracing::debug!(?id, ?reason, "subflow closed");
-        self.events.push_back(Event::SubflowClosed { id, reason });
+        self.events
+            .push_back(Event::Mptcp(MptcpEvent::SubflowClosed { id, reason }));
         if self.closed.is_none() && !self.fallback {
             // Data on a dead subflow is sent again elsewhere.
             let send = &mut self.send;

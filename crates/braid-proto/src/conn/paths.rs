@@ -3,7 +3,7 @@
 //! glue to the [`crate::pm::PathManager`], whose limits are enforced here.
 
 use super::subflow::Role;
-use super::{Announcement, Connection, Event, JoinError, SubflowId};
+use super::{Announcement, Connection, Event, JoinError, MptcpEvent, SubflowId};
 use crate::crypto;
 use crate::pm::{PmAction, PmContext};
 use crate::tcp::{State, TcpSocket};
@@ -182,10 +182,11 @@ impl Connection {
             return;
         }
         self.remote_addrs.push((a.addr_id, addr));
-        self.events.push_back(Event::AddrAnnounced {
-            id: a.addr_id,
-            addr,
-        });
+        self.events
+            .push_back(Event::Mptcp(MptcpEvent::AddrAnnounced {
+                id: a.addr_id,
+                addr,
+            }));
         let pairs = self.pairs();
         let ctx = PmContext {
             client: self.client,

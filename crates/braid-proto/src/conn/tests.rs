@@ -216,7 +216,7 @@ fn join_with_bad_hmac_refused_with_mp_tcprst() {
         h.received.len() == data.len()
             && h.client_events
                 .iter()
-                .any(|e| matches!(e, Event::SubflowClosed { .. }))
+                .any(|e| matches!(e, Event::Mptcp(MptcpEvent::SubflowClosed { .. })))
     }));
     assert_eq!(h.received, data);
     assert_eq!(h.server().mib().mp_join_ack_hmac_failure, 1);
@@ -235,13 +235,13 @@ fn join_with_bad_hmac_refused_with_mp_tcprst() {
     )));
     assert!(h.client_events.iter().any(|e| matches!(
         e,
-        Event::SubflowClosed {
+        Event::Mptcp(MptcpEvent::SubflowClosed {
             reason: SubflowCloseReason {
                 peer_reason: Some(rst_reason::MPTCP_ERROR),
                 ..
             },
             ..
-        }
+        })
     )));
 }
 
@@ -280,10 +280,13 @@ fn add_addr_announced_echoed_and_joined() {
     assert!(h.run_until(Duration::from_secs(5), |h| {
         h.server().mib().add_addr_echo_rx >= 1
     }));
-    assert!(h.client_events.contains(&Event::AddrAnnounced {
-        id: 1,
-        addr: "10.0.9.2:443".parse().unwrap()
-    }));
+    assert!(
+        h.client_events
+            .contains(&Event::Mptcp(MptcpEvent::AddrAnnounced {
+                id: 1,
+                addr: "10.0.9.2:443".parse().unwrap()
+            }))
+    );
     assert!(h.client.mib().add_addr_rx >= 1);
     let subs = h.client.subflows();
     assert_eq!(subs.len(), 2);
@@ -349,7 +352,7 @@ fn forged_add_addr_ignored() {
     assert!(
         !h.client_events
             .iter()
-            .any(|e| matches!(e, Event::AddrAnnounced { .. }))
+            .any(|e| matches!(e, Event::Mptcp(MptcpEvent::AddrAnnounced { .. })))
     );
     assert_eq!(h.client.subflows().len(), 1);
 }
@@ -398,7 +401,10 @@ fn synack_options_stripped_falls_back_byte_exact() {
     assert_eq!(h.received, data);
     assert_eq!(h.client_received, down);
     assert!(h.client.is_fallback() && h.server().is_fallback());
-    assert!(h.client_events.contains(&Event::Fallback));
+    assert!(
+        h.client_events
+            .contains(&Event::Mptcp(MptcpEvent::Fallback))
+    );
     assert_eq!(h.client.mib().mp_capable_active_fallback, 1);
     assert_eq!(h.server().mib().mp_capable_passive_fallback, 1);
 }
@@ -456,13 +462,13 @@ fn checksum_failure_on_one_path_resets_that_subflow() {
     assert!(m.dss_checksum_error >= 1 && m.mp_fail_tx >= 1);
     assert!(h.client_events.iter().any(|e| matches!(
         e,
-        Event::SubflowClosed {
+        Event::Mptcp(MptcpEvent::SubflowClosed {
             reason: SubflowCloseReason {
                 peer_reason: Some(rst_reason::MIDDLEBOX),
                 ..
             },
             ..
-        }
+        })
     )));
 }
 
@@ -703,9 +709,9 @@ fn remove_addr_closes_subflows_to_it() {
     assert_eq!(h.client.mib().rm_addr_rx, 1);
     let id = h.client.subflows()[1].id;
     assert!(
-        h.client_events
-            .iter()
-            .any(|e| matches!(e, Event::SubflowClosed { id: x, .. } if *x == id))
+        h.client_events.iter().any(
+            |e| matches!(e, Event::Mptcp(MptcpEvent::SubflowClosed { id: x, .. }) if *x == id)
+        )
     );
 }
 

@@ -78,7 +78,8 @@ mod tests;
 pub use counters::EndpointCounters;
 
 use crate::cc::CcAlgorithm;
-use crate::conn::{self, ConnConfig, Connection, SubflowCloseReason, SubflowId, SubflowInfo};
+pub use crate::conn::MptcpEvent;
+use crate::conn::{self, ConnConfig, Connection, SubflowId, SubflowInfo};
 use crate::mib::Mib;
 use crate::pm::PathManagerChoice;
 use crate::sched::{SchedulerChoice, SchedulerKind};
@@ -198,37 +199,6 @@ pub enum ConnEvent {
         /// Why.
         reason: CloseReason,
     },
-}
-
-/// Something about an MPTCP connection's paths
-/// ([`Endpoint::poll_mptcp_event`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MptcpEvent {
-    /// A subflow completed its MPTCP handshake (MP_JOIN, section 3.2).
-    SubflowEstablished {
-        /// Which.
-        id: SubflowId,
-        /// Local address.
-        local: SocketAddr,
-        /// Remote address.
-        remote: SocketAddr,
-    },
-    /// A subflow closed.
-    SubflowClosed {
-        /// Which.
-        id: SubflowId,
-        /// Why (with the MP_TCPRST reasons, section 3.6).
-        reason: SubflowCloseReason,
-    },
-    /// The peer announced an address (ADD_ADDR with a valid HMAC).
-    AddrAnnounced {
-        /// Address ID.
-        id: u8,
-        /// The address.
-        addr: SocketAddr,
-    },
-    /// The connection fell back to plain TCP (section 3.7).
-    Fallback,
 }
 
 /// Why a path-management call failed.

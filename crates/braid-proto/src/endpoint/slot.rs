@@ -121,19 +121,7 @@ impl Slot {
                     conn::Event::Closed { reason } => SlotEvent::Conn(ConnEvent::Closed {
                         reason: tcp_reason(reason),
                     }),
-                    conn::Event::SubflowEstablished { id } => {
-                        let info = c.subflows().into_iter().find(|s| s.id == id);
-                        let (local, remote) =
-                            info.map_or((c.local(), c.remote()), |s| (s.local, s.remote));
-                        SlotEvent::Mptcp(MptcpEvent::SubflowEstablished { id, local, remote })
-                    }
-                    conn::Event::SubflowClosed { id, reason } => {
-                        SlotEvent::Mptcp(MptcpEvent::SubflowClosed { id, reason })
-                    }
-                    conn::Event::AddrAnnounced { id, addr } => {
-                        SlotEvent::Mptcp(MptcpEvent::AddrAnnounced { id, addr })
-                    }
-                    conn::Event::Fallback => SlotEvent::Mptcp(MptcpEvent::Fallback),
+                    conn::Event::Mptcp(m) => SlotEvent::Mptcp(m),
                 })
             }
         }

@@ -54,7 +54,7 @@ impl Scheduler for Blest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::SubflowId;
+    use crate::id::SubflowId;
     use crate::sched::SchedContext;
     use crate::sched::tests::{ctx, view};
 

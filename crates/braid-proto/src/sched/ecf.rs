@@ -62,7 +62,7 @@ impl Scheduler for Ecf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::SubflowId;
+    use crate::id::SubflowId;
     use crate::sched::tests::{ctx, view};
 
     #[test]

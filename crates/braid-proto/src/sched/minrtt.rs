@@ -21,7 +21,7 @@ impl Scheduler for MinRtt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::SubflowId;
+    use crate::id::SubflowId;
     use crate::sched::tests::{ctx, view};
 
     #[test]

@@ -40,7 +40,7 @@ pub use minrtt::MinRtt;
 pub use redundant::Redundant;
 pub use roundrobin::RoundRobin;
 
-use crate::conn::SubflowId;
+use crate::id::SubflowId;
 use crate::tcp::SubflowStats;
 use crate::time::Duration;
 use std::fmt;

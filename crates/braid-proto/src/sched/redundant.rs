@@ -39,7 +39,7 @@ impl Scheduler for Redundant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::SubflowId;
+    use crate::id::SubflowId;
     use crate::sched::tests::{ctx, view};
 
     #[test]

@@ -1,7 +1,7 @@
 //! Each subflow with room in turn.
 
 use super::{Decision, SchedContext, Scheduler, candidates};
-use crate::conn::SubflowId;
+use crate::id::SubflowId;
 
 /// Each subflow in turn.
 #[derive(Debug, Clone, Copy, Default)]
