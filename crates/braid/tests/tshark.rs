@@ -8,7 +8,7 @@
 //! test skips with a printed reason when tshark is missing; under `CI=true` a
 //! missing tshark is a failure.
 
-use braid_proto::pcap::PcapWriter;
+use braid::pcap::PcapWriter;
 use braid_proto::time::Instant;
 use braid_proto::wire::mptcp::{AddAddr, Dss, DssMapping, MpCapable, MpJoin};
 use braid_proto::wire::{IpProtocol, IpRepr, MptcpOption, SeqNum, TcpFlags, TcpOptions, TcpRepr};
