@@ -6,7 +6,7 @@
 //! the algorithms' formulas, written for windows in packets, are applied
 //! per acknowledged MSS.
 
-use super::window::Window;
+use super::window::{Window, window_accessors};
 use super::{AckInfo, CcView, CongestionEvent, Controller};
 use crate::time::{Duration, Instant};
 
@@ -131,17 +131,7 @@ impl<C: Coupling> Controller for Coupled<C> {
         self.w.cwnd = self.w.mss;
     }
 
-    fn on_mss_change(&mut self, mss: usize) {
-        self.w.set_mss(mss);
-    }
-
-    fn cwnd(&self) -> usize {
-        self.w.cwnd
-    }
-
-    fn ssthresh(&self) -> usize {
-        self.w.ssthresh
-    }
+    window_accessors!();
 
     fn name(&self) -> &'static str {
         self.coupling.name()

@@ -8,7 +8,7 @@
 //! cubic arithmetic, whose constants are defined in segments and seconds.
 
 use super::hystart::rtt_thresh;
-use super::window::Window;
+use super::window::{Window, window_accessors};
 use super::{AckInfo, CcView, CongestionEvent, Controller};
 use crate::time::{Duration, Instant};
 
@@ -223,16 +223,8 @@ impl Controller for Cubic {
         self.w.cwnd = self.w.mss;
     }
 
-    fn on_mss_change(&mut self, mss: usize) {
-        self.w.set_mss(mss);
-    }
+    window_accessors!();
 
-    fn cwnd(&self) -> usize {
-        self.w.cwnd
-    }
-    fn ssthresh(&self) -> usize {
-        self.w.ssthresh
-    }
     fn name(&self) -> &'static str {
         "cubic"
     }

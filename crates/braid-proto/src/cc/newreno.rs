@@ -2,7 +2,7 @@
 //! RFC 5681 section 3.1, the window reduction of section 3.2 and RFC 6582.
 //! Recovery itself (retransmitting, partial ACKs) is the socket's job.
 
-use super::window::Window;
+use super::window::{Window, window_accessors};
 use super::{AckInfo, CcView, CongestionEvent, Controller};
 use crate::time::Instant;
 
@@ -56,16 +56,8 @@ impl Controller for NewReno {
         self.bytes_acked_ca = 0;
     }
 
-    fn on_mss_change(&mut self, mss: usize) {
-        self.w.set_mss(mss);
-    }
+    window_accessors!();
 
-    fn cwnd(&self) -> usize {
-        self.w.cwnd
-    }
-    fn ssthresh(&self) -> usize {
-        self.w.ssthresh
-    }
     fn name(&self) -> &'static str {
         "newreno"
     }

@@ -71,3 +71,23 @@ impl Window {
         }
     }
 }
+
+/// The [`Controller`](super::Controller) methods that only read or resize
+/// the [`Window`] in field `w`, the same for every controller that has one:
+/// `on_mss_change`, `cwnd` and `ssthresh`.
+macro_rules! window_accessors {
+    () => {
+        fn on_mss_change(&mut self, mss: usize) {
+            self.w.set_mss(mss);
+        }
+
+        fn cwnd(&self) -> usize {
+            self.w.cwnd
+        }
+
+        fn ssthresh(&self) -> usize {
+            self.w.ssthresh
+        }
+    };
+}
+pub(super) use window_accessors;
