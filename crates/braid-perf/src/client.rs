@@ -200,21 +200,9 @@ async fn data_phase(
             let got = bulk::receive(stream, &mut verifier, counter, start)
                 .await
                 .map_err(|e| PerfError::io("receive", e))?;
-            let complete = match cfg.limit {
-                Limit::Bytes(n) => got.bytes == n,
-                Limit::Time(_) => true,
-            };
             let mut tracker = SubflowTracker::new(role);
             tracker.update(&probe.sample().subflows);
-            let ours = Report {
-                bytes: got.bytes,
-                verified: verifier.ok() && complete,
-                first_mismatch: verifier.first_mismatch(),
-                max_stall_ms: got.deliveries.max_stall().as_secs_f64() * 1e3,
-                duration_s: got.deliveries.duration().as_secs_f64(),
-                cpu_s: 0.0,
-                subflows: tracker.reports(),
-            };
+            let ours = got.report(&verifier, cfg.limit, 0.0, tracker.reports());
             control::write_report(stream, &ours)
                 .await
                 .map_err(|e| PerfError::io("send the report", e))?;

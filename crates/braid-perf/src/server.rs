@@ -145,19 +145,12 @@ async fn run(
             let got = bulk::receive(stream, &mut verifier, &counter, start)
                 .await
                 .map_err(|e| PerfError::io("receive", e))?;
-            let complete = match header.limit {
-                Limit::Bytes(n) => got.bytes == n,
-                Limit::Time(_) => true,
-            };
-            let report = Report {
-                bytes: got.bytes,
-                verified: verifier.ok() && complete,
-                first_mismatch: verifier.first_mismatch(),
-                max_stall_ms: got.deliveries.max_stall().as_secs_f64() * 1e3,
-                duration_s: got.deliveries.duration().as_secs_f64(),
-                cpu_s: process_cpu_s() - cpu0,
-                subflows: subflows(Role::Receiver),
-            };
+            let report = got.report(
+                &verifier,
+                header.limit,
+                process_cpu_s() - cpu0,
+                subflows(Role::Receiver),
+            );
             reply(stream, &report).await?;
             Ok(report)
         }
