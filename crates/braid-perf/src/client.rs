@@ -203,14 +203,7 @@ async fn data_phase(
             let mut tracker = SubflowTracker::new(role);
             tracker.update(&probe.sample().subflows);
             let ours = got.report(&verifier, cfg.limit, 0.0, tracker.reports());
-            control::write_report(stream, &ours)
-                .await
-                .map_err(|e| PerfError::io("send the report", e))?;
-            stream
-                .shutdown()
-                .await
-                .map_err(|e| PerfError::io("close", e))?;
-            drain(stream).await?;
+            reply(stream, &ours).await?;
             Ok(Measured {
                 bytes: got.bytes,
                 duration: got.deliveries.duration(),
@@ -254,6 +247,19 @@ async fn finish_reading_report(stream: &mut dyn PerfStream) -> Result<Report, Pe
         .map_err(|e| PerfError::io("read the server's report", e))?;
     drain(stream).await?;
     Ok(report)
+}
+
+/// Sends the receiver's report, half-closes and waits for the peer to close
+/// (the receiving end of a test, client or server).
+pub(crate) async fn reply(stream: &mut dyn PerfStream, report: &Report) -> Result<(), PerfError> {
+    control::write_report(stream, report)
+        .await
+        .map_err(|e| PerfError::io("send the report", e))?;
+    stream
+        .shutdown()
+        .await
+        .map_err(|e| PerfError::io("close", e))?;
+    drain(stream).await
 }
 
 /// Reads until the peer closes (bounded by [`DRAIN_LIMIT`] bytes).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::bulk;
-use crate::client::drain;
+use crate::client::{drain, reply};
 use crate::control::{self, Direction, HEADER_LEN, Header, HeaderError, Limit, Mode, Report};
 use crate::error::PerfError;
 use crate::payload::{Payload, StreamId, Verifier};
@@ -184,16 +184,4 @@ async fn run(
             Ok(report)
         }
     }
-}
-
-/// Sends the receiver's report, half-closes and waits for the client to close.
-async fn reply(stream: &mut dyn PerfStream, report: &Report) -> Result<(), PerfError> {
-    control::write_report(stream, report)
-        .await
-        .map_err(|e| PerfError::io("send the report", e))?;
-    stream
-        .shutdown()
-        .await
-        .map_err(|e| PerfError::io("close", e))?;
-    drain(stream).await
 }
