@@ -40,11 +40,14 @@ use braid_proto::conn::SubflowInfo;
 use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, MptcpEvent};
 use braid_proto::mib::Mib;
 use braid_proto::tcp::CloseReason;
-use braid_proto::time::Instant;
+use braid_proto::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::host::Host;
+
+/// Bytes a receiver reads at a time.
+const READ_BUF: usize = 64 * 1024;
 
 /// `len` pseudo-random bytes from `seed` (ChaCha8).
 pub fn payload(seed: u64, len: usize) -> Arc<[u8]> {
@@ -113,6 +116,10 @@ pub struct BulkReceiver {
     pub closed: Option<(Instant, CloseReason)>,
     /// Connections accepted (more than one is a bug in a bulk story).
     pub accepted: u32,
+    /// A slow application: read at most this many bytes, then wait this
+    /// long before reading again (see [`App::read_paced`]).
+    pub read_pace: Option<(usize, Duration)>,
+    next_read: Instant,
     listening: bool,
     read_buf: Vec<u8>,
 }
@@ -202,9 +209,20 @@ impl App {
             eof_at: None,
             closed: None,
             accepted: 0,
+            read_pace: None,
+            next_read: Instant::ZERO,
             listening: false,
-            read_buf: vec![0; 64 * 1024],
+            read_buf: vec![0; READ_BUF],
         })
+    }
+
+    /// A receiver reads at most `chunk` bytes every `every` (a slow
+    /// application, whose receive window closes); other apps are unchanged.
+    pub fn read_paced(mut self, chunk: usize, every: Duration) -> App {
+        if let App::Receiver(r) = &mut self {
+            r.read_pace = Some((chunk, every));
+        }
+        self
     }
 
     /// The receiver's state, if this is a receiver.
@@ -429,9 +447,19 @@ impl Application for App {
                 }
                 let Some(h) = r.conn else { return };
                 let before = r.received;
-                while let Ok(n) = ep.read(h, &mut r.read_buf)
+                let mut budget = match r.read_pace {
+                    None => usize::MAX,
+                    Some(_) if now < r.next_read => 0,
+                    Some((chunk, every)) => {
+                        r.next_read = now + every;
+                        chunk
+                    }
+                };
+                while budget > 0
+                    && let Ok(n) = ep.read(h, &mut r.read_buf[..budget.min(READ_BUF)])
                     && n > 0
                 {
+                    budget -= n;
                     let chunk = &r.read_buf[..n];
                     let end = r.received + n;
                     if r.mismatch.is_none() {
@@ -470,6 +498,10 @@ impl Application for App {
                 connect_error: None,
                 ..
             }) => Some(*start),
+            // A paced reader wakes to read again.
+            App::Receiver(r) if r.read_pace.is_some() && r.conn.is_some() && r.eof_at.is_none() => {
+                Some(r.next_read)
+            }
             _ => None,
         }
     }

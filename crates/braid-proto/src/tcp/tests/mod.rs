@@ -6,20 +6,21 @@
 //! builders the topics share; the tests live by topic: `open_close`
 //! (opening, closing, resets), `data` (receiving, sending, RFC 7323),
 //! `recovery` (timers, fast retransmit, SACK, loss probes), `hooks` (the
-//! MPTCP hooks, MSS and congestion control plumbing), `hostile` (random
-//! input) and `pair` (two sockets in memory).
+//! MPTCP hooks, MSS and congestion control plumbing) and `hostile` (random
+//! input). Transfers of many segments between two sockets run on the
+//! simulator (braid-sim's `tcp_pair` tests), where timing and loss are
+//! modelled once.
 
 mod data;
 mod hooks;
 mod hostile;
 mod open_close;
-mod pair;
 mod recovery;
 
 use super::*;
 use crate::cc::CcAlgorithm;
 use crate::wire::mptcp::MptcpOption;
-use rand::{Rng, RngExt, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 const LOCAL_PORT: u16 = 80;
 const REMOTE_PORT: u16 = 49500;
