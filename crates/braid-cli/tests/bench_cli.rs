@@ -21,19 +21,10 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Prints SKIP with the reason, or fails under CI (where lab tests must run).
-fn skip(reason: &str) {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but this lab test cannot run: {reason}"
-    );
-    eprintln!("SKIP: {reason}");
-}
-
 #[test]
 fn bench_smoke_kernel_and_braid() {
     if !is_root() {
-        return skip("braid lab bench needs root (network namespaces)");
+        return braid_testkit::skip("braid lab bench needs root (network namespaces)");
     }
     let file = scenario(
         "smoke.toml",

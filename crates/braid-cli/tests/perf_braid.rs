@@ -9,7 +9,6 @@
 //! Needs root, /dev/net/tun and `ip netns`; without them each test prints
 //! `SKIP <reason>` and passes, except under `CI=true`, where it fails.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -37,20 +36,6 @@ fn unavailable() -> Option<String> {
         Ok(o) if o.status.success() => None,
         _ => Some("`ip netns` unavailable".into()),
     }
-}
-
-/// Print `SKIP reason` and return true when the tests cannot run; under
-/// `CI=true` a skip is a failure.
-fn skip(test: &str) -> bool {
-    let Some(reason) = unavailable() else {
-        return false;
-    };
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test} cannot run under CI=true: {reason}"
-    );
-    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
-    true
 }
 
 /// Two paths of 50 Mbit/s, 5 and 10 ms one way.
@@ -218,7 +203,7 @@ fn check_server(o: &Output, stack: &str, dir: &str) -> serde_json::Value {
 /// (a) Braid client -> kernel MPTCP server, upload and download.
 #[test]
 fn braid_client_kernel_server() {
-    if skip("braid_client_kernel_server") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let lab = lab();
@@ -264,7 +249,7 @@ fn braid_client_kernel_server() {
 /// (b) Kernel client -> Braid server, upload and download.
 #[test]
 fn kernel_client_braid_server() {
-    if skip("kernel_client_braid_server") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let lab = lab();
@@ -308,7 +293,7 @@ fn kernel_client_braid_server() {
 /// one subflow per path, each carrying part of the data, both directions.
 #[test]
 fn braid_client_two_paths_kernel_server() {
-    if skip("braid_client_two_paths_kernel_server") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let lab = lab_of(TWO_PATHS);
@@ -416,11 +401,7 @@ fn not_root_is_one_line() {
             .stdin(Stdio::null())
             .output()
         else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "setpriv missing under CI=true"
-            );
-            let _ = writeln!(std::io::stderr(), "SKIP not_root_is_one_line: no setpriv");
+            braid_testkit::skip("no setpriv");
             return;
         };
         o
@@ -524,7 +505,7 @@ fn long_upload(lab: &LabGuard, server_stack: &str, listen: &str, client_args: &[
 /// sends; both ends verify the seeded payload).
 #[test]
 fn five_gib_each_way() {
-    if skip("five_gib_each_way") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let scenario = Scenario::parse(UNSHAPED, Path::new(".")).expect("scenario");

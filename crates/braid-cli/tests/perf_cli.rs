@@ -65,8 +65,7 @@ fn kernel_mptcp() -> bool {
         .unwrap_or(false);
     if !on {
         let reason = "kernel MPTCP is not enabled (/proc/sys/net/mptcp/enabled != 1)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
+        braid_testkit::skip(reason);
     }
     on
 }

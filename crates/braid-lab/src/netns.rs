@@ -82,15 +82,29 @@ pub fn ip(args: &[&str]) -> Result<(), LabError> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| LabError::Io {
-            what: "running ip (is iproute2 installed?)".into(),
-            error: e,
-        })?;
+        .map_err(ip_missing)?;
+    ip_outcome(&out, || format!("ip {}", args.join(" ")))
+}
+
+/// The error of an `ip` that could not be started.
+fn ip_missing(error: std::io::Error) -> LabError {
+    LabError::Io {
+        what: "running ip (is iproute2 installed?)".into(),
+        error,
+    }
+}
+
+/// Ok if `ip` succeeded, otherwise the command (named by `command`) and
+/// its stderr on one line.
+fn ip_outcome(
+    out: &std::process::Output,
+    command: impl FnOnce() -> String,
+) -> Result<(), LabError> {
     if out.status.success() {
         Ok(())
     } else {
         Err(LabError::Command {
-            command: format!("ip {}", args.join(" ")),
+            command: command(),
             stderr: String::from_utf8_lossy(&out.stderr)
                 .trim()
                 .replace('\n', "; "),
@@ -114,10 +128,7 @@ pub fn ip_batch(ns: Option<&str>, lines: &[String]) -> Result<(), LabError> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| LabError::Io {
-            what: "running ip (is iproute2 installed?)".into(),
-            error: e,
-        })?;
+        .map_err(ip_missing)?;
     let text = lines.join("\n") + "\n";
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(text.as_bytes()).map_err(|e| LabError::Io {
@@ -129,19 +140,12 @@ pub fn ip_batch(ns: Option<&str>, lines: &[String]) -> Result<(), LabError> {
         what: "waiting for ip -batch".into(),
         error: e,
     })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(LabError::Command {
-            command: format!(
-                "ip{} -batch",
-                ns.map(|n| format!(" -n {n}")).unwrap_or_default()
-            ),
-            stderr: String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .replace('\n', "; "),
-        })
-    }
+    ip_outcome(&out, || {
+        format!(
+            "ip{} -batch",
+            ns.map(|n| format!(" -n {n}")).unwrap_or_default()
+        )
+    })
 }
 
 /// The named namespaces that exist now.

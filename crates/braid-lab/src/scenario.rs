@@ -920,8 +920,9 @@ mod tests {
              [[path]]\n[path.up]\ntrace = \"mahimahi/TMobile-LTE-short.up\"\n\
              [path.down]\ntrace = \"mahimahi/TMobile-LTE-short.down\"\n",
         );
-        if !braid_sim::trace::shared_trace_dir().is_dir() {
-            eprintln!("SKIP shared traces not present");
+        let dir = braid_sim::trace::shared_trace_dir();
+        if !dir.is_dir() {
+            braid_testkit::skip(format!("shared traces not present in {}", dir.display()));
             return;
         }
         let s = s.unwrap();

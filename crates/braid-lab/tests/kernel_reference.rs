@@ -38,7 +38,7 @@ fn tool(name: &str) -> bool {
 #[ignore = "measurement; needs root and iperf3"]
 fn kernel_to_kernel_lossy() {
     if braid_lab::ensure_root().is_err() || !tool("iperf3") || !tool("ss") {
-        eprintln!("SKIP kernel_to_kernel_lossy: needs root, iperf3, ss");
+        braid_testkit::skip("needs root, iperf3, ss");
         return;
     }
     let secs: u64 = std::env::var("KREF_SECS")

@@ -36,27 +36,6 @@ fn unavailable() -> Option<String> {
     None
 }
 
-/// Prints `SKIP <test>: <reason>` past the test harness's output capture,
-/// so a skip is visible without `--nocapture`.
-fn skip(test: &str, reason: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
-}
-
-/// True if the test may run; prints SKIP otherwise (a failure under CI).
-fn lab_ready(test: &str) -> bool {
-    match unavailable() {
-        None => true,
-        Some(reason) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{test}: lab test cannot run under CI=true: {reason}"
-            );
-            skip(test, &reason);
-            false
-        }
-    }
-}
-
 fn scenario_file(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scenarios")
@@ -129,7 +108,7 @@ fn assert_gone(lab_name: &str) {
 
 #[test]
 fn rate_and_delay_20mbit_30ms() {
-    if !lab_ready("rate_and_delay_20mbit_30ms") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -248,7 +227,7 @@ fn rate_and_delay_20mbit_30ms() {
 
 #[test]
 fn one_percent_loss_one_direction() {
-    if !lab_ready("one_percent_loss_one_direction") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -286,7 +265,7 @@ fn one_percent_loss_one_direction() {
 
 #[test]
 fn blackout_passes_nothing() {
-    if !lab_ready("blackout_passes_nothing") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -328,7 +307,7 @@ fn blackout_passes_nothing() {
 
 #[test]
 fn each_client_address_takes_its_own_path() {
-    if !lab_ready("each_client_address_takes_its_own_path") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -377,7 +356,7 @@ fn each_client_address_takes_its_own_path() {
 
 #[test]
 fn panic_inside_a_run_still_cleans_up() {
-    if !lab_ready("panic_inside_a_run_still_cleans_up") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -449,7 +428,7 @@ fn read_until(
 
 #[test]
 fn braid_addresses_route_through_a_tun() {
-    if !lab_ready("braid_addresses_route_through_a_tun") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -553,15 +532,11 @@ fn mptcp_socket() -> socket2::Socket {
 
 #[test]
 fn kernel_mptcp_uses_both_paths() {
-    if !lab_ready("kernel_mptcp_uses_both_paths") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     if !Path::new("/proc/sys/net/mptcp/enabled").exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "no MPTCP in this kernel"
-        );
-        skip("kernel_mptcp_uses_both_paths", "kernel without MPTCP");
+        braid_testkit::skip("kernel without MPTCP");
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -648,7 +623,7 @@ fn kernel_mptcp_uses_both_paths() {
 
 #[test]
 fn csv_trace_replays_in_real_time() {
-    if !lab_ready("csv_trace_replays_in_real_time") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -703,7 +678,7 @@ fn csv_trace_replays_in_real_time() {
 
 #[test]
 fn two_runs_coexist() {
-    if !lab_ready("two_runs_coexist") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

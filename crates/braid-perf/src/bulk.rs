@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::control::Limit;
+use crate::control::{Limit, Report, SubflowReport};
 use crate::payload::{Payload, Verifier};
 
 /// Bytes per write and per read.
@@ -92,6 +92,32 @@ pub struct Received {
     pub bytes: u64,
     /// Delivery timing.
     pub deliveries: Deliveries,
+}
+
+impl Received {
+    /// The receiving side's [`Report`] of this transfer: verified when
+    /// every byte equalled the payload and, for a byte limit, all arrived.
+    pub fn report(
+        &self,
+        verifier: &Verifier,
+        limit: Limit,
+        cpu_s: f64,
+        subflows: Vec<SubflowReport>,
+    ) -> Report {
+        let complete = match limit {
+            Limit::Bytes(n) => self.bytes == n,
+            Limit::Time(_) => true,
+        };
+        Report {
+            bytes: self.bytes,
+            verified: verifier.ok() && complete,
+            first_mismatch: verifier.first_mismatch(),
+            max_stall_ms: self.deliveries.max_stall().as_secs_f64() * 1e3,
+            duration_s: self.deliveries.duration().as_secs_f64(),
+            cpu_s,
+            subflows,
+        }
+    }
 }
 
 /// Reads and verifies until the sender half-closes.

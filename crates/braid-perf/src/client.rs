@@ -200,29 +200,10 @@ async fn data_phase(
             let got = bulk::receive(stream, &mut verifier, counter, start)
                 .await
                 .map_err(|e| PerfError::io("receive", e))?;
-            let complete = match cfg.limit {
-                Limit::Bytes(n) => got.bytes == n,
-                Limit::Time(_) => true,
-            };
             let mut tracker = SubflowTracker::new(role);
             tracker.update(&probe.sample().subflows);
-            let ours = Report {
-                bytes: got.bytes,
-                verified: verifier.ok() && complete,
-                first_mismatch: verifier.first_mismatch(),
-                max_stall_ms: got.deliveries.max_stall().as_secs_f64() * 1e3,
-                duration_s: got.deliveries.duration().as_secs_f64(),
-                cpu_s: 0.0,
-                subflows: tracker.reports(),
-            };
-            control::write_report(stream, &ours)
-                .await
-                .map_err(|e| PerfError::io("send the report", e))?;
-            stream
-                .shutdown()
-                .await
-                .map_err(|e| PerfError::io("close", e))?;
-            drain(stream).await?;
+            let ours = got.report(&verifier, cfg.limit, 0.0, tracker.reports());
+            reply(stream, &ours).await?;
             Ok(Measured {
                 bytes: got.bytes,
                 duration: got.deliveries.duration(),
@@ -266,6 +247,19 @@ async fn finish_reading_report(stream: &mut dyn PerfStream) -> Result<Report, Pe
         .map_err(|e| PerfError::io("read the server's report", e))?;
     drain(stream).await?;
     Ok(report)
+}
+
+/// Sends the receiver's report, half-closes and waits for the peer to close
+/// (the receiving end of a test, client or server).
+pub(crate) async fn reply(stream: &mut dyn PerfStream, report: &Report) -> Result<(), PerfError> {
+    control::write_report(stream, report)
+        .await
+        .map_err(|e| PerfError::io("send the report", e))?;
+    stream
+        .shutdown()
+        .await
+        .map_err(|e| PerfError::io("close", e))?;
+    drain(stream).await
 }
 
 /// Reads until the peer closes (bounded by [`DRAIN_LIMIT`] bytes).

@@ -33,12 +33,34 @@
 //! client thus learns what the receiving application saw, whichever way the
 //! data flowed.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::report::SubflowReport;
+/// One subflow in a [`Report`]; part of the control protocol, so that this
+/// module needs nothing from `report` (which builds them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubflowReport {
+    /// Subflow id (MPTCP), 0 for plain TCP.
+    pub id: u32,
+    /// Local address.
+    pub local: Option<SocketAddr>,
+    /// Remote address.
+    pub remote: Option<SocketAddr>,
+    /// Payload-direction bytes of the subflow seen from this end (see
+    /// [`Role`](crate::report::Role)).
+    pub bytes: u64,
+    /// `tcpi_bytes_acked`.
+    pub bytes_acked: u64,
+    /// `tcpi_bytes_received`.
+    pub bytes_received: u64,
+    /// `tcpi_bytes_retrans`.
+    pub bytes_retrans: u64,
+    /// Smoothed RTT at the last sample, microseconds.
+    pub rtt_us: u32,
+}
 
 /// The four bytes that open a header and an ack.
 pub const MAGIC: [u8; 4] = *b"BRPF";

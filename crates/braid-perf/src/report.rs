@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use braid::sys::mptcp::SubflowInfo;
 use serde::{Deserialize, Serialize};
 
-use crate::control::{Direction, Mode};
+use crate::control::{Direction, Mode, SubflowReport};
 use crate::stack::Stack;
 
 /// How one end takes part in the data flow; decides which subflow counter
@@ -18,27 +18,6 @@ pub enum Role {
     Receiver,
     /// Both (request/response): bytes = acked + received.
     Both,
-}
-
-/// One subflow in a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubflowReport {
-    /// Subflow id (MPTCP), 0 for plain TCP.
-    pub id: u32,
-    /// Local address.
-    pub local: Option<SocketAddr>,
-    /// Remote address.
-    pub remote: Option<SocketAddr>,
-    /// Payload-direction bytes of the subflow seen from this end (see [`Role`]).
-    pub bytes: u64,
-    /// `tcpi_bytes_acked`.
-    pub bytes_acked: u64,
-    /// `tcpi_bytes_received`.
-    pub bytes_received: u64,
-    /// `tcpi_bytes_retrans`.
-    pub bytes_retrans: u64,
-    /// Smoothed RTT at the last sample, microseconds.
-    pub rtt_us: u32,
 }
 
 /// Remembers every subflow a connection ever had, with its last counters,

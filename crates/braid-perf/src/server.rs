@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::bulk;
-use crate::client::drain;
+use crate::client::{drain, reply};
 use crate::control::{self, Direction, HEADER_LEN, Header, HeaderError, Limit, Mode, Report};
 use crate::error::PerfError;
 use crate::payload::{Payload, StreamId, Verifier};
@@ -145,19 +145,12 @@ async fn run(
             let got = bulk::receive(stream, &mut verifier, &counter, start)
                 .await
                 .map_err(|e| PerfError::io("receive", e))?;
-            let complete = match header.limit {
-                Limit::Bytes(n) => got.bytes == n,
-                Limit::Time(_) => true,
-            };
-            let report = Report {
-                bytes: got.bytes,
-                verified: verifier.ok() && complete,
-                first_mismatch: verifier.first_mismatch(),
-                max_stall_ms: got.deliveries.max_stall().as_secs_f64() * 1e3,
-                duration_s: got.deliveries.duration().as_secs_f64(),
-                cpu_s: process_cpu_s() - cpu0,
-                subflows: subflows(Role::Receiver),
-            };
+            let report = got.report(
+                &verifier,
+                header.limit,
+                process_cpu_s() - cpu0,
+                subflows(Role::Receiver),
+            );
             reply(stream, &report).await?;
             Ok(report)
         }
@@ -191,16 +184,4 @@ async fn run(
             Ok(report)
         }
     }
-}
-
-/// Sends the receiver's report, half-closes and waits for the client to close.
-async fn reply(stream: &mut dyn PerfStream, report: &Report) -> Result<(), PerfError> {
-    control::write_report(stream, report)
-        .await
-        .map_err(|e| PerfError::io("send the report", e))?;
-    stream
-        .shutdown()
-        .await
-        .map_err(|e| PerfError::io("close", e))?;
-    drain(stream).await
 }

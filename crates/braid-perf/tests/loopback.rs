@@ -22,8 +22,7 @@ fn kernel_mptcp() -> bool {
         .unwrap_or(false);
     if !enabled {
         let reason = "kernel MPTCP is not enabled (/proc/sys/net/mptcp/enabled != 1)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
+        braid_testkit::skip(reason);
     }
     enabled
 }

@@ -11,7 +11,6 @@
 //!   options and every MPTCP option of RFC 8684 section 3.
 //! - [`crypto`]: keys, tokens, IDSN, HMAC-SHA256 and the DSS checksum
 //!   (RFC 8684 sections 3.1, 3.2, 3.3.1, 3.4.1).
-//! - [`pcap`]: a pcapng writer for raw IP packets, one interface per path.
 //! - [`time`]: the core's own `Instant` and `Duration`.
 //! - [`tcp`]: one subflow, a complete RFC 9293 TCP with MPTCP hooks.
 //! - [`cc`]: per-subflow congestion control (`Controller` trait).
@@ -29,7 +28,6 @@ pub mod crypto;
 pub mod endpoint;
 pub mod id;
 pub mod mib;
-pub mod pcap;
 pub mod pm;
 mod ring;
 pub mod sched;

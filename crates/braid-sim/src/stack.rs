@@ -2,7 +2,8 @@
 //! [`braid_proto::endpoint::Endpoint`] and an application ([`App`]): a
 //! bulk sender writing seeded pseudo-random bytes, or a bulk receiver
 //! checking every byte against the same bytes and recording when each
-//! arrived.
+//! arrived. Another application (the CLI's demo tells its own story)
+//! implements [`Application`] and runs on the same host.
 //!
 //! ```
 //! use braid_proto::endpoint::{Endpoint, EndpointConfig};
@@ -39,11 +40,14 @@ use braid_proto::conn::SubflowInfo;
 use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, MptcpEvent};
 use braid_proto::mib::Mib;
 use braid_proto::tcp::CloseReason;
-use braid_proto::time::Instant;
+use braid_proto::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::host::Host;
+
+/// Bytes a receiver reads at a time.
+const READ_BUF: usize = 64 * 1024;
 
 /// `len` pseudo-random bytes from `seed` (ChaCha8).
 pub fn payload(seed: u64, len: usize) -> Arc<[u8]> {
@@ -80,6 +84,7 @@ pub struct BulkSender {
     pub closing: bool,
     /// Why `connect` failed, if it did.
     pub connect_error: Option<String>,
+    listening: bool,
 }
 
 /// The bulk receiver: accepts one connection on `listen` (or, as the
@@ -111,6 +116,12 @@ pub struct BulkReceiver {
     pub closed: Option<(Instant, CloseReason)>,
     /// Connections accepted (more than one is a bug in a bulk story).
     pub accepted: u32,
+    /// A slow application: read at most this many bytes, then wait this
+    /// long before reading again (see [`App::read_paced`]).
+    pub read_pace: Option<(usize, Duration)>,
+    next_read: Instant,
+    listening: bool,
+    read_buf: Vec<u8>,
 }
 
 impl BulkReceiver {
@@ -155,6 +166,7 @@ impl App {
             closed: None,
             closing: false,
             connect_error: None,
+            listening: false,
         })
     }
 
@@ -197,7 +209,20 @@ impl App {
             eof_at: None,
             closed: None,
             accepted: 0,
+            read_pace: None,
+            next_read: Instant::ZERO,
+            listening: false,
+            read_buf: vec![0; READ_BUF],
         })
+    }
+
+    /// A receiver reads at most `chunk` bytes every `every` (a slow
+    /// application, whose receive window closes); other apps are unchanged.
+    pub fn read_paced(mut self, chunk: usize, every: Duration) -> App {
+        if let App::Receiver(r) = &mut self {
+            r.read_pace = Some((chunk, every));
+        }
+        self
     }
 
     /// The receiver's state, if this is a receiver.
@@ -232,6 +257,23 @@ impl App {
     }
 }
 
+/// What runs on top of an [`EndpointHost`]'s endpoint. [`App`] (bulk sender
+/// and receiver) is one; a simulation with a story of its own implements
+/// this and keeps the host: its routing, its wake-ups, its MPTCP view.
+pub trait Application: std::fmt::Debug {
+    /// React to what happened: open, accept, read, write, close. The host
+    /// calls it after every input and once before its first transmission.
+    fn drive(&mut self, endpoint: &mut Endpoint, now: Instant);
+
+    /// When the application must act without any input (a start time, a
+    /// deadline); `None` when only input wakes it.
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// The connection whose MPTCP figures the host keeps in
+    /// [`EndpointHost::mptcp`].
+    fn conn(&self) -> Option<ConnHandle>;
+}
+
 /// What an MPTCP host saw of its application's connection: the last
 /// counters and subflows read while the connection existed (the endpoint
 /// forgets a connection once it is closed), and every path event.
@@ -249,11 +291,11 @@ pub struct MptcpView {
 
 /// An [`Endpoint`] and its application as a simulator [`Host`].
 #[derive(Debug)]
-pub struct EndpointHost {
+pub struct EndpointHost<A: Application = App> {
     /// The stack.
     pub endpoint: Endpoint,
     /// The application.
-    pub app: App,
+    pub app: A,
     /// Source address -> interface; packets from other addresses leave on
     /// interface 0.
     pub routes: Vec<(IpAddr, usize)>,
@@ -262,46 +304,38 @@ pub struct EndpointHost {
     pub dst_routes: Vec<(IpAddr, usize)>,
     /// MPTCP figures of the application's connection.
     pub mptcp: MptcpView,
-    listening: bool,
     /// The application has not run since creation.
     fresh: bool,
-    read_buf: Vec<u8>,
 }
 
-impl EndpointHost {
+impl<A: Application> EndpointHost<A> {
     /// A host running `app` on `endpoint`, one interface (0).
-    pub fn new(endpoint: Endpoint, app: App) -> EndpointHost {
+    pub fn new(endpoint: Endpoint, app: A) -> EndpointHost<A> {
         EndpointHost {
             endpoint,
             app,
             routes: Vec::new(),
             dst_routes: Vec::new(),
             mptcp: MptcpView::default(),
-            listening: false,
             fresh: true,
-            read_buf: vec![0; 64 * 1024],
         }
     }
 
     /// Send packets from `src` on interface `iface`.
-    pub fn route(mut self, src: IpAddr, iface: usize) -> EndpointHost {
+    pub fn route(mut self, src: IpAddr, iface: usize) -> EndpointHost<A> {
         self.routes.push((src, iface));
         self
     }
 
     /// Send packets to `dst` on interface `iface`.
-    pub fn route_to(mut self, dst: IpAddr, iface: usize) -> EndpointHost {
+    pub fn route_to(mut self, dst: IpAddr, iface: usize) -> EndpointHost<A> {
         self.dst_routes.push((dst, iface));
         self
     }
 
     /// The application's connection.
     pub fn conn(&self) -> Option<ConnHandle> {
-        match &self.app {
-            App::Idle => None,
-            App::Sender(s) => s.conn,
-            App::Receiver(r) => r.conn,
-        }
+        self.app.conn()
     }
 
     /// Refresh [`EndpointHost::mptcp`].
@@ -328,13 +362,28 @@ impl EndpointHost {
     /// host calls it after every input; call it after changing the host
     /// through `Sim::host_mut`.
     pub fn drive(&mut self, now: Instant) {
-        let ep = &mut self.endpoint;
-        match &mut self.app {
+        self.app.drive(&mut self.endpoint, now);
+    }
+
+    fn iface_for(&self, src: IpAddr, dst: IpAddr) -> usize {
+        if let Some(&(_, i)) = self.dst_routes.iter().find(|(a, _)| *a == dst) {
+            return i;
+        }
+        self.routes
+            .iter()
+            .find(|(a, _)| *a == src)
+            .map_or(0, |&(_, i)| i)
+    }
+}
+
+impl Application for App {
+    fn drive(&mut self, ep: &mut Endpoint, now: Instant) {
+        match self {
             App::Idle => {}
             App::Sender(s) => {
                 if let Some(listen) = s.listen {
-                    if !self.listening {
-                        self.listening = ep.listen(listen).is_ok();
+                    if !s.listening {
+                        s.listening = ep.listen(listen).is_ok();
                     }
                 } else if s.conn.is_none() && s.connect_error.is_none() && now >= s.start {
                     match ep.connect(now, s.local, s.remote) {
@@ -379,8 +428,8 @@ impl EndpointHost {
                             Err(e) => r.connect_error = Some(e.to_string()),
                         }
                     }
-                } else if !self.listening {
-                    self.listening = ep.listen(r.listen).is_ok();
+                } else if !r.listening {
+                    r.listening = ep.listen(r.listen).is_ok();
                 }
                 while let Some((h, e)) = ep.poll_event() {
                     match e {
@@ -398,10 +447,20 @@ impl EndpointHost {
                 }
                 let Some(h) = r.conn else { return };
                 let before = r.received;
-                while let Ok(n) = ep.read(h, &mut self.read_buf)
+                let mut budget = match r.read_pace {
+                    None => usize::MAX,
+                    Some(_) if now < r.next_read => 0,
+                    Some((chunk, every)) => {
+                        r.next_read = now + every;
+                        chunk
+                    }
+                };
+                while budget > 0
+                    && let Ok(n) = ep.read(h, &mut r.read_buf[..budget.min(READ_BUF)])
                     && n > 0
                 {
-                    let chunk = &self.read_buf[..n];
+                    budget -= n;
+                    let chunk = &r.read_buf[..n];
                     let end = r.received + n;
                     if r.mismatch.is_none() {
                         match r.expected.get(r.received..end) {
@@ -426,18 +485,37 @@ impl EndpointHost {
         }
     }
 
-    fn iface_for(&self, src: IpAddr, dst: IpAddr) -> usize {
-        if let Some(&(_, i)) = self.dst_routes.iter().find(|(a, _)| *a == dst) {
-            return i;
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            App::Sender(s)
+                if s.listen.is_none() && s.conn.is_none() && s.connect_error.is_none() =>
+            {
+                Some(s.start)
+            }
+            App::Receiver(BulkReceiver {
+                connect: Some((start, ..)),
+                conn: None,
+                connect_error: None,
+                ..
+            }) => Some(*start),
+            // A paced reader wakes to read again.
+            App::Receiver(r) if r.read_pace.is_some() && r.conn.is_some() && r.eof_at.is_none() => {
+                Some(r.next_read)
+            }
+            _ => None,
         }
-        self.routes
-            .iter()
-            .find(|(a, _)| *a == src)
-            .map_or(0, |&(_, i)| i)
+    }
+
+    fn conn(&self) -> Option<ConnHandle> {
+        match self {
+            App::Idle => None,
+            App::Sender(s) => s.conn,
+            App::Receiver(r) => r.conn,
+        }
     }
 }
 
-impl Host for EndpointHost {
+impl<A: Application> Host for EndpointHost<A> {
     fn handle_packet(&mut self, now: Instant, _iface: usize, packet: &[u8]) {
         self.endpoint.handle_packet(now, packet);
         self.drive(now);
@@ -464,19 +542,9 @@ impl Host for EndpointHost {
 
     fn poll_timeout(&mut self) -> Option<Instant> {
         let ep = self.endpoint.poll_timeout();
-        match &self.app {
-            App::Sender(s)
-                if s.listen.is_none() && s.conn.is_none() && s.connect_error.is_none() =>
-            {
-                Some(ep.map_or(s.start, |t| t.min(s.start)))
-            }
-            App::Receiver(BulkReceiver {
-                connect: Some((start, ..)),
-                conn: None,
-                connect_error: None,
-                ..
-            }) => Some(ep.map_or(*start, |t| t.min(*start))),
-            _ => ep,
+        match (ep, self.app.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }

@@ -9,24 +9,16 @@
 //!
 //! `BRAID_SEED=<n> cargo test -p braid-sim --test autotune` replays.
 
-use std::net::{IpAddr, SocketAddr};
+mod bulk;
 
-use braid_proto::endpoint::{Endpoint, EndpointConfig};
+use braid_proto::endpoint::EndpointConfig;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
-use braid_sim::{LinkConfig, QueueLimit, Sim, seed_from_env};
+use braid_sim::{LinkConfig, QueueLimit, seed_from_env};
+use bulk::Bulk;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
 const RATE: u64 = 100_000_000;
-
-fn server() -> SocketAddr {
-    "10.0.9.1:443".parse().unwrap()
-}
-
-fn client_ip() -> IpAddr {
-    "10.0.1.1".parse().unwrap()
-}
 
 /// The receiving end's figures.
 #[derive(Debug)]
@@ -43,59 +35,28 @@ fn transfer(test: &str, config: EndpointConfig, size: usize, download: bool) -> 
     let replay = format!(
         "{test}: seed {seed}, replay with BRAID_SEED={seed} cargo test -p braid-sim --test autotune {test}"
     );
-    let data = payload(seed, size);
-    let mut sim = Sim::new(seed);
-    let local = SocketAddr::new(client_ip(), 0);
-    let (client_app, server_app) = if download {
-        (
-            App::download_client(Instant::ZERO, local, server(), data.clone()),
-            App::download_server(server(), data),
-        )
-    } else {
-        (
-            App::sender(Instant::ZERO, local, server(), data.clone()),
-            App::receiver(server(), data),
-        )
-    };
-    let client = EndpointHost::new(
-        Endpoint::with_seed(config.clone(), seed.wrapping_mul(2)),
-        client_app,
-    )
-    .route(client_ip(), 0);
-    let srv = EndpointHost::new(
-        Endpoint::with_seed(config, seed.wrapping_mul(2) + 1),
-        server_app,
-    )
-    .route_to(client_ip(), 0);
-    let client = sim.add_host(client);
-    let srv = sim.add_host(srv);
     let link = LinkConfig::default()
         .rate_bps(RATE)
         .delay(Duration::from_millis(50))
         .queue(QueueLimit::Packets(1000));
-    sim.connect_symmetric((client, 0), (srv, 0), link).unwrap();
-    let (rx, tx) = if download {
-        (client, srv)
-    } else {
-        (srv, client)
-    };
-    sim.run_while(|s| !s.host(rx).app.is_done(), Instant::from_secs(300))
-        .unwrap_or_else(|e| panic!("{e}; {replay}"));
-    let r = sim.host(rx).app.receiver_state().expect("receiver");
-    assert!(
-        r.mismatch.is_none(),
-        "CORRUPTED at {:?}; {replay}",
-        r.mismatch
-    );
-    assert!(
-        r.complete(),
-        "incomplete: {} of {size}; {replay}",
-        r.received
-    );
-    let secs = r.eof_at.expect("complete").as_secs_f64();
+    let mut t = Bulk {
+        seed,
+        client: config.clone(),
+        server: config,
+        links: vec![link],
+        size,
+        download,
+    }
+    .start();
+    let secs = t
+        .run_to_completion(Instant::from_secs(300), &replay)
+        .eof_at
+        .expect("complete")
+        .as_secs_f64();
     let goodput_mbit = size as f64 * 8.0 / secs / 1e6;
     let stats = |h: braid_sim::HostId| {
-        sim.host(h)
+        t.sim
+            .host(h)
             .mptcp
             .subflows
             .first()
@@ -104,8 +65,8 @@ fn transfer(test: &str, config: EndpointConfig, size: usize, download: bool) -> 
     };
     let run = Run {
         goodput_mbit,
-        subflow_recv_buffer: stats(rx).recv_buffer,
-        subflow_send_buffer: stats(tx).send_buffer,
+        subflow_recv_buffer: stats(t.rx).recv_buffer,
+        subflow_send_buffer: stats(t.tx).send_buffer,
     };
     println!("{test}: {} {run:?}", if download { "down" } else { "up" });
     run

@@ -9,25 +9,16 @@
 //! Braid server on 10.0.9.1; both run the scheduler under test.
 //! `BRAID_SEED=<n> cargo test -p braid-sim --test schedulers` replays.
 
-use std::net::{IpAddr, SocketAddr};
+mod bulk;
 
-use braid_proto::endpoint::{Endpoint, EndpointConfig};
+use braid_proto::endpoint::EndpointConfig;
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
-use braid_sim::{LinkConfig, QueueLimit, Sim, seed_from_env};
+use braid_sim::{LinkConfig, QueueLimit, seed_from_env};
+use bulk::Bulk;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
-const CLIENT_IPS: [&str; 2] = ["10.0.1.1", "10.0.2.1"];
-
-fn server() -> SocketAddr {
-    "10.0.9.1:443".parse().unwrap()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn path(rate_bps: u64, delay_ms: u64) -> LinkConfig {
     LinkConfig::default()
@@ -72,42 +63,19 @@ fn upload_with(test: &str, config: EndpointConfig, links: [LinkConfig; 2], size:
     let replay = format!(
         "{test} ({sched}): seed {seed}, replay with BRAID_SEED={seed} cargo test -p braid-sim --test schedulers {test}"
     );
-    let mut client_cfg = config.clone();
-    client_cfg.conn.pm.local_addrs = vec![ip(CLIENT_IPS[1])];
-    let data = payload(seed, size);
-    let mut sim = Sim::new(seed);
-    let local = SocketAddr::new(ip(CLIENT_IPS[0]), 0);
-    let mut tx = EndpointHost::new(
-        Endpoint::with_seed(client_cfg, seed.wrapping_mul(2)),
-        App::sender(Instant::ZERO, local, server(), data.clone()),
-    );
-    let mut rx = EndpointHost::new(
-        Endpoint::with_seed(config, seed.wrapping_mul(2) + 1),
-        App::receiver(server(), data),
-    );
-    for (i, c) in CLIENT_IPS.iter().enumerate() {
-        tx = tx.route(ip(c), i);
-        rx = rx.route_to(ip(c), i);
+    let mut t = Bulk {
+        seed,
+        client: config.clone(),
+        server: config,
+        links: links.to_vec(),
+        size,
+        download: false,
     }
-    let tx = sim.add_host(tx);
-    let rx = sim.add_host(rx);
-    for (i, l) in links.into_iter().enumerate() {
-        sim.connect_symmetric((tx, i), (rx, i), l).unwrap();
-    }
-    sim.run_while(|s| !s.host(rx).app.is_done(), Instant::from_secs(600))
-        .unwrap_or_else(|e| panic!("{e}; {replay}"));
+    .start();
+    t.run_to_completion(Instant::from_secs(600), &replay);
+    let (sim, rx, tx) = (&t.sim, t.rx, t.tx);
     let host = sim.host(rx);
     let r = host.app.receiver_state().expect("receiver");
-    assert!(
-        r.mismatch.is_none(),
-        "CORRUPTED at {:?}; {replay}",
-        r.mismatch
-    );
-    assert!(
-        r.complete(),
-        "incomplete: {} of {size}; {replay}",
-        r.received
-    );
     assert!(host.mptcp.is_mptcp, "no fallback; {replay}");
     let longest_gap = r
         .progress

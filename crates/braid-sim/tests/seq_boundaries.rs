@@ -21,23 +21,14 @@
 //!
 //! `BRAID_SEED=<n> cargo test -p braid-sim --test seq_boundaries` replays.
 
-use std::net::{IpAddr, SocketAddr};
+mod bulk;
 
-use braid_proto::endpoint::{Endpoint, EndpointConfig};
+use braid_proto::endpoint::EndpointConfig;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
-use braid_sim::{LinkConfig, QueueLimit, Sim, seed_from_env};
+use braid_sim::{LinkConfig, QueueLimit, seed_from_env};
+use bulk::Bulk;
 
 const MIB: usize = 1024 * 1024;
-const CLIENT_IPS: [&str; 2] = ["10.0.1.1", "10.0.2.1"];
-
-fn server() -> SocketAddr {
-    "10.0.9.1:443".parse().unwrap()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn path(rate_bps: u64) -> LinkConfig {
     LinkConfig::default()
@@ -90,59 +81,20 @@ fn transfer_over(test: &str, start: Start, size: usize, download: bool, rates: [
     let replay = format!(
         "{test}: seed {seed}, replay with BRAID_SEED={seed} cargo test -p braid-sim --test seq_boundaries {test}"
     );
-    let data = payload(seed, size);
-    let mut sim = Sim::new(seed);
-    let local = SocketAddr::new(ip(CLIENT_IPS[0]), 0);
-    let mut client_cfg = config(start);
-    client_cfg.conn.pm.local_addrs = vec![ip(CLIENT_IPS[1])];
-    let (client_app, server_app) = if download {
-        (
-            App::download_client(Instant::ZERO, local, server(), data.clone()),
-            App::download_server(server(), data),
-        )
-    } else {
-        (
-            App::sender(Instant::ZERO, local, server(), data.clone()),
-            App::receiver(server(), data),
-        )
-    };
-    let mut client = EndpointHost::new(
-        Endpoint::with_seed(client_cfg, seed.wrapping_mul(2)),
-        client_app,
-    );
-    let mut srv = EndpointHost::new(
-        Endpoint::with_seed(config(start), seed.wrapping_mul(2) + 1),
-        server_app,
-    );
-    for (i, c) in CLIENT_IPS.iter().enumerate() {
-        client = client.route(ip(c), i);
-        srv = srv.route_to(ip(c), i);
+    let mut t = Bulk {
+        seed,
+        client: config(start),
+        server: config(start),
+        links: rates.into_iter().map(path).collect(),
+        size,
+        download,
     }
-    let client = sim.add_host(client);
-    let srv = sim.add_host(srv);
-    for (i, rate) in rates.into_iter().enumerate() {
-        sim.connect_symmetric((client, i), (srv, i), path(rate))
-            .unwrap();
-    }
-    let rx = if download { client } else { srv };
+    .start();
     let seconds = size as u64 * 8 / rates.iter().sum::<u64>();
     let deadline = Instant::from_secs(60 + 2 * seconds);
-    sim.run_while(|s| !s.host(rx).app.is_done(), deadline)
-        .unwrap_or_else(|e| panic!("{e}; {replay}"));
-    let host = sim.host(rx);
+    t.run_to_completion(deadline, &replay);
+    let host = t.sim.host(t.rx);
     let r = host.app.receiver_state().expect("receiver");
-    assert!(
-        r.mismatch.is_none(),
-        "CORRUPTED at byte {:?}; {replay}",
-        r.mismatch
-    );
-    assert!(
-        r.complete(),
-        "incomplete: {} of {size} bytes, closed {:?}, mib {:?}; {replay}",
-        r.received,
-        r.closed,
-        host.mptcp.mib
-    );
     assert!(r.accepted <= 1, "one connection; {replay}");
     assert!(host.mptcp.is_mptcp, "still MPTCP (no fallback); {replay}");
     let per_subflow: Vec<u64> = host

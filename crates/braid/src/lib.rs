@@ -66,6 +66,7 @@ mod stack;
 mod stream;
 mod tap;
 
+pub mod pcap;
 pub use braid_proto as proto;
 
 /// The policies a user may plug in: packet schedulers and congestion

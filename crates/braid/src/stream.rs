@@ -105,16 +105,6 @@ impl Stream {
         }
     }
 
-    /// The local address (Braid's address and port).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.local)
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.peer)
-    }
-
     /// The connection's statistics (state, per subflow RTT, cwnd, ...);
     /// `NotConnected` once the endpoint has forgotten it.
     pub fn stats(&self) -> io::Result<ConnStats> {
@@ -190,35 +180,68 @@ impl Stream {
     }
 }
 
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.conn.poll_read(cx, buf)
-    }
+/// `AsyncRead` for each type, by reading its `conn` (a stream and its read
+/// half read the same way).
+macro_rules! read_through_conn {
+    ($($t:ty),+) => {$(
+        impl AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                self.conn.poll_read(cx, buf)
+            }
+        }
+    )+};
 }
 
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.conn.poll_write(cx, data)
-    }
+/// `AsyncWrite` for each type, by writing to its `conn` (a stream and its
+/// write half write the same way).
+macro_rules! write_through_conn {
+    ($($t:ty),+) => {$(
+        impl AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                data: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.conn.poll_write(cx, data)
+            }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Written data is in the connection's send buffer, as with a kernel
-        // socket: nothing to flush.
-        Poll::Ready(Ok(()))
-    }
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                // Written data is in the connection's send buffer, as with a
+                // kernel socket: nothing to flush.
+                Poll::Ready(Ok(()))
+            }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.conn.shutdown())
-    }
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.conn.shutdown())
+            }
+        }
+    )+};
 }
+
+/// `local_addr` and `peer_addr` for each type, from its `conn`.
+macro_rules! addrs_of_conn {
+    ($($t:ty),+) => {$(
+        impl $t {
+            /// The local address (Braid's address and port).
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                Ok(self.conn.local)
+            }
+
+            /// The peer's address.
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                Ok(self.conn.peer)
+            }
+        }
+    )+};
+}
+
+read_through_conn!(Stream, OwnedReadHalf);
+write_through_conn!(Stream, OwnedWriteHalf);
+addrs_of_conn!(Stream, OwnedReadHalf, OwnedWriteHalf);
 
 /// Reads a connection's statistics without owning it
 /// ([`Stream::stats_handle`]). Cheap to clone.
@@ -287,56 +310,6 @@ pub struct OwnedReadHalf {
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
     conn: Arc<Conn>,
-}
-
-impl OwnedReadHalf {
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.local)
-    }
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.peer)
-    }
-}
-
-impl OwnedWriteHalf {
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.local)
-    }
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.peer)
-    }
-}
-
-impl AsyncRead for OwnedReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.conn.poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for OwnedWriteHalf {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.conn.poll_write(cx, data)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.conn.shutdown())
-    }
 }
 
 impl Drop for OwnedWriteHalf {

@@ -7,7 +7,7 @@
 //! writer falls behind, whole chunks are dropped and counted rather than
 //! stalling the data path.
 
-use braid_proto::pcap::PcapWriter;
+use crate::pcap::PcapWriter;
 use braid_proto::time::Instant;
 use std::cell::RefCell;
 use std::fs::File;

@@ -198,7 +198,7 @@ fn mb_per_s(len: usize, secs: f64) -> f64 {
 /// Run `body` on a fresh lab with a two-worker runtime. The runtime (and
 /// with it the driver and the TUN) goes before the lab's namespaces.
 fn with_lab(body: impl AsyncFnOnce(&Lab) -> io::Result<()>) {
-    if netns::skip() {
+    if !braid_testkit::ready(netns::unavailable()) {
         return;
     }
     let lab = Lab::new().expect("lab setup");
@@ -356,7 +356,7 @@ fn pcap_tap_of_interop_run_is_clean_in_tshark() {
 
 /// Run `body` on a `braid-lab` lab of the lossy scenario, like `with_lab`.
 fn with_lossy_lab(body: impl AsyncFnOnce(&LabGuard) -> io::Result<()>) {
-    if netns::skip() {
+    if !braid_testkit::ready(netns::unavailable()) {
         return;
     }
     let scenario = Scenario::parse(LOSSY_SCENARIO, Path::new(".")).expect("scenario");

@@ -137,21 +137,6 @@ fn unavailable() -> Option<String> {
     None
 }
 
-fn skip() -> bool {
-    let Some(reason) = unavailable() else {
-        return false;
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("MPTCP interop tests cannot run under CI=true: {reason}");
-    }
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("mptcp_interop")
-        .to_owned();
-    eprintln!("SKIP {test}: {reason}");
-    true
-}
-
 /// Run `program args` in `side`'s namespace; its stdout, or an error with
 /// its stderr.
 fn run(lab: &LabGuard, side: Side, program: &str, args: &[&str]) -> io::Result<String> {
@@ -685,7 +670,7 @@ fn check_capture(label: &str, pcap: &Path, min_packets: usize) {
 /// everything down (runtime first, so the TUN and its tap go before the
 /// namespaces).
 fn with_lab(body: impl AsyncFnOnce(&LabGuard) -> io::Result<()>) {
-    if skip() {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let scenario = Scenario::parse(SCENARIO, Path::new(".")).expect("scenario");

@@ -78,6 +78,10 @@ pub fn draw(file: &Path, chart: &Chart<'_>) -> anyhow::Result<()> {
     .map_err(|x| e(&x))?
     .label("total (application)")
     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RGBColor(90, 90, 90)));
+    // A line and a legend entry per path, then the legend: plotters' own
+    // idiom, which braid-perf's bench charts (bench/svg.rs) also follow.
+    // Kept apart on purpose: the two differ in palette, legend place and
+    // axes, and share the library's calls rather than a chart of ours.
     for (i, (name, points)) in chart.names.iter().zip(chart.series).enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         c.draw_series(LineSeries::new(

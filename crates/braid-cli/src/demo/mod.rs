@@ -333,7 +333,7 @@ fn play(
     // The stream ends at the end of the story; let it drain (unplayed).
     let phone = w.phone;
     w.sim.run_while(
-        |s| match &s.host(phone).role {
+        |s| match &s.host(phone).app.role {
             world::Role::Phone(p) => p.eof_at.is_none() && p.closed_at.is_none(),
             world::Role::Server(_) => false,
         },

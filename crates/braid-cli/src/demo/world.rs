@@ -9,6 +9,10 @@
 //!
 //! The stream is pseudo-random ([`stream_byte`]); the phone checks every
 //! byte it reads against it, so "byte-exact" means compared, not assumed.
+//!
+//! Both hosts are braid-sim's [`EndpointHost`]; what is the demo's own is
+//! the application on them ([`DemoApp`]: the phone's and the server's
+//! story, and the [`Happening`]s told to the user).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -17,7 +21,8 @@ use braid_proto::conn::{SubflowId, SubflowInfo};
 use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, EndpointConfig, MptcpEvent};
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::{Host, HostId, Sim};
+use braid_sim::stack::{Application, EndpointHost};
+use braid_sim::{HostId, Sim};
 
 use super::story::Story;
 
@@ -144,49 +149,33 @@ pub enum Role {
     Server(Server),
 }
 
-/// An endpoint and its role as a simulator host.
+/// The demo's application on a host: its role and what it tells.
 #[derive(Debug)]
-pub struct DemoHost {
-    endpoint: Endpoint,
+pub struct DemoApp {
     /// The application.
     pub role: Role,
     seed: u64,
     paths: usize,
     /// What happened, with when.
     pub log: Vec<(Instant, Happening)>,
-    fresh: bool,
     buf: Vec<u8>,
 }
 
-impl DemoHost {
-    fn new(endpoint: Endpoint, role: Role, seed: u64, paths: usize) -> DemoHost {
-        DemoHost {
-            endpoint,
+impl DemoApp {
+    fn new(role: Role, seed: u64, paths: usize) -> DemoApp {
+        DemoApp {
             role,
             seed,
             paths,
             log: Vec::new(),
-            fresh: true,
             buf: vec![0; 64 * 1024],
         }
     }
 
-    fn path(&self, ip: IpAddr) -> usize {
-        path_of(ip, self.paths).unwrap_or(0)
-    }
-
-    fn drive(&mut self, now: Instant) {
-        match &mut self.role {
-            Role::Phone(_) => self.drive_phone(now),
-            Role::Server(_) => self.drive_server(now),
-        }
-    }
-
-    fn drive_phone(&mut self, now: Instant) {
+    fn drive_phone(&mut self, ep: &mut Endpoint, now: Instant) {
         let Role::Phone(p) = &mut self.role else {
             return;
         };
-        let ep = &mut self.endpoint;
         if p.conn.is_none() && p.closed_at.is_none() {
             match ep.connect(now, SocketAddr::new(phone_ip(0), 0), SERVER) {
                 Ok(h) => p.conn = Some(h),
@@ -299,11 +288,10 @@ impl DemoHost {
         }
     }
 
-    fn drive_server(&mut self, now: Instant) {
+    fn drive_server(&mut self, ep: &mut Endpoint, now: Instant) {
         let Role::Server(s) = &mut self.role else {
             return;
         };
-        let ep = &mut self.endpoint;
         while let Some((c, e)) = ep.poll_event() {
             if e == ConnEvent::Accepted {
                 s.accepted += 1;
@@ -375,39 +363,26 @@ fn merge(known: &mut Vec<SubflowInfo>, fresh: Vec<SubflowInfo>) {
     }
 }
 
-impl Host for DemoHost {
-    fn handle_packet(&mut self, now: Instant, _iface: usize, packet: &[u8]) {
-        self.endpoint.handle_packet(now, packet);
-        self.drive(now);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.endpoint.handle_timeout(now);
-        self.drive(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant) -> Option<(usize, Vec<u8>)> {
-        if self.fresh {
-            self.fresh = false;
-            self.drive(now);
+impl Application for DemoApp {
+    fn drive(&mut self, endpoint: &mut Endpoint, now: Instant) {
+        match &self.role {
+            Role::Phone(_) => self.drive_phone(endpoint, now),
+            Role::Server(_) => self.drive_server(endpoint, now),
         }
-        let mut buf = Vec::with_capacity(1600);
-        let t = self.endpoint.poll_transmit(now, &mut buf)?;
-        let iface = match self.role {
-            Role::Phone(_) => self.path(t.src),
-            Role::Server(_) => self.path(t.dst),
-        };
-        Some((iface, buf))
     }
 
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        let t = self.endpoint.poll_timeout();
+    fn poll_timeout(&self) -> Option<Instant> {
         match &self.role {
             // Wake to stop writing at the end of the story.
-            Role::Server(s) if !s.closing && s.conn.is_some() => {
-                Some(t.map_or(s.stop_at, |t| t.min(s.stop_at)))
-            }
-            _ => t,
+            Role::Server(s) if !s.closing && s.conn.is_some() => Some(s.stop_at),
+            _ => None,
+        }
+    }
+
+    fn conn(&self) -> Option<ConnHandle> {
+        match &self.role {
+            Role::Phone(p) => p.conn,
+            Role::Server(s) => s.conn,
         }
     }
 }
@@ -416,7 +391,7 @@ impl Host for DemoHost {
 #[derive(Debug)]
 pub struct World {
     /// The simulation.
-    pub sim: Sim<DemoHost>,
+    pub sim: Sim<EndpointHost<DemoApp>>,
     /// The phone's host.
     pub phone: HostId,
     /// The server's host.
@@ -469,18 +444,22 @@ impl World {
         };
         let seed = story.seed;
         let mut sim = Sim::new(seed);
-        let phone = sim.add_host(DemoHost::new(
+        // The phone sends by source address, the server by destination:
+        // path `i` is interface `i` on both.
+        let mut phone = EndpointHost::new(
             Endpoint::with_seed(phone_cfg, seed.wrapping_mul(2)),
-            Role::Phone(phone),
-            seed,
-            n,
-        ));
-        let server = sim.add_host(DemoHost::new(
+            DemoApp::new(Role::Phone(phone), seed, n),
+        );
+        let mut server = EndpointHost::new(
             Endpoint::with_seed(server_cfg, seed.wrapping_mul(2) + 1),
-            Role::Server(server),
-            seed,
-            n,
-        ));
+            DemoApp::new(Role::Server(server), seed, n),
+        );
+        for i in 0..n {
+            phone = phone.route(phone_ip(i), i);
+            server = server.route_to(phone_ip(i), i);
+        }
+        let phone = sim.add_host(phone);
+        let server = sim.add_host(server);
         for (i, p) in story.paths.iter().enumerate() {
             sim.connect((phone, i), (server, i), p.up.clone(), p.down.clone())?;
         }
@@ -496,7 +475,7 @@ impl World {
 
     /// The phone's state.
     pub fn phone(&self) -> &Phone {
-        match &self.sim.host(self.phone).role {
+        match &self.sim.host(self.phone).app.role {
             Role::Phone(p) => p,
             Role::Server(_) => unreachable!("host {:?} is the phone", self.phone),
         }
@@ -504,7 +483,7 @@ impl World {
 
     /// The server's state.
     pub fn server(&self) -> &Server {
-        match &self.sim.host(self.server).role {
+        match &self.sim.host(self.server).app.role {
             Role::Server(s) => s,
             Role::Phone(_) => unreachable!("host {:?} is the server", self.server),
         }
@@ -561,9 +540,10 @@ impl World {
         let mut v: Vec<_> = self
             .sim
             .host(self.phone)
+            .app
             .log
             .iter()
-            .chain(&self.sim.host(self.server).log)
+            .chain(&self.sim.host(self.server).app.log)
             .cloned()
             .collect();
         v.sort_by_key(|(t, _)| *t);

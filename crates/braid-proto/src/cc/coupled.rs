@@ -6,8 +6,8 @@
 //! the algorithms' formulas, written for windows in packets, are applied
 //! per acknowledged MSS.
 
-use super::hystart::HyStart;
-use super::{AckInfo, CcView, CongestionEvent, Controller, initial_window};
+use super::window::{Window, window_accessors};
+use super::{AckInfo, CcView, CongestionEvent, Controller};
 use crate::time::{Duration, Instant};
 
 /// One subflow of the coupled set, as the formulas see it.
@@ -52,13 +52,9 @@ pub trait Coupling: core::fmt::Debug + Send + Clone {
 #[derive(Debug, Clone)]
 pub struct Coupled<C> {
     coupling: C,
-    mss: usize,
-    cwnd: usize,
-    ssthresh: usize,
+    w: Window,
     /// Fractional window growth carried between ACKs, bytes.
     carry: f64,
-    started: bool,
-    hystart: HyStart,
     /// Bytes acknowledged since the last loss, and over the interval
     /// between the two losses before (OLIA's `l`).
     since_loss: u64,
@@ -68,15 +64,10 @@ pub struct Coupled<C> {
 impl<C: Coupling> Coupled<C> {
     /// A controller for a subflow with this MSS around `coupling`.
     pub fn with(coupling: C, mss: usize) -> Self {
-        let mss = mss.max(1);
         Coupled {
             coupling,
-            mss,
-            cwnd: initial_window(mss),
-            ssthresh: usize::MAX,
+            w: Window::new(mss),
             carry: 0.0,
-            started: false,
-            hystart: HyStart::default(),
             since_loss: 0,
             last_interval: 0,
         }
@@ -85,10 +76,10 @@ impl<C: Coupling> Coupled<C> {
     /// This subflow first, then its siblings.
     fn paths(&self, srtt: Duration, siblings: &[CcView]) -> Vec<Path> {
         let me = CcView {
-            cwnd: self.cwnd,
+            cwnd: self.w.cwnd,
             srtt,
             bytes_in_flight: 0,
-            mss: self.mss,
+            mss: self.w.mss,
             loss_interval: self.loss_interval(),
         };
         core::iter::once(&me)
@@ -100,40 +91,32 @@ impl<C: Coupling> Coupled<C> {
 
 impl<C: Coupling> Controller for Coupled<C> {
     fn on_ack(&mut self, _now: Instant, ack: &AckInfo, siblings: &[CcView]) {
-        self.started = true;
+        self.w.started = true;
         self.since_loss += ack.bytes_acked as u64;
         if ack.app_limited {
             return;
         }
-        if self.ssthresh == usize::MAX {
-            let step = self.hystart.on_ack(ack, self.mss);
-            self.cwnd += step.increase;
-            if step.enter_congestion_avoidance {
-                self.ssthresh = self.cwnd;
-            }
-        } else if self.cwnd < self.ssthresh {
-            self.cwnd += ack.bytes_acked.min(2 * self.mss);
-        } else {
+        if !self.w.slow_start(ack) {
             let all = self.paths(ack.srtt, siblings);
-            let packets = ack.bytes_acked as f64 / self.mss as f64;
+            let packets = ack.bytes_acked as f64 / self.w.mss as f64;
             // OLIA's increase may be negative: a path of the largest
             // window gives some to better ones (never below two segments).
-            let delta = self.coupling.increase(&all) * packets * self.mss as f64;
+            let delta = self.coupling.increase(&all) * packets * self.w.mss as f64;
             if delta.is_finite() {
                 self.carry += delta;
                 let whole = self.carry.trunc();
                 self.carry -= whole;
-                let w = (self.cwnd as f64 + whole).max((2 * self.mss) as f64);
-                self.cwnd = w as usize;
+                let w = (self.w.cwnd as f64 + whole).max((2 * self.w.mss) as f64);
+                self.w.cwnd = w as usize;
             }
         }
     }
 
     fn on_congestion_event(&mut self, _now: Instant, ev: &CongestionEvent, siblings: &[CcView]) {
         let all = self.paths(ev.srtt, siblings);
-        let w = self.coupling.decrease(&all) * self.mss as f64;
-        self.cwnd = (w as usize).max(2 * self.mss);
-        self.ssthresh = self.cwnd;
+        let w = self.coupling.decrease(&all) * self.w.mss as f64;
+        self.w.cwnd = (w as usize).max(2 * self.w.mss);
+        self.w.ssthresh = self.w.cwnd;
         self.carry = 0.0;
         self.last_interval = self.since_loss;
         self.since_loss = 0;
@@ -141,27 +124,14 @@ impl<C: Coupling> Controller for Coupled<C> {
 
     fn on_rto(&mut self, _now: Instant, bytes_in_flight: usize, first: bool) {
         if first {
-            self.ssthresh = (bytes_in_flight / 2).max(2 * self.mss);
+            self.w.ssthresh = self.w.half_flight(bytes_in_flight);
             self.last_interval = self.since_loss;
             self.since_loss = 0;
         }
-        self.cwnd = self.mss;
+        self.w.cwnd = self.w.mss;
     }
 
-    fn on_mss_change(&mut self, mss: usize) {
-        self.mss = mss.max(1);
-        if !self.started {
-            self.cwnd = initial_window(self.mss);
-        }
-    }
-
-    fn cwnd(&self) -> usize {
-        self.cwnd
-    }
-
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
-    }
+    window_accessors!();
 
     fn name(&self) -> &'static str {
         self.coupling.name()

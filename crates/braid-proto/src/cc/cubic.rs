@@ -7,8 +7,9 @@
 //! Windows are kept in bytes for the socket and in segments (f64) for the
 //! cubic arithmetic, whose constants are defined in segments and seconds.
 
-use super::hystart::{HyStart, rtt_thresh};
-use super::{AckInfo, CcView, CongestionEvent, Controller, initial_window};
+use super::hystart::rtt_thresh;
+use super::window::{Window, window_accessors};
+use super::{AckInfo, CcView, CongestionEvent, Controller};
 use crate::time::{Duration, Instant};
 
 /// CUBIC parameters (RFC 9438 section 5).
@@ -36,9 +37,7 @@ impl Default for CubicConfig {
 #[derive(Debug, Clone)]
 pub struct Cubic {
     config: CubicConfig,
-    mss: usize,
-    cwnd: usize,
-    ssthresh: usize,
+    w: Window,
     /// W_max, segments: the window just before the last reduction.
     w_max: f64,
     /// cwnd_prior, segments: the window at the last reduction (before fast
@@ -54,9 +53,6 @@ pub struct Cubic {
     w_est: f64,
     /// Fractional cwnd growth carried between ACKs, bytes.
     carry: f64,
-    started: bool,
-    /// HyStart++ for the initial slow start (ssthresh still infinite).
-    hystart: HyStart,
     /// The minimum RTT the last ACK reported.
     min_rtt: Option<Duration>,
 }
@@ -64,26 +60,21 @@ pub struct Cubic {
 impl Cubic {
     /// A CUBIC controller with the RFC 6928 initial window.
     pub fn new(mss: usize, config: CubicConfig) -> Cubic {
-        let mss = mss.max(1);
         Cubic {
             config,
-            mss,
-            cwnd: initial_window(mss),
-            ssthresh: usize::MAX,
+            w: Window::new(mss),
             w_max: 0.0,
             w_last_max: 0.0,
             k: 0.0,
             epoch_start: None,
             w_est: 0.0,
             carry: 0.0,
-            started: false,
-            hystart: HyStart::default(),
             min_rtt: None,
         }
     }
 
     fn segments(&self, bytes: usize) -> f64 {
-        bytes as f64 / self.mss as f64
+        bytes as f64 / self.w.mss as f64
     }
 
     /// W_cubic(t) of RFC 9438 eq. 1, segments.
@@ -105,7 +96,7 @@ impl Cubic {
         };
         self.w_last_max = cwnd;
         let reduced = ((window as f64) * beta) as usize;
-        self.ssthresh = reduced.max(2 * self.mss);
+        self.w.ssthresh = reduced.max(2 * self.w.mss);
         self.epoch_start = None;
         self.carry = 0.0;
     }
@@ -139,44 +130,33 @@ impl Cubic {
     ///
     /// Without a queue the loss is not an overshoot and cwnd is used.
     fn loss_window(&self, ev: &CongestionEvent) -> usize {
-        if self.ssthresh != usize::MAX {
-            return self.cwnd;
+        if self.w.ssthresh != usize::MAX {
+            return self.w.cwnd;
         }
         let queued = self
             .min_rtt
             .is_some_and(|min| ev.srtt >= min + rtt_thresh(min));
         if !queued {
-            return self.cwnd;
+            return self.w.cwnd;
         }
         ev.flight_at_loss
-            .or(self.hystart.previous_round_flight())
-            .map_or(self.cwnd, |f| f.min(self.cwnd))
-            .max(2 * self.mss)
+            .or(self.w.hystart.previous_round_flight())
+            .map_or(self.w.cwnd, |f| f.min(self.w.cwnd))
+            .max(2 * self.w.mss)
     }
 }
 
 impl Controller for Cubic {
     fn on_ack(&mut self, now: Instant, ack: &AckInfo, _siblings: &[CcView]) {
-        self.started = true;
+        self.w.started = true;
         self.min_rtt = Some(ack.min_rtt);
         if ack.app_limited {
             return;
         }
-        if self.ssthresh == usize::MAX {
-            // RFC 9406 section 4.2: HyStart++ only for the initial slow
-            // start.
-            let step = self.hystart.on_ack(ack, self.mss);
-            self.cwnd += step.increase;
-            if step.enter_congestion_avoidance {
-                self.ssthresh = self.cwnd;
-            }
+        if self.w.slow_start(ack) {
             return;
         }
-        if self.cwnd < self.ssthresh {
-            self.cwnd += ack.bytes_acked.min(2 * self.mss);
-            return;
-        }
-        let cwnd_seg = self.segments(self.cwnd);
+        let cwnd_seg = self.segments(self.w.cwnd);
         let epoch = match self.epoch_start {
             Some(e) => e,
             None => {
@@ -220,42 +200,31 @@ impl Controller for Cubic {
         if target_seg > cwnd_seg {
             // Grow by (target - cwnd) / cwnd segments per acknowledged
             // segment.
-            let inc = (target_seg - cwnd_seg) / cwnd_seg * acked_seg * self.mss as f64;
+            let inc = (target_seg - cwnd_seg) / cwnd_seg * acked_seg * self.w.mss as f64;
             self.carry += inc;
             let whole = self.carry.floor();
             self.carry -= whole;
-            self.cwnd += whole as usize;
+            self.w.cwnd += whole as usize;
         }
     }
 
     fn on_congestion_event(&mut self, _now: Instant, ev: &CongestionEvent, _s: &[CcView]) {
         self.reduce(self.loss_window(ev));
-        self.cwnd = self.ssthresh;
+        self.w.cwnd = self.w.ssthresh;
     }
 
     fn on_rto(&mut self, _now: Instant, _bytes_in_flight: usize, first: bool) {
         // Section 4.8: reduce as for a congestion event, then cwnd = 1 SMSS
         // and slow start.
         if first {
-            self.reduce(self.cwnd);
+            self.reduce(self.w.cwnd);
         }
         self.epoch_start = None;
-        self.cwnd = self.mss;
+        self.w.cwnd = self.w.mss;
     }
 
-    fn on_mss_change(&mut self, mss: usize) {
-        self.mss = mss.max(1);
-        if !self.started {
-            self.cwnd = initial_window(self.mss);
-        }
-    }
+    window_accessors!();
 
-    fn cwnd(&self) -> usize {
-        self.cwnd
-    }
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
-    }
     fn name(&self) -> &'static str {
         "cubic"
     }
@@ -281,8 +250,8 @@ mod tests {
     /// A controller in congestion avoidance at `segments` segments.
     fn avoiding(segments: usize, config: CubicConfig) -> Cubic {
         let mut cc = Cubic::new(MSS, config);
-        cc.cwnd = segments * MSS;
-        cc.ssthresh = cc.cwnd;
+        cc.w.cwnd = segments * MSS;
+        cc.w.ssthresh = cc.w.cwnd;
         cc
     }
 
@@ -382,7 +351,7 @@ mod tests {
         congestion(&mut cc);
         // A second loss at 80 segments: cwnd_prior = 80, fast convergence
         // puts W_max at 80 * 1.7 / 2 = 68, cwnd and W_est start at 56.
-        cc.cwnd = 80 * MSS;
+        cc.w.cwnd = 80 * MSS;
         congestion(&mut cc);
         assert!((cc.w_max - 68.0).abs() < 1e-9 && (cc.w_last_max - 80.0).abs() < 1e-9);
         // One ACK starts the epoch; then W_est is put between W_max and
@@ -423,7 +392,7 @@ mod tests {
             cc.on_ack(Instant::ZERO, &ss_ack(10, 10), &[]);
             cc.on_ack(Instant::ZERO, &ss_ack(20, 20), &[]);
             cc.on_ack(Instant::ZERO, &ss_ack(20, 40), &[]);
-            cc.cwnd = 80 * MSS;
+            cc.w.cwnd = 80 * MSS;
             // The loss is detected with srtt = 100 ms.
             congestion(&mut cc);
             cc
@@ -432,7 +401,7 @@ mod tests {
         assert!((cc.w_max - 20.0).abs() < 1e-9, "{}", cc.w_max);
         assert_eq!((cc.cwnd(), cc.ssthresh()), (14 * MSS, 14 * MSS));
         // Out of slow start, the reduction is from cwnd again.
-        cc.cwnd = 100 * MSS;
+        cc.w.cwnd = 100 * MSS;
         congestion(&mut cc);
         assert_eq!(cc.ssthresh(), 70 * MSS);
         // No queue (srtt at the minimum): a random loss, from cwnd.
@@ -459,7 +428,7 @@ mod tests {
         cc.on_ack(Instant::ZERO, &ss_ack(10, 10), &[]);
         cc.on_ack(Instant::ZERO, &ss_ack(20, 20), &[]);
         cc.on_ack(Instant::ZERO, &ss_ack(20, 40), &[]);
-        cc.cwnd = 80 * MSS;
+        cc.w.cwnd = 80 * MSS;
         let ev = CongestionEvent {
             bytes_in_flight: cc.cwnd(),
             srtt: Duration::from_millis(100),
@@ -470,7 +439,7 @@ mod tests {
         assert_eq!((cc.cwnd(), cc.ssthresh()), (21 * MSS, 21 * MSS));
         // Never above cwnd.
         let mut cc = avoiding(50, CubicConfig::default());
-        cc.ssthresh = usize::MAX;
+        cc.w.ssthresh = usize::MAX;
         cc.min_rtt = Some(Duration::from_millis(40));
         let ev = CongestionEvent {
             flight_at_loss: Some(90 * MSS),
@@ -483,7 +452,7 @@ mod tests {
     #[test]
     fn timeout_resets_to_one_segment() {
         let mut cc = Cubic::new(MSS, CubicConfig::default());
-        cc.cwnd = 50 * MSS;
+        cc.w.cwnd = 50 * MSS;
         cc.on_rto(Instant::ZERO, 50 * MSS, true);
         assert_eq!(cc.cwnd(), MSS);
         assert_eq!(cc.ssthresh(), 35 * MSS);

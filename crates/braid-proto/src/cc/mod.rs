@@ -21,6 +21,7 @@ mod hystart;
 mod lia;
 mod newreno;
 mod olia;
+mod window;
 
 pub use balia::{Balia, BaliaCoupling};
 pub use coupled::{Coupled, Coupling, Path};

@@ -2,98 +2,62 @@
 //! RFC 5681 section 3.1, the window reduction of section 3.2 and RFC 6582.
 //! Recovery itself (retransmitting, partial ACKs) is the socket's job.
 
-use super::hystart::HyStart;
-use super::{AckInfo, CcView, CongestionEvent, Controller, initial_window};
+use super::window::{Window, window_accessors};
+use super::{AckInfo, CcView, CongestionEvent, Controller};
 use crate::time::Instant;
 
 /// NewReno window arithmetic, in bytes.
 #[derive(Debug, Clone)]
 pub struct NewReno {
-    mss: usize,
-    cwnd: usize,
-    ssthresh: usize,
+    w: Window,
     /// Bytes acknowledged since cwnd last grew in congestion avoidance.
     bytes_acked_ca: usize,
-    /// Whether any data has been sent; before that the MSS may still change
-    /// the initial window.
-    started: bool,
-    /// HyStart++ for the initial slow start (ssthresh still infinite).
-    hystart: HyStart,
 }
 
 impl NewReno {
     /// A controller with the RFC 6928 initial window.
     pub fn new(mss: usize) -> NewReno {
-        let mss = mss.max(1);
         NewReno {
-            mss,
-            cwnd: initial_window(mss),
-            ssthresh: usize::MAX,
+            w: Window::new(mss),
             bytes_acked_ca: 0,
-            started: false,
-            hystart: HyStart::default(),
         }
     }
 }
 
 impl Controller for NewReno {
     fn on_ack(&mut self, _now: Instant, ack: &AckInfo, _siblings: &[CcView]) {
-        self.started = true;
+        self.w.started = true;
         if ack.app_limited {
             return;
         }
-        if self.ssthresh == usize::MAX {
-            // RFC 9406 section 4.2: HyStart++ only for the initial slow
-            // start.
-            let step = self.hystart.on_ack(ack, self.mss);
-            self.cwnd += step.increase;
-            if step.enter_congestion_avoidance {
-                self.ssthresh = self.cwnd;
-            }
-        } else if self.cwnd < self.ssthresh {
-            // RFC 5681 section 3.1, eq. 2 with appropriate byte counting
-            // (RFC 3465, L = 2): cwnd += min(N, 2*SMSS).
-            self.cwnd += ack.bytes_acked.min(2 * self.mss);
-        } else {
+        if !self.w.slow_start(ack) {
             // Congestion avoidance: one SMSS per window of acknowledged data.
             self.bytes_acked_ca += ack.bytes_acked;
-            if self.bytes_acked_ca >= self.cwnd {
-                self.bytes_acked_ca -= self.cwnd;
-                self.cwnd += self.mss;
+            if self.bytes_acked_ca >= self.w.cwnd {
+                self.bytes_acked_ca -= self.w.cwnd;
+                self.w.cwnd += self.w.mss;
             }
         }
     }
 
     fn on_congestion_event(&mut self, _now: Instant, ev: &CongestionEvent, _s: &[CcView]) {
-        // RFC 5681 eq. 4: ssthresh = max(FlightSize / 2, 2*SMSS).
-        self.ssthresh = (ev.bytes_in_flight / 2).max(2 * self.mss);
-        self.cwnd = self.ssthresh;
+        self.w.ssthresh = self.w.half_flight(ev.bytes_in_flight);
+        self.w.cwnd = self.w.ssthresh;
         self.bytes_acked_ca = 0;
     }
 
     fn on_rto(&mut self, _now: Instant, bytes_in_flight: usize, first: bool) {
         if first {
-            self.ssthresh = (bytes_in_flight / 2).max(2 * self.mss);
+            self.w.ssthresh = self.w.half_flight(bytes_in_flight);
         }
         // RFC 5681: "cwnd MUST be set to no more than the loss window, LW,
         // which equals 1 full-sized segment".
-        self.cwnd = self.mss;
+        self.w.cwnd = self.w.mss;
         self.bytes_acked_ca = 0;
     }
 
-    fn on_mss_change(&mut self, mss: usize) {
-        self.mss = mss.max(1);
-        if !self.started {
-            self.cwnd = initial_window(self.mss);
-        }
-    }
+    window_accessors!();
 
-    fn cwnd(&self) -> usize {
-        self.cwnd
-    }
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
-    }
     fn name(&self) -> &'static str {
         "newreno"
     }

@@ -63,16 +63,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// length covers the header. The version is not checked here.
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
-        if len < HEADER_LEN {
-            return Err(Error::Truncated("IPv4 header"));
-        }
-        let header_len = self.header_len();
-        if header_len < HEADER_LEN {
-            return Err(Error::Malformed("IPv4 IHL below 5"));
-        }
-        if len < header_len {
-            return Err(Error::Truncated("IPv4 options"));
-        }
+        let header_len = super::check_header_len(
+            len,
+            HEADER_LEN,
+            || self.header_len(),
+            ["IPv4 header", "IPv4 IHL below 5", "IPv4 options"],
+        )?;
         let total_len = usize::from(self.total_len());
         if total_len < header_len {
             return Err(Error::Malformed("IPv4 total length below header length"));

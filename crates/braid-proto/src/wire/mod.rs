@@ -56,3 +56,27 @@ pub type Result<T> = core::result::Result<T, Error>;
 
 /// The half-open byte range of a field inside a header.
 pub type Field = core::ops::Range<usize>;
+
+/// The length checks of a header that carries its own length (IPv4's IHL,
+/// TCP's data offset), in the order that keeps every accessor in bounds:
+/// the buffer holds the fixed header (`fixed` bytes); only then is
+/// `header_len` read, which must be at least `fixed` and within the buffer.
+/// `what` names the error of each check in turn. Returns the header length.
+pub(crate) fn check_header_len(
+    buffer_len: usize,
+    fixed: usize,
+    header_len: impl FnOnce() -> usize,
+    what: [&'static str; 3],
+) -> Result<usize> {
+    if buffer_len < fixed {
+        return Err(Error::Truncated(what[0]));
+    }
+    let header_len = header_len();
+    if header_len < fixed {
+        return Err(Error::Malformed(what[1]));
+    }
+    if buffer_len < header_len {
+        return Err(Error::Truncated(what[2]));
+    }
+    Ok(header_len)
+}

@@ -591,18 +591,17 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Check that the buffer holds the fixed header and the options its data
     /// offset announces, and that the data offset is at least 5.
     pub fn check_len(&self) -> Result<()> {
-        let len = self.buffer.as_ref().len();
-        if len < HEADER_LEN {
-            return Err(Error::Truncated("TCP header"));
-        }
-        let header_len = self.header_len();
-        if header_len < HEADER_LEN {
-            return Err(Error::Malformed("TCP data offset below 5"));
-        }
-        if len < header_len {
-            return Err(Error::Truncated("TCP data offset beyond segment"));
-        }
-        Ok(())
+        super::check_header_len(
+            self.buffer.as_ref().len(),
+            HEADER_LEN,
+            || self.header_len(),
+            [
+                "TCP header",
+                "TCP data offset below 5",
+                "TCP data offset beyond segment",
+            ],
+        )
+        .map(|_| ())
     }
 
     /// Consume the view.

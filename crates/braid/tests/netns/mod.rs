@@ -11,7 +11,7 @@
 //! namespaces (and with them the veth and the TUN), also when a test panics.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -39,25 +39,6 @@ pub fn unavailable() -> Option<String> {
         Ok(o) if o.status.success() => None,
         _ => Some("`ip netns` unavailable".into()),
     }
-}
-
-/// Print `SKIP reason` and return true when the tests cannot run; under
-/// `CI=true` a skip is a failure.
-pub fn skip() -> bool {
-    let Some(reason) = unavailable() else {
-        return false;
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("interop tests cannot run under CI=true: {reason}");
-    }
-    // Straight to stderr: the harness captures `println!`, and a skip must
-    // show.
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("interop")
-        .to_owned();
-    let _ = writeln!(io::stderr(), "SKIP {test}: {reason}");
-    true
 }
 
 /// Two namespaces, a veth between them and the routing for a TUN.

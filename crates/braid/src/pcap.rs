@@ -3,11 +3,14 @@
 //! took. Used by tests, the simulator and the runtime's pcap tap; read the
 //! result with Wireshark or `tshark -r file.pcapng`.
 //!
+//! It lives in the runtime, not in `braid-proto`: writing a capture is I/O
+//! (any [`Write`]), which the sans-IO core does not do.
+//!
 //! Timestamps are [`Instant`]s (the caller's clock: virtual time in the
 //! simulator, time since start in the runtime), written with nanosecond
 //! resolution (`if_tsresol` = 9).
 
-use crate::time::Instant;
+use braid_proto::time::Instant;
 use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
