@@ -269,7 +269,7 @@ where
             return Err(Failure::new(
                 ErrorCode::MalformedMessage,
                 Reply::GeneralFailure,
-                "malformed",
+                "malformed_message",
             ));
         };
         check_options(options)?;
@@ -327,7 +327,7 @@ async fn read_message<S: AsyncRead + Unpin>(client: &mut S, first: u8) -> Result
         Failure::new(
             ErrorCode::MalformedMessage,
             Reply::GeneralFailure,
-            "malformed",
+            "malformed_message",
         )
     })?;
     let len = convert::message_len(&[first, words])
@@ -340,7 +340,7 @@ async fn read_message<S: AsyncRead + Unpin>(client: &mut S, first: u8) -> Result
         Failure::new(
             ErrorCode::MalformedMessage,
             Reply::GeneralFailure,
-            "malformed",
+            "malformed_message",
         )
     })?;
     Message::parse(&buf).map_err(convert_failure)
@@ -398,7 +398,7 @@ fn check_options(options: &[u8]) -> Result<(), Failure> {
             return Err(Failure::new(
                 ErrorCode::MalformedMessage,
                 Reply::GeneralFailure,
-                "malformed",
+                "malformed_message",
             ));
         }
         at += len;
