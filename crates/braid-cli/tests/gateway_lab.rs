@@ -42,6 +42,7 @@ const HTTP_PORT: u16 = 8000;
 const GW_PORT: u16 = 4000;
 const METRICS: &str = "127.0.0.1:9100";
 const SOCKS: &str = "127.0.0.1:1080";
+const TRANSPARENT: &str = "127.0.0.1:1081";
 
 fn bin() -> String {
     std::env::var("BRAID_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_braid").to_string())
@@ -626,12 +627,13 @@ fn braid_proxy_braid_gateway_two_paths() {
     lab.down().expect("lab down");
 }
 
-/// Braid proxy -> gateway on the kernel's MPTCP sockets.
+/// Braid proxy -> gateway on the kernel's MPTCP sockets, through SOCKS5
+/// and through the transparent mode (nftables redirect).
 #[test]
 fn braid_proxy_kernel_gateway() {
     if skip(
         "braid_proxy_kernel_gateway",
-        &["python3", "curl", "ss", "sha256sum"],
+        &["python3", "curl", "ss", "sha256sum", "nft"],
     ) {
         return;
     }
@@ -667,12 +669,13 @@ fn braid_proxy_kernel_gateway() {
             for ip in lab.braid_addresses(Side::Client) {
                 c.args(["--via", &ip.to_string()]);
             }
-            c.args(["--listen", SOCKS]);
+            c.args(["--listen", SOCKS, "--transparent", TRANSPARENT]);
             c
         },
         "proxy",
     );
     wait_listening(&lab, Side::Client, SOCKS);
+    wait_listening(&lab, Side::Client, TRANSPARENT);
     let got = net.dir.join("got");
     let o = curl(
         &lab,
@@ -685,20 +688,130 @@ fn braid_proxy_kernel_gateway() {
     .expect("curl");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(sha256(&got), want, "downloaded file differs");
+    // Transparent mode: the README's nftables recipe redirects the client
+    // namespace's connections to the server's network to the proxy; a
+    // plain curl, no proxy flags, downloads through the gateway.
+    let port = TRANSPARENT.rsplit(':').next().unwrap();
+    let rules = format!(
+        "table ip braid_proxy {{\n chain output {{\n  type nat hook output priority -100; policy accept;\n  ip daddr 10.9.0.0/24 tcp dport {HTTP_PORT} redirect to :{port}\n }}\n}}\n"
+    );
+    let rules_file = net.dir.join("redirect.nft");
+    std::fs::write(&rules_file, rules).expect("write nft rules");
+    let mut nft = lab.command(Side::Client, "nft");
+    nft.arg("-f").arg(&rules_file);
+    run_ok(nft);
+    let got_t = net.dir.join("got-transparent");
+    let url = format!("http://{SERVER_IP}:{HTTP_PORT}/file");
+    let o = curl(&lab, &[], &url, &got_t, false).output().expect("curl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sha256(&got_t), want, "transparent download differs");
+
     let text = metrics(&lab);
-    assert!(
-        metric(
-            &text,
-            "braid_gateway_connections_total{protocol=\"convert\"}"
-        ) >= 1.0
+    let convert = metric(
+        &text,
+        "braid_gateway_connections_total{protocol=\"convert\"}",
     );
-    assert!(
-        metric(&text, "braid_gateway_bytes_total{direction=\"downstream\"}") >= (8 << 20) as f64,
-        "{text}"
-    );
+    assert!(convert >= 2.0, "{text}");
+    let down = metric(&text, "braid_gateway_bytes_total{direction=\"downstream\"}");
+    assert!(down >= (16 << 20) as f64, "{text}");
     drop(proxy);
     let out = gateway.terminate(Duration::from_secs(40));
     assert!(out.status.success());
+    drop(net);
+    lab.down().expect("lab down");
+}
+
+/// Two paths of 20 Mbit/s; path 1 (the initial subflow's) goes dark for
+/// good 4 s into the run, in the middle of the download.
+const BLACKOUT: &str = r#"
+name = "gateway-blackout"
+[[path]]
+rate_mbit = 20
+delay_ms = 5
+queue_packets = 100
+blackouts = [[4, 600]]
+[[path]]
+rate_mbit = 20
+delay_ms = 10
+queue_packets = 100
+"#;
+
+/// Braid proxy -> Braid gateway; one path dies mid-download and curl
+/// still completes byte-exact over the other.
+#[test]
+fn blackout_mid_download() {
+    if skip(
+        "blackout_mid_download",
+        &["python3", "curl", "ss", "sha256sum"],
+    ) {
+        return;
+    }
+    let scenario = Scenario::parse(BLACKOUT, Path::new(".")).expect("scenario");
+    let lab = Lab::up(&scenario).expect("lab up");
+    let mut net = Internet::up(&lab);
+    let len: u64 = 24 << 20;
+    let want = net.file("file", len);
+    net.serve(&lab);
+    tun(&lab, Side::Server, "braidg");
+    tun(&lab, Side::Client, "braidp");
+    let gw = format!("{}:{GW_PORT}", lab.braid_addresses(Side::Server)[0]);
+    let gateway = Proc::spawn(
+        {
+            let mut c = lab.command(Side::Server, &bin());
+            c.args([
+                "gateway", "--stack", "braid", "--tun", "braidg", "--listen", &gw,
+            ])
+            .args(["--allow", "10.9.0.0/24", "--metrics", METRICS]);
+            c
+        },
+        "gateway",
+    );
+    wait_for_tun_reader(&lab, Side::Server, "braidg");
+    let proxy = Proc::spawn(
+        {
+            let mut c = lab.command(Side::Client, &bin());
+            c.args([
+                "proxy",
+                "--stack",
+                "braid",
+                "--tun",
+                "braidp",
+                "--gateway",
+                &gw,
+            ]);
+            for ip in lab.braid_addresses(Side::Client) {
+                c.args(["--via", &ip.to_string()]);
+            }
+            c.args(["--listen", SOCKS]);
+            c
+        },
+        "proxy",
+    );
+    wait_listening(&lab, Side::Client, SOCKS);
+    let got = net.dir.join("got");
+    let started = lab.elapsed();
+    assert!(
+        started < Duration::from_secs(3),
+        "setup took {started:?}: the download would start after the blackout"
+    );
+    let url = format!("http://{SERVER_IP}:{HTTP_PORT}/file");
+    let o = curl(&lab, &["--socks5-hostname", SOCKS], &url, &got, false)
+        .output()
+        .expect("curl");
+    let ended = lab.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sha256(&got), want, "downloaded file differs");
+    // The blackout (t = 4 s) fell inside the download.
+    assert!(
+        ended > Duration::from_secs(4),
+        "download ended at {ended:?}, before the blackout"
+    );
+    println!(
+        "blackout mid-download: {} MiB from {started:.1?} to {ended:.1?}",
+        len >> 20
+    );
+    drop(proxy);
+    drop(gateway);
     drop(net);
     lab.down().expect("lab down");
 }
