@@ -26,17 +26,7 @@ use std::time::{Duration, Instant};
 use braid_lab::{Lab, LabGuard, Scenario, Side};
 
 /// Two paths of 100 Mbit/s, 5 and 10 ms one way.
-const TWO_PATHS: &str = r#"
-name = "gateway-two-paths"
-[[path]]
-rate_mbit = 100
-delay_ms = 5
-queue_packets = 400
-[[path]]
-rate_mbit = 100
-delay_ms = 10
-queue_packets = 400
-"#;
+const TWO_PATHS: &str = include_str!("../../../scenarios/gateway.toml");
 const SERVER_IP: &str = "10.9.0.2";
 const HTTP_PORT: u16 = 8000;
 const GW_PORT: u16 = 4000;
