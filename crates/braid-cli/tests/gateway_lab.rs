@@ -805,3 +805,179 @@ fn blackout_mid_download() {
     drop(net);
     lab.down().expect("lab down");
 }
+
+/// Resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+/// The gateway process's pid: `ip netns exec` execs the program, so the
+/// child's pid is the gateway's.
+fn pid(p: &Proc) -> u32 {
+    p.0.as_ref().expect("child").id()
+}
+
+const CONNS: usize = 1000;
+const PER_CONN: usize = 16 * 1024;
+
+/// 1,000 concurrent connections from kernel MPTCP clients through the
+/// Braid gateway to an echo server behind it: every connection's bytes
+/// come back byte-exact; memory per idle connection and the rate of new
+/// connections are reported.
+#[test]
+fn thousand_connections_braid_gateway() {
+    if skip("thousand_connections_braid_gateway", &["ss"]) {
+        return;
+    }
+    let want_fds = 4 * CONNS as u64 + 256;
+    let (soft, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    if soft < want_fds {
+        nix::sys::resource::setrlimit(
+            nix::sys::resource::Resource::RLIMIT_NOFILE,
+            want_fds.min(hard),
+            hard,
+        )
+        .expect("raise RLIMIT_NOFILE");
+    }
+    let scenario = Scenario::parse(TWO_PATHS, Path::new(".")).expect("scenario");
+    let lab = Lab::up(&scenario).expect("lab up");
+    let net = Internet::up(&lab);
+    // The echo server, in the internet namespace, until `stop` drops.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let echo = braid_lab::netns::spawn_in(&net.ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind((SERVER_IP, 7)).await.unwrap();
+            let serve = async {
+                while let Ok((mut s, _)) = l.accept().await {
+                    tokio::spawn(async move {
+                        let (mut r, mut w) = s.split();
+                        let _ = tokio::io::copy(&mut r, &mut w).await;
+                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut w).await;
+                    });
+                }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = stopped => {}
+            }
+        });
+    });
+    tun(&lab, Side::Server, "braidg");
+    let gw = format!("{}:{GW_PORT}", lab.braid_addresses(Side::Server)[0]);
+    let gateway = Proc::spawn(
+        {
+            let mut c = lab.command(Side::Server, &bin());
+            c.args([
+                "gateway", "--stack", "braid", "--tun", "braidg", "--listen", &gw,
+            ])
+            .args(["--allow", "10.9.0.0/24", "--max-per-client", "5000"]);
+            c
+        },
+        "gateway",
+    );
+    wait_for_tun_reader(&lab, Side::Server, "braidg");
+    std::thread::sleep(Duration::from_millis(300));
+    let gw_pid = pid(&gateway);
+    let rss0 = rss_kib(gw_pid);
+    let gw_addr: SocketAddr = gw.parse().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (rtx, rrx) = std::sync::mpsc::channel::<()>();
+    let clients = lab.spawn_in(Side::Client, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let t0 = Instant::now();
+            let mut conns = Vec::with_capacity(CONNS);
+            for i in 0..CONNS {
+                let sock = socket2::Socket::new(
+                    socket2::Domain::IPV4,
+                    socket2::Type::STREAM,
+                    Some(socket2::Protocol::MPTCP),
+                )
+                .unwrap();
+                sock.set_nonblocking(true).unwrap();
+                let connect = tokio::net::TcpSocket::from_std_stream(sock.into()).connect(gw_addr);
+                let mut s = tokio::time::timeout(Duration::from_secs(20), connect)
+                    .await
+                    .unwrap_or_else(|_| panic!("connect {i} timed out"))
+                    .unwrap_or_else(|e| panic!("connect {i}: {e}"));
+                s.write_all(&convert_connect([10, 9, 0, 2], 7))
+                    .await
+                    .unwrap();
+                conns.push(s);
+            }
+            for (i, s) in conns.iter_mut().enumerate() {
+                let mut reply = [0u8; 4];
+                tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut reply))
+                    .await
+                    .unwrap_or_else(|_| panic!("reply {i} timed out"))
+                    .unwrap();
+                assert_eq!(reply, [1, 1, 0, 0], "connection {i}");
+            }
+            let opened = t0.elapsed();
+            // Idle: let the test measure, then echo.
+            tx.send(()).unwrap();
+            rrx.recv().unwrap();
+            let tasks: Vec<_> = conns
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut s)| {
+                    tokio::spawn(async move {
+                        let data: Vec<u8> = (0..PER_CONN).map(|j| (i * 31 + j * 7) as u8).collect();
+                        let (mut r, mut w) = s.split();
+                        let send = async {
+                            w.write_all(&data).await?;
+                            w.shutdown().await
+                        };
+                        let mut back = Vec::new();
+                        let (sent, got) = tokio::join!(send, r.read_to_end(&mut back));
+                        sent.and(got.map(|_| ()))?;
+                        assert_eq!(back, data, "connection {i}");
+                        Ok::<_, std::io::Error>(())
+                    })
+                })
+                .collect();
+            for t in tasks {
+                tokio::time::timeout(Duration::from_secs(60), t)
+                    .await
+                    .expect("echo within 60 s")
+                    .expect("task")
+                    .expect("echo");
+            }
+            opened
+        })
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("1,000 connections opened within 120 s");
+    std::thread::sleep(Duration::from_millis(500));
+    let rss1 = rss_kib(gw_pid);
+    rtx.send(()).unwrap();
+    let opened = clients.join().expect("client thread").expect("netns");
+    let per_conn = rss1.saturating_sub(rss0) as f64 / CONNS as f64;
+    println!(
+        "braid gateway: {CONNS} kernel MPTCP connections relayed in {opened:.2?} \
+         ({:.0} conn/s); RSS {rss0} -> {rss1} KiB, {per_conn:.1} KiB per idle connection; \
+         every connection echoed {PER_CONN} B byte-exact",
+        CONNS as f64 / opened.as_secs_f64()
+    );
+    assert!(per_conn <= 64.0, "{per_conn} KiB per idle connection");
+    drop(stop);
+    let _ = echo.join();
+    drop(gateway);
+    drop(net);
+    lab.down().expect("lab down");
+}
