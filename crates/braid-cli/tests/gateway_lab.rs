@@ -455,7 +455,7 @@ fn braid_proxy_braid_gateway_two_paths() {
             for ip in &cl_ips {
                 c.args(["--via", &ip.to_string()]);
             }
-            c.args(["--listen", SOCKS]);
+            c.args(["--listen", SOCKS, "--stats", "1", "--json"]);
             c
         },
         "proxy",
@@ -605,8 +605,22 @@ fn braid_proxy_braid_gateway_two_paths() {
         "kernel client's file differs"
     );
 
+    // The proxy's own per-path counters (its last JSON line, printed on
+    // SIGTERM): both of its addresses received part of the file.
+    let out = proxy.terminate(Duration::from_secs(10));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(last).expect("proxy JSON line");
+    for ip in &cl_ips {
+        let rx = v["paths"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["local"] == ip.to_string()))
+            .and_then(|p| p["rx"].as_u64())
+            .unwrap_or(0);
+        assert!(rx as f64 >= 0.05 * len, "proxy path {ip}: {last}");
+    }
+
     // SIGTERM: the gateway stops and exits cleanly.
-    drop(proxy);
     let out = gateway.terminate(Duration::from_secs(40));
     assert!(
         out.status.success(),

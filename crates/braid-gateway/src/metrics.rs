@@ -80,62 +80,69 @@ impl Metrics {
     /// A fresh set of metrics, registered.
     pub fn new() -> Metrics {
         let mut r = Registry::with_prefix("braid_gateway");
-        let m = Metrics {
-            registry: Arc::new(Registry::default()),
-            active: Gauge::default(),
-            total: Family::default(),
-            failed: Family::default(),
-            bytes: Family::default(),
-            subflow_bytes: Family::default(),
-            subflows: Counter::default(),
-            reinjected_bytes: Counter::default(),
-            reinjections: Counter::default(),
-            stalls: Counter::default(),
-        };
+        let active = Gauge::default();
+        let total = Family::<Protocol, Counter>::default();
+        let failed = Family::<Reason, Counter>::default();
+        let bytes = Family::<Direction, Counter>::default();
+        let subflow_bytes = Family::<Subflow, Counter>::default();
+        let (subflows, reinjected_bytes, reinjections, stalls) = Default::default();
         r.register(
             "connections_active",
             "Connections being served",
-            m.active.clone(),
+            active.clone(),
         );
         r.register(
             "connections",
             "Connections accepted, by protocol",
-            m.total.clone(),
+            total.clone(),
         );
         r.register(
             "connections_failed",
             "Connections that failed, by reason",
-            m.failed.clone(),
+            failed.clone(),
         );
-        r.register("bytes", "Bytes relayed, by direction", m.bytes.clone());
+        r.register("bytes", "Bytes relayed, by direction", bytes.clone());
         r.register(
             "subflow_bytes",
             "Data-level bytes per subflow index (Braid stack)",
-            m.subflow_bytes.clone(),
+            subflow_bytes.clone(),
         );
-        r.register(
-            "subflows_opened",
-            "MPTCP subflows opened (Braid stack)",
-            m.subflows.clone(),
-        );
-        r.register(
-            "reinjected_bytes",
-            "Bytes reinjected on another subflow (Braid stack)",
-            m.reinjected_bytes.clone(),
-        );
-        r.register(
-            "reinjections",
-            "Opportunistic reinjections (Braid stack)",
-            m.reinjections.clone(),
-        );
-        r.register(
-            "stalls",
-            "Slow subflows penalised for stalling the data level (Braid stack)",
-            m.stalls.clone(),
-        );
+        let more: [(&str, &str, &Counter); 4] = [
+            (
+                "subflows_opened",
+                "MPTCP subflows opened (Braid stack)",
+                &subflows,
+            ),
+            (
+                "reinjected_bytes",
+                "Bytes reinjected on another subflow (Braid stack)",
+                &reinjected_bytes,
+            ),
+            (
+                "reinjections",
+                "Opportunistic reinjections (Braid stack)",
+                &reinjections,
+            ),
+            (
+                "stalls",
+                "Slow subflows penalised for stalling the data level (Braid stack)",
+                &stalls,
+            ),
+        ];
+        for (name, help, c) in more {
+            r.register(name, help, c.clone());
+        }
         Metrics {
             registry: Arc::new(r),
-            ..m
+            active,
+            total,
+            failed,
+            bytes,
+            subflow_bytes,
+            subflows,
+            reinjected_bytes,
+            reinjections,
+            stalls,
         }
     }
 
