@@ -587,6 +587,30 @@ fn braid_proxy_braid_gateway_two_paths() {
         assert!(v >= at_least, "{reason}: {v}\n{text}");
     }
 
+    // Time to first byte through the proxy (no TFO): MPTCP handshake,
+    // Convert exchange (the gateway connects meanwhile), request/response:
+    // about three round trips of path 1 (5 ms one way).
+    let small = net.dir.join("small-got");
+    let o = curl(
+        &lab,
+        &["--socks5-hostname", SOCKS, "-w", "%{time_starttransfer}"],
+        &format!("http://{SERVER_IP}:{HTTP_PORT}/small"),
+        &small,
+        false,
+    )
+    .output()
+    .expect("curl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ttfb: f64 = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(f64::NAN);
+    println!(
+        "time to first byte through the proxy: {:.1} ms ({:.1} RTTs of 10 ms)",
+        ttfb * 1e3,
+        ttfb / 0.010
+    );
+
     // A kernel MPTCP client (mptcpize) speaking SOCKS5 to the Braid gateway.
     let got2 = net.dir.join("got2");
     let o = curl(
