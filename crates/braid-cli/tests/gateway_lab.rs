@@ -257,11 +257,17 @@ impl Proc {
         Proc(Some(child), name)
     }
 
-    /// Sends SIGTERM and waits (bounded) for a clean exit.
-    fn terminate(mut self, within: Duration) -> Output {
-        let mut child = self.0.take().expect("child");
+    /// Sends SIGTERM.
+    fn sigterm(&self) {
+        let child = self.0.as_ref().expect("child");
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit.
+    fn terminate(mut self, within: Duration) -> Output {
+        self.sigterm();
+        let mut child = self.0.take().expect("child");
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if child.try_wait().expect("wait").is_some() {
@@ -656,7 +662,8 @@ fn braid_proxy_braid_gateway_two_paths() {
 }
 
 /// Braid proxy -> gateway on the kernel's MPTCP sockets, through SOCKS5
-/// and through the transparent mode (nftables redirect).
+/// and through the transparent mode (nftables redirect); SIGTERM during a
+/// download drains it.
 #[test]
 fn braid_proxy_kernel_gateway() {
     if skip(
@@ -742,9 +749,57 @@ fn braid_proxy_kernel_gateway() {
     assert!(convert >= 2.0, "{text}");
     let down = metric(&text, "braid_gateway_bytes_total{direction=\"downstream\"}");
     assert!(down >= (16 << 20) as f64, "{text}");
+
+    // SIGTERM with a download under way: the gateway stops accepting new
+    // connections, lets the download finish byte-exact, then exits 0.
+    let got_d = net.dir.join("got-drain");
+    let draining = curl(
+        &lab,
+        &["--socks5-hostname", SOCKS, "--limit-rate", "4M"],
+        &format!("http://{SERVER_IP}:{HTTP_PORT}/file"),
+        &got_d,
+        false,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn curl");
+    let mut active = 0.0;
+    for _ in 0..100 {
+        active = metric(&metrics(&lab), "braid_gateway_connections_active");
+        if active >= 1.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(active >= 1.0, "the download never reached the gateway");
+    gateway.sigterm();
+    std::thread::sleep(Duration::from_millis(300));
+    let gw_addr: SocketAddr = gw.parse().unwrap();
+    let refused = lab
+        .spawn_in(Side::Client, move || {
+            TcpStream::connect_timeout(&gw_addr, Duration::from_secs(5)).map(|_| ())
+        })
+        .join()
+        .expect("thread")
+        .expect("netns");
+    assert_eq!(
+        refused.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "a new connection after SIGTERM"
+    );
+    let o = draining.wait_with_output().expect("curl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sha256(&got_d), want, "download across SIGTERM differs");
     drop(proxy);
     let out = gateway.terminate(Duration::from_secs(40));
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("draining 1 connection"), "{err}");
     drop(net);
     lab.down().expect("lab down");
 }
