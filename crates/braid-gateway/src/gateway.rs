@@ -614,11 +614,13 @@ fn braid_listener(config: &Config) -> anyhow::Result<(braid::Stack, Vec<braid::L
     }
     let tun = braid::TunDevice::create(&config.tun, 1500)
         .map_err(|e| anyhow!("TUN device {}: {e} (root needed)", config.tun))?;
-    let mut ep = braid::proto::endpoint::EndpointConfig::default();
-    // Bounds the state a SYN flood can make the stack hold: connections in
-    // any state (handshakes and closings included) stay within twice the
-    // relayed-connection limit. (No SYN cookies yet.)
-    ep.max_connections = config.max_connections.saturating_mul(2).max(64);
+    let mut ep = braid::proto::endpoint::EndpointConfig {
+        // Bounds the state a SYN flood can make the stack hold: connections
+        // in any state (handshakes and closings included) stay within twice
+        // the relayed-connection limit. (No SYN cookies yet.)
+        max_connections: config.max_connections.saturating_mul(2).max(64),
+        ..Default::default()
+    };
     let announce: Vec<SocketAddr> = config
         .addresses
         .iter()
