@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Braid test. Installs what the tests need when missing: tshark;
 # for the lab tests (root: network namespaces) ip, ping, and iperf3 (the lab's
-# suggested load tool).
+# suggested load tool); for the gateway's lab tests python3, curl, mptcpize
+# and nft.
 # Usage: ./test.sh            (as root, or with sudo available, for apt-get)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,6 +12,12 @@ command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
 command -v iperf3 >/dev/null 2>&1 || need_pkgs+=(iperf3)
+# The gateway lab tests: an HTTP server, curl through the proxy, a kernel
+# MPTCP client (mptcpize), nftables for the transparent-mode redirect.
+command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+command -v mptcpize >/dev/null 2>&1 || need_pkgs+=(mptcpize)
+command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_pkgs[*]} with apt-get"
   SUDO=""

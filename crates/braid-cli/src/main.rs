@@ -26,6 +26,12 @@ enum Command {
     Lab(LabCommand),
     /// Measure throughput and latency over the kernel's MPTCP, plain TCP or Braid.
     Perf(braid_perf::cli::PerfArgs),
+    /// An RFC 8803 Transport Converter and SOCKS5 server: accepts MPTCP
+    /// (kernel or Braid) and relays to plain TCP.
+    Gateway(braid_gateway::config::GatewayArgs),
+    /// A local SOCKS5 proxy that carries each connection to a `braid
+    /// gateway` over one MPTCP connection on every path.
+    Proxy(braid_gateway::proxy::ProxyArgs),
 }
 
 /// `braid lab ...`
@@ -73,6 +79,8 @@ fn main() -> ExitCode {
         }
         Some(Command::Demo(args)) => demo::run(&args),
         Some(Command::Perf(args)) => return ExitCode::from(braid_perf::cli::run(args) as u8),
+        Some(Command::Gateway(args)) => braid_gateway::gateway::run(&args),
+        Some(Command::Proxy(args)) => braid_gateway::proxy::run(&args),
         Some(Command::Lab(LabCommand::Up { scenario })) => lab::up(&scenario),
         Some(Command::Lab(LabCommand::Down { run, all: _ })) => lab::down(run.as_deref()),
         Some(Command::Lab(LabCommand::Bench(args))) => braid_perf::bench::run(&args),

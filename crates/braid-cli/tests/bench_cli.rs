@@ -122,7 +122,7 @@ fn bench_bad_workload_is_named() {
 #[test]
 fn bench_reports_the_competing_tcp_flow() {
     if !is_root() {
-        return skip("braid lab bench needs root (network namespaces)");
+        return braid_testkit::skip("braid lab bench needs root (network namespaces)");
     }
     // Four subflows and one plain TCP flow through one 10 Mbit/s link.
     let file = scenario(

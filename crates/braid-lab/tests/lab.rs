@@ -763,7 +763,7 @@ fn parallel_flows(lab: &LabGuard, paths: &[usize], secs: u64) -> Vec<f64> {
 
 #[test]
 fn shared_bottleneck_is_one_link() {
-    if !lab_ready("shared_bottleneck_is_one_link") {
+    if !braid_testkit::ready(unavailable()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -278,6 +278,18 @@ impl StatsHandle {
         }
     }
 
+    /// The connection's MPTCP counters (reinjections, joins, ...), as in
+    /// [`MptcpView::mib`]; `None` for a plain TCP connection.
+    /// `NotConnected` once the endpoint has forgotten the connection.
+    pub fn mib(&self) -> io::Result<Option<Mib>> {
+        let inner = self.user.shared().lock();
+        match inner.endpoint.mptcp_mib(self.handle) {
+            Ok(m) => Ok(Some(m)),
+            Err(PathError::NotMptcp) => Ok(None),
+            Err(_) => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
     /// Whether the connection speaks MPTCP (false for plain TCP and after
     /// a fallback).
     pub fn is_mptcp(&self) -> io::Result<bool> {
