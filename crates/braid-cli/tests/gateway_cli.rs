@@ -112,12 +112,7 @@ fn thousand_concurrent_connections_kernel_gateway() {
     )
     .is_ok();
     if !mptcp {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "no MPTCP sockets under CI=true"
-        );
-        eprintln!("SKIP thousand_concurrent_connections_kernel_gateway: no MPTCP sockets");
-        return;
+        return braid_testkit::skip("no MPTCP sockets");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
