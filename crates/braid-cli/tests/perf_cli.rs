@@ -169,6 +169,41 @@ fn bad_scheduler_is_one_line_naming_the_choices() {
     }
 }
 
+/// A congestion control the kernel lacks is refused before anything is
+/// sent: an MPTCP socket would take the name and run its default instead.
+#[test]
+fn kernel_cc_not_loaded_is_refused() {
+    let loaded = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        .unwrap_or_default();
+    let name = "braid-no-such-cc";
+    assert!(!loaded.split_whitespace().any(|a| a == name));
+    for stack in ["kernel", "tcp"] {
+        let args = [
+            "perf",
+            "client",
+            "--connect",
+            "127.0.0.1:1",
+            "--stack",
+            stack,
+            "--cc",
+            name,
+        ];
+        let o = braid(&args);
+        assert!(!o.status.success(), "{args:?}");
+        let err = stderr(&o);
+        if stack == "kernel" && err.contains("kernel MPTCP is not available") {
+            // No MPTCP sockets here: the check is reached only on tcp.
+            braid_testkit::skip("kernel MPTCP sockets unavailable");
+            continue;
+        }
+        assert!(
+            err.contains(&format!("'{name}' is not loaded in this kernel")),
+            "{args:?}: {err:?}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err:?}");
+    }
+}
+
 #[test]
 fn bad_arguments_fail_naming_the_problem() {
     fails_naming(&["perf", "client"], "--connect");

@@ -55,6 +55,9 @@ pub enum PerfError {
     /// The peer broke the control protocol or refused the test.
     #[error("{0}")]
     Protocol(String),
+    /// An option this stack or kernel cannot honour.
+    #[error("{0}")]
+    Unsupported(String),
     /// A step did not finish in time.
     #[error("{0} timed out after {1:?}")]
     Timeout(String, Duration),

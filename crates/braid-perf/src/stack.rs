@@ -385,9 +385,25 @@ impl Stack {
     }
 }
 
-/// Sets `TCP_CONGESTION` on a kernel socket (nothing for `None`).
+/// The congestion controls the kernel has loaded.
+const AVAILABLE_CC: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
+
+/// Sets `TCP_CONGESTION` on a kernel socket (nothing for `None`), after
+/// checking the kernel has it loaded.
 fn set_cc(socket: &Socket, cc: Option<&str>) -> Result<(), PerfError> {
     let Some(name) = cc else { return Ok(()) };
+    // An MPTCP socket takes any name and its subflows then silently run the
+    // namespace's default (seen: `lia` became bbr), so check the kernel's
+    // list first.
+    if let Ok(list) = std::fs::read_to_string(AVAILABLE_CC) {
+        if !list.split_whitespace().any(|a| a == name) {
+            return Err(PerfError::Unsupported(format!(
+                "congestion control '{name}' is not loaded in this kernel (available: {}); \
+                 the braid stack has lia, olia and balia",
+                list.trim()
+            )));
+        }
+    }
     socket.set_tcp_congestion(name.as_bytes()).map_err(|e| {
         PerfError::io(
             format!(
