@@ -119,8 +119,12 @@ fn thousand_concurrent_connections_kernel_gateway() {
         .build()
         .unwrap();
     rt.block_on(async {
-        // The destination: an echo server.
-        let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // The destination: an echo server, its accept queue deep enough
+        // for the burst of 1,000 connects (an overflow would make the
+        // kernel answer some with SYN cookies and resets: a test artefact).
+        let echo = tokio::net::TcpSocket::new_v4().unwrap();
+        echo.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let echo = echo.listen(4096).unwrap();
         let echo_addr = echo.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut s, _)) = echo.accept().await {
@@ -131,11 +135,12 @@ fn thousand_concurrent_connections_kernel_gateway() {
                 });
             }
         });
-        // A free port for the gateway.
-        let gw_addr = {
+        // Free ports for the gateway and its metrics.
+        let free = || {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
         };
+        let (gw_addr, metrics_addr) = (free(), free());
         let mut child = Command::new(bin())
             .args([
                 "gateway",
@@ -145,6 +150,7 @@ fn thousand_concurrent_connections_kernel_gateway() {
                 &gw_addr.to_string(),
             ])
             .args(["--allow", "127.0.0.1/32", "--max-per-client", "5000"])
+            .args(["--metrics", &metrics_addr.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -154,9 +160,17 @@ fn thousand_concurrent_connections_kernel_gateway() {
         let gw = Kill(child);
         // Wait for "accepting" (bounded by the read: the gateway either
         // prints it or exits).
+        let mut stderr = BufReader::new(stderr);
         let mut line = String::new();
-        BufReader::new(stderr).read_line(&mut line).unwrap();
+        stderr.read_line(&mut line).unwrap();
         assert!(line.contains("accepting"), "{line}");
+        // Keep reading the gateway's stderr (a closed pipe would make its
+        // next message fail), echoing it into the test's output.
+        std::thread::spawn(move || {
+            for l in stderr.lines().map_while(Result::ok) {
+                eprintln!("gateway: {l}");
+            }
+        });
         let pid = gw.0.id();
         let rss0 = rss_kib(pid);
 
@@ -218,19 +232,49 @@ fn thousand_concurrent_connections_kernel_gateway() {
             };
             let mut back = Vec::new();
             let (sent, got) = tokio::join!(send, r.read_to_end(&mut back));
-            sent?;
-            got?;
-            assert_eq!(back, data, "connection {i}");
-            Ok::<_, std::io::Error>(())
+            sent.map_err(|e| format!("connection {i}: send: {e}"))?;
+            got.map_err(|e| format!("connection {i}: receive: {e}"))?;
+            if back != data {
+                let at = back.iter().zip(&data).position(|(a, b)| a != b);
+                return Err(format!(
+                    "connection {i}: {} of {} bytes echoed, first difference at {at:?}",
+                    back.len(),
+                    data.len()
+                ));
+            }
+            Ok(())
         });
-        tokio::time::timeout(Duration::from_secs(60), futures_join_all(echoed.collect()))
-            .await
-            .expect("1,000 echoes within 60 s")
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .expect("echo");
+        let results =
+            tokio::time::timeout(Duration::from_secs(60), futures_join_all(echoed.collect()))
+                .await
+                .expect("1,000 echoes within 60 s");
+        let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        let metrics = scrape(metrics_addr).await;
+        assert!(
+            failed.is_empty(),
+            "{} of {CONNS} connections not echoed byte-exact: {:?}\ngateway metrics:\n{metrics}",
+            failed.len(),
+            &failed[..failed.len().min(5)]
+        );
+        let failures: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("braid_gateway_connections_failed_total"))
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "gateway counted failures: {failures:?}"
+        );
         drop(gw);
     });
+}
+
+/// The gateway's Prometheus text, fetched over plain HTTP/1.0.
+async fn scrape(addr: SocketAddr) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics");
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body
 }
 
 /// Awaits every future concurrently (tasks on the runtime), in order.

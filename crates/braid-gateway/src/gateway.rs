@@ -23,7 +23,7 @@ use crate::config::{Config, GatewayArgs, StackKind};
 use crate::convert::{self, ConvertError, ErrorCode, Message, Tlv};
 use crate::metrics::{Metrics, Subflow};
 use crate::policy::{Denied, Destinations, Limits};
-use crate::relay;
+use crate::relay::{self, Abort};
 use crate::socks5::{self, Reply};
 
 /// How long a client has to send its Convert message or SOCKS5 request.
@@ -150,7 +150,7 @@ pub async fn serve<S>(
     ctx: Arc<Ctx>,
     stats: Option<braid::StatsHandle>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + Abort,
 {
     let m = &ctx.metrics;
     m.active.inc();
@@ -575,7 +575,8 @@ pub fn kernel_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let ctx = |e: io::Error| anyhow!("listen on {addr}: {e}");
     socket.set_reuse_address(true).map_err(ctx)?;
     socket.bind(&addr.into()).map_err(ctx)?;
-    socket.listen(1024).map_err(ctx)?;
+    // The kernel caps this at net.core.somaxconn (4,096 by default).
+    socket.listen(4096).map_err(ctx)?;
     socket.set_nonblocking(true).map_err(ctx)?;
     TcpListener::from_std(socket.into()).map_err(ctx)
 }

@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::{StackKind, parse_addr, parse_hex};
 use crate::convert::{self, ErrorCode, Message, Tlv};
-use crate::relay;
+use crate::relay::{self, Abort};
 use crate::socks5::{self, Reply};
 
 /// `braid proxy` flags.
@@ -65,8 +65,20 @@ pub struct ProxyArgs {
 }
 
 /// A byte stream to the gateway.
-trait Upstream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Upstream for T {}
+trait Upstream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// [`Abort`] for the boxed stream.
+    fn abort_boxed(self: Box<Self>);
+}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Abort> Upstream for T {
+    fn abort_boxed(self: Box<Self>) {
+        (*self).abort()
+    }
+}
+impl Abort for Box<dyn Upstream> {
+    fn abort(self) {
+        self.abort_boxed()
+    }
+}
 
 /// Per-path data bytes (Braid stack), keyed by the subflow's local address.
 type PathBytes = Arc<Mutex<BTreeMap<IpAddr, (u64, u64)>>>;
@@ -296,7 +308,11 @@ impl Proxy {
         }
     }
 
-    async fn relay<S: AsyncRead + AsyncWrite + Unpin>(&self, client: S, up: Box<dyn Upstream>) {
+    async fn relay<S: AsyncRead + AsyncWrite + Unpin + Abort>(
+        &self,
+        client: S,
+        up: Box<dyn Upstream>,
+    ) {
         let _ = relay::relay(client, up, self.idle, &self.up, &self.down, || {}).await;
     }
 }
