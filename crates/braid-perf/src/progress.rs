@@ -105,9 +105,11 @@ async fn run(
     let start = Instant::now();
     let mut tracker = SubflowTracker::new(watch.role);
     let mut shown = Shown::new(display, watch.total);
-    let mut out = Vec::new();
+    let mut out: Vec<IntervalSample> = Vec::new();
     let mut last_t = start;
     let mut last_bytes = 0u64;
+    // Length of the last interval recorded, seconds.
+    let mut last_dt = 0.0;
     let mut fallback = None;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -120,8 +122,19 @@ async fn run(
         let now = Instant::now();
         let dt = now.duration_since(last_t).as_secs_f64();
         let bytes = watch.counter.load(Ordering::Relaxed);
-        if stopping && (dt < 1e-3 || bytes == last_bytes) {
+        if stopping && bytes == last_bytes {
             // Nothing worth a last, partial interval.
+            break;
+        }
+        if stopping
+            && dt < 1e-3
+            && let Some(last) = out.last_mut()
+        {
+            // Too short for an interval of its own (its rate would mean
+            // nothing): the last bytes join the previous interval, so the
+            // intervals still add up to the total.
+            last.bytes += bytes.saturating_sub(last_bytes);
+            last.bps = bits_per_second(last.bytes, last_dt + dt);
             break;
         }
         let before = tracker.clone();
@@ -154,6 +167,7 @@ async fn run(
         }
         last_t = now;
         last_bytes = bytes;
+        last_dt = dt;
     }
     let sample = watch.probe.sample();
     fallback = sample.fallback.or(fallback);

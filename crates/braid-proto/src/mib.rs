@@ -58,6 +58,9 @@ pub struct Mib {
     /// unacknowledged data again (Linux `mptcp_retransmit_timer`): the
     /// subflows had acknowledged it, the peer never DATA_ACKed it.
     pub data_rtx_timeouts: u64,
+    /// Subflows the path manager re-created after a failure, once their
+    /// backoff ran out.
+    pub subflows_recreated: u64,
     /// Slow subflows penalised for blocking the data level (their
     /// controller cut the window as for a congestion event).
     pub subflow_penalized: u64,
@@ -73,6 +76,8 @@ pub struct Mib {
     pub add_addr_retransmits: u64,
     /// REMOVE_ADDR received (RmAddr).
     pub rm_addr_rx: u64,
+    /// REMOVE_ADDR queued for a local address that went down (RmAddrTx).
+    pub rm_addr_tx: u64,
     /// MP_PRIO received (MPPrioRx).
     pub mp_prio_rx: u64,
     /// MP_FAIL sent (MPFailTx).

@@ -58,6 +58,7 @@
 
 mod host;
 pub mod link;
+pub mod middlebox;
 pub mod rng;
 mod sim;
 pub mod stack;

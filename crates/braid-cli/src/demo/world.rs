@@ -251,6 +251,7 @@ impl DemoApp {
                     self.log.push((now, Happening::AddrAnnounced { addr }));
                 }
                 MptcpEvent::Fallback => self.log.push((now, Happening::Fallback)),
+                MptcpEvent::AddrRemoved { .. } | MptcpEvent::PriorityChanged { .. } => {}
             }
         }
         let before = p.received;

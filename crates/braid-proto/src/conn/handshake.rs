@@ -5,6 +5,7 @@
 use super::Connection;
 use super::subflow::Role;
 use super::{Event, MptcpEvent};
+use crate::pm::PmEvent;
 use crate::time::Instant;
 use crate::wire::mptcp::{MpCapable, MpJoin, MptcpOption, VERSION, rst_reason};
 use crate::wire::{TcpFlags, TcpRepr};
@@ -113,7 +114,7 @@ impl Connection {
                 // RFC 8684 section 3.2: the initiator waits for the ACK of
                 // its third ACK before sending data; any later segment
                 // from the responder is that ACK.
-                self.subflow_established(i);
+                self.subflow_established(now, i);
                 true
             }
             Role::JoinResponder if synchronized => {
@@ -133,7 +134,7 @@ impl Connection {
                 // server side off "administratively prohibited").
                 if valid {
                     self.mib.mp_join_ack_rx += 1;
-                    self.subflow_established(i);
+                    self.subflow_established(now, i);
                     // The fourth ACK tells the initiator it may send.
                     self.subflows[i].tcp.request_ack();
                     true
@@ -147,16 +148,25 @@ impl Connection {
         }
     }
 
-    fn subflow_established(&mut self, i: usize) {
+    fn subflow_established(&mut self, now: Instant, i: usize) {
         let s = &mut self.subflows[i];
         s.join_established();
-        let (id, local, remote) = (s.id(), s.tcp.local(), s.tcp.remote());
+        let (id, local, remote, backup) = (s.id(), s.tcp.local(), s.tcp.remote(), s.is_backup());
         self.events
             .push_back(Event::Mptcp(MptcpEvent::SubflowEstablished {
                 id,
                 local,
                 remote,
             }));
+        self.note_success(local.ip(), remote);
+        self.pm_event(
+            now,
+            PmEvent::SubflowEstablished {
+                local,
+                remote,
+                backup,
+            },
+        );
     }
 
     fn set_remote_key(&mut self, key: u64) {

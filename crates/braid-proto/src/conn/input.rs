@@ -7,6 +7,7 @@ use super::mapping::{MappingAction, MappingStatus, RxMap};
 use super::subflow::{Role, RxHooks, RxStep};
 use super::{CloseReason, Connection, Event, MptcpEvent, SubflowId};
 use crate::crypto;
+use crate::pm::PmEvent;
 use crate::time::Instant;
 use crate::wire::mptcp::{MpJoin, MptcpOption, rst_reason};
 use crate::wire::{Dsn, SeqNum, TcpFlags, TcpRepr};
@@ -35,6 +36,7 @@ impl Connection {
     /// Bookkeeping after any input: subflow events, stalls, closing.
     pub(super) fn after_input(&mut self, now: Instant) {
         self.process_subflow_events(now);
+        self.cap_backoffs(now);
         self.arm_data_rtx(now);
         self.autotune(now);
         self.share_sibling_views();
@@ -131,9 +133,9 @@ impl Connection {
         if seg.flags.contains(TcpFlags::RST) {
             for o in &seg.options.mptcp {
                 match o {
-                    MptcpOption::MpTcpRst { reason, .. } => {
+                    MptcpOption::MpTcpRst { flags, reason } => {
                         self.mib.mp_rst_rx += 1;
-                        self.subflows[i].set_rst_received(*reason);
+                        self.subflows[i].set_rst_received(*reason, flags & 0x1 != 0);
                     }
                     MptcpOption::MpFastclose { receiver_key } => self.on_fastclose(*receiver_key),
                     _ => {}
@@ -144,6 +146,7 @@ impl Connection {
         if !accepted || self.subflows[i].is_plain() {
             return;
         }
+        self.subflows[i].note_options(!seg.options.mptcp.is_empty());
         if !self.subflows[i].is_established() && !self.handshake(now, i, seg) {
             return;
         }
@@ -223,6 +226,11 @@ impl Connection {
             MptcpOption::AddAddr(a) => self.on_add_addr(now, i, a),
             MptcpOption::RemoveAddr(ids) => {
                 self.mib.rm_addr_rx += 1;
+                for &id in ids.iter() {
+                    self.events
+                        .push_back(Event::Mptcp(MptcpEvent::AddrRemoved { id }));
+                    self.pm_event(now, PmEvent::AddrRemoved { id });
+                }
                 let victims: Vec<usize> = (0..self.subflows.len())
                     .filter(|&j| {
                         let s = &self.subflows[j];
@@ -236,7 +244,22 @@ impl Connection {
             }
             MptcpOption::MpPrio { backup } => {
                 self.mib.mp_prio_rx += 1;
-                self.subflows[i].set_peer_backup(*backup);
+                let s = &mut self.subflows[i];
+                s.set_peer_backup(*backup);
+                let (id, local, remote) = (s.id(), s.tcp.local(), s.tcp.remote());
+                self.events
+                    .push_back(Event::Mptcp(MptcpEvent::PriorityChanged {
+                        id,
+                        backup: *backup,
+                    }));
+                self.pm_event(
+                    now,
+                    PmEvent::PriorityChanged {
+                        local,
+                        remote,
+                        backup: *backup,
+                    },
+                );
             }
             MptcpOption::MpFail { .. } => {
                 self.mib.mp_fail_rx += 1;

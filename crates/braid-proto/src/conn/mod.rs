@@ -133,6 +133,14 @@ pub struct ConnConfig {
     /// sent, bytes waiting on a slower subflow go again over an idle
     /// faster one (see `Mib::opportunistic_reinjections`).
     pub opportunistic_reinjection: bool,
+    /// Probe a dead path at least this often (default 1 s): while another
+    /// subflow works, a subflow in retransmission timeouts backs off to
+    /// at most this interval (one segment per probe), so that a path
+    /// that returns is found within it rather than after TCP's
+    /// exponential backoff (which reaches 6.4 s after five timeouts).
+    /// `None`: TCP's backoff only. When no other subflow works the
+    /// subflow backs off as plain TCP does.
+    pub dead_path_probe: Option<Duration>,
 }
 
 impl ConnConfig {
@@ -176,6 +184,7 @@ impl Default for ConnConfig {
             fixed_idsn: None,
             dss_64bit: true,
             opportunistic_reinjection: true,
+            dead_path_probe: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -254,6 +263,19 @@ pub enum MptcpEvent {
         id: u8,
         /// The address.
         addr: SocketAddr,
+    },
+    /// The peer withdrew an address ID (REMOVE_ADDR, section 3.4.2); its
+    /// subflows are closed.
+    AddrRemoved {
+        /// The address ID.
+        id: u8,
+    },
+    /// The peer changed a subflow's priority (MP_PRIO, section 3.3.8).
+    PriorityChanged {
+        /// Which subflow.
+        id: SubflowId,
+        /// Whether the peer now treats it as backup.
+        backup: bool,
     },
     /// The connection fell back to plain TCP (section 3.7).
     Fallback,
@@ -375,6 +397,10 @@ pub struct Connection {
     local_ids: Vec<core::net::IpAddr>,
     extra_subflows: usize,
     tcp_fin_sent: bool,
+    /// Subflows the path manager asked for, held back after failures.
+    pending_opens: Vec<paths::PendingOpen>,
+    /// Recent failures per path (re-creation backoff).
+    retries: Vec<paths::Retry>,
 }
 
 impl Connection {
@@ -434,6 +460,8 @@ impl Connection {
             local_ids: vec![local.ip()],
             extra_subflows: 0,
             tcp_fin_sent: false,
+            pending_opens: Vec::new(),
+            retries: Vec::new(),
             config,
         }
     }
@@ -799,6 +827,26 @@ impl Connection {
     /// The RTO of subflow `i`.
     fn subflows_rto(&self, i: usize) -> Duration {
         self.subflows[i].tcp.stats().rto
+    }
+
+    /// Whether another subflow than `i` works: usable, established, and
+    /// not in retransmission timeouts.
+    fn others_working(&self, i: usize) -> bool {
+        self.subflows.iter().enumerate().any(|(j, s)| {
+            j != i && Self::usable(s) && s.tcp.state() == State::Established && s.tcp.retries() == 0
+        })
+    }
+
+    /// Bound the RTO backoff of every subflow while another works
+    /// (`ConnConfig::dead_path_probe`).
+    fn cap_backoffs(&mut self, now: Instant) {
+        let Some(probe) = self.config.dead_path_probe else {
+            return;
+        };
+        for i in 0..self.subflows.len() {
+            let cap = (!self.fallback && self.others_working(i)).then_some(probe);
+            self.subflows[i].tcp.set_backoff_cap(now, cap);
+        }
     }
 
     fn others_usable(&self, i: usize) -> bool {

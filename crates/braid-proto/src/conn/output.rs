@@ -5,7 +5,7 @@
 
 use super::subflow::{JoinTimer, Subflow, TxChunk, TxCtx};
 use super::{CloseReason, Connection, Event, MptcpEvent, SubflowCloseReason, SubflowId};
-use crate::pm::PmContext;
+use crate::pm::{PmContext, PmEvent};
 use crate::sched::{Decision, SchedContext, SubflowView};
 use crate::tcp::{self, Segment, State};
 use crate::time::{Duration, Instant};
@@ -331,6 +331,9 @@ impl Connection {
         if self.data_rtx.is_some_and(|t| t <= now) {
             self.data_rtx_expired(now);
         }
+        if self.mptcp_ready() {
+            self.open_due(now);
+        }
         self.announce_due(now);
         self.after_input(now);
     }
@@ -409,9 +412,11 @@ impl Connection {
         let pm = self
             .pm_due
             .filter(|_| !self.pm_started && self.mptcp_ready() && self.connected);
+        let recreate = self.pending_open_deadline().filter(|_| self.mptcp_ready());
         subflows
             .chain(joins)
             .chain(pm)
+            .chain(recreate)
             .chain(announce)
             .chain(self.data_fin_rtx.filter(|_| self.closed.is_none()))
             .chain(self.data_rtx)
@@ -423,7 +428,7 @@ impl Connection {
         for i in 0..self.subflows.len() {
             while let Some(ev) = self.subflows[i].tcp.poll_event() {
                 match ev {
-                    tcp::Event::Closed { reason } => self.on_subflow_closed(i, reason),
+                    tcp::Event::Closed { reason } => self.on_subflow_closed(now, i, reason),
                     tcp::Event::Connected | tcp::Event::Readable | tcp::Event::Writable => {}
                 }
             }
@@ -484,7 +489,7 @@ impl Connection {
         );
     }
 
-    fn on_subflow_closed(&mut self, i: usize, reason: tcp::CloseReason) {
+    fn on_subflow_closed(&mut self, now: Instant, i: usize, reason: tcp::CloseReason) {
         let s: &mut Subflow = &mut self.subflows[i];
         if s.mark_closed() {
             return;
@@ -510,6 +515,21 @@ impl Connection {
                 |_| true,
                 |c| {
                     send.queue_reinject(c.dsn, c.len);
+                },
+            );
+            // A failure (not an orderly close, nor one we asked for): the
+            // path manager may re-create it, after a backoff.
+            let failed = self.subflows[i].may_recreate(reason.tcp);
+            let (local, remote) = (self.subflows[i].tcp.local(), self.subflows[i].tcp.remote());
+            if failed {
+                self.note_failure(now, local.ip(), remote);
+            }
+            self.pm_event(
+                now,
+                PmEvent::SubflowClosed {
+                    local,
+                    remote,
+                    failed,
                 },
             );
         }

@@ -5,13 +5,39 @@
 use super::subflow::Role;
 use super::{Announcement, Connection, Event, JoinError, MptcpEvent, SubflowId};
 use crate::crypto;
-use crate::pm::{PmAction, PmContext};
+use crate::pm::{PmAction, PmContext, PmEvent};
 use crate::tcp::{State, TcpSocket};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
 use crate::wire::mptcp::{AddAddr, MpJoin, MptcpOption};
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use rand::Rng;
+
+/// A subflow the path manager asked for, held back until `at` because
+/// the same path failed recently.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PendingOpen {
+    local: SocketAddr,
+    remote: SocketAddr,
+    backup: bool,
+    at: Instant,
+}
+
+/// Recent failures of the subflows between a local IP and a remote
+/// address: the next attempt waits `not_before`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Retry {
+    local: IpAddr,
+    remote: SocketAddr,
+    failures: u32,
+    not_before: Instant,
+}
+
+/// The first re-creation of a failed subflow waits this long; each
+/// further failure doubles it, up to `ConnConfig::dead_path_probe` (or
+/// `MAX_RECREATE_BACKOFF` without one).
+const RECREATE_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_RECREATE_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Connection {
     /// The endpoint found our token in an MP_JOIN SYN (RFC 8684 section
@@ -253,12 +279,171 @@ impl Connection {
                     remote,
                     backup,
                 } => {
-                    if let Err(e) = self.open_subflow(now, local, remote, backup) {
-                        tracing::debug!(%e, "path manager: subflow not opened");
+                    let wait = self
+                        .retries
+                        .iter()
+                        .find(|r| r.local == local.ip() && r.remote == remote)
+                        .map(|r| r.not_before)
+                        .filter(|t| *t > now);
+                    match wait {
+                        Some(at) => {
+                            let queued = self
+                                .pending_opens
+                                .iter()
+                                .any(|p| p.local.ip() == local.ip() && p.remote == remote);
+                            if !queued {
+                                self.pending_opens.push(PendingOpen {
+                                    local,
+                                    remote,
+                                    backup,
+                                    at,
+                                });
+                            }
+                        }
+                        None => {
+                            if let Err(e) = self.open_subflow(now, local, remote, backup) {
+                                tracing::debug!(%e, "path manager: subflow not opened");
+                            }
+                        }
                     }
                 }
                 PmAction::Announce { id, addr } => self.announce(now, id, addr),
             }
         }
+    }
+
+    /// Tell the path manager and carry out what it decides.
+    pub(super) fn pm_event(&mut self, now: Instant, event: PmEvent) {
+        if self.closed.is_some() || self.fallback {
+            return;
+        }
+        let pairs = self.pairs();
+        let ctx = PmContext {
+            client: self.client,
+            initial: (self.subflows[0].tcp.local(), self.subflows[0].tcp.remote()),
+            subflows: &pairs,
+        };
+        let actions = self.pm.on_event(&ctx, &event);
+        self.run_pm(now, actions);
+    }
+
+    /// A subflow between `local` and `remote` failed: later attempts on
+    /// that path wait, longer after each failure (bounded).
+    pub(super) fn note_failure(&mut self, now: Instant, local: IpAddr, remote: SocketAddr) {
+        let cap = self.config.dead_path_probe.unwrap_or(MAX_RECREATE_BACKOFF);
+        let i = match self
+            .retries
+            .iter()
+            .position(|r| r.local == local && r.remote == remote)
+        {
+            Some(i) => i,
+            None => {
+                self.retries.push(Retry {
+                    local,
+                    remote,
+                    failures: 0,
+                    not_before: now,
+                });
+                self.retries.len() - 1
+            }
+        };
+        let r = &mut self.retries[i];
+        let backoff = RECREATE_BACKOFF
+            .saturating_mul(1 << r.failures.min(8))
+            .min(cap.max(RECREATE_BACKOFF));
+        r.failures = r.failures.saturating_add(1);
+        r.not_before = now + backoff;
+    }
+
+    /// A subflow on this path worked: the next failure starts the backoff
+    /// over.
+    pub(super) fn note_success(&mut self, local: IpAddr, remote: SocketAddr) {
+        self.retries
+            .retain(|r| !(r.local == local && r.remote == remote));
+    }
+
+    /// Open the held-back subflows whose time came (unless one already
+    /// runs on that path).
+    pub(super) fn open_due(&mut self, now: Instant) {
+        if self.pending_opens.iter().all(|p| p.at > now) {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = self.pending_opens.iter().partition(|p| p.at <= now);
+        self.pending_opens = later;
+        for p in due {
+            let exists = self.subflows.iter().any(|s| {
+                !s.is_closed() && s.tcp.local().ip() == p.local.ip() && s.tcp.remote() == p.remote
+            });
+            if !exists {
+                self.mib.subflows_recreated += 1;
+                if let Err(e) = self.open_subflow(now, p.local, p.remote, p.backup) {
+                    tracing::debug!(%e, "path manager: subflow not re-created");
+                }
+            }
+        }
+    }
+
+    /// The earliest held-back subflow.
+    pub(super) fn pending_open_deadline(&self) -> Option<Instant> {
+        self.pending_opens.iter().map(|p| p.at).min()
+    }
+
+    /// A local address can be used again (an interface came up; or one
+    /// was added): subflows on it waiting in retransmission timeouts
+    /// retransmit now, failures on it are forgotten, and the path manager
+    /// opens what it wants from it (Full mesh: a subflow to every remote
+    /// address, at once).
+    pub fn local_addr_up(&mut self, now: Instant, ip: IpAddr) {
+        if self.closed.is_some() || self.fallback {
+            return;
+        }
+        for s in &mut self.subflows {
+            if !s.is_closed() && s.tcp.local().ip() == ip {
+                s.tcp.probe_now(now);
+            }
+        }
+        self.retries.retain(|r| r.local != ip);
+        self.pending_opens.retain(|p| p.local.ip() != ip);
+        self.pm_event(now, PmEvent::LocalAddrUp(ip));
+    }
+
+    /// A local address is gone (an interface went down, the address was
+    /// removed): its subflows are reset (their data goes again on the
+    /// others), the peer is told with REMOVE_ADDR of its address ID (RFC
+    /// 8684 section 3.4.2) when another subflow can carry it, and the path
+    /// manager stops using it until [`Connection::local_addr_up`].
+    pub fn local_addr_down(&mut self, now: Instant, ip: IpAddr) {
+        if self.closed.is_some() || self.fallback {
+            return;
+        }
+        self.pm_event(now, PmEvent::LocalAddrDown(ip));
+        self.pending_opens.retain(|p| p.local.ip() != ip);
+        let victims: Vec<usize> = (0..self.subflows.len())
+            .filter(|&i| !self.subflows[i].is_closed() && self.subflows[i].tcp.local().ip() == ip)
+            .collect();
+        let others = self
+            .subflows
+            .iter()
+            .any(|s| s.usable() && !s.is_closed() && s.tcp.local().ip() != ip);
+        if victims.is_empty() || !others {
+            // With no other subflow, keep them: the address may return,
+            // and TCP's own timers decide.
+            return;
+        }
+        if let Some(id) = self.local_ids.iter().position(|a| *a == ip)
+            && let Some(s) = self
+                .subflows
+                .iter_mut()
+                .find(|s| s.usable() && s.tcp.local().ip() != ip)
+        {
+            let mut ids = arrayvec::ArrayVec::new();
+            ids.push(u8::try_from(id).unwrap_or(u8::MAX));
+            s.queue_remove(ids);
+            self.mib.rm_addr_tx += 1;
+        }
+        for i in victims {
+            self.reset_subflow(i, crate::wire::mptcp::rst_reason::UNSPECIFIED);
+        }
+        self.after_input(now);
     }
 }

@@ -20,7 +20,7 @@
 use super::SubflowId;
 use crate::crypto;
 use crate::mib::Mib;
-use crate::tcp::{OutgoingInfo, Segment, SegmentHooks, TcpSocket};
+use crate::tcp::{self, OutgoingInfo, Segment, SegmentHooks, TcpSocket};
 use crate::time::{Duration, Instant};
 use crate::wire::mptcp::{AddAddr, Dss, DssMapping, MpCapable, MpJoin, MptcpOption, VERSION};
 use crate::wire::{Dsn, SeqNum, TcpFlags, TcpOptions, TcpRepr};
@@ -100,6 +100,12 @@ struct SubflowMp {
     rst_reason: Option<u8>,
     /// MP_TCPRST reason on the peer's RST.
     rst_received: Option<u8>,
+    /// The peer's MP_TCPRST had the T (transient) flag: it may be
+    /// re-established (RFC 8684 section 3.6).
+    rst_transient: bool,
+    /// The last segment accepted on the established subflow carried no
+    /// MPTCP option at all (a middlebox strips them).
+    options_vanished: bool,
     /// MP_FAIL to send (on the RST when resetting).
     mp_fail: Option<Dsn>,
     want_data_fin: bool,
@@ -139,6 +145,8 @@ impl SubflowMp {
             rx_fallback: None,
             rst_reason: None,
             rst_received: None,
+            rst_transient: false,
+            options_vanished: false,
             mp_fail: None,
             want_data_fin: false,
             send_prio: None,
@@ -556,9 +564,31 @@ impl Subflow {
         self.mp.rst_reason = Some(reason);
     }
 
-    /// The peer's MP_TCPRST reason.
-    pub fn set_rst_received(&mut self, reason: u8) {
+    /// The peer's MP_TCPRST reason and T flag.
+    pub fn set_rst_received(&mut self, reason: u8, transient: bool) {
         self.mp.rst_received = Some(reason);
+        self.mp.rst_transient = transient;
+    }
+
+    /// Whether an established subflow's last accepted segment carried
+    /// MPTCP options.
+    pub fn note_options(&mut self, present: bool) {
+        if self.mp.established {
+            self.mp.options_vanished = !present;
+        }
+    }
+
+    /// Whether a path manager may re-create this subflow once it closed
+    /// with `reason`: it failed (reset or timed out, not an orderly close
+    /// and not by us), the peer did not refuse it for good (an MP_TCPRST
+    /// without the T flag, RFC 8684 section 3.6: "the subflow may be
+    /// re-established" only when T is set), and no middlebox stripped
+    /// its options (a new subflow on the same path would fare no better).
+    pub fn may_recreate(&self, reason: tcp::CloseReason) -> bool {
+        reason != tcp::CloseReason::Normal
+            && self.mp.rst_reason.is_none()
+            && (self.mp.rst_received.is_none() || self.mp.rst_transient)
+            && !self.mp.options_vanished
     }
 
     /// Mark closed; returns whether it already was.

@@ -1016,6 +1016,38 @@ impl Endpoint {
         }
     }
 
+    /// A local address can be used again (an interface came up): every
+    /// MPTCP connection retransmits at once on its subflows from `ip`
+    /// that wait in retransmission timeouts, and its path manager opens
+    /// what it wants from `ip` (full mesh, client side: a subflow to every
+    /// remote address). See `Connection::local_addr_up`.
+    pub fn local_addr_up(&mut self, now: Instant, ip: IpAddr) {
+        self.each_mptcp(|c| c.local_addr_up(now, ip));
+    }
+
+    /// A local address is gone (an interface went down): every MPTCP
+    /// connection with another working subflow resets its subflows from
+    /// `ip`, tells the peer with REMOVE_ADDR, and stops using `ip` until
+    /// [`Endpoint::local_addr_up`]. See `Connection::local_addr_down`.
+    pub fn local_addr_down(&mut self, now: Instant, ip: IpAddr) {
+        self.each_mptcp(|c| c.local_addr_down(now, ip));
+    }
+
+    fn each_mptcp(&mut self, mut f: impl FnMut(&mut Connection)) {
+        let handles: Vec<ConnHandle> = self
+            .table
+            .handles()
+            .into_iter()
+            .filter(|h| matches!(self.table.get(*h), Some(Slot::Mptcp(_))))
+            .collect();
+        for h in handles {
+            let _ = self.with_mptcp(h, true, |c| {
+                f(c);
+                Ok(())
+            });
+        }
+    }
+
     /// Open a subflow of `h` with MP_JOIN (RFC 8684 section 3.2) from
     /// `local` (port 0: any) to `remote`.
     pub fn open_subflow(

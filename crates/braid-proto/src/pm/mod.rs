@@ -90,6 +90,50 @@ pub enum PmAction {
     },
 }
 
+/// What else a path manager hears about (see [`PathManager::on_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PmEvent {
+    /// A subflow completed its MPTCP handshake.
+    SubflowEstablished {
+        /// Local address.
+        local: SocketAddr,
+        /// Remote address.
+        remote: SocketAddr,
+        /// Whether it is a backup subflow.
+        backup: bool,
+    },
+    /// A subflow closed while the connection stays open.
+    SubflowClosed {
+        /// Local address.
+        local: SocketAddr,
+        /// Remote address.
+        remote: SocketAddr,
+        /// It failed (reset, timed out, refused) rather than closing in
+        /// order or at our request.
+        failed: bool,
+    },
+    /// A local address can be used (an interface came up, an address was
+    /// added).
+    LocalAddrUp(IpAddr),
+    /// A local address is gone (an interface went down, an address was
+    /// removed); its subflows are closed.
+    LocalAddrDown(IpAddr),
+    /// The peer withdrew an address ID (REMOVE_ADDR).
+    AddrRemoved {
+        /// The address ID.
+        id: u8,
+    },
+    /// The peer changed a subflow's priority (MP_PRIO).
+    PriorityChanged {
+        /// Local address of the subflow.
+        local: SocketAddr,
+        /// Remote address of the subflow.
+        remote: SocketAddr,
+        /// Whether the peer now treats it as backup.
+        backup: bool,
+    },
+}
+
 /// Path management policy.
 pub trait PathManager: core::fmt::Debug + Send {
     /// The connection became fully established (MP_CAPABLE done).
@@ -97,6 +141,14 @@ pub trait PathManager: core::fmt::Debug + Send {
     /// The peer announced an address (HMAC verified, within limits).
     fn on_addr_announced(&mut self, ctx: &PmContext<'_>, id: u8, addr: SocketAddr)
     -> Vec<PmAction>;
+    /// Anything else about the connection's paths. The default does
+    /// nothing. The connection rate-limits re-creating a subflow that
+    /// failed (see `ConnConfig::dead_path_probe`), so a policy may ask
+    /// again at once.
+    fn on_event(&mut self, ctx: &PmContext<'_>, event: &PmEvent) -> Vec<PmAction> {
+        let _ = (ctx, event);
+        Vec::new()
+    }
 }
 
 /// Builds a path manager for a connection from the configuration.

@@ -16,6 +16,8 @@ pub struct RttEstimator {
     initial: Duration,
     min: Duration,
     max: Duration,
+    /// Bound on the backed-off RTO (see [`RttEstimator::set_backoff_cap`]).
+    backoff_cap: Option<Duration>,
 }
 
 /// Clock granularity G (1 ms).
@@ -33,6 +35,7 @@ impl RttEstimator {
             initial,
             min,
             max,
+            backoff_cap: None,
         }
     }
 
@@ -65,11 +68,23 @@ impl RttEstimator {
     }
 
     /// The current RTO including backoff (section 5.5: "RTO <- RTO * 2"),
-    /// capped at the maximum.
+    /// capped at the maximum and at the backoff cap (never below the
+    /// RTO before backoff).
     pub fn rto(&self) -> Duration {
         let base = self.base_rto();
         let factor = 1u32.checked_shl(self.backoff.min(16)).unwrap_or(u32::MAX);
-        base.saturating_mul(factor).min(self.max.max(base))
+        let cap = self.backoff_cap.map_or(self.max, |c| c.min(self.max));
+        base.saturating_mul(factor).min(cap.max(base))
+    }
+
+    /// Bound the backed-off RTO at `cap` (`None`: only the maximum).
+    /// RFC 6298 section 5.5 lets a TCP connection cap its RTO at no less
+    /// than 60 s; MPTCP caps a subflow's much lower while another subflow
+    /// carries the connection's data (which is reinjected there), so that
+    /// its retransmissions probe the dead path often and it is used again
+    /// soon after it returns. Each probe is one segment.
+    pub fn set_backoff_cap(&mut self, cap: Option<Duration>) {
+        self.backoff_cap = cap;
     }
 
     /// Raise the initial RTO used until the first sample (RFC 6298 section

@@ -143,6 +143,39 @@ impl TcpSocket {
         self.pto_armed = false;
     }
 
+    /// Bound the backed-off RTO (see `RttEstimator::set_backoff_cap`); a
+    /// retransmission timer armed past the new bound is brought forward.
+    pub fn set_backoff_cap(&mut self, now: Instant, cap: Option<Duration>) {
+        self.rtt.set_backoff_cap(cap);
+        if let Some(at) = self.timers.get(Timer::Retransmit)
+            && !self.pto_armed
+            && at > now + self.rtt.rto()
+        {
+            self.arm_rto(now);
+        }
+    }
+
+    /// The path is known to work again (an interface came up): forget the
+    /// RTO backoff and, if a retransmission timer is waiting, retransmit
+    /// now instead of at its backed-off deadline.
+    pub fn probe_now(&mut self, now: Instant) {
+        self.rtt.reset_backoff();
+        if self
+            .timers
+            .get(Timer::Retransmit)
+            .is_some_and(|at| at > now)
+        {
+            self.timers.set(Timer::Retransmit, now);
+            self.pto_armed = false;
+        }
+    }
+
+    /// Consecutive retransmission timeouts (or SYN retransmissions) since
+    /// the last progress.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
     fn on_retransmit_timeout(&mut self, now: Instant) {
         if self.pto_armed {
             // RFC 8985 section 7.3: the PTO fired; send a probe (next
