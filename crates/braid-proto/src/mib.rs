@@ -61,6 +61,9 @@ pub struct Mib {
     /// Subflows the path manager re-created after a failure, once their
     /// backoff ran out.
     pub subflows_recreated: u64,
+    /// Joins at the subflow limit that replaced a silent subflow from the
+    /// same address (the peer came back on a path it left).
+    pub mp_join_stale_replaced: u64,
     /// Slow subflows penalised for blocking the data level (their
     /// controller cut the window as for a congestion event).
     pub subflow_penalized: u64,

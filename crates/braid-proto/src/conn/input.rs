@@ -28,6 +28,9 @@ impl Connection {
         self.subflows[i]
             .tcp
             .handle_segment_with(now, seg, &mut hooks);
+        if hooks.accepted {
+            self.subflows[i].heard(now);
+        }
         self.process_options(now, i, seg, hooks.accepted);
         self.pump_rx(i);
         self.after_input(now);
@@ -41,6 +44,7 @@ impl Connection {
         self.autotune(now);
         self.share_sibling_views();
         self.check_close();
+        self.prune_closed();
     }
 
     /// Data-level buffers that size themselves (`tcp::autotune`): the

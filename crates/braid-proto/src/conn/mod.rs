@@ -401,7 +401,17 @@ pub struct Connection {
     pending_opens: Vec<paths::PendingOpen>,
     /// Recent failures per path (re-creation backoff).
     retries: Vec<paths::Retry>,
+    /// 4-tuples of subflows forgotten by `prune_closed`, for the endpoint
+    /// to stop routing ([`Connection::take_forgotten_tuples`]).
+    forgotten: Vec<(SocketAddr, SocketAddr)>,
+    /// Data-level bytes (sent, received) of forgotten subflows.
+    forgotten_data: (u64, u64),
 }
+
+/// Closed subflows kept for reports beyond the initial one; older ones are
+/// forgotten, so that a path that comes and goes for hours costs bounded
+/// memory.
+const KEEP_CLOSED: usize = 8;
 
 impl Connection {
     fn new<R: Rng + ?Sized>(
@@ -462,6 +472,8 @@ impl Connection {
             tcp_fin_sent: false,
             pending_opens: Vec::new(),
             retries: Vec::new(),
+            forgotten: Vec::new(),
+            forgotten_data: (0, 0),
             config,
         }
     }
@@ -591,7 +603,8 @@ impl Connection {
         self.pm = pm;
     }
 
-    /// Every subflow, open or closed.
+    /// Every subflow, open or closed (of the closed ones, the initial
+    /// subflow and the last eight: see [`Connection::forgotten_data`]).
     pub fn subflows(&self) -> Vec<SubflowInfo> {
         self.subflows
             .iter()
@@ -743,7 +756,41 @@ impl Connection {
             .map(|s| s.id())
     }
 
-    /// Every (local, remote) pair any subflow used.
+    /// Forget the oldest closed subflows beyond [`KEEP_CLOSED`] (never the
+    /// initial one): fully closed, their data reinjected already.
+    pub(super) fn prune_closed(&mut self) {
+        let closed: Vec<usize> = (1..self.subflows.len())
+            .filter(|&i| {
+                let s = &self.subflows[i];
+                s.is_closed() && s.tcp.state() == State::Closed
+            })
+            .collect();
+        let Some(extra) = closed.len().checked_sub(KEEP_CLOSED).filter(|n| *n > 0) else {
+            return;
+        };
+        for &i in closed[..extra].iter().rev() {
+            let s = self.subflows.remove(i);
+            let (sent, received) = s.data_counts();
+            self.forgotten_data.0 += sent;
+            self.forgotten_data.1 += received;
+            self.forgotten.push((s.tcp.local(), s.tcp.remote()));
+        }
+        self.rr = 0;
+    }
+
+    /// The 4-tuples of subflows forgotten since the last call; the
+    /// endpoint stops routing them to this connection.
+    pub fn take_forgotten_tuples(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
+        core::mem::take(&mut self.forgotten)
+    }
+
+    /// Data-level bytes (sent, received) of the subflows no longer listed
+    /// by [`Connection::subflows`] (see [`KEEP_CLOSED`]).
+    pub fn forgotten_data(&self) -> (u64, u64) {
+        self.forgotten_data
+    }
+
+    /// Every (local, remote) pair a subflow still listed used.
     pub fn tuples(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
         self.subflows
             .iter()

@@ -489,7 +489,7 @@ impl Connection {
         );
     }
 
-    fn on_subflow_closed(&mut self, now: Instant, i: usize, reason: tcp::CloseReason) {
+    pub(super) fn on_subflow_closed(&mut self, now: Instant, i: usize, reason: tcp::CloseReason) {
         let s: &mut Subflow = &mut self.subflows[i];
         if s.mark_closed() {
             return;

@@ -71,6 +71,9 @@ impl Connection {
             return Err(JoinError::NotReady);
         }
         if self.extra_subflows >= self.config.pm.limits.subflows {
+            self.evict_stale_join(now, remote, addr_id);
+        }
+        if self.extra_subflows >= self.config.pm.limits.subflows {
             self.mib.mp_join_syn_limit += 1;
             return Err(JoinError::LimitReached);
         }
@@ -84,6 +87,28 @@ impl Connection {
         let s = &mut self.subflows[i];
         s.init_join_responder(rng.next_u32(), nonce, addr_id, backup, local_id);
         Ok(s.id())
+    }
+
+    /// At the subflow limit, a join from the same address (IP and address
+    /// ID) as an existing join subflow that heard nothing for a round trip
+    /// replaces it: the peer moved away and back, and the RST it sent for
+    /// the old subflow was lost on the dead path (a phone's WiFi). The old
+    /// one is reset, freeing its slot; with no such subflow the join is
+    /// refused as before.
+    fn evict_stale_join(&mut self, now: Instant, remote: SocketAddr, addr_id: u8) {
+        let stale = self.subflows.iter().position(|s| {
+            let quiet = s.tcp.stats().srtt.unwrap_or(Duration::from_millis(200));
+            s.is_join()
+                && !s.is_closed()
+                && s.tcp.remote().ip() == remote.ip()
+                && s.remote_addr_id() == addr_id
+                && s.quiet_for(now, quiet)
+        });
+        if let Some(j) = stale {
+            self.mib.mp_join_stale_replaced += 1;
+            self.reset_subflow(j, crate::wire::mptcp::rst_reason::UNSPECIFIED);
+            self.on_subflow_closed(now, j, crate::tcp::CloseReason::Reset);
+        }
     }
 
     fn local_addr_id(&mut self, local: SocketAddr) -> u8 {

@@ -106,6 +106,8 @@ struct SubflowMp {
     /// The last segment accepted on the established subflow carried no
     /// MPTCP option at all (a middlebox strips them).
     options_vanished: bool,
+    /// When a segment was last accepted on it.
+    last_heard: Option<Instant>,
     /// MP_FAIL to send (on the RST when resetting).
     mp_fail: Option<Dsn>,
     want_data_fin: bool,
@@ -147,6 +149,7 @@ impl SubflowMp {
             rst_received: None,
             rst_transient: false,
             options_vanished: false,
+            last_heard: None,
             mp_fail: None,
             want_data_fin: false,
             send_prio: None,
@@ -568,6 +571,16 @@ impl Subflow {
     pub fn set_rst_received(&mut self, reason: u8, transient: bool) {
         self.mp.rst_received = Some(reason);
         self.mp.rst_transient = transient;
+    }
+
+    /// A segment was accepted on it at `now`.
+    pub fn heard(&mut self, now: Instant) {
+        self.mp.last_heard = Some(now);
+    }
+
+    /// Whether nothing was accepted on it for `quiet` before `now`.
+    pub fn quiet_for(&self, now: Instant, quiet: Duration) -> bool {
+        self.mp.last_heard.is_none_or(|t| now - t >= quiet)
     }
 
     /// Whether an established subflow's last accepted segment carried

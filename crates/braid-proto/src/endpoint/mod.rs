@@ -742,6 +742,7 @@ impl Endpoint {
 
     /// Collect the connection's events and queue it for output.
     fn touch(&mut self, h: ConnHandle) {
+        self.table.forget_tuples(h);
         self.collect_events(h);
         self.table.mark_dirty(h);
     }

@@ -305,6 +305,19 @@ impl Table {
         Some(ConnHandle { index, generation })
     }
 
+    /// Stop routing the 4-tuples of subflows `h` forgot.
+    pub(super) fn forget_tuples(&mut self, h: ConnHandle) {
+        let forgotten = match self.get_mut(h) {
+            Some(Slot::Mptcp(c)) => c.take_forgotten_tuples(),
+            _ => return,
+        };
+        for t in forgotten {
+            if self.tuples.get(&t) == Some(&h.index) {
+                self.tuples.remove(&t);
+            }
+        }
+    }
+
     /// Route `tuple` to `h` (a new subflow of an MPTCP connection). Returns
     /// false, changing nothing, when another connection uses the tuple.
     pub(super) fn register_tuple(&mut self, h: ConnHandle, tuple: Tuple) -> bool {
