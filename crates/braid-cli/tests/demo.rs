@@ -82,6 +82,13 @@ fn fast_demo_aggregates_survives_wifi_loss_and_draws_a_line_per_path() {
     assert!(best > 0.0 && goodput > best, "{goodput} vs {best}");
     // The application never waits long: WiFi's outage is bridged by LTE.
     assert!(s["longest_stall_s"].as_f64().unwrap() < 2.0, "{s}");
+    // WiFi carries data again within a second of its return (issue #12;
+    // it took 7.2 s when the subflow waited for its backed-off timer).
+    let returns = s["returns"].as_array().expect("returns");
+    assert_eq!(returns.len(), 1, "{s}");
+    assert_eq!(returns[0]["path"], "WiFi");
+    let delay = returns[0]["delay_s"].as_f64().expect("WiFi came back");
+    assert!(delay <= 1.0, "WiFi back {delay} s after its return");
 
     // The chart: an SVG document with one thick line per path.
     let text = std::fs::read_to_string(&svg).expect("svg written");

@@ -262,8 +262,8 @@ fn play(
             network.push((
                 b.end,
                 format!(
-                    "{name}: link is back (the subflow resumes at its next retransmission, \
-                     backed off during the outage)"
+                    "{name}: link is back (the subflow probes a dead path at least every \
+                     second, so it resumes within one)"
                 ),
             ));
         }
@@ -362,6 +362,29 @@ fn play(
         reinjected: s.reinjected,
         events,
     })
+}
+
+/// For every outage that ended before the story did: how long after its
+/// end the path's byte count grew again (sampled every tick).
+fn return_delays(story: &Story, samples: &[(Instant, Vec<u64>)]) -> Vec<(usize, Option<Duration>)> {
+    let end = Instant::ZERO + story.duration;
+    story
+        .outages()
+        .into_iter()
+        .filter(|(_, b)| b.end < end)
+        .map(|(i, b)| {
+            let base = samples
+                .iter()
+                .take_while(|(t, _)| *t <= b.end)
+                .last()
+                .map_or(0, |(_, v)| v[i]);
+            let again = samples
+                .iter()
+                .find(|(t, v)| *t > b.end && v[i] > base)
+                .map(|(t, _)| *t - b.end);
+            (i, again)
+        })
+        .collect()
 }
 
 fn reinjection_event((at, total): (Instant, u64)) -> (Instant, String) {
@@ -541,6 +564,9 @@ fn draw_chart(
 /// The figures at the end.
 #[derive(Debug)]
 struct Summary {
+    /// Per outage that ended before the story did: (path, how long after
+    /// it ended the path carried data again; `None`: never).
+    returns: Vec<(usize, Option<Duration>)>,
     scheduler: Policy,
     seconds: f64,
     delivered: u64,
@@ -563,6 +589,7 @@ impl Summary {
         let seconds = story.duration.as_secs_f64();
         let mbit = |b: u64| b as f64 * 8.0 / seconds / 1e6;
         Summary {
+            returns: return_delays(story, &p.samples),
             scheduler,
             seconds,
             delivered: p.delivered,
@@ -657,6 +684,16 @@ impl Summary {
                 .map(|t| format!(" (ending at t = {:.2} s)", t.as_secs_f64()))
                 .unwrap_or_default()
         ));
+        for (i, d) in &self.returns {
+            view.line(&format!(
+                "  path return    {} carried data again {}",
+                names[*i],
+                d.map_or("never (before the story ended)".to_string(), |d| format!(
+                    "{:.2} s after it came back",
+                    d.as_secs_f64()
+                ))
+            ));
+        }
         view.line(&format!(
             "  reinjected     {} moved off a failed path by the server",
             bytes(self.reinjected)
@@ -695,6 +732,10 @@ impl Summary {
             "goodput_mbps": self.goodput,
             "best_single_path_goodput_mbps": self.best_alone(),
             "longest_stall_s": self.longest_stall.as_secs_f64(),
+            "returns": self.returns.iter().map(|(i, d)| serde_json::json!({
+                "path": story.paths[*i].name,
+                "delay_s": d.map(|d| d.as_secs_f64()),
+            })).collect::<Vec<_>>(),
             "reinjected_bytes": self.reinjected,
             "paths": paths,
             "svg": self.svg.display().to_string(),
