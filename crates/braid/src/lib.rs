@@ -68,6 +68,8 @@ mod tap;
 
 pub mod pcap;
 pub use braid_proto as proto;
+pub use braid_proto::endpoint::MptcpEvent;
+pub use braid_proto::id::SubflowId;
 
 /// The policies a user may plug in: packet schedulers and congestion
 /// controllers, built in or their own (`StackBuilder::scheduler`,
@@ -80,7 +82,8 @@ pub mod policy {
     };
     pub use braid_proto::endpoint::ConnOptions;
     pub use braid_proto::pm::{
-        FullMesh, NDiffPorts, PathManager, PathManagerChoice, PmAction, PmConfig, PmContext, PmKind,
+        FullMesh, NDiffPorts, PathManager, PathManagerChoice, PmAction, PmConfig, PmContext,
+        PmEvent, PmKind,
     };
     pub use braid_proto::sched::{
         Decision, SchedContext, Scheduler, SchedulerChoice, SchedulerKind, SubflowView,
@@ -91,6 +94,6 @@ pub use device::TunDevice;
 pub use device::{Batch, Device, MemoryDevice, MemoryDeviceStats};
 pub use listener::Listener;
 pub use stack::{Stack, StackBuilder};
-pub use stream::{MptcpView, OwnedReadHalf, OwnedWriteHalf, StatsHandle, Stream};
+pub use stream::{MptcpView, OwnedReadHalf, OwnedWriteHalf, PathEvents, StatsHandle, Stream};
 
 pub mod sys;

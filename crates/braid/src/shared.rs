@@ -8,7 +8,7 @@
 //! hands out events, so no wake-up is lost.
 
 use crate::error;
-use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint};
+use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, MptcpEvent};
 use braid_proto::tcp::CloseReason;
 use braid_proto::time::Instant;
 use std::collections::{HashMap, VecDeque};
@@ -90,7 +90,16 @@ pub(crate) struct ConnState {
     pub(crate) read_waker: Option<Waker>,
     pub(crate) write_waker: Option<Waker>,
     pub(crate) connect_waker: Option<Waker>,
+    /// Path events not yet taken by `Stream::path_event`, oldest first.
+    pub(crate) path_events: VecDeque<MptcpEvent>,
+    /// Path events dropped because `path_events` was full.
+    pub(crate) path_events_lost: u64,
+    pub(crate) path_waker: Option<Waker>,
 }
+
+/// Most path events kept per connection for the application; beyond it
+/// the newest are dropped and counted (`Stream::path_events_lost`).
+pub(crate) const PATH_EVENTS_MAX: usize = 1024;
 
 impl ConnState {
     pub(crate) fn new(owner: Owner) -> ConnState {
@@ -101,6 +110,9 @@ impl ConnState {
             read_waker: None,
             write_waker: None,
             connect_waker: None,
+            path_events: VecDeque::new(),
+            path_events_lost: 0,
+            path_waker: None,
         }
     }
 
@@ -109,6 +121,7 @@ impl ConnState {
             self.read_waker.take(),
             self.write_waker.take(),
             self.connect_waker.take(),
+            self.path_waker.take(),
         ]
         .into_iter()
         .flatten()
@@ -178,6 +191,21 @@ impl Inner {
 
     /// Hand every pending endpoint event to the task waiting for it.
     pub(crate) fn dispatch_events(&mut self) {
+        // Path events first: a connection's SubflowClosed comes before its
+        // Closed, which may forget it.
+        while let Some((h, event)) = self.endpoint.poll_mptcp_event() {
+            let Some(state) = self.conns.get_mut(&h) else {
+                continue;
+            };
+            if state.path_events.len() < PATH_EVENTS_MAX {
+                state.path_events.push_back(event);
+            } else {
+                state.path_events_lost += 1;
+            }
+            if let Some(w) = state.path_waker.take() {
+                w.wake();
+            }
+        }
         while let Some((h, event)) = self.endpoint.poll_event() {
             self.on_event(h, event);
         }

@@ -147,6 +147,60 @@ impl Stack {
         self.user.shared().lock().addresses.clone()
     }
 
+    /// Own one more address from now on: a source for new connections, and
+    /// (client side, full mesh) a subflow from it on every connection,
+    /// within the subflow limit. The device must deliver its packets
+    /// (for a TUN: the address routed to it). Already owned: nothing
+    /// changes.
+    pub fn add_address(&self, ip: IpAddr) {
+        let shared = self.user.shared();
+        let mut inner = shared.lock();
+        if inner.addresses.contains(&ip) {
+            return;
+        }
+        inner.addresses.push(ip);
+        let now = shared.now();
+        inner.endpoint.add_local_addr(now, ip);
+        inner.endpoint.local_addr_up(now, ip);
+        drop(inner);
+        shared.wake_driver();
+    }
+
+    /// Stop owning an address: every connection resets its subflows from
+    /// it (their data goes again over the others), tells the peer with
+    /// REMOVE_ADDR and stops using it. A connection with no other subflow
+    /// keeps its subflow (the address may return; TCP's timers decide).
+    pub fn remove_address(&self, ip: IpAddr) {
+        let shared = self.user.shared();
+        let mut inner = shared.lock();
+        inner.addresses.retain(|a| *a != ip);
+        let now = shared.now();
+        inner.endpoint.local_addr_down(now, ip);
+        drop(inner);
+        shared.wake_driver();
+    }
+
+    /// The interface behind an owned address went down (the address
+    /// stays owned): as [`Stack::remove_address`] for the connections, so
+    /// that they move to their other paths at once instead of after
+    /// retransmission timeouts.
+    pub fn link_down(&self, ip: IpAddr) {
+        let shared = self.user.shared();
+        let now = shared.now();
+        shared.lock().endpoint.local_addr_down(now, ip);
+        shared.wake_driver();
+    }
+
+    /// The interface behind an owned address came (back) up: subflows
+    /// from it retransmit now instead of at their backed-off timer, and
+    /// the path manager opens subflows from it again.
+    pub fn link_up(&self, ip: IpAddr) {
+        let shared = self.user.shared();
+        let now = shared.now();
+        shared.lock().endpoint.local_addr_up(now, ip);
+        shared.wake_driver();
+    }
+
     /// A snapshot of the endpoint's counters (packets, drops, RSTs).
     pub fn counters(&self) -> EndpointCounters {
         *self.user.shared().lock().endpoint.counters()

@@ -5,8 +5,10 @@ use crate::shared::{ConnState, Owner};
 use crate::stack::{Stack, UserRef};
 use braid_proto::conn::SubflowInfo;
 use braid_proto::endpoint::ConnOptions;
-use braid_proto::endpoint::{ConnHandle, ConnStats, EndpointError, PathError};
+use braid_proto::endpoint::{ConnHandle, ConnStats, EndpointError, MptcpEvent, PathError};
+use braid_proto::id::SubflowId;
 use braid_proto::mib::Mib;
+use braid_proto::sched::SchedulerKind;
 use braid_proto::tcp::CloseReason;
 use std::future::poll_fn;
 use std::io;
@@ -173,11 +175,107 @@ impl Stream {
     }
 
     /// Open one more subflow with MP_JOIN from `local` (port 0: any) to
-    /// `remote` (RFC 8684 section 3.2).
-    pub fn open_subflow(&self, local: SocketAddr, remote: SocketAddr) -> io::Result<()> {
-        self.conn
-            .path_call(|ep, h, now| ep.open_subflow(h, now, local, remote, false).map(|_| ()))
+    /// `remote` (RFC 8684 section 3.2); a `backup` one (flag B) carries
+    /// data only while no regular subflow can. Its id comes with its
+    /// [`MptcpEvent::SubflowEstablished`] (see [`Stream::path_event`]).
+    pub fn open_subflow(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        backup: bool,
+    ) -> io::Result<SubflowId> {
+        let mut id = None;
+        self.conn.path_call(|ep, h, now| {
+            id = Some(ep.open_subflow(h, now, local, remote, backup)?);
+            Ok(())
+        })?;
+        id.ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
+
+    /// Reset one subflow (MP_TCPRST); the others carry on (RFC 8684
+    /// section 3.6).
+    pub fn close_subflow(&self, id: SubflowId) -> io::Result<()> {
+        self.conn.path_call(|ep, h, _| ep.close_subflow(h, id))
+    }
+
+    /// Mark a subflow backup or regular, for our scheduler and the peer's
+    /// (MP_PRIO, RFC 8684 section 3.3.8).
+    pub fn set_backup(&self, id: SubflowId, backup: bool) -> io::Result<()> {
+        self.conn.path_call(|ep, h, _| ep.set_backup(h, id, backup))
+    }
+
+    /// Use this built-in scheduler for the connection from now on.
+    pub fn set_scheduler(&self, kind: SchedulerKind) -> io::Result<()> {
+        self.conn.path_call(|ep, h, _| ep.set_scheduler(h, kind))
+    }
+
+    /// The next event about the connection's paths (subflows established
+    /// and closed with their reasons, addresses announced and removed,
+    /// priority changes, fallback), in the order they happened; `None`
+    /// once the connection closed and every event was taken. Events are
+    /// kept from the start of the connection (up to 1,024 not yet taken;
+    /// see [`PathEvents::lost`]). [`Stream::path_events`] gives a handle
+    /// to take them from another task.
+    pub async fn path_event(&self) -> Option<MptcpEvent> {
+        poll_fn(|cx| poll_path_event(&self.conn.user, self.conn.handle, cx)).await
+    }
+
+    /// A handle that takes this connection's path events (see
+    /// [`Stream::path_event`]) and can move to another task.
+    pub fn path_events(&self) -> PathEvents {
+        PathEvents {
+            handle: self.conn.handle,
+            user: self.conn.user.clone(),
+        }
+    }
+}
+
+/// Takes a connection's path events in order ([`Stream::path_events`]).
+#[derive(Debug, Clone)]
+pub struct PathEvents {
+    handle: ConnHandle,
+    user: UserRef,
+}
+
+impl PathEvents {
+    /// The next path event; `None` once the connection closed (or was
+    /// forgotten) and every event was taken.
+    pub async fn next(&mut self) -> Option<MptcpEvent> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// [`PathEvents::next`] as a poll function.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<MptcpEvent>> {
+        poll_path_event(&self.user, self.handle, cx)
+    }
+
+    /// Events dropped because nobody took them (more than 1,024 waiting).
+    pub fn lost(&self) -> u64 {
+        let inner = self.user.shared().lock();
+        inner
+            .conns
+            .get(&self.handle)
+            .map_or(0, |s| s.path_events_lost)
+    }
+}
+
+fn poll_path_event(
+    user: &UserRef,
+    h: ConnHandle,
+    cx: &mut Context<'_>,
+) -> Poll<Option<MptcpEvent>> {
+    let mut inner = user.shared().lock();
+    let Some(state) = inner.conns.get_mut(&h) else {
+        return Poll::Ready(None);
+    };
+    if let Some(e) = state.path_events.pop_front() {
+        return Poll::Ready(Some(e));
+    }
+    if state.closed.is_some() {
+        return Poll::Ready(None);
+    }
+    state.path_waker = Some(cx.waker().clone());
+    Poll::Pending
 }
 
 /// `AsyncRead` for each type, by reading its `conn` (a stream and its read
