@@ -387,6 +387,7 @@ pub(crate) mod tests {
                 lost_segments: 0,
                 retransmitted_segments: 0,
                 rto_count: 0,
+                keepalive_probes: 0,
                 bytes_sent: 0,
                 bytes_acked: 0,
                 bytes_received: 0,

@@ -69,6 +69,34 @@ pub struct Config {
     /// more with it on); until the scheduler view accounts for it, it stays
     /// opt-in.
     pub pacing: bool,
+    /// Keepalive probes on an idle connection (RFC 9293 section 3.8.4,
+    /// RFC 1122 section 4.2.3.6); off by default, as TCP's are. MPTCP
+    /// uses it per subflow, so that an idle subflow whose middlebox state
+    /// expired is found dead (and re-created by the path manager) before
+    /// data needs it.
+    pub keepalive: Option<Keepalive>,
+}
+
+/// Keepalive timing (Linux `tcp_keepalive_time`, `_intvl`, `_probes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped (as a timeout).
+    pub probes: u32,
+}
+
+impl Default for Keepalive {
+    /// Linux's defaults: 2 hours idle, then 9 probes 75 s apart.
+    fn default() -> Keepalive {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            probes: 9,
+        }
+    }
 }
 
 impl Default for Config {
@@ -94,6 +122,7 @@ impl Default for Config {
             congestion: CcAlgorithm::default(),
             initial_seq: None,
             pacing: false,
+            keepalive: None,
         }
     }
 }

@@ -137,6 +137,8 @@ pub struct SubflowStats {
     pub retransmitted_segments: u64,
     /// Retransmission timeouts.
     pub rto_count: u64,
+    /// Keepalive probes sent.
+    pub keepalive_probes: u64,
     /// Payload bytes sent (including retransmissions).
     pub bytes_sent: u64,
     /// Payload bytes acknowledged.

@@ -33,6 +33,9 @@ impl TcpSocket {
         }
         self.counters.segments_received += 1;
         let accepted = self.process(now, seg);
+        if accepted {
+            self.heard(now);
+        }
         hooks.incoming(seg, accepted);
     }
 

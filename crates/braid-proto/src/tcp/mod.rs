@@ -75,7 +75,7 @@ pub mod timer;
 #[cfg(test)]
 mod tests;
 
-pub use config::Config;
+pub use config::{Config, Keepalive};
 pub use hooks::{NoHooks, OutgoingInfo, Segment, SegmentHooks, SubflowStats};
 pub use isn::IsnGenerator;
 pub use state::State;
@@ -133,6 +133,8 @@ pub enum AcceptError {
 /// Counters kept by the socket.
 #[derive(Debug, Clone, Copy, Default)]
 struct Counters {
+    keepalive_probes: u64,
+    keepalive_timeouts: u64,
     lost_segments: u64,
     retransmitted_segments: u64,
     rto_count: u64,
@@ -270,6 +272,8 @@ pub struct TcpSocket {
     retries: u32,
     persist_backoff: u32,
     probe_pending: bool,
+    /// Keepalive probes sent since the peer was last heard.
+    keepalive_sent: u32,
     /// Force a send past sender SWS avoidance (persist timer fired).
     sws_override: bool,
 
@@ -394,6 +398,7 @@ impl TcpSocket {
             retries: 0,
             persist_backoff: 0,
             probe_pending: false,
+            keepalive_sent: 0,
             sws_override: false,
             dupacks: 0,
             pto_armed: false,
@@ -699,6 +704,7 @@ impl TcpSocket {
             lost_segments: c.lost_segments,
             retransmitted_segments: c.retransmitted_segments,
             rto_count: c.rto_count,
+            keepalive_probes: c.keepalive_probes,
             bytes_sent: c.bytes_sent,
             bytes_acked: c.bytes_acked,
             bytes_received: c.bytes_received,

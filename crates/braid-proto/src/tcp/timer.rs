@@ -20,23 +20,26 @@ pub enum Timer {
     TimeWait = 3,
     /// The pacer lets the next data segment go (see `tcp/pacing.rs`).
     Pace = 4,
+    /// A keepalive probe is due (RFC 9293 section 3.8.4).
+    Keepalive = 5,
 }
 
 impl Timer {
     /// All timers.
-    pub const ALL: [Timer; 5] = [
+    pub const ALL: [Timer; 6] = [
         Timer::Retransmit,
         Timer::DelayedAck,
         Timer::Persist,
         Timer::TimeWait,
         Timer::Pace,
+        Timer::Keepalive,
     ];
 }
 
 /// Deadlines, one per [`Timer`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TimerTable {
-    deadlines: [Option<Instant>; 5],
+    deadlines: [Option<Instant>; 6],
 }
 
 impl TimerTable {
@@ -58,7 +61,7 @@ impl TimerTable {
     }
     /// Disarm all timers.
     pub fn stop_all(&mut self) {
-        self.deadlines = [None; 5];
+        self.deadlines = [None; 6];
     }
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
@@ -66,7 +69,7 @@ impl TimerTable {
     }
     /// Timers due at `now`; each is disarmed as it is returned.
     pub fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> + use<> {
-        let mut due = arrayvec::ArrayVec::<Timer, 5>::new();
+        let mut due = arrayvec::ArrayVec::<Timer, 6>::new();
         for t in Timer::ALL {
             if self.get(t).is_some_and(|d| d <= now) {
                 self.stop(t);
@@ -94,6 +97,7 @@ impl TcpSocket {
                 Timer::TimeWait => self.enter_closed(CloseReason::Normal),
                 // Nothing to do: the next `poll_transmit` sends.
                 Timer::Pace => {}
+                Timer::Keepalive => self.on_keepalive_timeout(now),
             }
         }
     }
@@ -227,6 +231,44 @@ impl TcpSocket {
             }
             _ => {}
         }
+    }
+
+    /// A segment was accepted: the peer is alive; the keepalive clock
+    /// starts over.
+    pub(super) fn heard(&mut self, now: Instant) {
+        self.keepalive_sent = 0;
+        if let Some(k) = self.config.keepalive
+            && self.state.is_synchronized()
+        {
+            self.timers.set(Timer::Keepalive, now + k.idle);
+        }
+    }
+
+    /// RFC 1122 section 4.2.3.6: after `idle` without a segment from the
+    /// peer, probe with <SEQ=SND.UNA-1><ACK=RCV.NXT> (which any TCP
+    /// answers with an ACK), every `interval`; after `probes` unanswered,
+    /// the connection is dropped as timed out. While data is outstanding
+    /// the retransmission timer watches the path instead.
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(k) = self.config.keepalive else {
+            return;
+        };
+        if !matches!(self.state, State::Established | State::CloseWait) {
+            return;
+        }
+        if self.snd_una != self.snd_nxt {
+            self.timers.set(Timer::Keepalive, now + k.idle);
+            return;
+        }
+        if self.keepalive_sent >= k.probes {
+            self.counters.keepalive_timeouts += 1;
+            self.enter_closed(CloseReason::Timeout);
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.counters.keepalive_probes += 1;
+        self.probe_pending = true;
+        self.timers.set(Timer::Keepalive, now + k.interval);
     }
 
     fn on_persist_timeout(&mut self, now: Instant) {

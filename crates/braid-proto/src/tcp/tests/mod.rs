@@ -14,6 +14,7 @@
 mod data;
 mod hooks;
 mod hostile;
+mod keepalive;
 mod open_close;
 mod recovery;
 
