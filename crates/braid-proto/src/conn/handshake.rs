@@ -7,9 +7,21 @@ use super::subflow::Role;
 use super::{Event, MptcpEvent};
 use crate::time::Instant;
 use crate::wire::mptcp::{MpCapable, MpJoin, MptcpOption, VERSION, rst_reason};
-use crate::wire::{TcpFlags, TcpRepr};
+use crate::wire::{IgnoredOptions, TcpFlags, TcpRepr};
 
 impl Connection {
+    /// Count in the MIB the options the wire layer skipped in a segment of
+    /// this connection (the endpoint calls this for every segment, the
+    /// opening SYN included). Skipping, not dropping the segment, is what
+    /// Linux does: `mptcp_parse_option` ignores an option it cannot use.
+    pub fn count_ignored_options(&mut self, ignored: &IgnoredOptions) {
+        self.mib.mptcp_unknown_subtype_rx += u64::from(ignored.mptcp_unknown_subtype);
+        self.mib.mp_capable_bad_version += u64::from(ignored.mptcp_bad_version);
+        self.mib.malformed_option_rx +=
+            u64::from(ignored.mptcp_malformed) + u64::from(ignored.tcp_malformed);
+        self.mib.excess_option_rx += u64::from(ignored.excess);
+    }
+
     /// Handshake options; returns whether the subflow is now established
     /// and the segment's other options should be processed.
     pub(super) fn handshake(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>) -> bool {

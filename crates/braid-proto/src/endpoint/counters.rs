@@ -14,9 +14,14 @@ pub struct EndpointCounters {
     /// Bytes returned by `poll_transmit`.
     pub bytes_out: u64,
     /// Dropped: the IP or TCP header does not parse (truncated, bad length
-    /// field, bad option layout, port zero, a broadcast or multicast
-    /// source).
+    /// field, port zero, a broadcast or multicast source).
     pub malformed: u64,
+    /// Segments processed without some of their options, which were
+    /// malformed, unknown MPTCP subtypes, an MP_CAPABLE version other than
+    /// 1, or beyond the four unknown kinds kept (the options are ignored,
+    /// as Linux ignores them; the segment is not dropped). The MPTCP
+    /// connection's MIB counts them by reason.
+    pub options_ignored: u64,
     /// Dropped: the IPv4 header checksum or the TCP checksum is wrong.
     pub bad_checksum: u64,
     /// Dropped: valid IP we do not handle (IPv4 fragments).

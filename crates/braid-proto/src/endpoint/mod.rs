@@ -73,6 +73,8 @@ mod counters;
 mod slot;
 
 #[cfg(test)]
+mod option_tests;
+#[cfg(test)]
 mod tests;
 
 pub use counters::EndpointCounters;
@@ -542,6 +544,9 @@ impl Endpoint {
             Ok(s) => s,
             Err(e) => return self.count_parse_error(e),
         };
+        if seg.options.ignored.any() {
+            self.counters.options_ignored += 1;
+        }
         // RFC 9293 section 3.10.7.2 and RFC 1122 section 4.2.3.10: a segment
         // from a broadcast or multicast address is not a connection; port 0
         // is reserved.
@@ -624,6 +629,7 @@ impl Endpoint {
             let config = self.conn_config(local.ip(), &options);
             match Connection::accept(now, &config, local, remote, seg, &mut self.rng) {
                 Ok(mut c) => {
+                    c.count_ignored_options(&seg.options.ignored);
                     self.unique_token(&mut c);
                     self.counters.accepted += 1;
                     self.counters.mptcp_accepted += 1;

@@ -69,6 +69,9 @@ impl Slot {
             Slot::Tcp(s) => s.handle_segment(now, seg),
             Slot::Mptcp(c) => {
                 if let Some(id) = c.subflow_for(tuple.0, tuple.1) {
+                    if seg.options.ignored.any() {
+                        c.count_ignored_options(&seg.options.ignored);
+                    }
                     c.handle_segment(now, id, seg);
                 }
             }

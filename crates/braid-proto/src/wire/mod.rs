@@ -27,7 +27,7 @@ pub mod tcp;
 pub use ip::{IpProtocol, IpRepr};
 pub use mptcp::MptcpOption;
 pub use seq::{Dsn, SeqNum};
-pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
+pub use tcp::{IgnoredOptions, TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
 
 /// Why a packet or option could not be parsed or emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
