@@ -37,8 +37,23 @@ pub struct EndpointCounters {
     pub no_socket_dropped: u64,
     /// RSTs not sent because too many were already queued.
     pub rst_queue_full: u64,
-    /// SYNs to a listening port dropped because the table was full.
+    /// SYNs to a listening port dropped because the table was full (and
+    /// third ACKs of cookie handshakes, which the peer retransmits).
     pub syn_table_full: u64,
+    /// SYNs answered with a SYN cookie (RFC 4987 section 3.6): one
+    /// SYN-ACK, no state, no retransmission.
+    pub syn_cookies_sent: u64,
+    /// Connections opened by a third ACK whose cookie checked out.
+    pub syn_cookies_accepted: u64,
+    /// ACKs to a listening port, while cookies were in use, whose cookie
+    /// did not check out (answered with a RST).
+    pub syn_cookies_invalid: u64,
+    /// Cookie SYN-ACKs not sent because too many stateless replies were
+    /// queued.
+    pub syn_cookie_queue_full: u64,
+    /// Half-open connections dropped, oldest first, to make room for a
+    /// new SYN (without SYN cookies).
+    pub half_open_dropped: u64,
     /// Passive opens (SYN to a listening port).
     pub accepted: u64,
     /// Active opens.
