@@ -225,3 +225,24 @@ fn an_established_connection_is_no_longer_half_open() {
     assert_eq!(net.b.half_open_count(), 0);
     assert_eq!(net.b.connection_count(), 1);
 }
+
+/// Half-open connections never take more than half the table, whatever
+/// `max_half_open` says: with a table of 8, cookies start at 4.
+#[test]
+fn half_open_never_takes_more_than_half_the_table() {
+    let config = EndpointConfig {
+        max_connections: 8,
+        ..server_config(SynCookies::WhenFull, 1024)
+    };
+    let mut ep = Endpoint::with_seed(config, 1);
+    assert_eq!(ep.half_open_limit(), 4);
+    let me = v4("10.0.0.1:80");
+    ep.listen(me).unwrap();
+    for port in 1..=20u16 {
+        let peer = SocketAddr::new("10.0.0.2".parse().unwrap(), port);
+        ep.handle_packet(Instant::ZERO, &packet(peer, me, &mpc_syn(peer, me)));
+    }
+    assert_eq!(ep.connection_count(), 4);
+    assert_eq!(ep.counters().syn_cookies_sent, 16);
+    assert_eq!(ep.counters().syn_table_full, 0);
+}

@@ -144,7 +144,8 @@ pub struct EndpointConfig {
     /// subflow uses [`EndpointConfig::tcp`], MSS clamped to the MTU.
     pub conn: ConnConfig,
     /// Most passive opens still in SYN-RECEIVED at once (default 1024,
-    /// Linux's `tcp_max_syn_backlog` scale). They count in
+    /// Linux's `tcp_max_syn_backlog` scale), and never more than half of
+    /// `max_connections` ([`Endpoint::half_open_limit`]). They count in
     /// `max_connections` too; past this bound a SYN gets a SYN cookie or,
     /// with [`SynCookies::Never`], the oldest half-open connection is
     /// dropped to make room.
@@ -405,6 +406,16 @@ impl Endpoint {
     /// Passive opens currently half-open (SYN-RECEIVED).
     pub fn half_open_count(&self) -> usize {
         self.table.half_open_len()
+    }
+
+    /// The half-open bound in force: `max_half_open`, but never more than
+    /// half the table, so that half-open connections cannot crowd
+    /// established ones out.
+    pub fn half_open_limit(&self) -> usize {
+        self.config
+            .max_half_open
+            .min(self.config.max_connections / 2)
+            .max(1)
     }
 
     /// Accept connections to `local`: a port on one address, or on every
@@ -689,7 +700,7 @@ impl Endpoint {
             self.counters.syn_table_full += 1;
             return;
         }
-        let pressure = self.table.half_open_len() >= self.config.max_half_open.max(1);
+        let pressure = self.table.half_open_len() >= self.half_open_limit();
         match self.config.syn_cookies {
             SynCookies::Always => return self.answer_with_cookie(now, local, remote, seg),
             SynCookies::WhenFull if pressure => {

@@ -489,21 +489,29 @@ fn poll_timeout_is_the_earliest_connection_timer() {
     assert_eq!(ep.poll_timeout(), Some(Instant::from_millis(1300)));
 }
 
+/// A full table (established connections; half-open ones have their own
+/// bound, see `cookie_tests.rs`) drops further SYNs, cookies or not.
 #[test]
 fn syns_beyond_the_table_limit_are_dropped() {
-    let config = EndpointConfig {
+    let server = EndpointConfig {
         max_connections: 2,
         ..EndpointConfig::default()
     };
-    let mut ep = Endpoint::with_seed(config, 1);
-    let me = v4("10.0.0.1:80");
-    ep.listen(me).unwrap();
-    for port in 1..=5u16 {
-        let peer = SocketAddr::new("10.0.0.2".parse().unwrap(), port);
-        ep.handle_packet(Instant::ZERO, &packet(peer, me, &syn(peer, me)));
+    let mut net = Net::with_configs(EndpointConfig::default(), server);
+    let me = v4("10.0.0.2:80");
+    net.b.listen(me).unwrap();
+    for i in 0..2 {
+        let c = net.a.connect(net.now, v4("10.0.0.1:0"), me).unwrap();
+        net.run_until(net.now + Duration::from_millis(100));
+        assert_eq!(net.a.state(c), Ok(State::Established), "client {i}");
     }
-    assert_eq!(ep.connection_count(), 2);
-    assert_eq!(ep.counters().syn_table_full, 3);
+    assert_eq!(net.b.connection_count(), 2);
+    let third = net.a.connect(net.now, v4("10.0.0.1:0"), me).unwrap();
+    net.run_until(net.now + Duration::from_millis(100));
+    assert_eq!(net.a.state(third), Ok(State::SynSent));
+    assert_eq!(net.b.connection_count(), 2);
+    assert_eq!(net.b.counters().syn_table_full, 1);
+    assert_eq!(net.b.counters().syn_cookies_sent, 0);
 }
 
 // ---- MPTCP (RFC 8684) through the endpoint ----

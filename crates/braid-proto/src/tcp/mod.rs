@@ -468,8 +468,10 @@ impl TcpSocket {
     /// SYN-ACK with ISN `iss` was sent without state, and `syn` is the SYN
     /// as rebuilt from the cookie and the third ACK. The socket is in
     /// SYN-RECEIVED with its SYN-ACK counted as sent (nothing to send, no
-    /// retransmission timer, no RTT sample from the handshake except a
-    /// timestamp echo); feed it the third ACK next.
+    /// retransmission timer); feed it the third ACK next. The handshake
+    /// gives an RTT sample only through a timestamp echo, and that one
+    /// runs up to 31 ms long: the cookie SYN-ACK's TSval is set back to
+    /// carry the SYN's options (as Linux's cookies do with 6 bits).
     pub fn accept_cookie(
         now: Instant,
         config: Config,
