@@ -13,7 +13,8 @@ pub struct Mib {
     /// The SYN or third ACK had no MP_CAPABLE: fell back to TCP
     /// (MPCapableFallbackACK / MPCapablePassiveFallback).
     pub mp_capable_passive_fallback: u64,
-    /// MP_CAPABLE with an unsupported version or without the `H` flag.
+    /// MP_CAPABLE with an unsupported version (RFC 6824's version 0 is
+    /// ignored on any segment) or without the `H` flag.
     pub mp_capable_bad_version: u64,
     /// The third ACK's MP_CAPABLE echoed a key that is not ours.
     pub mp_capable_bad_key: u64,
@@ -104,4 +105,14 @@ pub struct Mib {
     pub unexpected_option: u64,
     /// Option that did not fit the segment and was dropped.
     pub option_no_space: u64,
+    /// MPTCP options received with a subtype RFC 8684 does not define,
+    /// ignored (Linux `mptcp_parse_option` skips them).
+    pub mptcp_unknown_subtype_rx: u64,
+    /// Options received with a length that does not fit their kind or
+    /// MPTCP subtype, ignored as Linux ignores them; the segment is
+    /// processed without them.
+    pub malformed_option_rx: u64,
+    /// Options received beyond the four MPTCP and four unknown-kind ones a
+    /// segment keeps, ignored.
+    pub excess_option_rx: u64,
 }

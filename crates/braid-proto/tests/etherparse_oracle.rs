@@ -194,6 +194,7 @@ fn arb_options() -> impl Strategy<Value = TcpOptions<'static>> {
                     .into_iter()
                     .map(|(k, d)| (k, &*Vec::leak(d)))
                     .collect(),
+                ignored: Default::default(),
             },
         )
 }

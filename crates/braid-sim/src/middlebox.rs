@@ -25,6 +25,7 @@ pub fn rewrite(packet: &mut Vec<u8>, f: impl FnOnce(&mut TcpRepr<'static>, &mut 
             timestamps: o.timestamps,
             mptcp: o.mptcp.clone(),
             unknown: Default::default(),
+            ignored: Default::default(),
         };
         let hdr = TcpRepr {
             src_port: seg.src_port,

@@ -17,8 +17,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use braid_proto::endpoint::{Endpoint, EndpointConfig, MptcpEvent};
 use braid_proto::time::{Duration, Instant};
+use braid_proto::wire::TcpFlags;
 use braid_proto::wire::mptcp::{MpJoin, MptcpOption, rst_reason};
-use braid_proto::wire::{IpProtocol, IpRepr, TcpFlags, TcpOptions, TcpRepr};
 use braid_sim::HostId;
 use braid_sim::LinkId;
 use braid_sim::middlebox::rewrite;

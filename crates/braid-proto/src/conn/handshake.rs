@@ -2,15 +2,88 @@
 //! (section 3.2), as seen from incoming segments. What the subflow sends
 //! during them is in `subflow.rs` (the outgoing hook).
 
-use super::Connection;
+use super::sendbuf::SendBuf;
 use super::subflow::Role;
+use super::{ConnConfig, ConnError, Connection};
 use super::{Event, MptcpEvent};
+use crate::crypto;
 use crate::pm::PmEvent;
+use crate::tcp::TcpSocket;
 use crate::time::Instant;
 use crate::wire::mptcp::{MpCapable, MpJoin, MptcpOption, VERSION, rst_reason};
-use crate::wire::{TcpFlags, TcpRepr};
+use crate::wire::{IgnoredOptions, SeqNum, TcpFlags, TcpRepr};
+use core::net::SocketAddr;
+use rand::Rng;
+
+/// What a SYN cookie fixes for the connection it opens: our ISN and our
+/// MPTCP key (the endpoint derives both from the cookie secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieOpen {
+    /// Our initial sequence number: the cookie.
+    pub iss: SeqNum,
+    /// Our MPTCP key, sent in the SYN-ACK and echoed in the third ACK.
+    pub key: u64,
+    /// Whether the SYN-ACK already left (statelessly): the connection then
+    /// waits for the third ACK with nothing to send. Otherwise its first
+    /// segment is the SYN-ACK.
+    pub syn_ack_sent: bool,
+}
 
 impl Connection {
+    /// Passive open of an MPTCP connection whose ISN and key come from a
+    /// SYN cookie, for a listener under pressure. RFC 8684 section 3.1 lets
+    /// the server stay stateless until the third ACK, which "MUST include
+    /// the MP_CAPABLE option with both keys"; with RFC 4987 SYN cookies the
+    /// endpoint answers the SYN from a throw-away connection built here
+    /// (`syn_ack_sent` false) and builds the real one (`syn_ack_sent` true)
+    /// only when the third ACK's cookie and echoed key check out. `syn`
+    /// must carry a usable MP_CAPABLE (version 1, flag `H`, no `B`; the
+    /// endpoint checks); its flag `A` turns checksums on.
+    pub fn accept_cookie<R: Rng + ?Sized>(
+        now: Instant,
+        config: &ConnConfig,
+        (local, remote): (SocketAddr, SocketAddr),
+        syn: &TcpRepr<'_>,
+        cookie: CookieOpen,
+        rng: &mut R,
+    ) -> Result<Connection, ConnError> {
+        let mut c = Connection::new(config, false, local, rng);
+        c.local_key = cookie.key;
+        c.local_token = crypto::token(cookie.key);
+        let idsn = c.config.first_dsn(cookie.key);
+        c.send = SendBuf::new(idsn, c.config.send_buffer);
+        c.peer_window_right = idsn;
+        c.orp_mark = idsn;
+        c.data_rtx_una = idsn;
+        let tcp = c.config.tcp.clone();
+        let tcp = if cookie.syn_ack_sent {
+            TcpSocket::accept_cookie(now, tcp, local, remote, syn, cookie.iss)
+        } else {
+            TcpSocket::accept(now, tcp, local, remote, syn, cookie.iss)
+        }
+        .map_err(|_| ConnError::NotSyn)?;
+        let flags = syn.options.mptcp.iter().find_map(|o| match o {
+            MptcpOption::MpCapable(m) => Some(m.flags),
+            _ => None,
+        });
+        c.checksum |= flags.unwrap_or(0) & MpCapable::FLAG_CHECKSUM != 0;
+        c.mib.mp_capable_syn_rx += 1;
+        c.add_subflow(tcp, Role::CapableServer);
+        Ok(c)
+    }
+
+    /// Count in the MIB the options the wire layer skipped in a segment of
+    /// this connection (the endpoint calls this for every segment, the
+    /// opening SYN included). Skipping, not dropping the segment, is what
+    /// Linux does: `mptcp_parse_option` ignores an option it cannot use.
+    pub fn count_ignored_options(&mut self, ignored: &IgnoredOptions) {
+        self.mib.mptcp_unknown_subtype_rx += u64::from(ignored.mptcp_unknown_subtype);
+        self.mib.mp_capable_bad_version += u64::from(ignored.mptcp_bad_version);
+        self.mib.malformed_option_rx +=
+            u64::from(ignored.mptcp_malformed) + u64::from(ignored.tcp_malformed);
+        self.mib.excess_option_rx += u64::from(ignored.excess);
+    }
+
     /// Handshake options; returns whether the subflow is now established
     /// and the segment's other options should be processed.
     pub(super) fn handshake(&mut self, now: Instant, i: usize, seg: &TcpRepr<'_>) -> bool {

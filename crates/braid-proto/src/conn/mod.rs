@@ -63,6 +63,7 @@ mod harness;
 #[cfg(test)]
 mod tests;
 
+pub use handshake::CookieOpen;
 pub use mapping::{MappingAction, MappingStatus};
 
 use crate::crypto;

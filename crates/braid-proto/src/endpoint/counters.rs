@@ -14,9 +14,14 @@ pub struct EndpointCounters {
     /// Bytes returned by `poll_transmit`.
     pub bytes_out: u64,
     /// Dropped: the IP or TCP header does not parse (truncated, bad length
-    /// field, bad option layout, port zero, a broadcast or multicast
-    /// source).
+    /// field, port zero, a broadcast or multicast source).
     pub malformed: u64,
+    /// Segments processed without some of their options, which were
+    /// malformed, unknown MPTCP subtypes, an MP_CAPABLE version other than
+    /// 1, or beyond the four unknown kinds kept (the options are ignored,
+    /// as Linux ignores them; the segment is not dropped). The MPTCP
+    /// connection's MIB counts them by reason.
+    pub options_ignored: u64,
     /// Dropped: the IPv4 header checksum or the TCP checksum is wrong.
     pub bad_checksum: u64,
     /// Dropped: valid IP we do not handle (IPv4 fragments).
@@ -32,8 +37,23 @@ pub struct EndpointCounters {
     pub no_socket_dropped: u64,
     /// RSTs not sent because too many were already queued.
     pub rst_queue_full: u64,
-    /// SYNs to a listening port dropped because the table was full.
+    /// SYNs to a listening port dropped because the table was full (and
+    /// third ACKs of cookie handshakes, which the peer retransmits).
     pub syn_table_full: u64,
+    /// SYNs answered with a SYN cookie (RFC 4987 section 3.6): one
+    /// SYN-ACK, no state, no retransmission.
+    pub syn_cookies_sent: u64,
+    /// Connections opened by a third ACK whose cookie checked out.
+    pub syn_cookies_accepted: u64,
+    /// ACKs to a listening port, while cookies were in use, whose cookie
+    /// did not check out (answered with a RST).
+    pub syn_cookies_invalid: u64,
+    /// Cookie SYN-ACKs not sent because too many stateless replies were
+    /// queued.
+    pub syn_cookie_queue_full: u64,
+    /// Half-open connections dropped, oldest first, to make room for a
+    /// new SYN (without SYN cookies).
+    pub half_open_dropped: u64,
     /// Passive opens (SYN to a listening port).
     pub accepted: u64,
     /// Active opens.

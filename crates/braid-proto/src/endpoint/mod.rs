@@ -22,7 +22,17 @@
 //!   caller seeds.
 //! - Peer input is never trusted: a packet that does not parse, fails a
 //!   checksum or is not TCP is dropped and counted ([`EndpointCounters`]);
-//!   nothing panics.
+//!   nothing panics. Options that cannot be used are skipped, not fatal
+//!   (as Linux): see [`crate::wire::tcp`].
+//! - SYN floods (RFC 4987): half-open connections (SYN-RECEIVED after a
+//!   passive open) have their own bound, [`EndpointConfig::max_half_open`],
+//!   below the table's. Past it a listener answers with SYN cookies
+//!   (section 3.6, [`SynCookies`]): one SYN-ACK per SYN, no state, never
+//!   retransmitted; a third ACK whose cookie checks out opens the
+//!   connection (for MPTCP, RFC 8684 section 3.1's stateless server: the
+//!   third ACK's MP_CAPABLE carries both keys, ours derived from the
+//!   cookie). Without cookies the oldest half-open connection makes room
+//!   (early drop, section 3.4's "random drop" done oldest-first).
 //!
 //! # Call order (sans-IO)
 //! 1. Feed packets with [`Endpoint::handle_packet`] and, when the instant of
@@ -71,7 +81,12 @@
 
 mod counters;
 mod slot;
+mod syncookie;
 
+#[cfg(test)]
+mod cookie_tests;
+#[cfg(test)]
+mod option_tests;
 #[cfg(test)]
 mod tests;
 
@@ -79,14 +94,15 @@ pub use counters::EndpointCounters;
 
 use crate::cc::CcAlgorithm;
 pub use crate::conn::MptcpEvent;
-use crate::conn::{self, ConnConfig, Connection, SubflowId, SubflowInfo};
+use crate::conn::{self, ConnConfig, Connection, CookieOpen, SubflowId, SubflowInfo};
 use crate::mib::Mib;
 use crate::pm::PathManagerChoice;
 use crate::sched::{SchedulerChoice, SchedulerKind};
 use crate::tcp::{self, CloseReason, IsnGenerator, State, SubflowStats, TcpSocket};
+use crate::time::Duration;
 use crate::time::Instant;
-use crate::wire::mptcp::{MptcpOption, rst_reason};
-use crate::wire::{self, IpProtocol, IpRepr, TcpFlags, TcpRepr};
+use crate::wire::mptcp::{MpCapable, MptcpOption, VERSION, rst_reason};
+use crate::wire::{self, IpProtocol, IpRepr, TcpFlags, TcpOptions, TcpRepr};
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use core::ops::RangeInclusive;
@@ -94,6 +110,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use slot::{Slot, SlotEvent, Table, Tuple};
 use std::collections::VecDeque;
+use syncookie::CookieJar;
 
 /// Endpoint configuration.
 #[derive(Debug, Clone)]
@@ -126,6 +143,32 @@ pub struct EndpointConfig {
     /// limits (Linux `ip mptcp limits`). Its `tcp` field is ignored: every
     /// subflow uses [`EndpointConfig::tcp`], MSS clamped to the MTU.
     pub conn: ConnConfig,
+    /// Most passive opens still in SYN-RECEIVED at once (default 1024,
+    /// Linux's `tcp_max_syn_backlog` scale), and never more than half of
+    /// `max_connections` ([`Endpoint::half_open_limit`]). They count in
+    /// `max_connections` too; past this bound a SYN gets a SYN cookie or,
+    /// with [`SynCookies::Never`], the oldest half-open connection is
+    /// dropped to make room.
+    pub max_half_open: usize,
+    /// When listeners answer with SYN cookies (default
+    /// [`SynCookies::WhenFull`], Linux `net.ipv4.tcp_syncookies = 1`).
+    pub syn_cookies: SynCookies,
+}
+
+/// When a listener answers SYNs statelessly with SYN cookies (RFC 4987
+/// section 3.6; RFC 8684 section 3.1 for MP_CAPABLE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SynCookies {
+    /// Never (Linux `tcp_syncookies = 0`); at the half-open bound the
+    /// oldest half-open connection is dropped (its application sees
+    /// [`ConnEvent::Closed`] with [`CloseReason::Timeout`]).
+    Never,
+    /// Once [`EndpointConfig::max_half_open`] connections are half-open
+    /// (Linux `tcp_syncookies = 1`).
+    #[default]
+    WhenFull,
+    /// For every SYN (Linux `tcp_syncookies = 2`).
+    Always,
 }
 
 /// What one connection (or the connections one listener accepts) runs
@@ -164,6 +207,8 @@ impl Default for EndpointConfig {
             max_pending_rsts: 256,
             mptcp: true,
             conn: ConnConfig::default(),
+            max_half_open: 1024,
+            syn_cookies: SynCookies::WhenFull,
         }
     }
 }
@@ -283,9 +328,10 @@ pub enum ListenError {
     PortZero,
 }
 
-/// A RST answering a segment that matched no connection.
+/// A reply sent without a connection: a RST answering a segment that
+/// matched no connection, or a SYN-ACK carrying a SYN cookie.
 #[derive(Debug)]
-struct PendingRst {
+struct PendingReply {
     local: SocketAddr,
     remote: SocketAddr,
     seg: TcpRepr<'static>,
@@ -301,8 +347,13 @@ pub struct Endpoint {
     table: Table,
     events: VecDeque<(ConnHandle, ConnEvent)>,
     mptcp_events: VecDeque<(ConnHandle, MptcpEvent)>,
-    rsts: VecDeque<PendingRst>,
+    /// Stateless replies, at most `max_pending_rsts`.
+    rsts: VecDeque<PendingReply>,
     counters: EndpointCounters,
+    cookies: CookieJar,
+    /// When the last SYN cookie went out: third ACKs are checked for
+    /// cookies only for two cookie periods after it.
+    last_cookie: Option<Instant>,
 }
 
 impl Endpoint {
@@ -312,6 +363,9 @@ impl Endpoint {
     pub fn new(config: EndpointConfig, seed: [u8; 32]) -> Endpoint {
         let mut rng = StdRng::from_seed(seed);
         let isn = IsnGenerator::from_rng(&mut rng);
+        // From the seed rather than the RNG, so that the draws of every
+        // seeded run stay what they were.
+        let cookie_secret = crate::crypto::hmac_sha256(&seed, b"braid SYN cookie secret");
         Endpoint {
             config,
             rng,
@@ -322,6 +376,8 @@ impl Endpoint {
             mptcp_events: VecDeque::new(),
             rsts: VecDeque::new(),
             counters: EndpointCounters::default(),
+            cookies: CookieJar::new(cookie_secret),
+            last_cookie: None,
         }
     }
 
@@ -345,6 +401,21 @@ impl Endpoint {
     /// Connections currently in the table.
     pub fn connection_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// Passive opens currently half-open (SYN-RECEIVED).
+    pub fn half_open_count(&self) -> usize {
+        self.table.half_open_len()
+    }
+
+    /// The half-open bound in force: `max_half_open`, but never more than
+    /// half the table, so that half-open connections cannot crowd
+    /// established ones out.
+    pub fn half_open_limit(&self) -> usize {
+        self.config
+            .max_half_open
+            .min(self.config.max_connections / 2)
+            .max(1)
     }
 
     /// Accept connections to `local`: a port on one address, or on every
@@ -542,6 +613,9 @@ impl Endpoint {
             Ok(s) => s,
             Err(e) => return self.count_parse_error(e),
         };
+        if seg.options.ignored.any() {
+            self.counters.options_ignored += 1;
+        }
         // RFC 9293 section 3.10.7.2 and RFC 1122 section 4.2.3.10: a segment
         // from a broadcast or multicast address is not a connection; port 0
         // is reserved.
@@ -593,8 +667,15 @@ impl Endpoint {
             return;
         }
         // "Second, check for an ACK: ... An acceptable reset segment should
-        // be formed for any arriving ACK-bearing segment."
+        // be formed for any arriving ACK-bearing segment." Unless it is the
+        // third ACK of a handshake answered with a SYN cookie.
         if seg.ack_number.is_some() {
+            if !seg.flags.contains(TcpFlags::SYN) && self.cookies_in_use(now) {
+                if self.accept_cookie_ack(now, local, remote, seg) {
+                    return;
+                }
+                self.counters.syn_cookies_invalid += 1;
+            }
             self.answer_with_rst(local, remote, seg);
             return;
         }
@@ -619,15 +700,25 @@ impl Endpoint {
             self.counters.syn_table_full += 1;
             return;
         }
+        let pressure = self.table.half_open_len() >= self.half_open_limit();
+        match self.config.syn_cookies {
+            SynCookies::Always => return self.answer_with_cookie(now, local, remote, seg),
+            SynCookies::WhenFull if pressure => {
+                return self.answer_with_cookie(now, local, remote, seg);
+            }
+            SynCookies::Never if pressure => self.drop_oldest_half_open(),
+            _ => {}
+        }
         if self.config.mptcp && has(false) {
             let options = self.listener(local).cloned().unwrap_or_default();
             let config = self.conn_config(local.ip(), &options);
             match Connection::accept(now, &config, local, remote, seg, &mut self.rng) {
                 Ok(mut c) => {
+                    c.count_ignored_options(&seg.options.ignored);
                     self.unique_token(&mut c);
                     self.counters.accepted += 1;
                     self.counters.mptcp_accepted += 1;
-                    let h = self.table.insert(Slot::Mptcp(Box::new(c)));
+                    let h = self.table.insert_half_open(Slot::Mptcp(Box::new(c)));
                     tracing::debug!(conn = %h, %local, %remote, "accept (MPTCP)");
                     self.events.push_back((h, ConnEvent::Accepted));
                     self.touch(h);
@@ -642,7 +733,7 @@ impl Endpoint {
         match TcpSocket::accept(now, config, local, remote, seg, iss) {
             Ok(socket) => {
                 self.counters.accepted += 1;
-                let h = self.table.insert(Slot::Tcp(socket));
+                let h = self.table.insert_half_open(Slot::Tcp(socket));
                 tracing::debug!(conn = %h, %local, %remote, "accept");
                 self.events.push_back((h, ConnEvent::Accepted));
                 self.touch(h);
@@ -733,7 +824,7 @@ impl Endpoint {
                 .mptcp
                 .push(MptcpOption::MpTcpRst { flags: 0, reason });
         }
-        self.rsts.push_back(PendingRst {
+        self.rsts.push_back(PendingReply {
             local,
             remote,
             seg: rst,
@@ -744,6 +835,7 @@ impl Endpoint {
     fn touch(&mut self, h: ConnHandle) {
         self.table.forget_tuples(h);
         self.collect_events(h);
+        self.table.update_half_open(h);
         self.table.mark_dirty(h);
     }
 

@@ -69,6 +69,9 @@ impl Slot {
             Slot::Tcp(s) => s.handle_segment(now, seg),
             Slot::Mptcp(c) => {
                 if let Some(id) = c.subflow_for(tuple.0, tuple.1) {
+                    if seg.options.ignored.any() {
+                        c.count_ignored_options(&seg.options.ignored);
+                    }
                     c.handle_segment(now, id, seg);
                 }
             }
@@ -234,6 +237,9 @@ struct Conn {
     timer: Option<Instant>,
     /// Queued in `Table::dirty`.
     dirty: bool,
+    /// A passive open still in SYN-RECEIVED, counted in
+    /// `Table::half_open_len`.
+    half_open: bool,
 }
 
 #[derive(Debug, Default)]
@@ -261,6 +267,10 @@ pub(super) struct Table {
     /// connection exists and its registered `timer` equals the deadline.
     timers: BinaryHeap<Reverse<(Instant, ConnHandle)>>,
     len: usize,
+    /// Half-open connections, oldest first, with lazy deletion: an entry
+    /// is live while its connection exists and is still `half_open`.
+    half_open: VecDeque<ConnHandle>,
+    half_open_len: usize,
 }
 
 impl Table {
@@ -361,6 +371,7 @@ impl Table {
             slot,
             timer: None,
             dirty: false,
+            half_open: false,
         });
         self.len += 1;
         let handle = ConnHandle {
@@ -369,6 +380,54 @@ impl Table {
         };
         self.mark_dirty(handle);
         handle
+    }
+
+    /// Insert a passive open in SYN-RECEIVED: counted half-open until its
+    /// state moves on ([`Table::update_half_open`]) or it is removed.
+    pub(super) fn insert_half_open(&mut self, slot: Slot) -> ConnHandle {
+        let h = self.insert(slot);
+        if let Some(c) = self.conn_mut(h) {
+            c.half_open = true;
+            self.half_open_len += 1;
+            self.half_open.push_back(h);
+        }
+        if self.half_open.len() > 2 * self.half_open_len + 64 {
+            let entries = &self.entries;
+            self.half_open.retain(|h| {
+                entries.get(h.index as usize).is_some_and(|e| {
+                    e.generation == h.generation && e.conn.as_ref().is_some_and(|c| c.half_open)
+                })
+            });
+        }
+        h
+    }
+
+    /// Half-open connections.
+    pub(super) fn half_open_len(&self) -> usize {
+        self.half_open_len
+    }
+
+    /// `h` may have changed state: once past SYN-RECEIVED (established,
+    /// or closed) it is no longer half-open.
+    pub(super) fn update_half_open(&mut self, h: ConnHandle) {
+        if let Some(c) = self.conn_mut(h)
+            && c.half_open
+            && c.slot.state() != State::SynReceived
+        {
+            c.half_open = false;
+            self.half_open_len -= 1;
+        }
+    }
+
+    /// The oldest half-open connection.
+    pub(super) fn oldest_half_open(&mut self) -> Option<ConnHandle> {
+        while let Some(&h) = self.half_open.front() {
+            if self.conn(h).is_some_and(|c| c.half_open) {
+                return Some(h);
+            }
+            self.half_open.pop_front();
+        }
+        None
     }
 
     fn conn(&self, h: ConnHandle) -> Option<&Conn> {
@@ -528,6 +587,9 @@ impl Table {
             if self.tokens.get(&t) == Some(&h.index) {
                 self.tokens.remove(&t);
             }
+        }
+        if conn.half_open {
+            self.half_open_len -= 1;
         }
         self.free.push(h.index);
         self.len -= 1;

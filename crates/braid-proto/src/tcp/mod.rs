@@ -469,6 +469,27 @@ impl TcpSocket {
         Ok(s)
     }
 
+    /// Passive open completed by a SYN cookie (RFC 4987 section 3.6): the
+    /// SYN-ACK with ISN `iss` was sent without state, and `syn` is the SYN
+    /// as rebuilt from the cookie and the third ACK. The socket is in
+    /// SYN-RECEIVED with its SYN-ACK counted as sent (nothing to send, no
+    /// retransmission timer); feed it the third ACK next. The handshake
+    /// gives an RTT sample only through a timestamp echo, and that one
+    /// runs up to 31 ms long: the cookie SYN-ACK's TSval is set back to
+    /// carry the SYN's options (as Linux's cookies do with 6 bits).
+    pub fn accept_cookie(
+        now: Instant,
+        config: Config,
+        local: SocketAddr,
+        remote: SocketAddr,
+        syn: &TcpRepr<'_>,
+        iss: SeqNum,
+    ) -> Result<TcpSocket, AcceptError> {
+        let mut s = TcpSocket::accept(now, config, local, remote, syn, iss)?;
+        s.syn_pending = false;
+        Ok(s)
+    }
+
     /// Current state.
     pub fn state(&self) -> State {
         self.state

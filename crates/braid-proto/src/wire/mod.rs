@@ -12,7 +12,9 @@
 //! - [`checksum`]: the Internet checksum (RFC 1071) and the TCP pseudo-header
 //! - [`tcp`]: the TCP header (RFC 9293 section 3.1) and its options (MSS,
 //!   window scale and timestamps of RFC 7323, SACK of RFC 2018, unknown kinds
-//!   kept raw)
+//!   kept raw). A whole option area never fails a segment: as in Linux, an
+//!   option that cannot be used is skipped and counted
+//!   ([`tcp::IgnoredOptions`])
 //! - [`mptcp`]: every MPTCP option of RFC 8684 section 3
 //! - [`seq`]: `SeqNum` (32-bit) and `Dsn` (64-bit) sequence numbers
 
@@ -27,7 +29,7 @@ pub mod tcp;
 pub use ip::{IpProtocol, IpRepr};
 pub use mptcp::MptcpOption;
 pub use seq::{Dsn, SeqNum};
-pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
+pub use tcp::{IgnoredOptions, TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
 
 /// Why a packet or option could not be parsed or emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

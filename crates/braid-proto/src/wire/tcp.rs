@@ -4,11 +4,21 @@
 //! RFC 8684 section 3; see [`super::mptcp`]). Options of unknown kinds are
 //! kept raw so that nothing the peer sent is silently dropped.
 //!
-//! Parsing is strict about lengths: an option whose length byte is below 2,
-//! runs past the option area, or does not fit its kind is
-//! [`Error::Malformed`]. When a known option appears twice, the last one
-//! wins (as in Linux); more than four MPTCP or four unknown options is
-//! [`Error::Malformed`] rather than silently dropping some.
+//! One option at a time ([`TcpOption::parse`], [`TcpOptionIter`]) parsing
+//! is strict about lengths: an option whose length byte is below 2, runs
+//! past the option area, or does not fit its kind is [`Error::Malformed`].
+//!
+//! A whole option area ([`TcpOptions::parse`], hence [`TcpRepr::parse`]) is
+//! parsed the way Linux does (`tcp_parse_options` in net/ipv4/tcp_input.c,
+//! `mptcp_parse_option` in net/mptcp/options.c): a bad option never costs
+//! the segment. An option of a known kind with the wrong length, an MPTCP
+//! option with an unknown subtype, a length that does not fit its subtype
+//! or an MP_CAPABLE version other than 1, and options beyond the four
+//! MPTCP and four unknown ones kept are skipped; a length byte below 2 or
+//! past the option area ends the option list (what came before it counts).
+//! Each skip is counted in [`TcpOptions::ignored`], so a connection can
+//! count it in its MIB. When a known option appears twice, the last one
+//! wins (as in Linux).
 
 use super::mptcp::MptcpOption;
 use super::{Error, Result, SeqNum, checksum};
@@ -311,6 +321,53 @@ pub struct TcpOptions<'a> {
     pub mptcp: ArrayVec<MptcpOption, 4>,
     /// Options of unknown kinds: (kind, data after kind and length).
     pub unknown: ArrayVec<(u8, &'a [u8]), 4>,
+    /// What parsing skipped (never emitted).
+    pub ignored: IgnoredOptions,
+}
+
+/// Options [`TcpOptions::parse`] skipped instead of failing the segment,
+/// by reason (each count saturates at 255).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IgnoredOptions {
+    /// Options of a known TCP kind with a length that does not fit it, and
+    /// option lists cut short by a length byte below 2 or past the option
+    /// area.
+    pub tcp_malformed: u8,
+    /// Options beyond the four unknown kinds or four MPTCP options kept.
+    pub excess: u8,
+    /// MPTCP options with a subtype RFC 8684 does not define.
+    pub mptcp_unknown_subtype: u8,
+    /// MPTCP options whose length does not fit their subtype (and flags).
+    pub mptcp_malformed: u8,
+    /// MP_CAPABLE of a version other than 1 (RFC 6824's version 0; on a
+    /// SYN, any version below 1).
+    pub mptcp_bad_version: u8,
+}
+
+impl IgnoredOptions {
+    /// Whether anything was skipped.
+    pub fn any(&self) -> bool {
+        *self != IgnoredOptions::default()
+    }
+
+    /// Options skipped in all.
+    pub fn total(&self) -> u32 {
+        [
+            self.tcp_malformed,
+            self.excess,
+            self.mptcp_unknown_subtype,
+            self.mptcp_malformed,
+            self.mptcp_bad_version,
+        ]
+        .iter()
+        .map(|&n| u32::from(n))
+        .sum()
+    }
+}
+
+/// Count one more in `n`.
+fn bump(n: &mut u8) {
+    *n = n.saturating_add(1);
 }
 
 /// Append `bytes` at `*pos` in `out`, advancing `pos`.
@@ -325,30 +382,71 @@ fn put(out: &mut [u8], pos: &mut usize, bytes: &[u8]) -> Result<()> {
 
 impl<'a> TcpOptions<'a> {
     /// Parse an option area (the bytes between the fixed header and the data
-    /// offset). A known option that appears twice replaces the earlier one;
-    /// more than four MPTCP or four unknown options is [`Error::Malformed`].
-    pub fn parse(area: &'a [u8]) -> Result<TcpOptions<'a>> {
+    /// offset). Never fails: what Linux ignores is skipped and counted in
+    /// [`TcpOptions::ignored`] (see the module documentation). A known
+    /// option that appears twice replaces the earlier one.
+    pub fn parse(area: &'a [u8]) -> TcpOptions<'a> {
         let mut options = TcpOptions::default();
-        for option in TcpOptionIter::new(area) {
-            match option? {
-                TcpOption::EndOfList => break,
-                TcpOption::Nop => {}
-                TcpOption::Mss(mss) => options.mss = Some(mss),
-                TcpOption::WindowScale(shift) => options.window_scale = Some(shift),
-                TcpOption::SackPermitted => options.sack_permitted = true,
-                TcpOption::Sack(blocks) => options.sack_blocks = blocks,
-                TcpOption::Timestamps { tsval, tsecr } => options.timestamps = Some((tsval, tsecr)),
-                TcpOption::Mptcp(option) => options
-                    .mptcp
-                    .try_push(option)
-                    .map_err(|_| Error::Malformed("more than 4 MPTCP options"))?,
-                TcpOption::Unknown { kind, data } => options
-                    .unknown
-                    .try_push((kind, data))
-                    .map_err(|_| Error::Malformed("more than 4 unknown TCP options"))?,
+        let mut rest = area;
+        while let Some(&kind) = rest.first() {
+            match kind {
+                kind::EOL => break,
+                kind::NOP => {
+                    rest = &rest[1..];
+                    continue;
+                }
+                _ => {}
+            }
+            // Linux `tcp_parse_options`: a length below 2 is a "silly
+            // option" and one past the area a partial one; either ends the
+            // list.
+            let len = rest.get(1).map_or(0, |&l| usize::from(l));
+            let Some(whole) = rest.get(..len).filter(|_| len >= 2) else {
+                bump(&mut options.ignored.tcp_malformed);
+                break;
+            };
+            rest = &rest[len..];
+            match TcpOption::parse(whole) {
+                Ok((option, _)) => options.take(option),
+                Err(e) if kind == kind::MPTCP => {
+                    let ignored = &mut options.ignored;
+                    let reason = match e {
+                        _ if whole.len() >= 3 && whole[2] >> 4 > super::mptcp::subtype::MAX => {
+                            &mut ignored.mptcp_unknown_subtype
+                        }
+                        Error::Unsupported(_) => &mut ignored.mptcp_bad_version,
+                        _ => &mut ignored.mptcp_malformed,
+                    };
+                    bump(reason);
+                }
+                // A known kind of the wrong length: Linux checks `opsize`
+                // per kind and skips the option.
+                Err(_) => bump(&mut options.ignored.tcp_malformed),
             }
         }
-        Ok(options)
+        options
+    }
+
+    /// Keep one parsed option.
+    fn take(&mut self, option: TcpOption<'a>) {
+        match option {
+            TcpOption::EndOfList | TcpOption::Nop => {}
+            TcpOption::Mss(mss) => self.mss = Some(mss),
+            TcpOption::WindowScale(shift) => self.window_scale = Some(shift),
+            TcpOption::SackPermitted => self.sack_permitted = true,
+            TcpOption::Sack(blocks) => self.sack_blocks = blocks,
+            TcpOption::Timestamps { tsval, tsecr } => self.timestamps = Some((tsval, tsecr)),
+            TcpOption::Mptcp(option) => {
+                if self.mptcp.try_push(option).is_err() {
+                    bump(&mut self.ignored.excess);
+                }
+            }
+            TcpOption::Unknown { kind, data } => {
+                if self.unknown.try_push((kind, data)).is_err() {
+                    bump(&mut self.ignored.excess);
+                }
+            }
+        }
     }
 
     /// Bytes of the options before the final NOP padding.
@@ -482,15 +580,16 @@ impl<'a> TcpRepr<'a> {
     /// `src` and `dst`; the checksum is verified over the pseudo-header.
     ///
     /// Errors: [`Error::Truncated`] when the segment is shorter than 20 bytes
-    /// or its data offset; [`Error::Malformed`] for a data offset below 5 or
-    /// a bad option; [`Error::Checksum`].
+    /// or its data offset; [`Error::Malformed`] for a data offset below 5;
+    /// [`Error::Checksum`]. Bad options are skipped, not errors
+    /// ([`TcpOptions::parse`]).
     pub fn parse(segment: &'a [u8], src: IpAddr, dst: IpAddr) -> Result<TcpRepr<'a>> {
         let packet = TcpPacket::new_checked(segment)?;
         if !packet.verify_checksum(src, dst) {
             return Err(Error::Checksum);
         }
         let wire_flags = packet.flags();
-        let options = TcpOptions::parse(packet.options_bytes())?;
+        let options = TcpOptions::parse(packet.options_bytes());
         let mut flags = wire_flags;
         flags.set(TcpFlags::ACK, false);
         Ok(TcpRepr {
@@ -886,10 +985,13 @@ mod tests {
         );
     }
 
+    /// Linux `tcp_parse_options` checks each known kind's length and skips
+    /// an option that does not fit, keeping the segment and its other
+    /// options.
     #[test]
-    fn wrong_lengths_for_known_kinds_are_malformed() {
+    fn wrong_lengths_for_known_kinds_are_skipped() {
         let cases: [&[u8]; 9] = [
-            &[kind::MSS, 3, 5, 0],
+            &[kind::MSS, 3, 5],
             &[kind::MSS, 5, 5, 0, 0],
             &[kind::WINDOW_SCALE, 4, 7, 0],
             &[kind::SACK_PERMITTED, 3, 0],
@@ -899,10 +1001,22 @@ mod tests {
             &[kind::SACK, 9, 0, 0, 0, 0, 0, 0, 0],
             &[kind::SACK, 14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         ];
-        for option in cases {
-            assert!(
-                matches!(parse_options(option), Err(Error::Malformed(_))),
-                "{option:?}"
+        for bad in cases {
+            // The bad option between two good ones.
+            let mut area = vec![kind::NOP, kind::WINDOW_SCALE, 3, 9];
+            area.extend_from_slice(bad);
+            area.extend_from_slice(&[kind::MSS, 4, 0x05, 0xb4]);
+            let options = parse_options(&area).unwrap();
+            assert_eq!(options.window_scale, Some(9), "{bad:?}");
+            assert_eq!(options.mss, Some(1460), "{bad:?}");
+            assert!(options.sack_blocks.is_empty() && options.timestamps.is_none());
+            assert_eq!(
+                options.ignored,
+                IgnoredOptions {
+                    tcp_malformed: 1,
+                    ..IgnoredOptions::default()
+                },
+                "{bad:?}"
             );
         }
         // Five SACK blocks cannot fit a header, but the option parser alone
@@ -915,21 +1029,29 @@ mod tests {
         );
     }
 
+    /// Linux: "silly options" (length below 2) and partial ones (past the
+    /// area) end the option list; what came before is kept and the segment
+    /// is processed.
     #[test]
-    fn option_lengths_below_two_or_past_the_area_are_malformed() {
-        for option in [
-            &[99u8, 0][..],
-            &[99, 1],
-            &[kind::MSS, 0, 0, 0],
-            &[99, 5, 0, 0],     // runs past a 4-byte area
-            &[1, 1, 1, 99][..], // kind with no length byte
-            &[kind::MSS, 4, 5, 0xb4, 99, 9, 0, 0],
+    fn option_lengths_below_two_or_past_the_area_end_the_list() {
+        for (area, mss) in [
+            (&[99u8, 0][..], None),
+            (&[99, 1], None),
+            (&[kind::MSS, 0, 0, 0], None),
+            (&[99, 5, 0, 0], None),     // runs past a 4-byte area
+            (&[1, 1, 1, 99][..], None), // kind with no length byte
+            (&[kind::MSS, 4, 5, 0xb4, 99, 9, 0, 0], Some(1460)),
+            (
+                &[kind::MSS, 4, 5, 0xb4, 99, 1, kind::WINDOW_SCALE, 3, 7],
+                Some(1460),
+            ),
         ] {
-            assert_eq!(
-                parse_options(option).map_err(|e| matches!(e, Error::Malformed(_))),
-                Err(true),
-                "{option:?}"
-            );
+            let options = parse_options(area).unwrap();
+            assert_eq!(options.mss, mss, "{area:?}");
+            assert_eq!(options.window_scale, None, "{area:?}");
+            assert!(options.unknown.is_empty(), "{area:?}");
+            assert_eq!(options.ignored.tcp_malformed, 1, "{area:?}");
+            assert_eq!(options.ignored.total(), 1, "{area:?}");
         }
     }
 
@@ -967,15 +1089,96 @@ mod tests {
         );
     }
 
+    /// Linux skips unknown kinds whatever their number; four are kept raw
+    /// here, more are counted and skipped, and the options after them still
+    /// count.
     #[test]
-    fn more_than_four_unknown_options_are_malformed() {
+    fn more_than_four_unknown_options_are_skipped() {
         let four = [99u8, 2, 99, 2, 99, 2, 99, 2];
-        assert_eq!(parse_options(&four).unwrap().unknown.len(), 4);
-        let five = [99u8, 2, 99, 2, 99, 2, 99, 2, 99, 2];
+        let options = parse_options(&four).unwrap();
+        assert_eq!(options.unknown.len(), 4);
+        assert!(!options.ignored.any());
+        let six = [
+            99u8,
+            2,
+            98,
+            2,
+            97,
+            2,
+            96,
+            2,
+            95,
+            2,
+            94,
+            2,
+            kind::MSS,
+            4,
+            0x05,
+            0xb4,
+        ];
+        let options = parse_options(&six).unwrap();
         assert_eq!(
-            parse_options(&five),
-            Err(Error::Malformed("more than 4 unknown TCP options"))
+            options.unknown.as_slice(),
+            &[(99, &[][..]), (98, &[][..]), (97, &[][..]), (96, &[][..])]
         );
+        assert_eq!(options.ignored.excess, 2);
+        assert_eq!(options.mss, Some(1460));
+    }
+
+    /// Linux `mptcp_parse_option` ignores an MPTCP option it cannot use
+    /// (`default: break` for an unknown subtype, `break` on a length that
+    /// does not fit or an MP_CAPABLE version other than 1); the rest of
+    /// the segment is processed.
+    #[test]
+    fn unusable_mptcp_options_are_skipped_by_reason() {
+        let mpc_syn = [kind::MPTCP, 4, 0x01, 0x01];
+        let cases: [(&[u8], IgnoredOptions); 4] = [
+            // Subtype 0xf (private use).
+            (
+                &[kind::MPTCP, 4, 0xf0, 0],
+                IgnoredOptions {
+                    mptcp_unknown_subtype: 1,
+                    ..IgnoredOptions::default()
+                },
+            ),
+            // RFC 6824 MP_CAPABLE SYN: version 0, sender's key, length 12.
+            (
+                &[kind::MPTCP, 12, 0x00, 0x81, 1, 2, 3, 4, 5, 6, 7, 8],
+                IgnoredOptions {
+                    mptcp_bad_version: 1,
+                    ..IgnoredOptions::default()
+                },
+            ),
+            // DSS whose flags announce a DATA_ACK its length lacks.
+            (
+                &[kind::MPTCP, 4, 0x20, 0x01],
+                IgnoredOptions {
+                    mptcp_malformed: 1,
+                    ..IgnoredOptions::default()
+                },
+            ),
+            // Subtype byte missing.
+            (
+                &[kind::MPTCP, 2],
+                IgnoredOptions {
+                    mptcp_malformed: 1,
+                    ..IgnoredOptions::default()
+                },
+            ),
+        ];
+        for (bad, ignored) in cases {
+            let mut area = bad.to_vec();
+            area.extend_from_slice(&mpc_syn);
+            area.extend_from_slice(&[kind::MSS, 4, 0x05, 0xb4]);
+            let options = parse_options(&area).unwrap();
+            assert_eq!(options.ignored, ignored, "{bad:?}");
+            assert_eq!(options.mss, Some(1460), "{bad:?}");
+            assert!(
+                matches!(options.mptcp.as_slice(), [MptcpOption::MpCapable(m)] if m.version == 1),
+                "{bad:?}: {:?}",
+                options.mptcp
+            );
+        }
     }
 
     #[test]
@@ -1120,6 +1323,7 @@ mod tests {
                             .into_iter()
                             .map(|(k, d)| (k, &*Vec::leak(d)))
                             .collect(),
+                        ignored: IgnoredOptions::default(),
                     }
                 },
             )
@@ -1179,13 +1383,17 @@ mod tests {
         ) {
             bytes[12] = offset << 4;
             fix_checksum(&mut bytes, V4_SRC, V4_DST);
-            if let Ok(repr) = TcpRepr::parse(&bytes, V4_SRC, V4_DST) {
-                // What parses re-emits to something that parses the same.
-                if repr.options.buffer_len() <= MAX_OPTIONS_LEN {
-                    let mut buf = vec![0; repr.buffer_len()];
-                    repr.emit(&mut buf, V4_SRC, V4_DST).unwrap();
-                    prop_assert_eq!(TcpRepr::parse(&buf, V4_SRC, V4_DST), Ok(repr));
-                }
+            // A header that fits the segment never fails on its options.
+            let parsed = TcpRepr::parse(&bytes, V4_SRC, V4_DST);
+            prop_assert_eq!(parsed.is_err(), usize::from(offset) * 4 > bytes.len());
+            let Ok(mut repr) = parsed else { return Ok(()) };
+            // What parses re-emits to something that parses the same, minus
+            // what was skipped (which is not emitted).
+            repr.options.ignored = IgnoredOptions::default();
+            if repr.options.buffer_len() <= MAX_OPTIONS_LEN {
+                let mut buf = vec![0; repr.buffer_len()];
+                repr.emit(&mut buf, V4_SRC, V4_DST).unwrap();
+                prop_assert_eq!(TcpRepr::parse(&buf, V4_SRC, V4_DST), Ok(repr));
             }
         }
     }

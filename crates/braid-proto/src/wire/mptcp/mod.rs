@@ -69,6 +69,9 @@ pub mod subtype {
     pub const MP_FASTCLOSE: u8 = 0x7;
     /// MP_TCPRST.
     pub const MP_TCPRST: u8 = 0x8;
+    /// The highest subtype RFC 8684 defines; 0x9-0xe are unassigned and 0xf
+    /// is reserved for private use (IANA "MPTCP Option Subtypes").
+    pub const MAX: u8 = MP_TCPRST;
 }
 
 /// One MPTCP option.
@@ -219,10 +222,11 @@ impl MptcpOption {
     /// - [`Error::Truncated`] when the slice is shorter than its length field;
     /// - [`Error::Malformed`] when the length does not fit the subtype (and
     ///   its flags), as Linux `mptcp_parse_option` would ignore the option;
-    /// - [`Error::Unsupported`] for a subtype RFC 8684 does not define (the
-    ///   TCP layer keeps such an option as an unknown one) and for an
-    ///   MP_CAPABLE of a version other than 1 (Linux ignores it too, so the
-    ///   connection falls back to TCP).
+    /// - [`Error::Unsupported`] for a subtype RFC 8684 does not define and
+    ///   for an MP_CAPABLE of a version other than 1. The TCP layer skips
+    ///   such an option and counts it ([`crate::wire::tcp::IgnoredOptions`]),
+    ///   as Linux ignores it: an RFC 6824 (version 0) SYN thus opens a
+    ///   plain TCP connection.
     ///
     /// Reserved bits are ignored. Nothing here panics on any input.
     pub fn parse(option: &[u8]) -> Result<MptcpOption> {
