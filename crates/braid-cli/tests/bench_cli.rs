@@ -228,6 +228,13 @@ fn bench_failover_return_braid_is_back_within_a_second() {
         assert!(r["run_left_s"].as_f64() > Some(5.0), "{stack}: {r}");
         // The path was dark: the figure is about a real return.
         assert_eq!(r["bytes_while_dark"], 0, "{stack}: {r}");
+        // The client's samples line up with the lab's clock: path 1 carried
+        // data until its blackout began at t = 3 s (within one 100 ms
+        // interval, plus the path's delay).
+        let last = r["last_before_s"]
+            .as_f64()
+            .expect("path 1 carried data before");
+        assert!((2.8..=3.25).contains(&last), "{stack}: {r}");
     }
     let braid = &report["braid"]["runs"][0];
     let back = braid["path_return_s"]

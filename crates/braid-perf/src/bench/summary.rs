@@ -52,6 +52,12 @@ pub struct PathReturn {
     /// Payload bytes the path's subflows moved in the sampling intervals
     /// that lie wholly inside the outage (0 when the path was dark).
     pub bytes_while_dark: u64,
+    /// End of the last sampling interval, before the outage's end, in
+    /// which the path moved payload, lab seconds: just after the outage's
+    /// start when the path was busy then (a check of the clocks' lining
+    /// up). `None`: it moved nothing before.
+    #[serde(default)]
+    pub last_before_s: Option<f64>,
 }
 
 /// Every outage that ended before the run did, and when its path carried
@@ -96,6 +102,11 @@ pub fn path_returns(
                 .filter(|(from, to, _)| *from >= o.start_s && *to <= o.end_s)
                 .map(|(_, _, iv)| carried(iv))
                 .sum();
+            let last_before_s = spans
+                .iter()
+                .filter(|(_, to, iv)| *to <= o.end_s && carried(iv) > 0)
+                .map(|(_, to, _)| *to)
+                .reduce(f64::max);
             PathReturn {
                 path: o.path,
                 name: o.name.clone(),
@@ -103,6 +114,7 @@ pub fn path_returns(
                 delay_s,
                 run_left_s: run_end - o.end_s,
                 bytes_while_dark,
+                last_before_s,
             }
         })
         .collect()
@@ -589,6 +601,7 @@ mod tests {
         assert!((d - 0.8).abs() < 1e-6, "{d}");
         assert!((r[0].run_left_s - 1.2).abs() < 1e-6, "{r:?}");
         assert_eq!(r[0].bytes_while_dark, 0);
+        assert!((r[0].last_before_s.unwrap() - 1.0).abs() < 1e-6, "{r:?}");
         let mut fig = RunFigures::new(1, &client, None, None, &["wifi".into()], None);
         fig.set_path_returns(r);
         assert!((fig.path_return_s.unwrap() - 0.8).abs() < 1e-6);
