@@ -133,6 +133,27 @@ render_bottleneck() {
   ' "$@"
 }
 
+# The path-return table: scenarios where a path comes back within the run
+# (issue #12), how long after its return it carried payload again.
+render_returns() {
+  jq -r -s '
+    def n(x; d): if x == null then "–" else ((x * pow(10; d) | round) / pow(10; d) | tostring) end;
+    def back(s):
+      if s == null or (s.available | not) then "–"
+      else
+        (if s.path_return_s == null then "–"
+         else n(s.path_return_s.median; 2) + " [" + n(s.path_return_s.min; 2) + "–" + n(s.path_return_s.max; 2) + "]" end)
+        + (if (s.path_never_returned_runs // 0) > 0 then "; **never back** in \(s.path_never_returned_runs) run(s)" else "" end)
+      end;
+    def returns: [(.kernel, .braid) | select(. != null) | .runs[] | (.path_returns // []) | length] | add // 0;
+    (map(select(returns > 0)) | if length == 0 then empty else
+      "| scenario | kernel: path return s, median [min–max] | braid | ratio braid/kernel |",
+      "|---|---|---|---|",
+      (.[] | "| `\(.scenario)` | \(back(.kernel)) | \(back(.braid)) | \(n(.ratio.path_return; 2)) |")
+    end)
+  ' "$@"
+}
+
 bfiles=()
 for f in "${bottleneck_scenarios[@]}"; do
   for cc in $BOTTLENECK_CCS; do
@@ -185,6 +206,18 @@ HEAD
   render "${files[@]}"
   echo
   echo "Throughput over time per path, first run of each stack: \`bench/results/<scenario>.svg\`."
+  returns=$(render_returns "${files[@]}")
+  if [ -n "$returns" ]; then
+    echo
+    echo "## Path return"
+    echo
+    echo "A path that comes back after a blackout: seconds from its return to the end"
+    echo "of the first 100 ms sampling interval in which its subflows moved payload"
+    echo "(\`path_return_s\` in the JSON; the client's per-subflow counters, the same"
+    echo "probe for both stacks; an upper bound, at most one interval late)."
+    echo
+    echo "$returns"
+  fi
   if [ ${#bfiles[@]} -gt 0 ]; then
     echo
     echo "## Shared bottleneck: MPTCP against one TCP flow"

@@ -183,3 +183,71 @@ fn bench_reports_the_competing_tcp_flow() {
         );
     }
 }
+
+/// Issue #12: `failover-return` (WiFi dark from t = 3 s to t = 8 s of a
+/// 15 s download, LTE regular): Braid's WiFi carries data again within a
+/// second of its return, the transfer is byte-exact, and the JSON has the
+/// figure for both stacks (the kernel's is reported, not bounded).
+#[test]
+fn bench_failover_return_braid_is_back_within_a_second() {
+    if !is_root() {
+        return braid_testkit::skip("braid lab bench needs root (network namespaces)");
+    }
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/failover-return.toml"
+    );
+    // The release binary test.sh builds (the emulator runs in the bench
+    // process and its timing matters), else this build's.
+    let bin = std::env::var("BRAID_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_braid").into());
+    let out = Command::new(bin)
+        .args([
+            "lab", "bench", file, "--stack", "both", "--runs", "1", "--json",
+        ])
+        .output()
+        .expect("run braid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    eprintln!("{stderr}");
+    for stack in ["kernel", "braid"] {
+        let s = &report[stack];
+        assert_eq!(s["available"], true, "{stack}: {s}");
+        let run = &s["runs"][0];
+        // A run is only reported when the client verified every byte
+        // against the pattern the server sent.
+        assert_eq!(run["verified"], true, "{stack}: {run}");
+        assert!(run["bytes"].as_u64() > Some(0), "{stack}: {run}");
+        // One outage, path 1's, back at t = 8 s, with time left to return.
+        let returns = run["path_returns"].as_array().expect("path_returns");
+        assert_eq!(returns.len(), 1, "{stack}: {run}");
+        let r = &returns[0];
+        assert_eq!(r["path"], 1, "{stack}: {r}");
+        assert_eq!(r["back_at_s"].as_f64(), Some(8.0), "{stack}: {r}");
+        assert!(r["run_left_s"].as_f64() > Some(5.0), "{stack}: {r}");
+        // The path was dark: the figure is about a real return.
+        assert_eq!(r["bytes_while_dark"], 0, "{stack}: {r}");
+        // The client's samples line up with the lab's clock: path 1 carried
+        // data until its blackout began at t = 3 s (within one 100 ms
+        // interval, plus the path's delay).
+        let last = r["last_before_s"]
+            .as_f64()
+            .expect("path 1 carried data before");
+        assert!((2.8..=3.25).contains(&last), "{stack}: {r}");
+    }
+    let braid = &report["braid"]["runs"][0];
+    let back = braid["path_return_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("braid's WiFi never carried data again: {braid}"));
+    assert!(back <= 1.0, "braid's WiFi back {back} s after its return");
+    // Both stacks used both paths.
+    assert!(
+        braid["subflows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["bytes"].as_u64() > Some(0)),
+        "{braid}"
+    );
+}

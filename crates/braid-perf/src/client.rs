@@ -164,6 +164,7 @@ async fn session(cfg: &ClientConfig, conn: Connection) -> Result<PerfResult, Per
         transactions: m.transactions,
         latency_us: m.latency,
         intervals: sampled.intervals,
+        intervals_start_unix_s: sampled.start_unix_s,
         cc,
         scheduler,
     })

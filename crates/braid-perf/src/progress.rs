@@ -55,6 +55,9 @@ pub struct SamplerOutput {
     pub tracker: SubflowTracker,
     /// Kernel MPTCP: whether the connection fell back to TCP.
     pub fallback: Option<bool>,
+    /// Wall-clock time the intervals' `t_s` count from, seconds since the
+    /// UNIX epoch.
+    pub start_unix_s: Option<f64>,
 }
 
 /// A running sampler task.
@@ -103,6 +106,7 @@ async fn run(
     mut stopped: oneshot::Receiver<()>,
 ) -> SamplerOutput {
     let start = Instant::now();
+    let start_unix_s = unix_now_s();
     let mut tracker = SubflowTracker::new(watch.role);
     let mut shown = Shown::new(display, watch.total);
     let mut out: Vec<IntervalSample> = Vec::new();
@@ -177,7 +181,16 @@ async fn run(
         intervals: out,
         tracker,
         fallback,
+        start_unix_s,
     }
+}
+
+/// Now, seconds since the UNIX epoch (`None` for a clock set before it).
+pub fn unix_now_s() -> Option<f64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64())
 }
 
 /// The live display.

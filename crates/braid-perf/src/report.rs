@@ -176,6 +176,11 @@ pub struct PerfResult {
     pub latency_us: Option<Latency>,
     /// Per-interval samples.
     pub intervals: Vec<IntervalSample>,
+    /// Wall-clock time the intervals' `t_s` count from, seconds since the
+    /// UNIX epoch (lines them up with another process's timeline, such as
+    /// the lab's blackouts).
+    #[serde(default)]
+    pub intervals_start_unix_s: Option<f64>,
     /// Congestion control of the client's connection: a kernel socket's
     /// `TCP_CONGESTION` as read back, the braid stack's controller.
     #[serde(default)]

@@ -37,7 +37,7 @@ use clap::Args;
 use crate::report::{PerfResult, ServerSession, human_bytes, human_rate};
 use crate::stack::Stack;
 pub use setup::PORT;
-use summary::{BenchReport, Ratio, RunFigures, StackSummary};
+use summary::{BenchReport, Outage, Ratio, RunFigures, StackSummary};
 
 /// How long the server may take to start listening.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -115,6 +115,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Stacks::Both => &[Stack::Kernel, Stack::Braid],
     };
     let paths: Vec<String> = scenario.paths.iter().map(|p| p.name.clone()).collect();
+    let outages = outages(&scenario);
     let runs = usize::from(args.runs);
     let mut state: Vec<StackRuns> = stacks.iter().map(|&s| StackRuns::new(s)).collect();
     for run in 1..=runs {
@@ -133,8 +134,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                     client,
                     server,
                     competitor,
+                    lab_start_unix_s,
                 }) => {
-                    let fig = RunFigures::new(
+                    let mut fig = RunFigures::new(
                         run,
                         &client,
                         server.as_ref(),
@@ -142,6 +144,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                         &paths,
                         scenario.bound_ms,
                     );
+                    if let Some(t0) = lab_start_unix_s {
+                        fig.set_path_returns(summary::path_returns(&client, &outages, t0));
+                    }
                     progress(&format!(
                         "{} run {run}/{runs}: {}",
                         st.stack,
@@ -271,8 +276,32 @@ fn describe_workload(s: &Scenario) -> String {
     out
 }
 
+/// Every blackout window of every path in the payload's direction
+/// (download: server to client), lab seconds.
+fn outages(s: &Scenario) -> Vec<Outage> {
+    let download = s
+        .workload
+        .as_ref()
+        .is_some_and(|w| w.direction == WorkloadDirection::Download);
+    s.paths
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            let link = if download { &p.down } else { &p.up };
+            link.blackouts.iter().map(move |b| Outage {
+                path: i + 1,
+                name: p.name.clone(),
+                start_s: b.start.as_secs_f64(),
+                end_s: b.end.as_secs_f64(),
+            })
+        })
+        .collect()
+}
+
 /// What one run produced.
 struct Outcome {
+    /// The lab's `t = 0`, seconds since the UNIX epoch.
+    lab_start_unix_s: Option<f64>,
     /// The MPTCP client's report.
     client: PerfResult,
     /// The MPTCP server's report, if it printed one.
@@ -438,6 +467,8 @@ fn run_once(
     let result: Option<PerfResult> = serde_json::from_slice(&out.stdout).ok();
     let (server_out, server_err) = server.finish(SERVER_EXIT_TIMEOUT);
     let competitor = competitor.map(finish_competitor).transpose();
+    let lab_start_unix_s =
+        crate::progress::unix_now_s().map(|now| now - lab.elapsed().as_secs_f64());
     drop(lab);
     let Some(result) = result else {
         let why = [client_err, server_err]
@@ -457,6 +488,7 @@ fn run_once(
         .lines()
         .find_map(|l| serde_json::from_str(l).ok());
     Ok(Outcome {
+        lab_start_unix_s,
         client: result,
         server: session,
         competitor: competitor?,
@@ -603,8 +635,16 @@ fn run_line(f: &RunFigures) -> String {
         (Some(g), None) => format!(", TCP competitor {}", human_rate(g).trim()),
         _ => String::new(),
     };
+    let returns: String = f
+        .path_returns
+        .iter()
+        .map(|r| match r.delay_s {
+            Some(d) => format!(", path{} back after {d:.2} s", r.path),
+            None => format!(", path{} never back ({:.1} s left)", r.path, r.run_left_s),
+        })
+        .collect();
     format!(
-        "{}{}, max stall {:.0} ms, {:.2} cpu s/GB, {}{}{competitor}",
+        "{}{}, max stall {:.0} ms, {:.2} cpu s/GB, {}{}{competitor}{returns}",
         human_rate(f.goodput_bps).trim(),
         f.completion_s
             .map_or_else(String::new, |c| format!(", completion {c:.3} s")),
@@ -701,15 +741,36 @@ fn print_table(r: &BenchReport) {
                 r.max
             );
         }
+        if let Some(p) = &s.path_return_s {
+            println!(
+                "         path return (data again after a blackout ended): {:.2} s [{:.2}, {:.2}]{}",
+                p.median,
+                p.min,
+                p.max,
+                if s.path_never_returned_runs > 0 {
+                    format!("; never back in {} run(s)", s.path_never_returned_runs)
+                } else {
+                    String::new()
+                }
+            );
+        } else if s.path_never_returned_runs > 0 {
+            println!(
+                "         path return: never back in {} run(s)",
+                s.path_never_returned_runs
+            );
+        }
         for e in &s.failed_runs {
             println!("         failed run: {e}");
         }
     }
     let ratio = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
     println!(
-        "  ratio braid/kernel: goodput {}, completion {}, max stall {}",
+        "  ratio braid/kernel: goodput {}, completion {}, max stall {}{}",
         ratio(r.ratio.goodput),
         ratio(r.ratio.completion),
-        ratio(r.ratio.max_stall)
+        ratio(r.ratio.max_stall),
+        r.ratio
+            .path_return
+            .map_or_else(String::new, |v| format!(", path return {v:.3}"))
     );
 }

@@ -19,6 +19,107 @@ pub struct PathBytes {
     pub bytes: u64,
 }
 
+/// A window in which a path carried nothing in the payload's direction
+/// (a scenario blackout), in seconds of the lab's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outage {
+    /// Path number, 1-based.
+    pub path: usize,
+    /// The path's name in the scenario.
+    pub name: String,
+    /// First second of the outage.
+    pub start_s: f64,
+    /// First second after it.
+    pub end_s: f64,
+}
+
+/// How long after an outage ended its path carried payload again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathReturn {
+    /// Path number, 1-based.
+    pub path: usize,
+    /// The path's name in the scenario.
+    pub name: String,
+    /// When the path came back, seconds of the lab's timeline.
+    pub back_at_s: f64,
+    /// From its return to the end of the first sampling interval in which
+    /// the path's subflows moved payload (client view, as `subflows`), s:
+    /// an upper bound, at most one interval (100 ms) late. `None`: not
+    /// before the run ended.
+    pub delay_s: Option<f64>,
+    /// From its return to the end of the run, s (how long it had).
+    pub run_left_s: f64,
+    /// Payload bytes the path's subflows moved in the sampling intervals
+    /// that lie wholly inside the outage (0 when the path was dark).
+    pub bytes_while_dark: u64,
+    /// End of the last sampling interval, before the outage's end, in
+    /// which the path moved payload, lab seconds: just after the outage's
+    /// start when the path was busy then (a check of the clocks' lining
+    /// up). `None`: it moved nothing before.
+    #[serde(default)]
+    pub last_before_s: Option<f64>,
+}
+
+/// Every outage that ended before the run did, and when its path carried
+/// payload again. The client's interval samples are lined up with the
+/// lab's timeline by wall-clock time: `lab_start_unix_s` is the lab's
+/// `t = 0`, the client's `intervals_start_unix_s` its intervals' start.
+pub fn path_returns(
+    client: &PerfResult,
+    outages: &[Outage],
+    lab_start_unix_s: f64,
+) -> Vec<PathReturn> {
+    let Some(start) = client.intervals_start_unix_s else {
+        return Vec::new();
+    };
+    let offset = start - lab_start_unix_s;
+    // (from, to, interval) in lab seconds: each interval covers (from, to].
+    let mut spans = Vec::with_capacity(client.intervals.len());
+    let mut from = offset;
+    for iv in &client.intervals {
+        let to = offset + iv.t_s;
+        spans.push((from, to, iv));
+        from = to;
+    }
+    let run_end = from;
+    outages
+        .iter()
+        .filter(|o| o.end_s < run_end)
+        .map(|o| {
+            let carried = |iv: &crate::report::IntervalSample| -> u64 {
+                iv.subflows
+                    .iter()
+                    .filter(|s| s.local.and_then(path_of) == Some(o.path))
+                    .map(|s| s.bytes)
+                    .sum()
+            };
+            let delay_s = spans
+                .iter()
+                .find(|(from, to, iv)| *from >= o.start_s && *to > o.end_s && carried(iv) > 0)
+                .map(|(_, to, _)| to - o.end_s);
+            let bytes_while_dark = spans
+                .iter()
+                .filter(|(from, to, _)| *from >= o.start_s && *to <= o.end_s)
+                .map(|(_, _, iv)| carried(iv))
+                .sum();
+            let last_before_s = spans
+                .iter()
+                .filter(|(_, to, iv)| *to <= o.end_s && carried(iv) > 0)
+                .map(|(_, to, _)| *to)
+                .reduce(f64::max);
+            PathReturn {
+                path: o.path,
+                name: o.name.clone(),
+                back_at_s: o.end_s,
+                delay_s,
+                run_left_s: run_end - o.end_s,
+                bytes_while_dark,
+                last_before_s,
+            }
+        })
+        .collect()
+}
+
 /// One run of one stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunFigures {
@@ -62,6 +163,15 @@ pub struct RunFigures {
     /// MPTCP goodput / the competing TCP flow's goodput.
     #[serde(default)]
     pub mptcp_to_tcp: Option<f64>,
+    /// Every blackout of a path (payload direction) that ended before the
+    /// run did, and how long after it the path carried payload again.
+    #[serde(default)]
+    pub path_returns: Vec<PathReturn>,
+    /// The longest of `path_returns`' delays, s. `None` when no blackout
+    /// ended within the run, or when a path never carried payload again
+    /// (then `path_returns` says which).
+    #[serde(default)]
+    pub path_return_s: Option<f64>,
 }
 
 impl RunFigures {
@@ -120,7 +230,24 @@ impl RunFigures {
             mptcp_to_tcp: competitor
                 .filter(|c| c.goodput_bps > 0.0)
                 .map(|c| client.goodput_bps / c.goodput_bps),
+            path_returns: Vec::new(),
+            path_return_s: None,
         }
+    }
+
+    /// Sets `path_returns` and `path_return_s`.
+    pub fn set_path_returns(&mut self, returns: Vec<PathReturn>) {
+        self.path_return_s = if returns.iter().all(|r| r.delay_s.is_some()) {
+            returns.iter().filter_map(|r| r.delay_s).reduce(f64::max)
+        } else {
+            None
+        };
+        self.path_returns = returns;
+    }
+
+    /// A path came back within the run and never carried payload again.
+    pub fn path_never_returned(&self) -> bool {
+        self.path_returns.iter().any(|r| r.delay_s.is_none())
     }
 }
 
@@ -228,6 +355,14 @@ pub struct StackSummary {
     /// ratio; the median is not the ratio of the medians).
     #[serde(default)]
     pub mptcp_to_tcp: Option<Spread>,
+    /// How long after a blackout ended its path carried payload again
+    /// (each run's `path_return_s`), over the runs where it did.
+    #[serde(default)]
+    pub path_return_s: Option<Spread>,
+    /// Runs in which a path came back and never carried payload again
+    /// before the run ended (not in `path_return_s`).
+    #[serde(default)]
+    pub path_never_returned_runs: usize,
     /// Each successful run's figures.
     pub runs: Vec<RunFigures>,
     /// Runs that failed, with their errors.
@@ -294,6 +429,8 @@ impl StackSummary {
             ),
             competitor_cc: runs.first().and_then(|r| r.competitor_cc.clone()),
             mptcp_to_tcp: Spread::of(runs.iter().filter_map(|r| r.mptcp_to_tcp)),
+            path_return_s: Spread::of(runs.iter().filter_map(|r| r.path_return_s)),
+            path_never_returned_runs: runs.iter().filter(|r| r.path_never_returned()).count(),
             runs,
             failed_runs: failed,
         }
@@ -309,6 +446,11 @@ pub struct Ratio {
     pub completion: Option<f64>,
     /// Longest stall ratio (below 1: Braid stalls less).
     pub max_stall: Option<f64>,
+    /// Path return delay ratio (below 1: Braid uses a returning path
+    /// sooner); `None` when either stack had a run whose path never came
+    /// back.
+    #[serde(default)]
+    pub path_return: Option<f64>,
 }
 
 impl Ratio {
@@ -322,6 +464,9 @@ impl Ratio {
             goodput: r(|s| s.goodput_bps),
             completion: r(|s| s.completion_s),
             max_stall: r(|s| s.max_stall_ms),
+            path_return: r(|s| {
+                (s.path_never_returned_runs == 0).then_some(s.path_return_s?.median)
+            }),
         }
     }
 }
@@ -401,6 +546,86 @@ mod tests {
             (none.mptcp_to_tcp, none.competitor_goodput_bps),
             (None, None)
         );
+    }
+
+    /// A download whose intervals (100 ms, starting 0.5 s into the lab's
+    /// timeline) carry `path1[i]` bytes on path 1 in interval `i`.
+    fn sampled(path1: &[u64]) -> PerfResult {
+        let mut r: PerfResult = serde_json::from_str(MINIMAL_RESULT).unwrap();
+        r.intervals_start_unix_s = Some(1000.5);
+        r.intervals = path1
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| crate::report::IntervalSample {
+                t_s: (i + 1) as f64 * 0.1,
+                bytes: b + 1000,
+                bps: 0.0,
+                subflows: vec![
+                    crate::report::IntervalSubflow {
+                        local: Some("10.0.1.100:40000".parse().unwrap()),
+                        remote: None,
+                        bytes: b,
+                        bps: 0.0,
+                    },
+                    crate::report::IntervalSubflow {
+                        local: Some("10.0.2.100:40001".parse().unwrap()),
+                        remote: None,
+                        bytes: 1000,
+                        bps: 0.0,
+                    },
+                ],
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn path_return_is_the_first_interval_with_bytes_after_the_outage() {
+        // Lab t = 0 at unix 1000; the client's intervals end at lab
+        // 0.6, 0.7, ... Outage of path 1 from lab 1.0 to 2.0.
+        let outage = Outage {
+            path: 1,
+            name: "wifi".into(),
+            start_s: 1.0,
+            end_s: 2.0,
+        };
+        // Path 1 carries data up to lab 1.0, nothing until the interval
+        // ending at lab 2.8, then again.
+        let mut bytes = vec![5000u64; 5];
+        bytes.extend([0; 17]);
+        bytes.extend([3000; 5]);
+        let client = sampled(&bytes);
+        let r = path_returns(&client, std::slice::from_ref(&outage), 1000.0);
+        assert_eq!(r.len(), 1);
+        let d = r[0].delay_s.expect("path 1 came back");
+        assert!((d - 0.8).abs() < 1e-6, "{d}");
+        assert!((r[0].run_left_s - 1.2).abs() < 1e-6, "{r:?}");
+        assert_eq!(r[0].bytes_while_dark, 0);
+        assert!((r[0].last_before_s.unwrap() - 1.0).abs() < 1e-6, "{r:?}");
+        let mut fig = RunFigures::new(1, &client, None, None, &["wifi".into()], None);
+        fig.set_path_returns(r);
+        assert!((fig.path_return_s.unwrap() - 0.8).abs() < 1e-6);
+
+        // Never back: a `None` delay, no figure, counted in the summary.
+        let never = sampled(&[
+            5000, 5000, 5000, 5000, 5000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        let r = path_returns(&never, std::slice::from_ref(&outage), 1000.0);
+        assert_eq!(r[0].delay_s, None);
+        let mut missed = RunFigures::new(2, &never, None, None, &["wifi".into()], None);
+        missed.set_path_returns(r);
+        assert_eq!(missed.path_return_s, None);
+        let s = StackSummary::new(Stack::Braid, vec![fig, missed], Vec::new(), None);
+        assert_eq!(s.path_never_returned_runs, 1);
+        assert!((s.path_return_s.unwrap().median - 0.8).abs() < 1e-6);
+
+        // An outage that ends after the run: nothing to report.
+        let late = Outage {
+            start_s: 1.0,
+            end_s: 9.0,
+            ..outage
+        };
+        assert!(path_returns(&client, &[late], 1000.0).is_empty());
     }
 
     #[test]
