@@ -12,7 +12,7 @@ use braid_proto::sched::SchedulerKind;
 use braid_proto::tcp::CloseReason;
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -61,17 +61,53 @@ impl Stream {
         remote: SocketAddr,
         options: &ConnOptions,
     ) -> io::Result<Stream> {
+        Self::connect_inner(stack, None, remote, options).await
+    }
+
+    /// [`Stream::connect_with`] from a chosen local address (the initial
+    /// subflow's path: say, the WiFi address rather than LTE's), which the
+    /// stack must own.
+    pub async fn connect_from(
+        stack: &Stack,
+        local: IpAddr,
+        remote: SocketAddr,
+        options: &ConnOptions,
+    ) -> io::Result<Stream> {
+        Self::connect_inner(stack, Some(local), remote, options).await
+    }
+
+    async fn connect_inner(
+        stack: &Stack,
+        local: Option<IpAddr>,
+        remote: SocketAddr,
+        options: &ConnOptions,
+    ) -> io::Result<Stream> {
         let user = stack.user().clone();
         let shared = user.shared().clone();
         let (handle, local) = {
             let mut inner = shared.lock();
             inner.check_failed()?;
-            let ip = inner.source_for(remote.ip()).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    "the stack owns no address of the remote's family",
-                )
-            })?;
+            let ip = match local {
+                Some(ip) if !inner.addresses.contains(&ip) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrNotAvailable,
+                        format!("the stack does not own {ip}"),
+                    ));
+                }
+                Some(ip) if ip.is_ipv4() != remote.is_ipv4() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{ip} and {remote} are of different families"),
+                    ));
+                }
+                Some(ip) => ip,
+                None => inner.source_for(remote.ip()).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::AddrNotAvailable,
+                        "the stack owns no address of the remote's family",
+                    )
+                })?,
+            };
             let now = shared.now();
             let h = inner
                 .endpoint

@@ -55,7 +55,15 @@ async fn addresses_backup_and_events_at_runtime() {
         // Joins need the listener (as on Linux): keep it.
         (s, listener)
     });
-    let mut c = Stream::connect(&client, server_addr).await.unwrap();
+    // Not an address of ours: a clear error, nothing opened.
+    let err = Stream::connect_from(&client, ip(SECOND), server_addr, &Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrNotAvailable, "{err}");
+    let mut c = Stream::connect_from(&client, ip(CLIENT), server_addr, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(c.local_addr().unwrap().ip(), ip(CLIENT));
     let (mut s, _listener) = timeout(Duration::from_secs(10), accept)
         .await
         .unwrap()
