@@ -88,7 +88,10 @@ pub mod policy {
 }
 #[cfg(target_os = "linux")]
 pub use device::TunDevice;
-pub use device::{Batch, Device, MemoryDevice, MemoryDeviceStats};
+pub use device::{
+    Batch, DEFAULT_OUTER_MTU, Device, MemoryDevice, MemoryDeviceStats, UdpCounters, UdpDevice,
+    UdpDeviceStats,
+};
 pub use listener::Listener;
 pub use stack::{Stack, StackBuilder};
 pub use stream::{MptcpView, OwnedReadHalf, OwnedWriteHalf, StatsHandle, Stream};
