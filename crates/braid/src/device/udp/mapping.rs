@@ -60,6 +60,7 @@ impl MappingTable {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
