@@ -62,7 +62,10 @@ async fn routes_come_from_peer_entries_then_the_default_port() {
         Some((0, a("10.8.8.8:6000")))
     );
     // An inner source we have no socket for.
-    assert_eq!(dev.route(&segment(a("10.1.1.1:1"), a("10.8.8.8:80"), SYN)), None);
+    assert_eq!(
+        dev.route(&segment(a("10.1.1.1:1"), a("10.8.8.8:80"), SYN)),
+        None
+    );
     let c = dev.stats().snapshot();
     assert_eq!((c.no_route, c.no_socket), (1, 1));
 }
