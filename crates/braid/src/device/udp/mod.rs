@@ -28,9 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use tokio::net::UdpSocket;
 
-/// Outer IPv6 header (40) + UDP header (8): what the inner MTU leaves for
-/// the worst-case outer headers.
-const OUTER_OVERHEAD: usize = 48;
+/// Outer IPv4 header (20) + UDP header (8).
+const OUTER_OVERHEAD_V4: usize = 28;
+/// Outer IPv6 header (40) + UDP header (8).
+const OUTER_OVERHEAD_V6: usize = 48;
 
 /// The outer path MTU assumed unless told otherwise.
 pub const DEFAULT_OUTER_MTU: usize = 1500;
@@ -49,6 +50,7 @@ pub struct UdpDevice {
     peers: HashMap<IpAddr, SocketAddr>,
     default_port: Option<u16>,
     mappings: MappingTable,
+    /// The inner MTU: the outer path MTU less the outer headers.
     mtu: usize,
     /// Socket the next receive starts with (round robin, so one busy
     /// socket cannot starve the others).
@@ -190,15 +192,16 @@ impl UdpDevice {
             let local = socket.local_addr()?;
             sockets.push(Bound { local, socket });
         }
-        Ok(UdpDevice {
+        let dev = UdpDevice {
             sockets,
             peers: HashMap::new(),
             default_port: None,
             mappings: MappingTable::new(mapping::DEFAULT_MAX_MAPPINGS),
-            mtu: DEFAULT_OUTER_MTU - OUTER_OVERHEAD,
+            mtu: 0,
             next: 0,
             stats: Arc::default(),
-        })
+        };
+        Ok(dev.outer_mtu(DEFAULT_OUTER_MTU))
     }
 
     /// The bound sockets' addresses (with the ports the kernel picked).
@@ -221,9 +224,15 @@ impl UdpDevice {
     }
 
     /// The outer path MTU (default 1500): the device carries inner packets
-    /// of up to `outer_mtu - 48` bytes (an outer IPv6 and UDP header).
+    /// of up to `outer_mtu - 28` bytes (outer IPv4 and UDP headers), or
+    /// `outer_mtu - 48` if any of its sockets is IPv6; at least 576.
     pub fn outer_mtu(mut self, outer_mtu: usize) -> Self {
-        self.mtu = outer_mtu.saturating_sub(OUTER_OVERHEAD).max(576);
+        let overhead = if self.sockets.iter().all(|b| b.local.is_ipv4()) {
+            OUTER_OVERHEAD_V4
+        } else {
+            OUTER_OVERHEAD_V6
+        };
+        self.mtu = outer_mtu.saturating_sub(overhead).max(576);
         self
     }
 

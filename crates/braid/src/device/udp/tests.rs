@@ -94,3 +94,14 @@ async fn binding_the_same_address_twice_is_refused_with_a_message() {
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
     assert!(UdpDevice::bind(&[]).is_err());
 }
+
+#[tokio::test]
+async fn the_inner_mtu_leaves_room_for_the_outer_headers() {
+    let v4 = UdpDevice::bind(&[a("127.0.0.1:0")]).unwrap();
+    assert_eq!(v4.mtu(), 1500 - 20 - 8);
+    assert_eq!(v4.outer_mtu(9000).mtu(), 9000 - 20 - 8);
+    // An IPv6 socket (where the host has IPv6 loopback) costs 20 more.
+    if let Ok(v6) = UdpDevice::bind(&[a("127.0.0.1:0"), a("[::1]:0")]) {
+        assert_eq!(v6.mtu(), 1500 - 40 - 8);
+    }
+}
