@@ -97,7 +97,7 @@ impl Runner {
                 Err(_) => break,
             }
         }
-        let _ = child.kill();
+        drop(Proc(child));
         panic!("braid {args:?} never said {ready:?}");
     }
 }

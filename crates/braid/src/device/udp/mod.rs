@@ -10,22 +10,22 @@
 //! inner TCP/IP packet from a known peer or a SYN (which teaches the
 //! mapping); everything else is dropped and counted in [`UdpDeviceStats`].
 //!
-//! I/O is plain tokio `UdpSocket`: one datagram per system call, no
-//! GSO/GRO yet.
+//! I/O goes through `quinn-udp` over tokio's `UdpSocket` (see `io`):
+//! `recvmmsg` with GRO on receive, GSO on send where the kernel has them.
 
 mod inner;
+mod io;
 mod mapping;
 
 use super::{Batch, Device};
 use inner::Verdict;
 use mapping::{Key, Mapping, MappingTable};
+use quinn_udp::UdpSocketState;
 use std::collections::HashMap;
-use std::future::poll_fn;
-use std::io;
+use std::io as stdio;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
 use tokio::net::UdpSocket;
 
 /// Outer IPv4 header (20) + UDP header (8).
@@ -56,12 +56,26 @@ pub struct UdpDevice {
     /// socket cannot starve the others).
     next: usize,
     stats: Arc<UdpDeviceStats>,
+    /// Datagrams received and not yet handed on.
+    rx: io::Rx,
+    /// The send buffer of one GSO train.
+    tx: Vec<u8>,
 }
 
-#[derive(Debug)]
 struct Bound {
     local: SocketAddr,
     socket: UdpSocket,
+    state: UdpSocketState,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("local", &self.local)
+            .field("gso_segments", &self.state.max_gso_segments())
+            .field("gro_segments", &self.state.gro_segments())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Counters of one [`UdpDevice`], readable while a stack owns it (see
@@ -73,6 +87,11 @@ pub struct UdpDeviceStats {
     pub sent: AtomicU64,
     /// Datagrams received and handed to the stack.
     pub received: AtomicU64,
+    /// `sendmsg` calls that sent (one GSO train each: `sent / send_calls`
+    /// datagrams per call on average).
+    pub send_calls: AtomicU64,
+    /// `recvmmsg` calls that returned datagrams.
+    pub recv_calls: AtomicU64,
     /// Dropped on receive: the first nibble is not 0, 4 or 6 (not ours).
     pub not_ours: AtomicU64,
     /// Dropped on receive: a Braid control message (none in version 1).
@@ -109,6 +128,8 @@ pub struct UdpDeviceStats {
 pub struct UdpCounters {
     pub sent: u64,
     pub received: u64,
+    pub send_calls: u64,
+    pub recv_calls: u64,
     pub not_ours: u64,
     pub control: u64,
     pub truncated: u64,
@@ -142,6 +163,8 @@ impl UdpDeviceStats {
         UdpCounters {
             sent: g(&self.sent),
             received: g(&self.received),
+            send_calls: g(&self.send_calls),
+            recv_calls: g(&self.recv_calls),
             not_ours: g(&self.not_ours),
             control: g(&self.control),
             truncated: g(&self.truncated),
@@ -165,32 +188,37 @@ impl UdpDevice {
     /// Bind one UDP socket to each of `locals` (port 0: an ephemeral one).
     /// Each local address is also the inner address the stack uses on it.
     /// Needs a tokio runtime; no privileges.
-    pub fn bind(locals: &[SocketAddr]) -> io::Result<UdpDevice> {
+    pub fn bind(locals: &[SocketAddr]) -> stdio::Result<UdpDevice> {
         if locals.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
+            return Err(stdio::Error::new(
+                stdio::ErrorKind::InvalidInput,
                 "a UDP device needs at least one local address",
             ));
         }
         if locals.len() > MAX_SOCKETS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
+            return Err(stdio::Error::new(
+                stdio::ErrorKind::InvalidInput,
                 format!("a UDP device takes at most {MAX_SOCKETS} local addresses"),
             ));
         }
         let mut sockets = Vec::with_capacity(locals.len());
         for &addr in locals {
             if sockets.iter().any(|b: &Bound| b.local.ip() == addr.ip()) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
+                return Err(stdio::Error::new(
+                    stdio::ErrorKind::InvalidInput,
                     format!("UDP device: address {} given twice", addr.ip()),
                 ));
             }
             let socket = open(addr).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot bind UDP socket to {addr}: {e}"))
+                stdio::Error::new(e.kind(), format!("cannot bind UDP socket to {addr}: {e}"))
             })?;
             let local = socket.local_addr()?;
-            sockets.push(Bound { local, socket });
+            let state = UdpSocketState::new((&socket).into())?;
+            sockets.push(Bound {
+                local,
+                socket,
+                state,
+            });
         }
         let dev = UdpDevice {
             sockets,
@@ -200,6 +228,8 @@ impl UdpDevice {
             mtu: 0,
             next: 0,
             stats: Arc::default(),
+            rx: io::Rx::new(),
+            tx: Vec::with_capacity(io::GSO_MAX_BYTES),
         };
         Ok(dev.outer_mtu(DEFAULT_OUTER_MTU))
     }
@@ -248,40 +278,10 @@ impl UdpDevice {
         self.stats.clone()
     }
 
-    /// Accept or drop one received datagram (docs/udp-encapsulation.md,
-    /// "Acceptance checks").
+    /// Accept or drop one received datagram ([`accept`]).
+    #[cfg(test)]
     fn accept(&mut self, socket: usize, from: SocketAddr, payload: &[u8]) -> bool {
-        let seg = match inner::classify(payload) {
-            Verdict::Segment(s) => s,
-            Verdict::Control => return drop_as(&self.stats.control),
-            Verdict::NotOurs => return drop_as(&self.stats.not_ours),
-            Verdict::Truncated => return drop_as(&self.stats.truncated),
-            Verdict::Malformed => return drop_as(&self.stats.malformed),
-        };
-        let key: Key = (seg.dst, seg.src);
-        match self.mappings.get(&key) {
-            Some(m) if m.outer == from && m.socket == socket => {
-                if !seg.syn_only {
-                    self.mappings.confirm(&key);
-                }
-                true
-            }
-            Some(_) if !seg.syn_only => drop_as(&self.stats.outer_changed),
-            // A SYN (new, or a retransmission from elsewhere) teaches the
-            // mapping; the core decides whether anyone listens.
-            _ if seg.syn_only => {
-                let m = Mapping {
-                    outer: from,
-                    socket,
-                    confirmed: false,
-                };
-                match self.mappings.insert(key, m) {
-                    Ok(()) => true,
-                    Err(_) => drop_as(&self.stats.mapping_table_full),
-                }
-            }
-            _ => drop_as(&self.stats.unknown_peer),
-        }
+        accept(&mut self.mappings, &self.stats, socket, from, payload)
     }
 
     /// Where one of the core's packets goes: (socket index, outer peer).
@@ -328,13 +328,55 @@ impl UdpDevice {
     }
 }
 
+/// Accept or drop one received datagram (docs/udp-encapsulation.md,
+/// "Acceptance checks"), learning the mapping a SYN teaches.
+fn accept(
+    mappings: &mut MappingTable,
+    stats: &UdpDeviceStats,
+    socket: usize,
+    from: SocketAddr,
+    payload: &[u8],
+) -> bool {
+    let seg = match inner::classify(payload) {
+        Verdict::Segment(s) => s,
+        Verdict::Control => return drop_as(&stats.control),
+        Verdict::NotOurs => return drop_as(&stats.not_ours),
+        Verdict::Truncated => return drop_as(&stats.truncated),
+        Verdict::Malformed => return drop_as(&stats.malformed),
+    };
+    let key: Key = (seg.dst, seg.src);
+    match mappings.get(&key) {
+        Some(m) if m.outer == from && m.socket == socket => {
+            if !seg.syn_only {
+                mappings.confirm(&key);
+            }
+            true
+        }
+        Some(_) if !seg.syn_only => drop_as(&stats.outer_changed),
+        // A SYN (new, or a retransmission from elsewhere) teaches the
+        // mapping; the core decides whether anyone listens.
+        _ if seg.syn_only => {
+            let m = Mapping {
+                outer: from,
+                socket,
+                confirmed: false,
+            };
+            match mappings.insert(key, m) {
+                Ok(()) => true,
+                Err(_) => drop_as(&stats.mapping_table_full),
+            }
+        }
+        _ => drop_as(&stats.unknown_peer),
+    }
+}
+
 fn drop_as(counter: &AtomicU64) -> bool {
     bump(counter);
     false
 }
 
 /// A non-blocking UDP socket bound to `addr`, with large buffers.
-fn open(addr: SocketAddr) -> io::Result<UdpSocket> {
+fn open(addr: SocketAddr) -> stdio::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
@@ -353,87 +395,12 @@ impl Device for UdpDevice {
         self.mtu
     }
 
-    async fn recv(&mut self, batch: &mut Batch) -> io::Result<()> {
-        // One byte more than the MTU: a larger datagram shows as too long
-        // instead of being cut silently to a plausible size.
-        let size = self.mtu + 1;
-        let n = self.sockets.len();
-        loop {
-            // Wait for readiness only: cancelling here loses nothing.
-            poll_fn(|cx| {
-                let mut ready = Poll::Pending;
-                for b in &self.sockets {
-                    match b.socket.poll_recv_ready(cx) {
-                        Poll::Ready(Ok(())) => ready = Poll::Ready(Ok(())),
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => {}
-                    }
-                }
-                ready
-            })
-            .await?;
-            // Round robin, one datagram per socket per pass, until the batch
-            // is full or every socket is drained.
-            let mut drained: u64 = 0;
-            let all: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
-            let mut got = 0usize;
-            let start = self.next;
-            self.next = (self.next + 1) % n;
-            'passes: while drained != all {
-                for i in (0..n).map(|k| (start + k) % n) {
-                    if drained & (1 << i) != 0 {
-                        continue;
-                    }
-                    let Some(buf) = batch.next_buf() else {
-                        break 'passes;
-                    };
-                    buf.resize(size, 0);
-                    match self.sockets[i].socket.try_recv_from(buf) {
-                        Ok((len, from)) => {
-                            buf.truncate(len);
-                            if len > self.mtu {
-                                bump(&self.stats.malformed);
-                            } else if self.accept(i, from, buf) {
-                                batch.commit();
-                                bump(&self.stats.received);
-                                got += 1;
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => drained |= 1 << i,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            // An ICMP error queued on the socket and the
-                            // like: it costs that datagram only; this
-                            // socket waits for the next turn.
-                            tracing::debug!(error = %e, local = %self.sockets[i].local, "udp receive error");
-                            bump(&self.stats.recv_errors);
-                            drained |= 1 << i;
-                        }
-                    }
-                }
-            }
-            if got > 0 || batch.free() == 0 {
-                return Ok(());
-            }
-        }
+    async fn recv(&mut self, batch: &mut Batch) -> stdio::Result<()> {
+        self.recv_batch(batch).await
     }
 
-    async fn send(&mut self, batch: &Batch) -> io::Result<()> {
-        for packet in batch.iter() {
-            let Some((i, outer)) = self.route(packet) else {
-                continue;
-            };
-            match self.sockets[i].socket.send_to(packet, outer).await {
-                Ok(_) => bump(&self.stats.sent),
-                Err(e) => {
-                    // No route, too big, buffers full: a link would drop
-                    // it too, and TCP retransmits.
-                    tracing::debug!(error = %e, to = %outer, "udp send dropped a packet");
-                    bump(&self.stats.send_errors);
-                }
-            }
-        }
-        Ok(())
+    async fn send(&mut self, batch: &Batch) -> stdio::Result<()> {
+        self.send_batch(batch).await
     }
 }
 
