@@ -352,9 +352,14 @@ fn accept(
             }
             true
         }
-        Some(_) if !seg.syn_only => drop_as(&stats.outer_changed),
-        // A SYN (new, or a retransmission from elsewhere) teaches the
-        // mapping; the core decides whether anyone listens.
+        // A known peer's 4-tuple from elsewhere: a spoof, or a rebinding
+        // (not followed in version 1). Even a SYN may not move a confirmed
+        // mapping, or anyone who guessed a subflow's 4-tuple could redirect
+        // its traffic to themselves.
+        Some(m) if m.confirmed || !seg.syn_only => drop_as(&stats.outer_changed),
+        // A SYN (new, or retransmitted from elsewhere before anything else
+        // was seen) teaches the mapping; the core decides whether anyone
+        // listens.
         _ if seg.syn_only => {
             let m = Mapping {
                 outer: from,

@@ -41,8 +41,27 @@ async fn a_syn_teaches_the_mapping_and_only_its_outer_endpoint_may_follow() {
         dev.route(&segment(server, client, SYN | ACK)),
         Some((0, outer))
     );
+    // Nor may a SYN from elsewhere take over the confirmed mapping.
+    assert!(!dev.accept(0, other, &segment(client, server, SYN)));
+    assert_eq!(
+        dev.route(&segment(server, client, ACK)),
+        Some((0, outer))
+    );
     let c = dev.stats().snapshot();
-    assert_eq!((c.unknown_peer, c.outer_changed), (1, 1));
+    assert_eq!((c.unknown_peer, c.outer_changed), (1, 2));
+}
+
+#[tokio::test]
+async fn a_syn_seen_alone_may_be_retransmitted_from_another_outer_endpoint() {
+    let mut dev = UdpDevice::bind(&[a("127.0.0.1:0")]).unwrap();
+    let (client, server) = (a("10.0.0.1:4000"), a("127.0.0.1:80"));
+    assert!(dev.accept(0, a("192.0.2.1:5000"), &segment(client, server, SYN)));
+    // The NAT picked a new port for the retransmission.
+    assert!(dev.accept(0, a("192.0.2.1:5001"), &segment(client, server, SYN)));
+    assert_eq!(
+        dev.route(&segment(server, client, SYN | ACK)),
+        Some((0, a("192.0.2.1:5001")))
+    );
 }
 
 #[tokio::test]
