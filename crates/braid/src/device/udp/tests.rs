@@ -43,10 +43,7 @@ async fn a_syn_teaches_the_mapping_and_only_its_outer_endpoint_may_follow() {
     );
     // Nor may a SYN from elsewhere take over the confirmed mapping.
     assert!(!dev.accept(0, other, &segment(client, server, SYN)));
-    assert_eq!(
-        dev.route(&segment(server, client, ACK)),
-        Some((0, outer))
-    );
+    assert_eq!(dev.route(&segment(server, client, ACK)), Some((0, outer)));
     let c = dev.stats().snapshot();
     assert_eq!((c.unknown_peer, c.outer_changed), (1, 2));
 }
