@@ -21,6 +21,19 @@ pub enum StackKind {
     Braid,
 }
 
+/// How the braid stack's packets travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Raw IP through a TUN device (root, routes): the peer may be the
+    /// kernel's MPTCP.
+    #[default]
+    Tun,
+    /// Every packet in a UDP datagram (docs/udp-encapsulation.md): no
+    /// root, the peer must be Braid over UDP too.
+    Udp,
+}
+
 /// `braid gateway` flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct GatewayArgs {
@@ -36,6 +49,12 @@ pub struct GatewayArgs {
     /// [default: kernel].
     #[arg(long, value_enum)]
     pub stack: Option<StackKind>,
+    /// How the braid stack's packets travel: tun (root) or udp (no root;
+    /// UDP sockets on the listening and --address addresses, the UDP port
+    /// the listening port's number; clients must be `braid proxy
+    /// --transport udp`) [default: tun].
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
     /// TUN device of the braid stack [default: braid0].
     #[arg(long, value_name = "NAME")]
     pub tun: Option<String>,
@@ -91,6 +110,7 @@ pub struct GatewayArgs {
 struct FileConfig {
     listen: Option<String>,
     stack: Option<StackKind>,
+    transport: Option<Transport>,
     tun: Option<String>,
     addresses: Option<Vec<String>>,
     metrics: Option<String>,
@@ -113,6 +133,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Which stack accepts them.
     pub stack: StackKind,
+    /// How the braid stack's packets travel.
+    pub transport: Transport,
     /// The braid stack's TUN device.
     pub tun: String,
     /// Further addresses of the braid stack.
@@ -213,6 +235,7 @@ impl Config {
         Ok(Config {
             listen,
             stack: args.stack.or(file.stack).unwrap_or(StackKind::Kernel),
+            transport: args.transport.or(file.transport).unwrap_or_default(),
             tun: args
                 .tun
                 .clone()

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::config::{Config, GatewayArgs, StackKind};
+use crate::config::{Config, GatewayArgs, StackKind, Transport};
 use crate::convert::{self, ConvertError, ErrorCode, Message, Tlv};
 use crate::metrics::{Metrics, Subflow};
 use crate::policy::{Denied, Destinations, Limits};
@@ -514,6 +514,11 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .context("install the SIGINT handler")?;
     let accept = match config.stack {
+        StackKind::Kernel if config.transport == Transport::Udp => {
+            return Err(anyhow!(
+                "--transport udp needs --stack braid (the kernel's MPTCP does not speak it)"
+            ));
+        }
         StackKind::Kernel => {
             let listener = kernel_listener(config.listen)?;
             eprintln!(
@@ -524,9 +529,13 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         }
         StackKind::Braid => {
             let (stack, listeners) = braid_listener(&config)?;
+            let over = match config.transport {
+                Transport::Tun => config.tun.clone(),
+                Transport::Udp => format!("UDP {}", config.listen),
+            };
             eprintln!(
-                "braid gateway: accepting MPTCP (braid, {}) on {}",
-                config.tun, config.listen
+                "braid gateway: accepting MPTCP (braid, {over}) on {}",
+                config.listen
             );
             tokio::spawn(accept_braid(stack, listeners, ctx.clone(), stop_rx))
         }
@@ -602,10 +611,10 @@ async fn accept_kernel(
     }
 }
 
-/// Braid's stack on a TUN device, owning the listening address and the
-/// `addresses`, announcing the latter to clients; a listener on each (joins
-/// to an announced address need one there, and a client may also open its
-/// connection to it).
+/// Braid's stack on a TUN device (or UDP sockets), owning the listening
+/// address and the `addresses`, announcing the latter to clients; a
+/// listener on each (joins to an announced address need one there, and a
+/// client may also open its connection to it).
 fn braid_listener(config: &Config) -> anyhow::Result<(braid::Stack, Vec<braid::Listener>)> {
     let addr = config.listen;
     if addr.ip().is_unspecified() {
@@ -613,8 +622,6 @@ fn braid_listener(config: &Config) -> anyhow::Result<(braid::Stack, Vec<braid::L
             "listen: --stack braid needs a specific address to own, not {addr}"
         ));
     }
-    let tun = braid::TunDevice::create(&config.tun, 1500)
-        .map_err(|e| anyhow!("TUN device {}: {e} (root needed)", config.tun))?;
     let mut ep = braid::proto::endpoint::EndpointConfig {
         // Bounds the state a SYN flood can make the stack hold: connections
         // in any state (handshakes and closings included) stay within twice
@@ -634,7 +641,21 @@ fn braid_listener(config: &Config) -> anyhow::Result<(braid::Stack, Vec<braid::L
     for a in &announce {
         b = b.address(a.ip());
     }
-    let stack = b.build(tun).context("start the braid stack")?;
+    let stack = match config.transport {
+        Transport::Tun => {
+            let tun = braid::TunDevice::create(&config.tun, 1500)
+                .map_err(|e| anyhow!("TUN device {}: {e} (root needed)", config.tun))?;
+            b.build(tun)
+        }
+        // One UDP socket per address, on the listening port's number.
+        Transport::Udp => {
+            let locals: Vec<SocketAddr> = std::iter::once(addr).chain(announce.clone()).collect();
+            let dev =
+                braid::UdpDevice::bind(&locals).map_err(|e| anyhow!("--transport udp: {e}"))?;
+            b.build_udp(dev)
+        }
+    }
+    .context("start the braid stack")?;
     let listeners = std::iter::once(addr)
         .chain(announce)
         .map(|a| braid::Listener::bind(&stack, a).map_err(|e| anyhow!("listen on {a}: {e}")))

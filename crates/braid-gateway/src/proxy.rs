@@ -21,7 +21,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::config::{StackKind, parse_addr, parse_hex};
+use crate::config::{StackKind, Transport, parse_addr, parse_hex};
 use crate::convert::{self, ErrorCode, Message, Tlv};
 use crate::relay::{self, Abort};
 use crate::socks5::{self, Reply};
@@ -47,6 +47,13 @@ pub struct ProxyArgs {
     /// stack: the first is bound.
     #[arg(long = "via", value_name = "ADDR")]
     pub via: Vec<String>,
+    /// How the braid stack's packets travel: tun (root; Braid owns the
+    /// --via addresses, routed to the TUN device) or udp (no root; UDP
+    /// sockets on the host's own --via addresses, to the gateway's
+    /// address at its port's number; the gateway must be `braid gateway
+    /// --stack braid --transport udp`).
+    #[arg(long, value_enum, default_value = "tun")]
+    pub transport: Transport,
     /// TUN device of the braid stack.
     #[arg(long, value_name = "NAME", default_value = "braid0")]
     pub tun: String,
@@ -124,7 +131,12 @@ async fn run_async(args: &ProxyArgs) -> anyhow::Result<()> {
         return Err(anyhow!("idle-timeout: must be at least 1 second"));
     }
     let stack = match args.stack {
-        StackKind::Braid => Some(braid_stack(&args.tun, &via, gateway)?),
+        StackKind::Braid => Some(braid_stack(args, &via, gateway)?),
+        StackKind::Kernel if args.transport == Transport::Udp => {
+            return Err(anyhow!(
+                "--transport udp needs --stack braid (the kernel's MPTCP does not speak it)"
+            ));
+        }
         StackKind::Kernel => None,
     };
     let proxy = Arc::new(Proxy {
@@ -169,20 +181,29 @@ async fn run_async(args: &ProxyArgs) -> anyhow::Result<()> {
 
 /// Braid's stack owning every `via` address (of the gateway's family
 /// first); extra subflows from all but the first.
-fn braid_stack(tun: &str, via: &[IpAddr], gateway: SocketAddr) -> anyhow::Result<braid::Stack> {
+fn braid_stack(
+    args: &ProxyArgs,
+    via: &[IpAddr],
+    gateway: SocketAddr,
+) -> anyhow::Result<braid::Stack> {
+    let tun = &args.tun;
     let family: Vec<IpAddr> = via
         .iter()
         .copied()
         .filter(|a| a.is_ipv4() == gateway.is_ipv4())
         .collect();
     if family.is_empty() {
-        return Err(anyhow!(
-            "via: --stack braid needs at least one --via ADDR of the gateway's family \
-             (an address Braid owns, routed to the TUN device {tun})"
-        ));
+        return Err(match args.transport {
+            Transport::Tun => anyhow!(
+                "via: --stack braid needs at least one --via ADDR of the gateway's family \
+                 (an address Braid owns, routed to the TUN device {tun})"
+            ),
+            Transport::Udp => anyhow!(
+                "via: --transport udp needs at least one --via ADDR of the gateway's family \
+                 (an address of this host, one per path)"
+            ),
+        });
     }
-    let tun_dev = braid::TunDevice::create(tun, 1500)
-        .map_err(|e| anyhow!("TUN device {tun}: {e} (root needed)"))?;
     let mut ep = braid::proto::endpoint::EndpointConfig::default();
     ep.conn.pm.local_addrs = family[1..].to_vec();
     ep.conn.pm.limits.subflows = ep.conn.pm.limits.subflows.max(family.len());
@@ -190,7 +211,21 @@ fn braid_stack(tun: &str, via: &[IpAddr], gateway: SocketAddr) -> anyhow::Result
     for a in &family {
         b = b.address(*a);
     }
-    b.build(tun_dev).context("start the braid stack")
+    match args.transport {
+        Transport::Tun => {
+            let tun_dev = braid::TunDevice::create(tun, 1500)
+                .map_err(|e| anyhow!("TUN device {tun}: {e} (root needed)"))?;
+            b.build(tun_dev)
+        }
+        Transport::Udp => {
+            let locals: Vec<SocketAddr> = family.iter().map(|&a| SocketAddr::new(a, 0)).collect();
+            let dev = braid::UdpDevice::bind(&locals)
+                .map_err(|e| anyhow!("--transport udp: {e}"))?
+                .default_port(gateway.port());
+            b.build_udp(dev)
+        }
+    }
+    .context("start the braid stack")
 }
 
 async fn accept_socks(listener: TcpListener, proxy: Arc<Proxy>) {

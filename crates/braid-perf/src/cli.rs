@@ -163,7 +163,7 @@ impl BraidArgs {
     /// anything is opened.
     fn check(&self, stack: Stack) -> Result<(), PerfError> {
         if let Some(name) = &self.scheduler {
-            if stack != Stack::Braid {
+            if !stack.is_braid() {
                 return Err(PerfError::Protocol(format!(
                     "--scheduler {name}: only --stack braid takes a scheduler (the kernel's is net.mptcp.scheduler)"
                 )));
@@ -171,7 +171,7 @@ impl BraidArgs {
             braid_scheduler(name)?;
         }
         match (&self.cc, stack) {
-            (Some(name), Stack::Braid) => braid_cc(name).map(|_| ()),
+            (Some(name), s) if s.is_braid() => braid_cc(name).map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -278,7 +278,7 @@ async fn server(a: ServerArgs) -> Result<(), PerfError> {
 
 async fn client(a: ClientArgs) -> Result<(), PerfError> {
     a.braid.check(a.stack)?;
-    if a.local.len() > 1 && a.stack != Stack::Braid {
+    if a.local.len() > 1 && !a.stack.is_braid() {
         if a.stack == Stack::Tcp {
             return Err(PerfError::Protocol(format!(
                 "--stack tcp has one subflow but {} --local addresses were given",

@@ -64,8 +64,13 @@ pub enum Stack {
     Kernel,
     /// Plain TCP.
     Tcp,
-    /// Braid's userspace MPTCP.
+    /// Braid's userspace MPTCP over a TUN device (root).
     Braid,
+    /// Braid's userspace MPTCP with every packet in a UDP datagram
+    /// (docs/udp-encapsulation.md): no root, both ends Braid.
+    #[value(name = "braid-udp")]
+    #[serde(rename = "braid-udp")]
+    BraidUdp,
 }
 
 /// A byte stream the workload runs over.
@@ -204,7 +209,13 @@ impl Stack {
             Stack::Kernel => "kernel",
             Stack::Tcp => "tcp",
             Stack::Braid => "braid",
+            Stack::BraidUdp => "braid-udp",
         }
+    }
+
+    /// Braid's own stack, over TUN or UDP.
+    pub fn is_braid(self) -> bool {
+        matches!(self, Stack::Braid | Stack::BraidUdp)
     }
 
     /// Opens a connection to `remote`. `locals` are the local addresses:
@@ -217,7 +228,7 @@ impl Stack {
         locals: &[SocketAddr],
         braid: &BraidOptions,
     ) -> Result<Connection, PerfError> {
-        if self == Stack::Braid {
+        if self.is_braid() {
             let mut addresses: Vec<IpAddr> = locals.iter().map(SocketAddr::ip).collect();
             addresses.extend(&braid.addresses);
             if !addresses.iter().any(|a| a.is_ipv4() == remote.is_ipv4()) {
@@ -238,7 +249,11 @@ impl Stack {
                 .filter(|&(i, a)| Some(i) != first && a.is_ipv4() == remote.is_ipv4())
                 .map(|(_, a)| *a)
                 .collect();
-            let stack = braid_stack(braid, &addresses, &extra, &[])?;
+            let udp = UdpPorts {
+                server: false,
+                port: remote.port(),
+            };
+            let stack = braid_stack(self, braid, &addresses, &extra, &[], udp)?;
             let stream = braid::Stream::connect(&stack, remote)
                 .await
                 .map_err(|source| PerfError::Connect {
@@ -279,7 +294,7 @@ impl Stack {
         addr: SocketAddr,
         braid: &BraidOptions,
     ) -> Result<PerfListener, PerfError> {
-        if self == Stack::Braid {
+        if self.is_braid() {
             let mut addresses = Vec::new();
             if !addr.ip().is_unspecified() {
                 addresses.push(addr.ip());
@@ -304,7 +319,11 @@ impl Stack {
                 .filter(|&&a| a != addr.ip())
                 .map(|&a| SocketAddr::new(a, addr.port()))
                 .collect();
-            let stack = braid_stack(braid, &addresses, &[], &announce)?;
+            let udp = UdpPorts {
+                server: true,
+                port: addr.port(),
+            };
+            let stack = braid_stack(self, braid, &addresses, &[], &announce, udp)?;
             let listener = braid::Listener::bind(&stack, addr)
                 .map_err(|source| PerfError::Bind { addr, source })?;
             return Ok(PerfListener {
@@ -337,7 +356,7 @@ impl Stack {
         let domain = Domain::for_address(addr);
         match self {
             // `connect` and `listen` handle the braid stack before this.
-            Stack::Braid => Err(PerfError::Protocol(
+            Stack::Braid | Stack::BraidUdp => Err(PerfError::Protocol(
                 "the braid stack has no kernel socket".into(),
             )),
             Stack::Tcp => Socket::new(domain, Type::STREAM, Some(Protocol::TCP))
@@ -527,20 +546,30 @@ impl Probe for SocketProbe {
     }
 }
 
-/// Opens the TUN device and starts a Braid stack owning `addresses` on it;
-/// its MPTCP connections open extra subflows from `subflows_from` and
-/// announce `announce`.
+/// The UDP ports of `--stack braid-udp`.
+#[derive(Debug, Clone, Copy)]
+struct UdpPorts {
+    /// The listening side (binds `port`) or the connecting one (sends to
+    /// `port`).
+    server: bool,
+    port: u16,
+}
+
+/// Starts a Braid stack owning `addresses` over its device (`stack`: the
+/// TUN device, or UDP sockets on those addresses); its MPTCP connections
+/// open extra subflows from `subflows_from` and announce `announce`.
+///
+/// Over UDP the server binds its sockets to UDP port `udp.port` (its TCP
+/// port's number) on each of its addresses; a client binds ephemeral ports
+/// and sends to the server's addresses at `udp.port`.
 fn braid_stack(
+    stack: Stack,
     opts: &BraidOptions,
     addresses: &[IpAddr],
     subflows_from: &[IpAddr],
     announce: &[SocketAddr],
+    udp: UdpPorts,
 ) -> Result<braid::Stack, PerfError> {
-    let tun = braid::TunDevice::create(&opts.tun, opts.mtu).map_err(|source| PerfError::Tun {
-        name: opts.tun.clone(),
-        not_root: !nix::unistd::geteuid().is_root(),
-        source,
-    })?;
     let mut builder = braid::Stack::builder();
     let mut seen = Vec::new();
     for &a in addresses {
@@ -573,9 +602,24 @@ fn braid_stack(
         .unwrap_or(pm.limits.subflows)
         .max(subflows_from.len() + announce.len());
     builder = builder.config(config);
-    builder
-        .build(tun)
-        .map_err(|e| PerfError::io("start the braid stack", e))
+    let start = |e| PerfError::io("start the braid stack", e);
+    if stack == Stack::BraidUdp {
+        let port = if udp.server { udp.port } else { 0 };
+        let locals: Vec<SocketAddr> = seen.iter().map(|&a| SocketAddr::new(a, port)).collect();
+        let mut dev = braid::UdpDevice::bind(&locals)
+            .map_err(|e| PerfError::io("open the UDP sockets of --stack braid-udp", e))?
+            .outer_mtu(usize::from(opts.mtu));
+        if !udp.server {
+            dev = dev.default_port(udp.port);
+        }
+        return builder.build_udp(dev).map_err(start);
+    }
+    let tun = braid::TunDevice::create(&opts.tun, opts.mtu).map_err(|source| PerfError::Tun {
+        name: opts.tun.clone(),
+        not_root: !nix::unistd::geteuid().is_root(),
+        source,
+    })?;
+    builder.build(tun).map_err(start)
 }
 
 /// Wraps an open Braid stream of a stack set up with `opts`.

@@ -1,8 +1,8 @@
 //! # braid: Multipath TCP in userspace
 //!
 //! The tokio runtime around [`braid_proto`]: a [`Stack`] owns the protocol
-//! endpoint and a [`Device`] (a Linux TUN device, or an in-memory pair for
-//! tests), and a driver task feeds packets and timers to the core and wakes
+//! endpoint and a [`Device`] (a Linux TUN device, UDP sockets, or an
+//! in-memory pair for tests), and a driver task feeds packets and timers to the core and wakes
 //! application tasks. Users get [`Stream`] and [`Listener`], shaped like
 //! tokio's `TcpStream` and `TcpListener`.
 //!
@@ -33,6 +33,37 @@
 //! stream.read_to_end(&mut back).await?;
 //! assert_eq!(back, b"hello braid");
 //! echo.await.unwrap()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Without root: over UDP
+//! When both ends are Braid, a [`UdpDevice`] carries every packet in a UDP
+//! datagram (the format: `docs/udp-encapsulation.md` in the repository):
+//! no TUN, no routes, no privileges. The device binds one UDP socket per
+//! local address (the stack owns those addresses) and is told where the
+//! peer's sockets are; a server learns its clients from their SYNs.
+//! ```
+//! use braid::{Listener, Stack, Stream, UdpDevice};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let server_dev = UdpDevice::bind(&["127.0.0.2:0".parse().unwrap()])?;
+//! let server_udp = server_dev.local_addrs()[0];
+//! let server = Stack::builder().build_udp(server_dev)?;
+//! let client_dev = UdpDevice::bind(&["127.0.0.1:0".parse().unwrap()])?
+//!     .add_peer("127.0.0.2".parse().unwrap(), server_udp);
+//! let client = Stack::builder().build_udp(client_dev)?;
+//!
+//! let listener = Listener::bind(&server, "127.0.0.2:80".parse().unwrap())?;
+//! let mut stream = Stream::connect(&client, "127.0.0.2:80".parse().unwrap()).await?;
+//! let (mut accepted, _) = listener.accept().await?;
+//! stream.write_all(b"no root needed").await?;
+//! let mut buf = [0u8; 14];
+//! accepted.read_exact(&mut buf).await?;
+//! assert_eq!(&buf, b"no root needed");
+//! assert_eq!(server.udp_stats().unwrap().rx_dropped(), 0);
 //! # Ok(())
 //! # }
 //! ```
@@ -91,7 +122,10 @@ pub mod policy {
 }
 #[cfg(target_os = "linux")]
 pub use device::TunDevice;
-pub use device::{Batch, Device, MemoryDevice, MemoryDeviceStats};
+pub use device::{
+    Batch, DEFAULT_OUTER_MTU, Device, MemoryDevice, MemoryDeviceStats, UdpCounters, UdpDevice,
+    UdpDeviceStats,
+};
 pub use listener::Listener;
 pub use stack::{Stack, StackBuilder};
 pub use stream::{MptcpView, OwnedReadHalf, OwnedWriteHalf, PathEvents, StatsHandle, Stream};

@@ -1,6 +1,6 @@
 //! The stack: one endpoint, one device, one driver task.
 
-use crate::device::Device;
+use crate::device::{Device, UdpCounters, UdpDevice, UdpDeviceStats};
 use crate::driver;
 use crate::shared::Shared;
 use crate::tap::Tap;
@@ -24,6 +24,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Stack {
     user: UserRef,
+    udp: Option<Arc<UdpDeviceStats>>,
 }
 
 impl fmt::Debug for Stack {
@@ -100,6 +101,24 @@ impl StackBuilder {
         self
     }
 
+    /// Start the stack over UDP (docs/udp-encapsulation.md): like
+    /// [`StackBuilder::build`], and the device's counters stay reachable
+    /// through [`Stack::udp_stats`]. With no [`StackBuilder::address`],
+    /// the stack owns the device's local addresses.
+    pub fn build_udp(mut self, device: UdpDevice) -> io::Result<Stack> {
+        if self.addresses.is_empty() {
+            for local in device.local_addrs() {
+                if !self.addresses.contains(&local.ip()) {
+                    self.addresses.push(local.ip());
+                }
+            }
+        }
+        let stats = device.stats();
+        let mut stack = self.build(device)?;
+        stack.udp = Some(stats);
+        Ok(stack)
+    }
+
     /// Start the stack on `device`: spawns the driver on the current tokio
     /// runtime (panics outside one, like `tokio::spawn`).
     pub fn build<D: Device>(self, device: D) -> io::Result<Stack> {
@@ -132,7 +151,7 @@ impl StackBuilder {
         let shared = Arc::new(Shared::new(Endpoint::new(config, seed), self.addresses));
         let user = UserRef::new(shared.clone());
         tokio::spawn(driver::run(device, shared, tap));
-        Ok(Stack { user })
+        Ok(Stack { user, udp: None })
     }
 }
 
@@ -204,6 +223,12 @@ impl Stack {
     /// A snapshot of the endpoint's counters (packets, drops, RSTs).
     pub fn counters(&self) -> EndpointCounters {
         *self.user.shared().lock().endpoint.counters()
+    }
+
+    /// The UDP device's counters (datagrams sent, received, dropped and
+    /// why), for a stack made by [`StackBuilder::build_udp`].
+    pub fn udp_stats(&self) -> Option<UdpCounters> {
+        self.udp.as_ref().map(|s| s.snapshot())
     }
 
     /// Connections the endpoint holds, in any state.

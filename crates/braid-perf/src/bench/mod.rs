@@ -57,6 +57,10 @@ pub enum Stacks {
     Kernel,
     /// Both, alternating runs.
     Both,
+    /// Braid over UDP (`braid perf --stack braid-udp`), reported in the
+    /// braid column.
+    #[value(name = "braid-udp")]
+    BraidUdp,
 }
 
 /// `braid lab bench` arguments.
@@ -113,6 +117,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Stacks::Braid => &[Stack::Braid],
         Stacks::Kernel => &[Stack::Kernel],
         Stacks::Both => &[Stack::Kernel, Stack::Braid],
+        Stacks::BraidUdp => &[Stack::BraidUdp],
     };
     let paths: Vec<String> = scenario.paths.iter().map(|p| p.name.clone()).collect();
     let outages = outages(&scenario);
@@ -189,7 +194,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (mut kernel, mut braid) = (None, None);
     for s in summaries.by_ref() {
         match s.stack {
-            Stack::Braid => braid = Some(s),
+            Stack::Braid | Stack::BraidUdp => braid = Some(s),
             _ => kernel = Some(s),
         }
     }
@@ -542,7 +547,7 @@ fn last_line(bytes: &[u8]) -> Option<String> {
 /// `--scheduler` for the braid stack (the kernel's is a sysctl).
 fn braid_scheduler_args(stack: Stack, scheduler: Option<&str>) -> Vec<String> {
     match scheduler {
-        Some(name) if stack == Stack::Braid => vec!["--scheduler".into(), name.into()],
+        Some(name) if stack.is_braid() => vec!["--scheduler".into(), name.into()],
         _ => Vec::new(),
     }
 }
@@ -551,7 +556,7 @@ fn braid_scheduler_args(stack: Stack, scheduler: Option<&str>) -> Vec<String> {
 /// kernel `ip mptcp limits set subflow N`: without it a braid server
 /// accepts its path manager's default of 2 joins, 3 subflows in all.
 fn braid_subflow_limit(scenario: &Scenario, stack: Stack) -> Vec<String> {
-    if stack == Stack::Braid {
+    if stack.is_braid() {
         vec!["--subflow-limit".into(), scenario.paths.len().to_string()]
     } else {
         Vec::new()
@@ -562,7 +567,7 @@ fn braid_subflow_limit(scenario: &Scenario, stack: Stack) -> Vec<String> {
 /// kernel stacks get them as sysctls, see `setup`).
 fn braid_buffers(scenario: &Scenario, stack: Stack) -> Vec<String> {
     let mut args = Vec::new();
-    let Some(w) = scenario.workload.as_ref().filter(|_| stack == Stack::Braid) else {
+    let Some(w) = scenario.workload.as_ref().filter(|_| stack.is_braid()) else {
         return args;
     };
     if let Some(r) = w.rcvbuf_bytes {
@@ -588,9 +593,10 @@ fn listening(lab: &LabGuard, stack: Stack, port: u16) -> anyhow::Result<bool> {
             out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("NO-CARRIER")
         );
     }
+    let proto = if stack == Stack::BraidUdp { "-u" } else { "-t" };
     let out = lab
         .command(Side::Server, "ss")
-        .args(["-H", "-l", "-t", "-n", &format!("sport = :{port}")])
+        .args(["-H", "-l", proto, "-n", &format!("sport = :{port}")])
         .output()
         .context("running ss in the server namespace")?;
     Ok(out.status.success() && !out.stdout.trim_ascii().is_empty())

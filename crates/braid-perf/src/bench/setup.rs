@@ -75,6 +75,16 @@ pub fn prepare(lab: &LabGuard, scenario: &Scenario, stack: Stack) -> anyhow::Res
                 local: vec![port(lab.client_addr(1), 0)],
             })
         }
+        // Over UDP the kernel owns the addresses (the UDP sockets bind
+        // them): the perf server's sockets on 10.1.1.2:5201, the client's
+        // on 10.0.<i>.2, one per path. No TUN, no routes.
+        Stack::BraidUdp => Ok(Endpoints {
+            listen: port(lab.server_addr(1), PORT),
+            connect: port(lab.server_addr(1), PORT),
+            local: (1..=scenario.paths.len())
+                .map(|i| port(lab.client_addr(i), 0))
+                .collect(),
+        }),
         Stack::Tcp => Ok(Endpoints {
             listen: port(Ipv4Addr::UNSPECIFIED, PORT),
             connect: port(lab.server_addr(1), PORT),

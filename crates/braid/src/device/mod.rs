@@ -4,18 +4,22 @@
 //! driver hands it a [`Batch`] to fill on receive and a [`Batch`] to write on
 //! send, and reuses both, so the hot path allocates nothing per packet.
 //!
-//! Implementations: [`TunDevice`] (Linux TUN, the real network) and
-//! [`MemoryDevice`] (an in-process pair for tests, no privileges needed).
+//! Implementations: [`TunDevice`] (Linux TUN, the real network),
+//! [`UdpDevice`] (inner packets in UDP datagrams between two Braid stacks,
+//! no privileges needed) and [`MemoryDevice`] (an in-process pair for
+//! tests).
 
 mod batch;
 mod memory;
 #[cfg(target_os = "linux")]
 mod tun;
+mod udp;
 
 pub use batch::Batch;
 pub use memory::{MemoryDevice, MemoryDeviceStats};
 #[cfg(target_os = "linux")]
 pub use tun::TunDevice;
+pub use udp::{DEFAULT_OUTER_MTU, UdpCounters, UdpDevice, UdpDeviceStats};
 
 use std::future::Future;
 use std::io;
