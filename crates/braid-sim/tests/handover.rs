@@ -478,3 +478,94 @@ fn hundred_flaps_in_a_minute() {
         "{max_listed} subflows listed; {replay}"
     );
 }
+
+/// Keepalive (issue #12): an idle connection over WiFi and LTE; at 10 s
+/// LTE goes dark for good (a carrier NAT dropped its state). With subflow
+/// keepalives (idle 5 s, 3 probes 1 s apart) the client finds the LTE
+/// subflow dead by 10 + 5 + 3 + 1 s and closes it, while the connection
+/// lives on over WiFi (the path manager's re-creation attempts then probe
+/// the path); without, nothing notices in 60 s.
+#[test]
+fn keepalive_finds_an_idle_dead_subflow() {
+    use braid_proto::tcp::{Keepalive, State};
+
+    let test = "keepalive_finds_an_idle_dead_subflow";
+    let seed = seed_from_env(25);
+    let dead_at = Instant::from_secs(10);
+    let run = |keepalive: Option<Keepalive>| {
+        let mut client = client_config();
+        client.tcp.keepalive = keepalive;
+        let mut server_config = config();
+        server_config.tcp.keepalive = keepalive;
+        let mut sim = Sim::new(seed);
+        let tx = sim.add_host(
+            EndpointHost::new(Endpoint::with_seed(client, seed * 2), App::Idle)
+                .route(ip(WIFI), 0)
+                .route(ip(LTE), 1),
+        );
+        let rx = sim.add_host(
+            EndpointHost::new(
+                Endpoint::with_seed(server_config, seed * 2 + 1),
+                App::receiver(server(), payload(seed, 1)),
+            )
+            .route_to(ip(WIFI), 0)
+            .route_to(ip(LTE), 1),
+        );
+        sim.connect_symmetric((tx, 0), (rx, 0), wifi()).unwrap();
+        sim.connect_symmetric(
+            (tx, 1),
+            (rx, 1),
+            lte().blackout(dead_at, Instant::from_secs(10_000)),
+        )
+        .unwrap();
+        let h = sim
+            .host_mut(tx)
+            .endpoint
+            .connect(Instant::ZERO, SocketAddr::new(ip(WIFI), 0), server())
+            .expect("connect");
+        // When the client first listed its established LTE subflow as
+        // closed (the endpoint's own view, sampled every 100 ms).
+        let mut closed_at = None;
+        let mut t = Instant::ZERO;
+        while t < Instant::from_secs(60) {
+            t += Duration::from_millis(100);
+            sim.run_until(t)
+                .unwrap_or_else(|e| panic!("{e}; seed {seed}, {test}"));
+            let subflows = sim.host(tx).endpoint.subflows(h).unwrap_or_default();
+            let dead = subflows.iter().any(|f| {
+                f.local.ip() == ip(LTE) && f.established && f.stats.state == State::Closed
+            });
+            if dead && closed_at.is_none() {
+                closed_at = Some(t);
+            }
+        }
+        let alive = sim
+            .host(tx)
+            .endpoint
+            .state(h)
+            .is_ok_and(|s| s.is_synchronized());
+        (closed_at, alive)
+    };
+    let (closed, alive) = run(Some(Keepalive {
+        idle: Duration::from_secs(5),
+        interval: Duration::from_secs(1),
+        probes: 3,
+    }));
+    let (plain, plain_alive) = run(None);
+    println!(
+        "idle connection, LTE dead at 10 s: seed {seed}: with keepalive the LTE subflow closed at {closed:?}; \
+         without, {plain:?} in 60 s"
+    );
+    let at = closed.unwrap_or_else(|| panic!("never noticed; seed {seed}"));
+    assert!(at > dead_at, "closed before LTE died; seed {seed}");
+    assert!(
+        at <= dead_at + Duration::from_secs(9),
+        "noticed at {at:?}; seed {seed}"
+    );
+    assert!(alive, "the connection lives on over WiFi; seed {seed}");
+    assert!(plain_alive);
+    assert!(
+        plain.is_none(),
+        "without keepalive nothing probes; seed {seed}"
+    );
+}
