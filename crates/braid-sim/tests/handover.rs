@@ -569,3 +569,70 @@ fn keepalive_finds_an_idle_dead_subflow() {
         "without keepalive nothing probes; seed {seed}"
     );
 }
+
+/// Handover mode (issue #12): LTE joins as a backup subflow
+/// (`PmConfig::backup_addrs`, Linux's `backup` endpoint flag) and waits;
+/// WiFi carries the data. WiFi goes dark 3-11 s with interface events:
+/// LTE takes over, the application's longest wait is bounded, WiFi carries
+/// data again soon after it returns, and the traffic moves back to it.
+#[test]
+fn handover_mode_uses_the_backup_only_while_wifi_is_down() {
+    let test = "handover_mode_uses_the_backup_only_while_wifi_is_down";
+    let seed = seed_from_env(26);
+    let (dark, back) = (Instant::from_secs(3), Instant::from_secs(11));
+    let mut client = client_config();
+    client.conn.pm.backup_addrs = vec![ip(LTE)];
+    let mut w = world(seed, 40 * MIB, [wifi().blackout(dark, back), lte()], client);
+    let tx = w.tx;
+    let (mut down_sent, mut up_sent) = (false, false);
+    let mut lte_rtt = None;
+    w.run(Instant::from_secs(60), test, |w, _| {
+        let now = w.sim.now();
+        if !down_sent && now >= dark {
+            down_sent = true;
+            lte_rtt = Some(sender_view(w).1);
+            w.sim.host_mut(tx).endpoint.local_addr_down(now, ip(WIFI));
+        }
+        if !up_sent && now >= back {
+            up_sent = true;
+            w.sim.host_mut(tx).endpoint.local_addr_up(now, ip(WIFI));
+        }
+    });
+    let replay = w.replay(test);
+    let at = |t: Instant| {
+        w.timeline
+            .iter()
+            .take_while(|s| s.0 <= t)
+            .last()
+            .map_or((0, 0), |s| (s.1, s.2))
+    };
+    let (wifi_before, lte_before) = at(dark);
+    let (_, lte_back) = at(back + Duration::from_secs(1));
+    let (_, lte_end) = w.per_path();
+    let stall = w.longest_stall(dark, back);
+    let resumed = w.wifi_resumed(back).expect("WiFi never carried data again");
+    let lte_rtt = lte_rtt.expect("ran past WiFi's death");
+    println!(
+        "handover mode: seed {seed}: before WiFi died LTE carried {lte_before} bytes (WiFi {wifi_before}); \
+         longest stall when it died {:.0} ms (LTE srtt {:.0} ms); WiFi back {:.0} ms after its return; \
+         LTE carried {} bytes from 1 s after the return to the end",
+        stall.as_secs_f64() * 1e3,
+        lte_rtt.as_secs_f64() * 1e3,
+        (resumed - back).as_secs_f64() * 1e3,
+        lte_end - lte_back,
+    );
+    w.print("handover");
+    assert!(
+        lte_before * 100 < wifi_before,
+        "the backup carried {lte_before} of {wifi_before} bytes while WiFi worked; {replay}"
+    );
+    assert!(
+        resumed - back <= Duration::from_millis(40) * 2 + Duration::from_millis(200) + STEP,
+        "WiFi back after {:?}; {replay}",
+        resumed - back
+    );
+    assert!(
+        (lte_end - lte_back) * 20 < w.per_path().0 - at(back).0,
+        "traffic moved back to WiFi; {replay}"
+    );
+}

@@ -65,7 +65,7 @@ impl FullMesh {
                 out.push(PmAction::OpenSubflow {
                     local: SocketAddr::new(ip, 0),
                     remote,
-                    backup: false,
+                    backup: self.config.backup_addrs.contains(&ip),
                 });
             }
         }

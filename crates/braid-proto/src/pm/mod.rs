@@ -55,6 +55,12 @@ pub struct PmConfig {
     /// Extra addresses to announce with ADD_ADDR (Linux `signal`
     /// endpoints); address IDs are 1, 2, ... in this order.
     pub announce: Vec<SocketAddr>,
+    /// Local addresses whose subflows join as backup (Linux `backup`
+    /// endpoints): they carry data only while no regular subflow can.
+    /// With the regular path's interface events this is handover as
+    /// phones do it: the backup is ready, used while the primary is
+    /// down, and left when it returns.
+    pub backup_addrs: Vec<IpAddr>,
 }
 
 /// What the connection is, for the path manager.
