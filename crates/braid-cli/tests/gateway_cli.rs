@@ -95,16 +95,7 @@ const PER_CONN: usize = 16 * 1024;
 fn thousand_concurrent_connections_kernel_gateway() {
     // Two descriptors per connection in the gateway, two here.
     let want_fds = 4 * CONNS as u64 + 256;
-    let (soft, hard) =
-        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-    if soft < want_fds {
-        nix::sys::resource::setrlimit(
-            nix::sys::resource::Resource::RLIMIT_NOFILE,
-            want_fds.min(hard),
-            hard,
-        )
-        .expect("raise RLIMIT_NOFILE");
-    }
+    braid_testkit::raise_nofile(want_fds);
     let mptcp = socket2::Socket::new(
         socket2::Domain::IPV4,
         socket2::Type::STREAM,

@@ -923,16 +923,7 @@ fn thousand_connections_braid_gateway() {
         return;
     }
     let want_fds = 4 * CONNS as u64 + 256;
-    let (soft, hard) =
-        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-    if soft < want_fds {
-        nix::sys::resource::setrlimit(
-            nix::sys::resource::Resource::RLIMIT_NOFILE,
-            want_fds.min(hard),
-            hard,
-        )
-        .expect("raise RLIMIT_NOFILE");
-    }
+    braid_testkit::raise_nofile(want_fds);
     let scenario = Scenario::parse(TWO_PATHS, Path::new(".")).expect("scenario");
     let lab = Lab::up(&scenario).expect("lab up");
     let net = Internet::up(&lab);

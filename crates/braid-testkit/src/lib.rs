@@ -57,6 +57,20 @@ pub fn ready<R: Display>(missing: Option<R>) -> bool {
     }
 }
 
+/// Raise this process's soft limit on open descriptors to at least `want`
+/// (up to the hard limit), for tests that hold thousands of sockets;
+/// children started afterwards inherit it.
+///
+/// # Panics
+/// If the limit cannot be read or set.
+pub fn raise_nofile(want: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("read RLIMIT_NOFILE");
+    if soft < want {
+        setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard).expect("raise RLIMIT_NOFILE");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -405,8 +405,6 @@ pub struct Connection {
     /// 4-tuples of subflows forgotten by `prune_closed`, for the endpoint
     /// to stop routing ([`Connection::take_forgotten_tuples`]).
     forgotten: Vec<(SocketAddr, SocketAddr)>,
-    /// Data-level bytes (sent, received) of forgotten subflows.
-    forgotten_data: (u64, u64),
 }
 
 /// Closed subflows kept for reports beyond the initial one; older ones are
@@ -474,7 +472,6 @@ impl Connection {
             pending_opens: Vec::new(),
             retries: Vec::new(),
             forgotten: Vec::new(),
-            forgotten_data: (0, 0),
             config,
         }
     }
@@ -605,7 +602,7 @@ impl Connection {
     }
 
     /// Every subflow, open or closed (of the closed ones, the initial
-    /// subflow and the last eight: see [`Connection::forgotten_data`]).
+    /// subflow and the last eight: see `KEEP_CLOSED`).
     pub fn subflows(&self) -> Vec<SubflowInfo> {
         self.subflows
             .iter()
@@ -771,9 +768,6 @@ impl Connection {
         };
         for &i in closed[..extra].iter().rev() {
             let s = self.subflows.remove(i);
-            let (sent, received) = s.data_counts();
-            self.forgotten_data.0 += sent;
-            self.forgotten_data.1 += received;
             self.forgotten.push((s.tcp.local(), s.tcp.remote()));
         }
         self.rr = 0;
@@ -783,12 +777,6 @@ impl Connection {
     /// endpoint stops routing them to this connection.
     pub fn take_forgotten_tuples(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
         core::mem::take(&mut self.forgotten)
-    }
-
-    /// Data-level bytes (sent, received) of the subflows no longer listed
-    /// by [`Connection::subflows`] (see [`KEEP_CLOSED`]).
-    pub fn forgotten_data(&self) -> (u64, u64) {
-        self.forgotten_data
     }
 
     /// Every (local, remote) pair a subflow still listed used.
