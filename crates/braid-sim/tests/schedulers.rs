@@ -101,7 +101,7 @@ fn upload_with(test: &str, config: EndpointConfig, links: [LinkConfig; 2], size:
 /// Path 0 blacks out for good 1 s in; with redundant scheduling its copy
 /// of every byte also went over path 1, so the application sees no gap
 /// beyond about one RTT of path 1 (40 ms), where min-RTT waits for a
-/// retransmission timeout and a reinjection.
+/// probe timeout and a reinjection.
 #[test]
 fn redundant_rides_through_a_blackout() {
     let test = "redundant_rides_through_a_blackout";
@@ -119,7 +119,8 @@ fn redundant_rides_through_a_blackout() {
     );
     assert!(red.per_subflow.iter().all(|&b| b > 0), "{red:?}");
     // The comparison that makes the assertion mean something: min-RTT on
-    // the same paths stalls for at least a retransmission timeout.
+    // the same paths stalls until a probe timeout (about two RTTs of path
+    // 0) has moved the lost data to path 1.
     let min = upload(test, SchedulerKind::MinRtt, links(), None, 6 * MIB);
     assert!(
         min.longest_gap > Duration::from_millis(150),

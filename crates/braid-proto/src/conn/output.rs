@@ -479,10 +479,24 @@ impl Connection {
 
     /// Queue for reinjection everything subflow `i` carries that the
     /// peer has not DATA_ACKed.
+    /// A chunk that a working subflow also carries (a duplicating
+    /// scheduler's copy) needs no third copy.
     fn reinject(&mut self, i: usize) {
+        let subflows = &self.subflows;
+        let elsewhere: Vec<Dsn> = subflows[i]
+            .chunks()
+            .filter(|c| !c.reinjected)
+            .map(|c| c.dsn)
+            .filter(|&dsn| {
+                subflows
+                    .iter()
+                    .enumerate()
+                    .any(|(j, s)| j != i && s.usable() && !s.is_stalled() && s.carries_unacked(dsn))
+            })
+            .collect();
         let send = &mut self.send;
         self.subflows[i].reinject_chunks(
-            |c| !c.reinjected,
+            |c| !c.reinjected && !elsewhere.contains(&c.dsn),
             |c| {
                 send.queue_reinject(c.dsn, c.len);
             },

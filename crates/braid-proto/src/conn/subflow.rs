@@ -117,6 +117,7 @@ struct SubflowMp {
     remove: Option<ArrayVec<u8, 37>>,
     stalled: bool,
     last_rto_count: u64,
+    last_tail_loss_probes: u64,
     last_bytes_acked: u64,
     /// Data-level bytes scheduled on / delivered from this subflow.
     data_sent: u64,
@@ -158,6 +159,7 @@ impl SubflowMp {
             remove: None,
             stalled: false,
             last_rto_count: 0,
+            last_tail_loss_probes: 0,
             last_bytes_acked: 0,
             data_sent: 0,
             data_received: 0,
@@ -431,6 +433,11 @@ impl Subflow {
         self.mp.tx_chunks.iter().any(pred)
     }
 
+    /// The chunks still held (not yet acknowledged), oldest first.
+    pub fn chunks(&self) -> impl Iterator<Item = &TxChunk> {
+        self.mp.tx_chunks.iter()
+    }
+
     /// Whether data-level byte `dsn` was written here and TCP has not yet
     /// had it acknowledged (it may still arrive through this subflow).
     pub fn carries_unacked(&self, dsn: Dsn) -> bool {
@@ -526,9 +533,15 @@ impl Subflow {
 
     // ---- Failures ----
 
-    /// Detect a stall: a retransmission timeout of an established subflow
-    /// since the last call makes it stalled (the scheduler avoids it);
-    /// newly acknowledged bytes clear that. Returns whether an RTO fired.
+    /// Detect a stall: a tail loss probe's timeout (no acknowledgment for
+    /// about two smoothed RTTs while data is in flight, RFC 8985 section
+    /// 7.3) or a retransmission timeout of an established subflow since
+    /// the last call makes it stalled (the scheduler avoids it); newly
+    /// acknowledged bytes clear that. Returns whether either fired: the
+    /// connection then sends the subflow's unacknowledged data again on
+    /// another. Waiting for the RTO instead (at least 200 ms, and about
+    /// four RTTs on a path with a standing queue) is what made a dead
+    /// path's data wait longest.
     pub fn detect_stall(&mut self) -> bool {
         let stats = self.tcp.stats();
         let mp = &mut self.mp;
@@ -536,12 +549,13 @@ impl Subflow {
             mp.last_bytes_acked = stats.bytes_acked;
             mp.stalled = false;
         }
-        if stats.rto_count > mp.last_rto_count {
-            mp.last_rto_count = stats.rto_count;
-            if mp.established && self.tcp.state().is_synchronized() {
-                mp.stalled = true;
-                return true;
-            }
+        let fired = stats.rto_count > mp.last_rto_count
+            || stats.tail_loss_probes > mp.last_tail_loss_probes;
+        mp.last_rto_count = stats.rto_count;
+        mp.last_tail_loss_probes = stats.tail_loss_probes;
+        if fired && mp.established && self.tcp.state().is_synchronized() {
+            mp.stalled = true;
+            return true;
         }
         false
     }

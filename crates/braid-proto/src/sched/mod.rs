@@ -380,6 +380,7 @@ pub(crate) mod tests {
                 min_rtt: None,
                 latest_rtt: None,
                 rto: Duration::from_millis(200),
+                tail_loss_probes: 0,
                 mss: 1400,
                 snd_wnd: 65535,
                 send_buffer_free: 65535,

@@ -137,6 +137,9 @@ pub struct SubflowStats {
     pub retransmitted_segments: u64,
     /// Retransmission timeouts.
     pub rto_count: u64,
+    /// Tail loss probe timeouts (RFC 8985 section 7.3: no acknowledgment
+    /// for a PTO, about two smoothed RTTs, while data was in flight).
+    pub tail_loss_probes: u64,
     /// Keepalive probes sent.
     pub keepalive_probes: u64,
     /// Payload bytes sent (including retransmissions).

@@ -188,6 +188,7 @@ impl TcpSocket {
             self.pto_armed = false;
             if self.state.is_synchronized() && !self.scoreboard.is_empty() {
                 self.tlp_pending = true;
+                self.counters.tail_loss_probes += 1;
                 self.arm_rto(now);
                 return;
             }
