@@ -140,7 +140,7 @@ fn bad_scheduler_is_one_line_naming_the_choices() {
                 "--scheduler",
                 "fastest",
             ],
-            "unknown scheduler \"fastest\" (choices: minrtt, roundrobin, redundant, ecf, blest)",
+            "unknown scheduler \"fastest\" (choices: minrtt, roundrobin, redundant, ecf, blest, interactive)",
         ),
         (
             &["--stack", "kernel", "--scheduler", "ecf"],

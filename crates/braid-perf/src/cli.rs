@@ -132,7 +132,7 @@ struct BraidArgs {
     #[arg(long, value_name = "NAME")]
     cc: Option<String>,
     /// Packet scheduler of the braid stack: minrtt (default), roundrobin,
-    /// redundant, ecf or blest. The kernel's is its net.mptcp.scheduler
+    /// redundant, ecf, blest or interactive. The kernel's is its net.mptcp.scheduler
     /// sysctl (reported, not set).
     #[arg(long, value_name = "NAME")]
     scheduler: Option<String>,

@@ -84,6 +84,14 @@ pub struct BulkSender {
     pub closing: bool,
     /// Why `connect` failed, if it did.
     pub connect_error: Option<String>,
+    /// A paced application (a call, a game): write at most this many
+    /// bytes, then wait this long before writing again, from the
+    /// handshake on (see [`App::write_paced`]).
+    pub write_pace: Option<(usize, Duration)>,
+    /// A paced sender's writes: (time, total bytes written) after each
+    /// (to match with the receiver's `progress` for per-byte delays).
+    pub written_at: Vec<(Instant, u64)>,
+    next_write: Instant,
     listening: bool,
 }
 
@@ -166,6 +174,9 @@ impl App {
             closed: None,
             closing: false,
             connect_error: None,
+            write_pace: None,
+            written_at: Vec::new(),
+            next_write: Instant::ZERO,
             listening: false,
         })
     }
@@ -221,6 +232,16 @@ impl App {
     pub fn read_paced(mut self, chunk: usize, every: Duration) -> App {
         if let App::Receiver(r) = &mut self {
             r.read_pace = Some((chunk, every));
+        }
+        self
+    }
+
+    /// A sender writes at most `chunk` bytes every `every`, starting when
+    /// the connection is established (a constant-rate stream); other apps
+    /// are unchanged.
+    pub fn write_paced(mut self, chunk: usize, every: Duration) -> App {
+        if let App::Sender(s) = &mut self {
+            s.write_pace = Some((chunk, every));
         }
         self
     }
@@ -408,11 +429,29 @@ impl Application for App {
                 if let Some(h) = s.conn
                     && s.closed.is_none()
                 {
-                    while s.written < s.data.len() {
-                        match ep.write(h, &s.data[s.written..]) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => s.written += n,
+                    let mut budget = match (s.write_pace, s.connected_at) {
+                        (None, _) => usize::MAX,
+                        (Some(_), None) => 0,
+                        (Some(_), Some(_)) if now < s.next_write => 0,
+                        (Some((chunk, every)), Some(at)) => {
+                            s.next_write = s.next_write.max(at) + every;
+                            chunk
                         }
+                    };
+                    while s.written < s.data.len() && budget > 0 {
+                        let end = s.data.len().min(s.written.saturating_add(budget));
+                        match ep.write(h, &s.data[s.written..end]) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                s.written += n;
+                                budget -= n;
+                            }
+                        }
+                    }
+                    if s.write_pace.is_some()
+                        && s.written_at.last().is_none_or(|w| w.1 < s.written as u64)
+                    {
+                        s.written_at.push((now, s.written as u64));
                     }
                     if s.written == s.data.len() && !s.closing {
                         s.closing = true;
@@ -498,6 +537,15 @@ impl Application for App {
                 connect_error: None,
                 ..
             }) => Some(*start),
+            // A paced writer wakes to write again.
+            App::Sender(s)
+                if s.write_pace.is_some()
+                    && s.connected_at.is_some()
+                    && s.closed.is_none()
+                    && s.written < s.data.len() =>
+            {
+                Some(s.next_write)
+            }
             // A paced reader wakes to read again.
             App::Receiver(r) if r.read_pace.is_some() && r.conn.is_some() && r.eof_at.is_none() => {
                 Some(r.next_read)

@@ -10,10 +10,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use braid_proto::conn::Mode;
 use braid_proto::endpoint::{Endpoint, EndpointConfig};
 use braid_proto::time::{Duration, Instant};
 use braid_sim::stack::{App, EndpointHost, payload};
-use braid_sim::{HostId, LinkConfig, LinkId, QueueLimit, Sim, seed_from_env};
+use braid_sim::{Dir, HostId, LinkConfig, LinkId, QueueLimit, Sim, seed_from_env};
 
 const MIB: usize = 1024 * 1024;
 const WIFI: &str = "10.0.1.1";
@@ -74,16 +75,37 @@ struct World {
 }
 
 fn world(seed: u64, size: usize, links: [LinkConfig; 2], client: EndpointConfig) -> World {
+    world_paced(seed, size, links, client, None)
+}
+
+/// [`world`] whose sender writes `pace` (bytes, every) instead of as fast
+/// as it can.
+fn world_paced(
+    seed: u64,
+    size: usize,
+    links: [LinkConfig; 2],
+    client: EndpointConfig,
+    pace: Option<(usize, Duration)>,
+) -> World {
     let data = payload(seed, size);
     let mut sim = Sim::new(seed);
     let tx = EndpointHost::new(
         Endpoint::with_seed(client, seed.wrapping_mul(2)),
-        App::sender(
-            Instant::ZERO,
-            SocketAddr::new(ip(WIFI), 0),
-            server(),
-            data.clone(),
-        ),
+        match pace {
+            Some((chunk, every)) => App::sender(
+                Instant::ZERO,
+                SocketAddr::new(ip(WIFI), 0),
+                server(),
+                data.clone(),
+            )
+            .write_paced(chunk, every),
+            None => App::sender(
+                Instant::ZERO,
+                SocketAddr::new(ip(WIFI), 0),
+                server(),
+                data.clone(),
+            ),
+        },
     )
     .route(ip(WIFI), 0)
     .route(ip(LTE), 1);
@@ -591,11 +613,27 @@ fn keepalive_finds_an_idle_dead_subflow() {
 /// data again soon after it returns, and the traffic moves back to it.
 #[test]
 fn handover_mode_uses_the_backup_only_while_wifi_is_down() {
-    let test = "handover_mode_uses_the_backup_only_while_wifi_is_down";
-    let seed = seed_from_env(26);
-    let (dark, back) = (Instant::from_secs(3), Instant::from_secs(11));
     let mut client = client_config();
     client.conn.pm.backup_addrs = vec![ip(LTE)];
+    handover_story(
+        "handover_mode_uses_the_backup_only_while_wifi_is_down",
+        client,
+    );
+}
+
+/// The same story with no backup address configured: the connection's
+/// mode (`Mode::Handover`) makes every subflow off the initial subflow's
+/// path a backup.
+#[test]
+fn handover_mode_by_name() {
+    let mut client = client_config();
+    client.conn.mode = Mode::Handover;
+    handover_story("handover_mode_by_name", client);
+}
+
+fn handover_story(test: &str, client: EndpointConfig) {
+    let seed = seed_from_env(26);
+    let (dark, back) = (Instant::from_secs(3), Instant::from_secs(11));
     let mut w = world(seed, 40 * MIB, [wifi().blackout(dark, back), lte()], client);
     let tx = w.tx;
     let (mut down_sent, mut up_sent) = (false, false);
@@ -655,5 +693,107 @@ fn handover_mode_uses_the_backup_only_while_wifi_is_down() {
     assert!(
         (lte_end - lte_back) * 20 < w.per_path().0 - at(back).0,
         "traffic moved back to WiFi; {replay}"
+    );
+}
+
+/// What a call saw: the worst and the 99th-percentile delay from a byte's
+/// write to its read while WiFi faded and died, and the bytes each path
+/// carried before the fade.
+#[derive(Debug)]
+struct Call {
+    worst: Duration,
+    p99: Duration,
+    wifi_before: u64,
+    lte_before: u64,
+}
+
+/// A call from the phone: 10 KB every 20 ms (4 Mbit/s) for 14 s. WiFi
+/// fades at 3 s (5 % loss each way) and is dark from 6 s to 9 s; no OS
+/// event tells the phone.
+fn call(test: &str, seed: u64, mode: Mode) -> Call {
+    let (fade, dark, back) = (
+        Instant::from_secs(3),
+        Instant::from_secs(6),
+        Instant::from_secs(9),
+    );
+    let mut client = client_config();
+    client.conn.mode = mode;
+    let pace = (10_000, Duration::from_millis(20));
+    let mut w = world_paced(seed, 7_000_000, [wifi(), lte()], client, Some(pace));
+    let wifi_link = w.links[0];
+    let mut faded = false;
+    w.run(Instant::from_secs(60), test, |w, _| {
+        if !faded && w.sim.now() >= fade {
+            faded = true;
+            let fading = wifi().loss(0.05).blackout(dark, back);
+            for dir in [Dir::AtoB, Dir::BtoA] {
+                w.sim.set_link_config(wifi_link, dir, fading.clone());
+            }
+        }
+    });
+    let sender = w.sim.host(w.tx).app.sender_state().expect("sender");
+    let receiver = w.sim.host(w.rx).app.receiver_state().expect("receiver");
+    // Each read's last byte against the time it was written.
+    let mut delays: Vec<Duration> = receiver
+        .progress
+        .iter()
+        .filter(|(t, _)| *t >= fade)
+        .filter_map(|&(t, total)| {
+            let written = sender.written_at.iter().find(|w| w.1 >= total)?.0;
+            Some(t - written)
+        })
+        .collect();
+    delays.sort();
+    let at = |t: Instant| {
+        w.timeline
+            .iter()
+            .take_while(|s| s.0 <= t)
+            .last()
+            .map_or((0, 0), |s| (s.1, s.2))
+    };
+    let (wifi_before, lte_before) = at(fade);
+    Call {
+        worst: *delays.last().expect("bytes read after the fade"),
+        p99: delays[delays.len() * 99 / 100],
+        wifi_before,
+        lte_before,
+    }
+}
+
+/// Interactive mode (issue #12): while WiFi is healthy the call uses it
+/// alone; while it fades and dies every byte also goes over LTE, so no
+/// byte waits for WiFi's repairs: the worst delay stays near LTE's own.
+#[test]
+fn interactive_mode_rides_through_a_fading_wifi() {
+    let test = "interactive_mode_rides_through_a_fading_wifi";
+    let seed = seed_from_env(27);
+    let agg = call(test, seed, Mode::Aggregate);
+    let int = call(test, seed, Mode::Interactive);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "a call over fading WiFi: seed {seed}: worst delay aggregate {:.0} ms, interactive {:.0} ms; \
+         99th percentile {:.0} / {:.0} ms; before the fade interactive sent {} bytes over WiFi, {} over LTE",
+        ms(agg.worst),
+        ms(int.worst),
+        ms(agg.p99),
+        ms(int.p99),
+        int.wifi_before,
+        int.lte_before,
+    );
+    assert!(
+        int.lte_before * 100 < int.wifi_before,
+        "interactive duplicated while WiFi was healthy: {int:?}; seed {seed}"
+    );
+    // LTE's one-way delay (30 ms) plus a round trip of it (61 ms) and
+    // queueing: a byte waits for no WiFi repair. Aggregate mode (min-RTT)
+    // waits for WiFi's losses and its death to be noticed: 323 ms with
+    // seed 27, 65-323 ms over seeds 1-12 (interactive 70-85 ms).
+    assert!(
+        int.worst <= Duration::from_millis(100),
+        "interactive {int:?} (aggregate {agg:?}); seed {seed}"
+    );
+    assert!(
+        int.worst <= agg.worst + Duration::from_millis(10),
+        "interactive {int:?} against aggregate {agg:?}; seed {seed}"
     );
 }

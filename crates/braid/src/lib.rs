@@ -99,6 +99,7 @@ mod tap;
 
 pub mod pcap;
 pub use braid_proto as proto;
+pub use braid_proto::conn::Mode;
 pub use braid_proto::endpoint::MptcpEvent;
 pub use braid_proto::id::SubflowId;
 

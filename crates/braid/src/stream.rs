@@ -240,6 +240,15 @@ impl Stream {
         self.conn.path_call(|ep, h, _| ep.set_backup(h, id, backup))
     }
 
+    /// Change the connection's [`crate::Mode`] (aggregate, handover or
+    /// interactive) from now on: the scheduler and, into or out of
+    /// handover, the backup flag of every subflow off the primary path
+    /// (the peer hears MP_PRIO). A connection starts in the mode of its
+    /// `ConnOptions::mode`, else the stack's `EndpointConfig::conn.mode`.
+    pub fn set_mode(&self, mode: crate::Mode) -> io::Result<()> {
+        self.conn.path_call(|ep, h, _| ep.set_mode(h, mode))
+    }
+
     /// Use this built-in scheduler for the connection from now on.
     pub fn set_scheduler(&self, kind: SchedulerKind) -> io::Result<()> {
         self.conn.path_call(|ep, h, _| ep.set_scheduler(h, kind))

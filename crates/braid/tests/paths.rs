@@ -1,11 +1,13 @@
 //! Steering paths through `braid`'s public API (issue #12): an address
 //! added and removed at runtime, a subflow marked backup (the peer sees
 //! the MP_PRIO), a backup subflow opened on request, and every path event
-//! received in order on both sides, while bytes flow intact. Two stacks
-//! over an in-memory link (no root).
+//! received in order on both sides, while bytes flow intact; modes asked
+//! per connection and changed at runtime. Two stacks over an in-memory
+//! link (no root).
 
+use braid::policy::ConnOptions;
 use braid::proto::endpoint::EndpointConfig;
-use braid::{Listener, MemoryDevice, MptcpEvent, PathEvents, Stack, Stream, SubflowId};
+use braid::{Listener, MemoryDevice, Mode, MptcpEvent, PathEvents, Stack, Stream, SubflowId};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,23 +29,31 @@ async fn next(events: &mut PathEvents) -> MptcpEvent {
         .expect("the connection is open")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn addresses_backup_and_events_at_runtime() {
+/// A client stack owning `client` addresses (the path manager opens a
+/// subflow from each after the first) and a server stack, over an in-memory link.
+fn stacks(client: &[&str]) -> (Stack, Stack) {
     let (a, b) = MemoryDevice::pair(1500);
     let mut config = EndpointConfig::default();
     config.conn.pm.limits.subflows = 4;
-    let client = Stack::builder()
-        .address(ip(CLIENT))
-        .config(config.clone())
-        .seed([5; 32])
-        .build(a)
-        .unwrap();
+    let mut client_config = config.clone();
+    client_config.conn.pm.local_addrs = client[1..].iter().map(|c| ip(c)).collect();
+    let mut builder = Stack::builder().config(client_config).seed([5; 32]);
+    for c in client {
+        builder = builder.address(ip(c));
+    }
+    let client = builder.build(a).unwrap();
     let server = Stack::builder()
         .address(SERVER.parse::<SocketAddr>().unwrap().ip())
         .config(config)
         .seed([6; 32])
         .build(b)
         .unwrap();
+    (client, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_backup_and_events_at_runtime() {
+    let (client, server) = stacks(&[CLIENT]);
     let server_addr: SocketAddr = SERVER.parse().unwrap();
     let listener = Listener::bind(&server, server_addr).unwrap();
     let data: Vec<u8> = (0..(8usize << 20))
@@ -145,4 +155,91 @@ async fn addresses_backup_and_events_at_runtime() {
     assert!(got == data, "{} bytes of {} arrived", got.len(), data.len());
     assert_eq!(client_events.lost(), 0);
     println!("server's path events after the removal: {server_saw:?}");
+}
+
+/// The next MP_PRIO the server hears (other events skipped): the backup
+/// flag it carried.
+async fn server_heard_prio(events: &mut PathEvents) -> bool {
+    loop {
+        if let MptcpEvent::PriorityChanged { backup, .. } = next(events).await {
+            return backup;
+        }
+    }
+}
+
+/// Handover asked per connection: the subflow from the second address
+/// joins as backup (flag B in its MP_JOIN, so the server treats it so).
+/// Changed at runtime to aggregate, it becomes regular and the server hears
+/// MP_PRIO; back to handover, backup again; interactive changes the
+/// scheduler. Bytes arrive intact throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modes_per_connection_and_at_runtime() {
+    let (client, server) = stacks(&[CLIENT, SECOND]);
+    let server_addr: SocketAddr = SERVER.parse().unwrap();
+    let listener = Listener::bind(&server, server_addr).unwrap();
+    let accept = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        (s, listener)
+    });
+    let options = ConnOptions {
+        mode: Some(Mode::Handover),
+        ..Default::default()
+    };
+    let mut c = Stream::connect_from(&client, ip(CLIENT), server_addr, &options)
+        .await
+        .unwrap();
+    let (mut s, _listener) = timeout(Duration::from_secs(10), accept)
+        .await
+        .unwrap()
+        .unwrap();
+    let (mut client_events, mut server_events) = (c.path_events(), s.path_events());
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.map(|_| got)
+    });
+    let data: Vec<u8> = (0..(4usize << 20))
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect();
+    c.write_all(&data[..1 << 20]).await.unwrap();
+    let second = loop {
+        if let MptcpEvent::SubflowEstablished { id, local, .. } = next(&mut client_events).await
+            && local.ip() == ip(SECOND)
+        {
+            break id;
+        }
+    };
+    let backup_of = |c: &Stream, id| {
+        let view = c.mptcp().unwrap().unwrap();
+        view.subflows.iter().find(|f| f.id == id).map(|f| f.backup)
+    };
+    assert_eq!(backup_of(&c, second), Some(true), "joined as backup");
+
+    c.set_mode(Mode::Aggregate).unwrap();
+    assert!(
+        !server_heard_prio(&mut server_events).await,
+        "MP_PRIO regular"
+    );
+    assert_eq!(backup_of(&c, second), Some(false));
+    c.write_all(&data[1 << 20..2 << 20]).await.unwrap();
+
+    c.set_mode(Mode::Handover).unwrap();
+    assert!(
+        server_heard_prio(&mut server_events).await,
+        "MP_PRIO backup"
+    );
+    assert_eq!(backup_of(&c, second), Some(true));
+
+    c.set_mode(Mode::Interactive).unwrap();
+    assert!(
+        !server_heard_prio(&mut server_events).await,
+        "regular again"
+    );
+    c.write_all(&data[2 << 20..]).await.unwrap();
+    c.shutdown().await.unwrap();
+    let got = timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the transfer ends")
+        .unwrap()
+        .unwrap();
+    assert!(got == data, "{} bytes of {} arrived", got.len(), data.len());
 }

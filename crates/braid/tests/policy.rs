@@ -184,6 +184,7 @@ async fn users_policies_run_stack_wide_and_per_connection() {
         scheduler: Some(scheduler(&calls2)),
         congestion: Some(fixed(&acks2)),
         path_manager: Some(PmKind::FullMesh.into()),
+        ..Default::default()
     };
     let subflows = upload(&client, &server, 7002, Some(options)).await;
     // Full mesh with one address each side: the initial subflow only.

@@ -52,7 +52,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     seed: Option<String>,
     /// The server's packet scheduler: minrtt (default), roundrobin,
-    /// redundant, ecf or blest.
+    /// redundant, ecf, blest or interactive.
     #[arg(long, value_name = "NAME")]
     scheduler: Option<String>,
     /// Congestion control of both ends: cubic (default), newreno, or the

@@ -87,7 +87,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME", default_value = "cubic")]
     pub cc: String,
     /// Braid's packet scheduler (`braid perf --scheduler`): minrtt
-    /// (default), roundrobin, redundant, ecf or blest. The kernel's is
+    /// (default), roundrobin, redundant, ecf, blest or interactive. The kernel's is
     /// its net.mptcp.scheduler, reported.
     #[arg(long, value_name = "NAME")]
     pub scheduler: Option<String>,

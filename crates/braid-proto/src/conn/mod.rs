@@ -52,6 +52,7 @@
 mod handshake;
 mod input;
 pub mod mapping;
+mod mode;
 mod output;
 mod paths;
 pub mod reassembly;
@@ -65,11 +66,12 @@ mod tests;
 
 pub use handshake::CookieOpen;
 pub use mapping::{MappingAction, MappingStatus};
+pub use mode::{Mode, UnknownMode};
 
 use crate::crypto;
 use crate::mib::Mib;
 use crate::pm::{PathManager, PathManagerChoice, PmConfig};
-use crate::sched::{Scheduler, SchedulerChoice};
+use crate::sched::{Scheduler, SchedulerChoice, SchedulerKind};
 use crate::tcp::{self, IsnGenerator, State, SubflowStats, TcpSocket};
 use crate::time::{Duration, Instant};
 use crate::wire::mptcp::{MpCapable, MptcpOption, VERSION};
@@ -142,6 +144,9 @@ pub struct ConnConfig {
     /// `None`: TCP's backoff only. When no other subflow works the
     /// subflow backs off as plain TCP does.
     pub dead_path_probe: Option<Duration>,
+    /// What the application asks of its paths ([`Mode`]): aggregate them
+    /// (the default), hand over between them, or the lowest latency.
+    pub mode: Mode,
 }
 
 impl ConnConfig {
@@ -186,6 +191,7 @@ impl Default for ConnConfig {
             dss_64bit: true,
             opportunistic_reinjection: true,
             dead_path_probe: Some(Duration::from_secs(1)),
+            mode: Mode::Aggregate,
         }
     }
 }
@@ -357,6 +363,7 @@ pub struct Connection {
     next_id: u32,
     rr: usize,
     sched: Box<dyn Scheduler>,
+    mode: Mode,
     pm: Box<dyn PathManager>,
     pm_started: bool,
     /// When the client's path manager may start without a DSS seen.
@@ -438,7 +445,11 @@ impl Connection {
             subflows: Vec::new(),
             next_id: 0,
             rr: 0,
-            sched: config.scheduler.build(),
+            sched: match config.mode {
+                Mode::Interactive => SchedulerKind::Interactive.build(),
+                _ => config.scheduler.build(),
+            },
+            mode: config.mode,
             pm: config.path_manager.build(&config.pm),
             pm_started: false,
             pm_due: None,

@@ -112,6 +112,7 @@ impl Connection {
                 unsent: (self.send.end() - dsn) as usize,
                 window: (self.peer_window_right - self.send.una()) as usize,
                 reinjection,
+                now,
             };
             let (targets, max, dup) = match self.sched.schedule(&ctx) {
                 Decision::Wait => break,

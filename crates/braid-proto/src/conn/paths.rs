@@ -3,9 +3,10 @@
 //! glue to the [`crate::pm::PathManager`], whose limits are enforced here.
 
 use super::subflow::Role;
-use super::{Announcement, Connection, Event, JoinError, MptcpEvent, SubflowId};
+use super::{Announcement, Connection, Event, JoinError, Mode, MptcpEvent, SubflowId};
 use crate::crypto;
 use crate::pm::{PmAction, PmContext, PmEvent};
+use crate::sched::SchedulerKind;
 use crate::tcp::{State, TcpSocket};
 use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
@@ -84,8 +85,9 @@ impl Connection {
         self.mib.mp_join_syn_rx += 1;
         let i = self.add_subflow(tcp, Role::JoinResponder);
         let local_id = self.local_addr_id(local);
+        let ours = self.mode_backup(local, remote);
         let s = &mut self.subflows[i];
-        s.init_join_responder(rng.next_u32(), nonce, addr_id, backup, local_id);
+        s.init_join_responder(rng.next_u32(), nonce, addr_id, backup, local_id, ours);
         Ok(s.id())
     }
 
@@ -188,6 +190,64 @@ impl Connection {
         {
             s.queue_remove(v);
         }
+    }
+
+    /// The connection's [`Mode`].
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Change the connection's [`Mode`]. Into or out of
+    /// [`Mode::Interactive`] the scheduler changes (back to the
+    /// configured one). Into [`Mode::Handover`] every subflow off the
+    /// primary path becomes backup, out of it regular again unless the
+    /// path manager's configuration makes its address a backup one; the
+    /// peer hears of each change by MP_PRIO (RFC 8684 section 3.3.8).
+    pub fn set_mode(&mut self, mode: Mode) {
+        let old = core::mem::replace(&mut self.mode, mode);
+        if old == mode {
+            return;
+        }
+        if mode == Mode::Interactive {
+            self.sched = SchedulerKind::Interactive.build();
+        } else if old == Mode::Interactive {
+            self.sched = self.config.scheduler.build();
+        }
+        if mode != Mode::Handover && old != Mode::Handover {
+            return;
+        }
+        for i in 0..self.subflows.len() {
+            let s = &self.subflows[i];
+            if s.is_closed() || !s.is_established() {
+                continue;
+            }
+            let (local, remote) = (s.tcp.local(), s.tcp.remote());
+            let want = self.mode_backup(local, remote)
+                || (self.client && self.config.pm.backup_addrs.contains(&local.ip()));
+            if s.local_backup() != want {
+                self.subflows[i].set_backup(want);
+            }
+        }
+    }
+
+    /// Whether a subflow between `local` and `remote` is on the primary
+    /// path: the initial subflow's local address for the side that opened
+    /// the connection, its remote address for the side that accepted it.
+    fn on_primary_path(&self, local: IpAddr, remote: IpAddr) -> bool {
+        let Some(first) = self.subflows.first() else {
+            return true;
+        };
+        if self.client {
+            local == first.tcp.local().ip()
+        } else {
+            remote == first.tcp.remote().ip()
+        }
+    }
+
+    /// Whether the connection's mode makes a subflow between `local` and
+    /// `remote` backup (handover mode, off the primary path).
+    fn mode_backup(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.mode == Mode::Handover && !self.on_primary_path(local.ip(), remote.ip())
     }
 
     /// Ask the peer to treat a subflow as backup or not (MP_PRIO, RFC 8684
@@ -304,6 +364,7 @@ impl Connection {
                     remote,
                     backup,
                 } => {
+                    let backup = backup || self.mode_backup(local, remote);
                     let wait = self
                         .retries
                         .iter()

@@ -248,6 +248,11 @@ impl Subflow {
         self.mp.closed
     }
 
+    /// Backup by our choice (what our MP_JOIN or MP_PRIO said).
+    pub fn local_backup(&self) -> bool {
+        self.mp.backup
+    }
+
     /// Backup by our choice or the peer's.
     pub fn is_backup(&self) -> bool {
         self.mp.backup || self.mp.peer_backup
@@ -311,6 +316,7 @@ impl Subflow {
         remote_addr_id: u8,
         peer_backup: bool,
         local_addr_id: u8,
+        backup: bool,
     ) {
         let mp = &mut self.mp;
         mp.nonce_local = nonce_local;
@@ -318,6 +324,7 @@ impl Subflow {
         mp.remote_addr_id = remote_addr_id;
         mp.peer_backup = peer_backup;
         mp.local_addr_id = local_addr_id;
+        mp.backup = backup;
     }
 
     /// Join initiator: what the MP_JOIN SYN will say.

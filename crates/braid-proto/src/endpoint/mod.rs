@@ -94,7 +94,7 @@ pub use counters::EndpointCounters;
 
 use crate::cc::CcAlgorithm;
 pub use crate::conn::MptcpEvent;
-use crate::conn::{self, ConnConfig, Connection, CookieOpen, SubflowId, SubflowInfo};
+use crate::conn::{self, ConnConfig, Connection, CookieOpen, Mode, SubflowId, SubflowInfo};
 use crate::mib::Mib;
 use crate::pm::PathManagerChoice;
 use crate::sched::{SchedulerChoice, SchedulerKind};
@@ -182,6 +182,8 @@ pub struct ConnOptions {
     pub congestion: Option<CcAlgorithm>,
     /// Path manager (MPTCP connections).
     pub path_manager: Option<PathManagerChoice>,
+    /// Mode (MPTCP connections): aggregate, handover or interactive.
+    pub mode: Option<Mode>,
 }
 
 impl EndpointConfig {
@@ -555,6 +557,9 @@ impl Endpoint {
         }
         if let Some(s) = &options.scheduler {
             c.scheduler = s.clone();
+        }
+        if let Some(m) = options.mode {
+            c.mode = m;
         }
         c
     }
@@ -1196,6 +1201,14 @@ impl Endpoint {
     ) -> Result<(), PathError> {
         self.with_mptcp(h, true, |c| {
             c.set_backup(id, backup);
+            Ok(())
+        })
+    }
+
+    /// Change the mode of `h` (see `Connection::set_mode`).
+    pub fn set_mode(&mut self, h: ConnHandle, mode: Mode) -> Result<(), PathError> {
+        self.with_mptcp(h, false, |c| {
+            c.set_mode(mode);
             Ok(())
         })
     }

@@ -21,6 +21,9 @@
 //!   a slower subflow is used only if what the fastest sends meanwhile
 //!   still fits the data-level window (no head-of-line blocking).
 //!
+//! - [`Interactive`]: min-RTT, duplicating on the other subflows while the
+//!   fastest degrades (the scheduler of `conn::Mode::Interactive`).
+//!
 //! Every built-in applies the backup tier: backup subflows (and subflows
 //! that stalled) only when no regular one is active.
 //!
@@ -30,19 +33,21 @@
 
 mod blest;
 mod ecf;
+mod interactive;
 mod minrtt;
 mod redundant;
 mod roundrobin;
 
 pub use blest::Blest;
 pub use ecf::Ecf;
+pub use interactive::Interactive;
 pub use minrtt::MinRtt;
 pub use redundant::Redundant;
 pub use roundrobin::RoundRobin;
 
 use crate::id::SubflowId;
 use crate::tcp::SubflowStats;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 use std::fmt;
 use std::sync::Arc;
 
@@ -106,6 +111,9 @@ pub struct SchedContext<'a> {
     pub window: usize,
     /// Whether the next bytes are a reinjection.
     pub reinjection: bool,
+    /// The time of the decision (for schedulers that remember what they
+    /// saw, as [`Interactive`] remembers losses).
+    pub now: Instant,
 }
 
 /// What to do with the next bytes.
@@ -170,19 +178,29 @@ pub enum SchedulerKind {
     Ecf,
     /// [`Blest`].
     Blest,
+    /// [`Interactive`].
+    Interactive,
 }
 
 impl SchedulerKind {
     /// Every built-in, in the order of [`SchedulerKind::NAMES`].
-    pub const ALL: [SchedulerKind; 5] = [
+    pub const ALL: [SchedulerKind; 6] = [
         SchedulerKind::MinRtt,
         SchedulerKind::RoundRobin,
         SchedulerKind::Redundant,
         SchedulerKind::Ecf,
         SchedulerKind::Blest,
+        SchedulerKind::Interactive,
     ];
     /// Their names, as the command line takes them.
-    pub const NAMES: [&'static str; 5] = ["minrtt", "roundrobin", "redundant", "ecf", "blest"];
+    pub const NAMES: [&'static str; 6] = [
+        "minrtt",
+        "roundrobin",
+        "redundant",
+        "ecf",
+        "blest",
+        "interactive",
+    ];
 
     /// A fresh scheduler of this kind.
     pub fn build(self) -> Box<dyn Scheduler> {
@@ -192,6 +210,7 @@ impl SchedulerKind {
             SchedulerKind::Redundant => Box::new(Redundant),
             SchedulerKind::Ecf => Box::new(Ecf::default()),
             SchedulerKind::Blest => Box::new(Blest::default()),
+            SchedulerKind::Interactive => Box::new(Interactive::default()),
         }
     }
 
@@ -226,7 +245,9 @@ impl core::str::FromStr for SchedulerKind {
 
 /// A scheduler name that is not a built-in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scheduler {0:?} (choices: minrtt, roundrobin, redundant, ecf, blest)")]
+#[error(
+    "unknown scheduler {0:?} (choices: minrtt, roundrobin, redundant, ecf, blest, interactive)"
+)]
 pub struct UnknownScheduler(pub String);
 
 /// The scheduler of a connection: a built-in or the user's own.
@@ -405,6 +426,7 @@ pub(crate) mod tests {
             unsent: 1 << 20,
             window: 1 << 24,
             reinjection: false,
+            now: Instant::ZERO,
         }
     }
 
