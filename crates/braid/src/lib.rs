@@ -114,8 +114,8 @@ pub mod policy {
     };
     pub use braid_proto::endpoint::ConnOptions;
     pub use braid_proto::pm::{
-        FullMesh, NDiffPorts, PathManager, PathManagerChoice, PmAction, PmConfig, PmContext,
-        PmEvent, PmKind,
+        EndpointFlags, FullMesh, NDiffPorts, PathManager, PathManagerChoice, PmAction, PmConfig,
+        PmContext, PmEndpoint, PmEvent, PmKind,
     };
     pub use braid_proto::sched::{
         Decision, SchedContext, Scheduler, SchedulerChoice, SchedulerKind, SubflowView,

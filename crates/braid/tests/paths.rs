@@ -243,3 +243,94 @@ async fn modes_per_connection_and_at_runtime() {
         .unwrap();
     assert!(got == data, "{} bytes of {} arrived", got.len(), data.len());
 }
+
+/// A server configured like Linux (`ip mptcp endpoint add 10.9.0.4 signal
+/// backup`): it announces the address, the client joins it, the server
+/// answers the join with flag B, and its downloads keep off that subflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_backup_endpoint_is_announced_and_joined_as_backup() {
+    const SIGNALLED: &str = "10.9.0.4";
+    let (a, b) = MemoryDevice::pair(1500);
+    let mut client_config = EndpointConfig::default();
+    client_config.conn.pm.limits.subflows = 2;
+    client_config.conn.pm.limits.add_addr_accepted = 1;
+    let client = Stack::builder()
+        .address(ip(CLIENT))
+        .config(client_config)
+        .seed([7; 32])
+        .build(a)
+        .unwrap();
+    let mut server_config = EndpointConfig::default();
+    server_config.conn.pm.limits.subflows = 2;
+    server_config.conn.pm.endpoints = vec![format!("{SIGNALLED} signal backup").parse().unwrap()];
+    let server_addr: SocketAddr = SERVER.parse().unwrap();
+    let server = Stack::builder()
+        .address(server_addr.ip())
+        .address(ip(SIGNALLED))
+        .config(server_config)
+        .seed([8; 32])
+        .build(b)
+        .unwrap();
+    let listener =
+        Listener::bind(&server, SocketAddr::new("0.0.0.0".parse().unwrap(), 7100)).unwrap();
+    let accept = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        (s, listener)
+    });
+    let mut c = Stream::connect(&client, server_addr).await.unwrap();
+    let (mut s, _listener) = timeout(Duration::from_secs(10), accept)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut client_events = c.path_events();
+    let mut announced = false;
+    let joined = loop {
+        match next(&mut client_events).await {
+            MptcpEvent::AddrAnnounced { addr, .. } => {
+                assert_eq!(addr, SocketAddr::new(ip(SIGNALLED), 7100));
+                announced = true;
+            }
+            MptcpEvent::SubflowEstablished { id, remote, .. } if remote.ip() == ip(SIGNALLED) => {
+                break id;
+            }
+            _ => {}
+        }
+    };
+    assert!(announced, "the join followed the announcement");
+    let view = c.mptcp().unwrap().unwrap();
+    assert!(
+        view.subflows.iter().any(|f| f.id == joined && f.backup),
+        "the server's SYN/ACK carried B: {:?}",
+        view.subflows
+    );
+    let data: Vec<u8> = (0..(2usize << 20))
+        .map(|i| (i * 11 + i / 257) as u8)
+        .collect();
+    let writer = {
+        let data = data.clone();
+        tokio::spawn(async move {
+            s.write_all(&data).await.unwrap();
+            s.shutdown().await.unwrap();
+            s
+        })
+    };
+    let mut got = Vec::new();
+    timeout(Duration::from_secs(30), c.read_to_end(&mut got))
+        .await
+        .expect("the download ends")
+        .unwrap();
+    assert!(got == data, "{} bytes of {} arrived", got.len(), data.len());
+    let s = writer.await.unwrap();
+    let sent = s.mptcp().unwrap().unwrap();
+    let on_backup: u64 = sent
+        .subflows
+        .iter()
+        .filter(|f| f.local.ip() == ip(SIGNALLED))
+        .map(|f| f.data_sent)
+        .sum();
+    assert_eq!(
+        on_backup, 0,
+        "the server sent on its backup endpoint: {:?}",
+        sent.subflows
+    );
+}

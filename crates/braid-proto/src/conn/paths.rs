@@ -85,7 +85,7 @@ impl Connection {
         self.mib.mp_join_syn_rx += 1;
         let i = self.add_subflow(tcp, Role::JoinResponder);
         let local_id = self.local_addr_id(local);
-        let ours = self.mode_backup(local, remote);
+        let ours = self.mode_backup(local, remote) || self.backup_endpoint(local.ip());
         let s = &mut self.subflows[i];
         s.init_join_responder(rng.next_u32(), nonce, addr_id, backup, local_id, ours);
         Ok(s.id())
@@ -222,8 +222,7 @@ impl Connection {
                 continue;
             }
             let (local, remote) = (s.tcp.local(), s.tcp.remote());
-            let want = self.mode_backup(local, remote)
-                || (self.client && self.config.pm.backup_addrs.contains(&local.ip()));
+            let want = self.mode_backup(local, remote) || self.backup_endpoint(local.ip());
             if s.local_backup() != want {
                 self.subflows[i].set_backup(want);
             }
@@ -242,6 +241,15 @@ impl Connection {
         } else {
             remote == first.tcp.remote().ip()
         }
+    }
+
+    /// Whether the path manager's configuration makes `ip` a backup
+    /// address (`PmConfig::backup_addrs`, an endpoint flagged `backup`):
+    /// a join accepted on it answers with flag B, as Linux's server does
+    /// for a backup endpoint.
+    fn backup_endpoint(&self, ip: IpAddr) -> bool {
+        let pm = &self.config.pm;
+        pm.backup_addrs.contains(&ip) || pm.endpoints.iter().any(|e| e.addr == ip && e.flags.backup)
     }
 
     /// Whether the connection's mode makes a subflow between `local` and

@@ -16,9 +16,11 @@
 //!   ECMP or per-flow queues);
 //! - the user's own: [`PathManagerChoice::custom`].
 
+mod endpoint;
 mod fullmesh;
 mod ndiffports;
 
+pub use endpoint::{EndpointFlags, EndpointParseError, PmEndpoint};
 pub use fullmesh::FullMesh;
 pub use ndiffports::NDiffPorts;
 
@@ -61,6 +63,12 @@ pub struct PmConfig {
     /// phones do it: the backup is ready, used while the primary is
     /// down, and left when it returns.
     pub backup_addrs: Vec<IpAddr>,
+    /// Endpoints with Linux's flags (signal, subflow, backup, fullmesh;
+    /// see [`PmEndpoint`]), on top of the lists above: a `subflow`
+    /// address joins the peer's initial address only, a `fullmesh` one
+    /// also every address the peer announces, and `signal` addresses are
+    /// announced by either side.
+    pub endpoints: Vec<PmEndpoint>,
 }
 
 /// What the connection is, for the path manager.
