@@ -515,6 +515,81 @@ fn hundred_flaps_in_a_minute() {
     );
 }
 
+/// What an idle connection's client saw: when it first listed its LTE
+/// subflow as closed, when the connection itself was closed (or
+/// forgotten), sampled every 100 ms for 60 s.
+struct Idle {
+    lte_closed: Option<Instant>,
+    conn_closed: Option<Instant>,
+}
+
+/// An idle connection over WiFi and LTE; at `dead_at` LTE goes dark for
+/// good, and WiFi too if `wifi_dies`.
+fn idle_story(
+    test: &str,
+    seed: u64,
+    keepalive: Option<braid_proto::tcp::Keepalive>,
+    dead_at: Instant,
+    wifi_dies: bool,
+) -> Idle {
+    use braid_proto::tcp::State;
+    let forever = Instant::from_secs(10_000);
+    let mut client = client_config();
+    client.tcp.keepalive = keepalive;
+    let mut server_config = config();
+    server_config.tcp.keepalive = keepalive;
+    let mut sim = Sim::new(seed);
+    let tx = sim.add_host(
+        EndpointHost::new(Endpoint::with_seed(client, seed * 2), App::Idle)
+            .route(ip(WIFI), 0)
+            .route(ip(LTE), 1),
+    );
+    let rx = sim.add_host(
+        EndpointHost::new(
+            Endpoint::with_seed(server_config, seed * 2 + 1),
+            App::receiver(server(), payload(seed, 1)),
+        )
+        .route_to(ip(WIFI), 0)
+        .route_to(ip(LTE), 1),
+    );
+    let wifi_link = if wifi_dies {
+        wifi().blackout(dead_at, forever)
+    } else {
+        wifi()
+    };
+    sim.connect_symmetric((tx, 0), (rx, 0), wifi_link).unwrap();
+    sim.connect_symmetric((tx, 1), (rx, 1), lte().blackout(dead_at, forever))
+        .unwrap();
+    let h = sim
+        .host_mut(tx)
+        .endpoint
+        .connect(Instant::ZERO, SocketAddr::new(ip(WIFI), 0), server())
+        .expect("connect");
+    let mut idle = Idle {
+        lte_closed: None,
+        conn_closed: None,
+    };
+    let mut t = Instant::ZERO;
+    while t < Instant::from_secs(60) {
+        t += Duration::from_millis(100);
+        sim.run_until(t)
+            .unwrap_or_else(|e| panic!("{e}; seed {seed}, {test}"));
+        let ep = &sim.host(tx).endpoint;
+        let subflows = ep.subflows(h).unwrap_or_default();
+        let dead = subflows
+            .iter()
+            .any(|f| f.local.ip() == ip(LTE) && f.established && f.stats.state == State::Closed);
+        if dead && idle.lte_closed.is_none() {
+            idle.lte_closed = Some(t);
+        }
+        let open = ep.state(h).is_ok_and(|s| s.is_synchronized());
+        if !open && idle.conn_closed.is_none() && t > Instant::from_secs(1) {
+            idle.conn_closed = Some(t);
+        }
+    }
+    idle
+}
+
 /// Keepalive (issue #12): an idle connection over WiFi and LTE; at 10 s
 /// LTE goes dark for good (a carrier NAT dropped its state). With subflow
 /// keepalives (idle 5 s, 3 probes 1 s apart) the client finds the LTE
@@ -523,88 +598,69 @@ fn hundred_flaps_in_a_minute() {
 /// the path); without, nothing notices in 60 s.
 #[test]
 fn keepalive_finds_an_idle_dead_subflow() {
-    use braid_proto::tcp::{Keepalive, State};
-
     let test = "keepalive_finds_an_idle_dead_subflow";
     let seed = seed_from_env(25);
     let dead_at = Instant::from_secs(10);
-    let run = |keepalive: Option<Keepalive>| {
-        let mut client = client_config();
-        client.tcp.keepalive = keepalive;
-        let mut server_config = config();
-        server_config.tcp.keepalive = keepalive;
-        let mut sim = Sim::new(seed);
-        let tx = sim.add_host(
-            EndpointHost::new(Endpoint::with_seed(client, seed * 2), App::Idle)
-                .route(ip(WIFI), 0)
-                .route(ip(LTE), 1),
-        );
-        let rx = sim.add_host(
-            EndpointHost::new(
-                Endpoint::with_seed(server_config, seed * 2 + 1),
-                App::receiver(server(), payload(seed, 1)),
-            )
-            .route_to(ip(WIFI), 0)
-            .route_to(ip(LTE), 1),
-        );
-        sim.connect_symmetric((tx, 0), (rx, 0), wifi()).unwrap();
-        sim.connect_symmetric(
-            (tx, 1),
-            (rx, 1),
-            lte().blackout(dead_at, Instant::from_secs(10_000)),
-        )
-        .unwrap();
-        let h = sim
-            .host_mut(tx)
-            .endpoint
-            .connect(Instant::ZERO, SocketAddr::new(ip(WIFI), 0), server())
-            .expect("connect");
-        // When the client first listed its established LTE subflow as
-        // closed (the endpoint's own view, sampled every 100 ms).
-        let mut closed_at = None;
-        let mut t = Instant::ZERO;
-        while t < Instant::from_secs(60) {
-            t += Duration::from_millis(100);
-            sim.run_until(t)
-                .unwrap_or_else(|e| panic!("{e}; seed {seed}, {test}"));
-            let subflows = sim.host(tx).endpoint.subflows(h).unwrap_or_default();
-            let dead = subflows.iter().any(|f| {
-                f.local.ip() == ip(LTE) && f.established && f.stats.state == State::Closed
-            });
-            if dead && closed_at.is_none() {
-                closed_at = Some(t);
-            }
-        }
-        let alive = sim
-            .host(tx)
-            .endpoint
-            .state(h)
-            .is_ok_and(|s| s.is_synchronized());
-        (closed_at, alive)
-    };
-    let (closed, alive) = run(Some(Keepalive {
-        idle: Duration::from_secs(5),
-        interval: Duration::from_secs(1),
-        probes: 3,
-    }));
-    let (plain, plain_alive) = run(None);
+    let on = idle_story(test, seed, Some(KEEPALIVE), dead_at, false);
+    let off = idle_story(test, seed, None, dead_at, false);
     println!(
-        "idle connection, LTE dead at 10 s: seed {seed}: with keepalive the LTE subflow closed at {closed:?}; \
-         without, {plain:?} in 60 s"
+        "idle connection, LTE dead at 10 s: seed {seed}: with keepalive the LTE subflow closed at {:?}; \
+         without, {:?} in 60 s",
+        on.lte_closed, off.lte_closed,
     );
-    let at = closed.unwrap_or_else(|| panic!("never noticed; seed {seed}"));
+    let at = on
+        .lte_closed
+        .unwrap_or_else(|| panic!("never noticed; seed {seed}"));
     assert!(at > dead_at, "closed before LTE died; seed {seed}");
     assert!(
         at <= dead_at + Duration::from_secs(9),
         "noticed at {at:?}; seed {seed}"
     );
-    assert!(alive, "the connection lives on over WiFi; seed {seed}");
-    assert!(plain_alive);
     assert!(
-        plain.is_none(),
+        on.conn_closed.is_none(),
+        "the connection lives on over WiFi; seed {seed}"
+    );
+    assert!(off.conn_closed.is_none());
+    assert!(
+        off.lte_closed.is_none(),
         "without keepalive nothing probes; seed {seed}"
     );
 }
+
+/// Keepalive at the data level is the subflows' (RFC 8684 defines no
+/// keepalive of its own; any subflow's segment is the connection's): when
+/// every path of an idle connection dies, subflow keepalives close each
+/// subflow and with the last one the connection, so the application
+/// learns its peer is gone. Without keepalives it waits forever.
+#[test]
+fn keepalive_closes_a_connection_whose_paths_all_died() {
+    let test = "keepalive_closes_a_connection_whose_paths_all_died";
+    let seed = seed_from_env(28);
+    let dead_at = Instant::from_secs(10);
+    let on = idle_story(test, seed, Some(KEEPALIVE), dead_at, true);
+    let off = idle_story(test, seed, None, dead_at, true);
+    println!(
+        "idle connection, both paths dead at 10 s: seed {seed}: with keepalive the connection closed at {:?}; \
+         without, {:?} in 60 s",
+        on.conn_closed, off.conn_closed,
+    );
+    let at = on
+        .conn_closed
+        .unwrap_or_else(|| panic!("the connection never closed; seed {seed}"));
+    assert!(at > dead_at, "closed before the paths died; seed {seed}");
+    assert!(
+        at <= dead_at + Duration::from_secs(10),
+        "closed at {at:?}; seed {seed}"
+    );
+    assert!(off.conn_closed.is_none(), "seed {seed}");
+}
+
+/// Subflow keepalives of the stories: idle 5 s, 3 probes 1 s apart.
+const KEEPALIVE: braid_proto::tcp::Keepalive = braid_proto::tcp::Keepalive {
+    idle: Duration::from_secs(5),
+    interval: Duration::from_secs(1),
+    probes: 3,
+};
 
 /// Handover mode (issue #12): LTE joins as a backup subflow
 /// (`PmConfig::backup_addrs`, Linux's `backup` endpoint flag) and waits;
