@@ -13,12 +13,15 @@
 //! Every story prints its seed; `BRAID_SEED=<n> cargo test -p braid-sim
 //! --test mptcp_stories <name> -- --nocapture` replays it.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 
 use braid_proto::endpoint::{Endpoint, EndpointConfig, MptcpEvent};
+use braid_proto::tcp::State;
 use braid_proto::time::{Duration, Instant};
-use braid_proto::wire::TcpFlags;
 use braid_proto::wire::mptcp::{MpJoin, MptcpOption, rst_reason};
+use braid_proto::wire::{IpRepr, TcpFlags, TcpRepr};
 use braid_sim::HostId;
 use braid_sim::LinkId;
 use braid_sim::middlebox::rewrite;
@@ -585,4 +588,200 @@ fn forged_add_addr_is_ignored() {
         "{replay}"
     );
     assert_eq!(tx.subflows.len(), 1, "{replay}");
+}
+
+/// The server also accepts (joins) on these addresses, as a server
+/// listening on every address would.
+fn listen_also(w: &mut World, addrs: &[&str]) {
+    for a in addrs {
+        w.sim
+            .host_mut(w.rx)
+            .endpoint
+            .listen(a.parse().unwrap())
+            .unwrap();
+    }
+}
+
+/// The source IP and address ID of every MP_JOIN SYN/ACK on a link
+/// direction (recorded by a filter that changes nothing).
+fn record_join_synacks(w: &mut World, link: LinkId, dir: Dir) -> Rc<RefCell<Vec<(IpAddr, u8)>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let out = seen.clone();
+    w.sim.set_filter(
+        link,
+        dir,
+        Some(Box::new(move |_, p| {
+            if let Ok((ip, bytes)) = IpRepr::parse(p)
+                && let Ok(seg) = TcpRepr::parse(bytes, ip.src_addr(), ip.dst_addr())
+            {
+                for o in seg.options.mptcp.iter() {
+                    if let MptcpOption::MpJoin(MpJoin::SynAck { addr_id, .. }) = o {
+                        out.borrow_mut().push((ip.src_addr(), *addr_id));
+                    }
+                }
+            }
+            FilterVerdict::Pass
+        })),
+    );
+    seen
+}
+
+/// A server configured with explicit address IDs (`ip mptcp endpoint add
+/// 10.0.9.3 id 5 signal`, `... 10.0.9.2 id 3 signal`) announces both; the
+/// client joins each. Each join's SYN/ACK names the ID the address was
+/// announced with (RFC 8684 section 3.2), not one in order of first use,
+/// so that withdrawing ID 3 later closes exactly the subflow to 10.0.9.2
+/// on both sides while the transfer goes on byte-exact.
+#[test]
+fn address_ids_follow_the_announcement() {
+    let test = "address_ids_follow_the_announcement";
+    let seed = seed_from_env(40);
+    let mut client = client_config(1);
+    client.conn.pm.limits.add_addr_accepted = 2;
+    client.conn.pm.limits.subflows = 2;
+    let mut server_config = config();
+    server_config.conn.pm.limits.subflows = 2;
+    server_config.conn.pm.endpoints = ["10.0.9.3 id 5 signal", "10.0.9.2 id 3 signal"]
+        .iter()
+        .map(|e| e.parse().unwrap())
+        .collect();
+    let mut w = world(
+        seed,
+        24 * MIB,
+        &[path(20_000_000, 10)],
+        client,
+        server_config,
+    );
+    listen_also(&mut w, &["10.0.9.2:443", "10.0.9.3:443"]);
+    let link = w.links[0];
+    let synacks = record_join_synacks(&mut w, link, Dir::BtoA);
+    let replay = w.replay(test);
+    w.sim
+        .run_until(Instant::from_secs(2))
+        .unwrap_or_else(|e| panic!("{e}; {replay}"));
+    let mut seen = synacks.borrow().clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        vec![(ip("10.0.9.2"), 3), (ip("10.0.9.3"), 5)],
+        "{replay}"
+    );
+    // The server withdraws ID 3: the client closes its subflow to
+    // 10.0.9.2, the server its own on that address; 10.0.9.3's lives on.
+    let rx = w.rx;
+    let h = w.sim.host(rx).conn().expect("the server's connection");
+    w.sim.host_mut(rx).endpoint.remove_addr(h, &[3]).unwrap();
+    let out = w.run(Instant::from_secs(60), test);
+    assert!(out.complete, "{replay}");
+    let open_to = |host: HostId, addr: &str, remote: bool| {
+        w.sim
+            .host(host)
+            .mptcp
+            .subflows
+            .iter()
+            .filter(|s| (if remote { s.remote.ip() } else { s.local.ip() }) == ip(addr))
+            .map(|s| (s.established, s.stats.state))
+            .collect::<Vec<_>>()
+    };
+    let client_to_2 = open_to(w.tx, "10.0.9.2", true);
+    let client_to_3 = open_to(w.tx, "10.0.9.3", true);
+    println!(
+        "address IDs: SYN/ACKs named {seen:?}; after REMOVE_ADDR 3 the client's subflows to 10.0.9.2 {client_to_2:?}, \
+         to 10.0.9.3 {client_to_3:?}"
+    );
+    let tx = &w.sim.host(w.tx).mptcp;
+    assert!(
+        tx.events
+            .iter()
+            .any(|(_, e)| matches!(e, MptcpEvent::AddrRemoved { id: 3 })),
+        "{replay}"
+    );
+    assert!(
+        client_to_2.iter().all(|(_, st)| *st == State::Closed),
+        "the subflow to the withdrawn address closed: {client_to_2:?}; {replay}"
+    );
+    assert!(
+        client_to_3
+            .iter()
+            .any(|(est, st)| *est && *st != State::Closed),
+        "the other announced address's subflow lives on: {client_to_3:?}; {replay}"
+    );
+}
+
+/// REMOVE_ADDR of ID 0 withdraws the initial subflow's address: the
+/// server announced 10.0.9.2 and the client joined it; the server then
+/// withdraws ID 0 (its 10.0.9.1) and resets its own subflow there. A
+/// middlebox drops that reset, so only the REMOVE_ADDR can tell the
+/// client: it closes the initial subflow itself at once, and the transfer
+/// finishes over the join, byte-exact.
+#[test]
+fn remove_addr_of_id_0_closes_the_initial_subflow() {
+    let test = "remove_addr_of_id_0_closes_the_initial_subflow";
+    let seed = seed_from_env(41);
+    let mut client = client_config(1);
+    client.conn.pm.limits.add_addr_accepted = 1;
+    let mut server_config = config();
+    server_config.conn.pm.announce = vec!["10.0.9.2:443".parse().unwrap()];
+    let mut w = world(
+        seed,
+        24 * MIB,
+        &[path(20_000_000, 10)],
+        client,
+        server_config,
+    );
+    listen_also(&mut w, &["10.0.9.2:443"]);
+    let replay = w.replay(test);
+    let link = w.links[0];
+    w.sim.set_filter(
+        link,
+        Dir::BtoA,
+        Some(Box::new(|_, p| {
+            let rst_from_initial = IpRepr::parse(p).is_ok_and(|(hdr, bytes)| {
+                hdr.src_addr() == ip("10.0.9.1")
+                    && TcpRepr::parse(bytes, hdr.src_addr(), hdr.dst_addr())
+                        .is_ok_and(|seg| seg.flags.contains(TcpFlags::RST))
+            });
+            if rst_from_initial {
+                FilterVerdict::Drop
+            } else {
+                FilterVerdict::Pass
+            }
+        })),
+    );
+    let removed_at = Instant::from_secs(2);
+    w.sim
+        .run_until(removed_at)
+        .unwrap_or_else(|e| panic!("{e}; {replay}"));
+    let rx = w.rx;
+    let h = w.sim.host(rx).conn().expect("the server's connection");
+    let joined = w
+        .sim
+        .host(rx)
+        .endpoint
+        .subflows(h)
+        .unwrap()
+        .iter()
+        .any(|s| s.local.ip() == ip("10.0.9.2") && s.established);
+    assert!(joined, "the client joined 10.0.9.2 by 2 s; {replay}");
+    w.sim.host_mut(rx).endpoint.remove_addr(h, &[0]).unwrap();
+    let out = w.run(Instant::from_secs(60), test);
+    assert!(out.complete, "{replay}");
+    let client = &w.sim.host(w.tx).mptcp;
+    let initial = client.subflows.first().expect("subflows").id;
+    let closed = client.events.iter().find_map(|(t, e)| match e {
+        MptcpEvent::SubflowClosed { id, reason } if *id == initial => Some((*t, *reason)),
+        _ => None,
+    });
+    println!("REMOVE_ADDR 0 at {removed_at:?}: the client's initial subflow closed {closed:?}");
+    let (at, reason) =
+        closed.unwrap_or_else(|| panic!("the initial subflow stayed open; {replay}"));
+    assert!(
+        reason.local_reason.is_some(),
+        "closed by the client on the REMOVE_ADDR, not by a reset or a timeout: {reason:?}; {replay}"
+    );
+    assert!(
+        at < removed_at + Duration::from_secs(1),
+        "closed at {at:?}; {replay}"
+    );
 }

@@ -238,7 +238,8 @@ impl Connection {
                 let victims: Vec<usize> = (0..self.subflows.len())
                     .filter(|&j| {
                         let s = &self.subflows[j];
-                        j != 0 && !s.is_closed() && ids.contains(&s.remote_addr_id())
+                        // ID 0 is the initial subflow's address.
+                        !s.is_closed() && ids.contains(&s.remote_addr_id())
                     })
                     .collect();
                 self.remote_addrs.retain(|(id, _)| !ids.contains(id));

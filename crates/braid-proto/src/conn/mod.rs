@@ -401,8 +401,10 @@ pub struct Connection {
     announced: Vec<Announcement>,
     /// Remote addresses accepted from ADD_ADDR.
     remote_addrs: Vec<(u8, SocketAddr)>,
-    /// Local IPs by address ID (index = ID).
-    local_ids: Vec<core::net::IpAddr>,
+    /// Address IDs of local IPs: the initial subflow's is 0, an
+    /// announced one has the ID it was announced with, others the lowest
+    /// free one when first used.
+    local_ids: Vec<(core::net::IpAddr, u8)>,
     extra_subflows: usize,
     tcp_fin_sent: bool,
     /// Subflows the path manager asked for, held back after failures.
@@ -477,7 +479,7 @@ impl Connection {
             right_sizing: tcp::autotune::RightSizing::new(10 * usize::from(config.tcp.mss)),
             announced: Vec::new(),
             remote_addrs: Vec::new(),
-            local_ids: vec![local.ip()],
+            local_ids: vec![(local.ip(), 0)],
             extra_subflows: 0,
             tcp_fin_sent: false,
             pending_opens: Vec::new(),

@@ -113,16 +113,34 @@ impl Connection {
         }
     }
 
+    /// The address ID of a local address (RFC 8684 section 3.2: an MP_JOIN
+    /// names "the ID of the address" it is sent from, the ID a peer's
+    /// REMOVE_ADDR will name): the initial subflow's address is 0, an
+    /// address we announced keeps the ID of its ADD_ADDR (as Linux's
+    /// endpoints do), any other gets the lowest ID used by neither, for
+    /// good.
     fn local_addr_id(&mut self, local: SocketAddr) -> u8 {
         let ip = local.ip();
-        let i = match self.local_ids.iter().position(|a| *a == ip) {
-            Some(i) => i,
-            None => {
-                self.local_ids.push(ip);
-                self.local_ids.len() - 1
-            }
+        if let Some(id) = self.known_local_id(ip) {
+            return id;
+        }
+        let taken = |id: u8| {
+            self.local_ids.iter().any(|l| l.1 == id) || self.announced.iter().any(|a| a.id == id)
         };
-        u8::try_from(i).unwrap_or(u8::MAX)
+        let id = (1..=u8::MAX).find(|id| !taken(*id)).unwrap_or(u8::MAX);
+        self.local_ids.push((ip, id));
+        id
+    }
+
+    /// The address ID `ip` has (see [`Connection::local_addr_id`]), if any
+    /// yet.
+    fn known_local_id(&self, ip: IpAddr) -> Option<u8> {
+        let first = self.local_ids.first().filter(|l| l.0 == ip);
+        let announced = self.announced.iter().find(|a| a.addr.ip() == ip);
+        first
+            .map(|l| l.1)
+            .or(announced.map(|a| a.id))
+            .or_else(|| self.local_ids.iter().find(|l| l.0 == ip).map(|l| l.1))
     }
 
     /// Open a subflow with MP_JOIN (RFC 8684 section 3.2) from `local` to
@@ -176,19 +194,52 @@ impl Connection {
         });
     }
 
-    /// Withdraw address IDs with REMOVE_ADDR (RFC 8684 section 3.4.2).
+    /// Withdraw address IDs with REMOVE_ADDR (RFC 8684 section 3.4.2),
+    /// and, as Linux does when an endpoint is deleted, reset our subflows
+    /// on those addresses (ID 0: the initial subflow's) while another
+    /// subflow is left to carry the data.
     pub fn remove_addr(&mut self, ids: &[u8]) {
         let mut v = arrayvec::ArrayVec::new();
         for id in ids.iter().take(crate::wire::mptcp::LINUX_RM_IDS_MAX) {
             v.push(*id);
         }
-        self.announced.retain(|a| !ids.contains(&a.id));
-        if let Some(s) = self
+        let gone: Vec<IpAddr> = self
             .subflows
-            .iter_mut()
-            .find(|s| s.is_established() && !s.is_closed())
-        {
-            s.queue_remove(v);
+            .iter()
+            .map(|s| s.tcp.local().ip())
+            .filter(|ip| self.known_local_id(*ip).is_some_and(|id| ids.contains(&id)))
+            .collect();
+        let victims: Vec<usize> = (0..self.subflows.len())
+            .filter(|&i| {
+                !self.subflows[i].is_closed() && gone.contains(&self.subflows[i].tcp.local().ip())
+            })
+            .collect();
+        let survivor = self
+            .subflows
+            .iter()
+            .enumerate()
+            .any(|(i, s)| s.usable() && !victims.contains(&i));
+        self.announced.retain(|a| !ids.contains(&a.id));
+        // Carried by a subflow that stays, if there is one.
+        let carrier = (0..self.subflows.len())
+            .filter(|&i| self.subflows[i].is_established() && !self.subflows[i].is_closed())
+            .min_by_key(|i| victims.contains(i));
+        if let Some(i) = carrier {
+            self.subflows[i].queue_remove(v);
+        }
+        if survivor {
+            for i in victims {
+                self.reset_subflow(i, crate::wire::mptcp::rst_reason::UNSPECIFIED);
+            }
+        }
+    }
+
+    /// Withdraw every address we announced (Linux's `ip mptcp endpoint
+    /// flush`): REMOVE_ADDR of their IDs, and our subflows on them reset.
+    pub fn flush_addrs(&mut self) {
+        let ids: Vec<u8> = self.announced.iter().map(|a| a.id).collect();
+        if !ids.is_empty() {
+            self.remove_addr(&ids);
         }
     }
 
@@ -524,14 +575,14 @@ impl Connection {
             // and TCP's own timers decide.
             return;
         }
-        if let Some(id) = self.local_ids.iter().position(|a| *a == ip)
+        if let Some(id) = self.known_local_id(ip)
             && let Some(s) = self
                 .subflows
                 .iter_mut()
                 .find(|s| s.usable() && s.tcp.local().ip() != ip)
         {
             let mut ids = arrayvec::ArrayVec::new();
-            ids.push(u8::try_from(id).unwrap_or(u8::MAX));
+            ids.push(id);
             s.queue_remove(ids);
             self.mib.rm_addr_tx += 1;
         }

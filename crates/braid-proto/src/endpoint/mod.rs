@@ -1191,6 +1191,15 @@ impl Endpoint {
         })
     }
 
+    /// Withdraw every address `h` announced (REMOVE_ADDR; Linux's `ip
+    /// mptcp endpoint flush`), resetting its subflows on them.
+    pub fn flush_addrs(&mut self, h: ConnHandle) -> Result<(), PathError> {
+        self.with_mptcp(h, true, |c| {
+            c.flush_addrs();
+            Ok(())
+        })
+    }
+
     /// Mark a subflow of `h` backup or not (MP_PRIO, RFC 8684 section
     /// 3.3.8).
     pub fn set_backup(
