@@ -10,6 +10,11 @@ pub struct Mib {
     /// The SYN/ACK had no (usable) MP_CAPABLE: fell back to TCP
     /// (MPCapableActiveFallback).
     pub mp_capable_active_fallback: u64,
+    /// SYNs with MP_CAPABLE went unanswered
+    /// (`ConnConfig::syn_retrans_before_fallback` times): the next went
+    /// without, and the connection is plain TCP (a middlebox that drops
+    /// unknown options; Linux's MPCapableSYNTXDrop).
+    pub mp_capable_syn_dropped: u64,
     /// The SYN or third ACK had no MP_CAPABLE: fell back to TCP
     /// (MPCapableFallbackACK / MPCapablePassiveFallback).
     pub mp_capable_passive_fallback: u64,

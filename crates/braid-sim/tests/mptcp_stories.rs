@@ -785,3 +785,70 @@ fn remove_addr_of_id_0_closes_the_initial_subflow() {
         "closed at {at:?}; {replay}"
     );
 }
+
+/// A middlebox drops every segment that carries MP_CAPABLE (a firewall
+/// black-holing unknown options). The client's SYN with MP_CAPABLE goes
+/// three times (the first and two retransmissions, 0, 1 and 3 s); the
+/// fourth, at 7 s, goes without, as Linux's
+/// `net.mptcp.syn_retrans_before_tcp_fallback` = 2 does, and the
+/// connection works as plain TCP, byte-exact.
+#[test]
+fn syns_black_holed_with_mp_capable_fall_back_to_tcp() {
+    let test = "syns_black_holed_with_mp_capable_fall_back_to_tcp";
+    let seed = seed_from_env(42);
+    let mut w = world(
+        seed,
+        2 * MIB,
+        &[path(20_000_000, 10)],
+        client_config(1),
+        config(),
+    );
+    let link = w.links[0];
+    let dropped = Rc::new(RefCell::new(0u32));
+    let count = dropped.clone();
+    w.sim.set_filter(
+        link,
+        Dir::AtoB,
+        Some(Box::new(move |_, p| {
+            let mpc = IpRepr::parse(p).is_ok_and(|(hdr, bytes)| {
+                TcpRepr::parse(bytes, hdr.src_addr(), hdr.dst_addr()).is_ok_and(|seg| {
+                    seg.options
+                        .mptcp
+                        .iter()
+                        .any(|o| matches!(o, MptcpOption::MpCapable(_)))
+                })
+            });
+            if mpc {
+                *count.borrow_mut() += 1;
+                FilterVerdict::Drop
+            } else {
+                FilterVerdict::Pass
+            }
+        })),
+    );
+    let out = w.run(Instant::from_secs(60), test);
+    let replay = w.replay(test);
+    let tx = &w.sim.host(w.tx).mptcp;
+    let connected = w
+        .sim
+        .host(w.tx)
+        .app
+        .sender_state()
+        .and_then(|s| s.connected_at);
+    println!(
+        "MP_CAPABLE black-holed: {} SYNs with it dropped; connected at {connected:?} as plain TCP: {}; \
+         mp_capable_syn_dropped {}",
+        dropped.borrow(),
+        !tx.is_mptcp,
+        tx.mib.mp_capable_syn_dropped
+    );
+    assert!(out.complete, "{replay}");
+    assert_eq!(*dropped.borrow(), 3, "{replay}");
+    assert!(!tx.is_mptcp, "{replay}");
+    assert_eq!(tx.mib.mp_capable_syn_dropped, 1, "{replay}");
+    let at = connected.expect("connected");
+    assert!(
+        at >= Instant::from_secs(7) && at < Instant::from_secs(8),
+        "connected at {at:?}; {replay}"
+    );
+}

@@ -91,10 +91,18 @@ impl Connection {
         let synchronized = self.subflows[i].tcp.state().is_synchronized();
         match self.subflows[i].role() {
             Role::CapableClient if synack => {
-                let mpc = seg.options.mptcp.iter().find_map(|o| match o {
-                    MptcpOption::MpCapable(m) => Some(*m),
-                    _ => None,
-                });
+                // After SYNs without MP_CAPABLE (see `drop_mp_capable`) a
+                // SYN/ACK with one answers an earlier SYN; the third ACK
+                // will carry none, and the server falls back too.
+                let mpc = seg
+                    .options
+                    .mptcp
+                    .iter()
+                    .find_map(|o| match o {
+                        MptcpOption::MpCapable(m) => Some(*m),
+                        _ => None,
+                    })
+                    .filter(|_| !self.subflows[i].mp_capable_dropped());
                 match mpc {
                     Some(MpCapable {
                         version: VERSION,

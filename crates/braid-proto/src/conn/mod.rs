@@ -136,6 +136,12 @@ pub struct ConnConfig {
     /// sent, bytes waiting on a slower subflow go again over an idle
     /// faster one (see `Mib::opportunistic_reinjections`).
     pub opportunistic_reinjection: bool,
+    /// After this many retransmissions of a SYN with MP_CAPABLE, the next
+    /// SYN goes without it and the connection is plain TCP: a path that
+    /// drops segments with unknown options still connects (Linux's
+    /// `net.mptcp.syn_retrans_before_tcp_fallback`, default 2). `None`:
+    /// never.
+    pub syn_retrans_before_fallback: Option<u32>,
     /// Probe a dead path at least this often (default 1 s): while another
     /// subflow works, a subflow in retransmission timeouts backs off to
     /// at most this interval (one segment per probe), so that a path
@@ -190,6 +196,7 @@ impl Default for ConnConfig {
             fixed_idsn: None,
             dss_64bit: true,
             opportunistic_reinjection: true,
+            syn_retrans_before_fallback: Some(2),
             dead_path_probe: Some(Duration::from_secs(1)),
             mode: Mode::Aggregate,
         }

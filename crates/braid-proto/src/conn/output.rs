@@ -3,7 +3,7 @@
 //! DATA_FIN (3.3.3) and ADD_ADDR (3.4.1) retransmission, timers, subflow
 //! events and the connection's end.
 
-use super::subflow::{JoinTimer, Subflow, TxChunk, TxCtx};
+use super::subflow::{JoinTimer, Role, Subflow, TxChunk, TxCtx};
 use super::{CloseReason, Connection, Event, MptcpEvent, SubflowCloseReason, SubflowId};
 use crate::pm::{PmContext, PmEvent};
 use crate::sched::{Decision, SchedContext, SubflowView};
@@ -61,6 +61,17 @@ impl Connection {
     }
 
     fn poll_subflow(&mut self, now: Instant, i: usize) -> Option<Segment> {
+        let s = &mut self.subflows[i];
+        if s.role() == Role::CapableClient
+            && s.tcp.state() == State::SynSent
+            && self
+                .config
+                .syn_retrans_before_fallback
+                .is_some_and(|n| s.tcp.retries() > n)
+            && s.drop_mp_capable()
+        {
+            self.mib.mp_capable_syn_dropped += 1;
+        }
         let ctx = self.tx_ctx();
         self.subflows[i].poll_transmit(now, ctx, &mut self.mib)
     }

@@ -116,6 +116,8 @@ struct SubflowMp {
     announce: Option<AddAddr>,
     remove: Option<ArrayVec<u8, 37>>,
     stalled: bool,
+    /// SYNs no longer carry MP_CAPABLE (see `drop_mp_capable`).
+    mpc_dropped: bool,
     last_rto_count: u64,
     last_tail_loss_probes: u64,
     last_bytes_acked: u64,
@@ -158,6 +160,7 @@ impl SubflowMp {
             announce: None,
             remove: None,
             stalled: false,
+            mpc_dropped: false,
             last_rto_count: 0,
             last_tail_loss_probes: 0,
             last_bytes_acked: 0,
@@ -225,6 +228,18 @@ impl Subflow {
 
     pub fn role(&self) -> Role {
         self.mp.role
+    }
+
+    /// The next SYNs go without MP_CAPABLE (its SYNs went unanswered: a
+    /// path that drops unknown options), and whatever SYN/ACK comes is
+    /// answered as plain TCP. False if already so.
+    pub fn drop_mp_capable(&mut self) -> bool {
+        !core::mem::replace(&mut self.mp.mpc_dropped, true)
+    }
+
+    /// Whether [`Subflow::drop_mp_capable`] was called.
+    pub fn mp_capable_dropped(&self) -> bool {
+        self.mp.mpc_dropped
     }
 
     pub fn is_plain(&self) -> bool {
@@ -816,6 +831,7 @@ impl TxHooks<'_> {
         let mp = &*self.mp;
         Some(match mp.role {
             Role::Plain => return None,
+            Role::CapableClient if mp.mpc_dropped => return None,
             Role::CapableClient => MptcpOption::MpCapable(MpCapable {
                 version: VERSION,
                 flags: mpc_flags(c.checksum),
