@@ -15,6 +15,9 @@ pub struct Mib {
     /// without, and the connection is plain TCP (a middlebox that drops
     /// unknown options; Linux's MPCapableSYNTXDrop).
     pub mp_capable_syn_dropped: u64,
+    /// Joins not made or refused because they were to the initial
+    /// address and port of a side that set MP_CAPABLE's C flag.
+    pub mp_join_denied: u64,
     /// The SYN or third ACK had no MP_CAPABLE: fell back to TCP
     /// (MPCapableFallbackACK / MPCapablePassiveFallback).
     pub mp_capable_passive_fallback: u64,

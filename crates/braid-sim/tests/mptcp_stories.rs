@@ -20,7 +20,7 @@ use std::rc::Rc;
 use braid_proto::endpoint::{Endpoint, EndpointConfig, MptcpEvent};
 use braid_proto::tcp::State;
 use braid_proto::time::{Duration, Instant};
-use braid_proto::wire::mptcp::{MpJoin, MptcpOption, rst_reason};
+use braid_proto::wire::mptcp::{MpCapable, MpJoin, MptcpOption, rst_reason};
 use braid_proto::wire::{IpRepr, TcpFlags, TcpRepr};
 use braid_sim::HostId;
 use braid_sim::LinkId;
@@ -851,4 +851,98 @@ fn syns_black_holed_with_mp_capable_fall_back_to_tcp() {
         at >= Instant::from_secs(7) && at < Instant::from_secs(8),
         "connected at {at:?}; {replay}"
     );
+}
+
+/// A server that accepts no joins to its initial address and port
+/// (`ConnConfig::allow_join_initial_addr_port` off, Linux's sysctl of that
+/// name at 0; the selftests' `deny_join_id0`) says so with MP_CAPABLE's C
+/// flag and announces 10.0.9.2. The two-path client opens no subflow to
+/// 10.0.9.1:443 beyond the initial one and joins 10.0.9.2 from both of its
+/// addresses. With the C flag stripped by a middlebox, the client's join
+/// to the initial address is refused with MP_TCPRST "administratively
+/// prohibited". Both transfers are byte-exact.
+#[test]
+fn c_flag_denies_joins_to_the_initial_address() {
+    let test = "c_flag_denies_joins_to_the_initial_address";
+    let seed = seed_from_env(43);
+    let run = |strip_c: bool| {
+        let mut client = client_config(2);
+        client.conn.pm.limits.add_addr_accepted = 1;
+        client.conn.pm.limits.subflows = 3;
+        let mut server_config = config();
+        server_config.conn.allow_join_initial_addr_port = false;
+        server_config.conn.pm.limits.subflows = 3;
+        server_config.conn.pm.announce = vec!["10.0.9.2:443".parse().unwrap()];
+        let links = [path(20_000_000, 10), path(20_000_000, 20)];
+        let mut w = world(seed, 8 * MIB, &links, client, server_config);
+        listen_also(&mut w, &["10.0.9.2:443"]);
+        let link = w.links[0];
+        let c_seen = Rc::new(RefCell::new(false));
+        let seen = c_seen.clone();
+        w.sim.set_filter(
+            link,
+            Dir::BtoA,
+            Some(Box::new(move |_, p| {
+                rewrite(p, |h, _| {
+                    let mut hit = false;
+                    for o in h.options.mptcp.iter_mut() {
+                        if let MptcpOption::MpCapable(m) = o
+                            && m.flags & MpCapable::FLAG_NO_JOIN_TO_SRC != 0
+                        {
+                            *seen.borrow_mut() = true;
+                            if strip_c {
+                                m.flags &= !MpCapable::FLAG_NO_JOIN_TO_SRC;
+                                hit = true;
+                            }
+                        }
+                    }
+                    hit
+                });
+                FilterVerdict::Pass
+            })),
+        );
+        let out = w.run(Instant::from_secs(60), test);
+        assert!(out.complete, "{}", w.replay(test));
+        let c = *c_seen.borrow();
+        (w, c)
+    };
+
+    let (w, c_seen) = run(false);
+    let replay = w.replay(test);
+    let tx = &w.sim.host(w.tx).mptcp;
+    let to = |a: &str| {
+        tx.subflows
+            .iter()
+            .filter(|s| s.remote.ip() == ip(a) && s.established)
+            .count()
+    };
+    println!(
+        "C flag: seen {c_seen}; client subflows to 10.0.9.1 {}, to 10.0.9.2 {}; joins not made {}",
+        to("10.0.9.1"),
+        to("10.0.9.2"),
+        tx.mib.mp_join_denied
+    );
+    assert!(c_seen, "the server's SYN/ACK carried C; {replay}");
+    assert_eq!(to("10.0.9.1"), 1, "only the initial subflow; {replay}");
+    assert_eq!(
+        to("10.0.9.2"),
+        2,
+        "both addresses joined 10.0.9.2; {replay}"
+    );
+    assert!(tx.mib.mp_join_denied >= 1, "{replay}");
+
+    let (w, _) = run(true);
+    let replay = w.replay(test);
+    let tx = &w.sim.host(w.tx).mptcp;
+    let refused = tx.events.iter().any(|(_, e)| {
+        matches!(e, MptcpEvent::SubflowClosed { reason, .. }
+            if reason.peer_reason == Some(rst_reason::PROHIBITED))
+    });
+    let rx = &w.sim.host(w.rx).mptcp;
+    println!(
+        "C flag stripped: the server refused {} join(s) to its initial address",
+        rx.mib.mp_join_denied
+    );
+    assert!(refused, "{:?}; {replay}", tx.events);
+    assert!(rx.mib.mp_join_denied >= 1, "{replay}");
 }

@@ -113,6 +113,7 @@ impl Connection {
                         && flags & MpCapable::FLAG_EXTENSIBILITY == 0 =>
                     {
                         self.checksum |= flags & MpCapable::FLAG_CHECKSUM != 0;
+                        self.peer_no_join_initial = flags & MpCapable::FLAG_NO_JOIN_TO_SRC != 0;
                         self.set_remote_key(key);
                         self.subflows[i].set_established();
                         let wnd = self.subflows[i].tcp.stats().snd_wnd;

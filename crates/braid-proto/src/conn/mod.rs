@@ -142,6 +142,12 @@ pub struct ConnConfig {
     /// `net.mptcp.syn_retrans_before_tcp_fallback`, default 2). `None`:
     /// never.
     pub syn_retrans_before_fallback: Option<u32>,
+    /// Accept joins to the initial subflow's address and port (Linux's
+    /// `net.mptcp.allow_join_initial_addr_port`, default on). Off, a
+    /// server says so with MP_CAPABLE's C flag (RFC 8684 section 3.1) and
+    /// refuses such joins (MP_TCPRST "administratively prohibited");
+    /// joins to announced addresses are unaffected.
+    pub allow_join_initial_addr_port: bool,
     /// Probe a dead path at least this often (default 1 s): while another
     /// subflow works, a subflow in retransmission timeouts backs off to
     /// at most this interval (one segment per probe), so that a path
@@ -197,6 +203,7 @@ impl Default for ConnConfig {
             dss_64bit: true,
             opportunistic_reinjection: true,
             syn_retrans_before_fallback: Some(2),
+            allow_join_initial_addr_port: true,
             dead_path_probe: Some(Duration::from_secs(1)),
             mode: Mode::Aggregate,
         }
@@ -319,6 +326,10 @@ pub enum JoinError {
     /// The subflow limit is reached.
     #[error("subflow limit reached")]
     LimitReached,
+    /// A join to the initial address and port, which the listener (C flag
+    /// set) does not accept.
+    #[error("joins to the initial address and port are not accepted (MP_CAPABLE C flag)")]
+    Denied,
 }
 
 /// A subflow as reported to the user.
@@ -360,6 +371,9 @@ pub struct Connection {
     fallback: bool,
     local_key: u64,
     remote_key: Option<u64>,
+    /// The peer's MP_CAPABLE had the C flag: no joins to its initial
+    /// address and port.
+    peer_no_join_initial: bool,
     local_token: u32,
     checksum: bool,
     send: SendBuf,
@@ -446,6 +460,7 @@ impl Connection {
             fallback: false,
             local_key,
             remote_key: None,
+            peer_no_join_initial: false,
             local_token: crypto::token(local_key),
             checksum: config.checksum,
             send: SendBuf::new(idsn, config.send_buffer),

@@ -71,6 +71,15 @@ impl Connection {
         if !self.mptcp_ready() {
             return Err(JoinError::NotReady);
         }
+        if !self.config.allow_join_initial_addr_port
+            && self
+                .subflows
+                .first()
+                .is_some_and(|s| s.tcp.local() == local)
+        {
+            self.mib.mp_join_denied += 1;
+            return Err(JoinError::Denied);
+        }
         if self.extra_subflows >= self.config.pm.limits.subflows {
             self.evict_stale_join(now, remote, addr_id);
         }
@@ -154,6 +163,15 @@ impl Connection {
     ) -> Result<SubflowId, JoinError> {
         if !self.mptcp_ready() || !self.connected {
             return Err(JoinError::NotReady);
+        }
+        if self.peer_no_join_initial
+            && self
+                .subflows
+                .first()
+                .is_some_and(|s| s.tcp.remote() == remote)
+        {
+            self.mib.mp_join_denied += 1;
+            return Err(JoinError::Denied);
         }
         if self.extra_subflows >= self.config.pm.limits.subflows {
             return Err(JoinError::LimitReached);

@@ -774,6 +774,8 @@ pub(super) struct TxCtx {
     /// Connection-level receive window (RFC 8684 section 3.3.4): free
     /// data-level buffer right of the DATA_ACK.
     pub window: Option<usize>,
+    /// Set MP_CAPABLE's C flag: no joins to our initial address and port.
+    pub no_join_initial: bool,
 }
 
 /// The hooks for one `poll_transmit_with` call.
@@ -842,7 +844,12 @@ impl TxHooks<'_> {
             }),
             Role::CapableServer => MptcpOption::MpCapable(MpCapable {
                 version: VERSION,
-                flags: mpc_flags(c.checksum),
+                flags: mpc_flags(c.checksum)
+                    | if c.no_join_initial {
+                        MpCapable::FLAG_NO_JOIN_TO_SRC
+                    } else {
+                        0
+                    },
                 sender_key: Some(c.local_key),
                 receiver_key: None,
                 data_len: None,

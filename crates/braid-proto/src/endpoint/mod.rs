@@ -787,9 +787,9 @@ impl Endpoint {
             Err(e) => {
                 self.counters.mp_join_refused += 1;
                 let reason = match e {
-                    conn::JoinError::LimitReached | conn::JoinError::NotReady => {
-                        rst_reason::PROHIBITED
-                    }
+                    conn::JoinError::LimitReached
+                    | conn::JoinError::NotReady
+                    | conn::JoinError::Denied => rst_reason::PROHIBITED,
                     conn::JoinError::NotJoin | conn::JoinError::UnknownToken => {
                         rst_reason::MPTCP_ERROR
                     }
