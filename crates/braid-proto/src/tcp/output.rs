@@ -293,15 +293,9 @@ impl TcpSocket {
         self.counters.bytes_sent += payload.len() as u64;
         Segment {
             header: TcpRepr {
-                src_port: self.local.port(),
-                dst_port: self.remote.port(),
-                seq_number: seq,
-                ack_number: ack,
-                flags,
                 window_len,
-                urgent_ptr: 0,
                 options,
-                payload: &[],
+                ..self.bare_segment(seq, ack, flags).header
             },
             payload,
         }
