@@ -7,7 +7,7 @@ use crate::wire::SeqNum;
 /// Unacknowledged and unsent data. The first byte held has sequence number
 /// `start`.
 #[derive(Debug, Clone)]
-pub struct SendBuffer {
+pub(crate) struct SendBuffer {
     bytes: ByteQueue,
     start: SeqNum,
 }
@@ -26,24 +26,9 @@ impl SendBuffer {
         self.bytes.push(bytes)
     }
 
-    /// Free space.
-    pub fn free(&self) -> usize {
-        self.bytes.free()
-    }
-
-    /// The capacity now, bytes.
-    pub fn capacity(&self) -> usize {
-        self.bytes.capacity()
-    }
-
     /// Raise the capacity to `capacity` (autotuning); never lowers it.
     pub fn grow_to(&mut self, capacity: usize) {
         self.bytes.grow_to(capacity);
-    }
-
-    /// Bytes held (sent-unacked plus unsent).
-    pub fn len(&self) -> usize {
-        self.bytes.len()
     }
 
     /// Sequence number just after the last held byte.
@@ -67,5 +52,16 @@ impl SendBuffer {
             return Vec::new();
         }
         self.bytes.copy(seq - self.start, len)
+    }
+}
+
+/// Read-only access to the bytes held: `free`, `capacity`, `len` (sent
+/// and unacknowledged plus unsent). Changes go through [`SendBuffer`]'s own
+/// methods, which keep `start` in step.
+impl core::ops::Deref for SendBuffer {
+    type Target = ByteQueue;
+
+    fn deref(&self) -> &ByteQueue {
+        &self.bytes
     }
 }
