@@ -23,7 +23,7 @@
 
 mod setup;
 pub mod summary;
-mod svg;
+pub mod svg;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
