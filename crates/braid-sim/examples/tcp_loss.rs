@@ -8,7 +8,7 @@
 
 use braid_proto::endpoint::{Endpoint, EndpointConfig};
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
+use braid_sim::stack::{bulk_hosts, payload};
 use braid_sim::{LinkConfig, QueueLimit, Sim};
 
 fn arg(n: usize, default: f64) -> f64 {
@@ -34,15 +34,14 @@ fn main() {
         "10.0.0.1:0".parse().expect("address"),
         "10.0.0.2:443".parse().expect("address"),
     );
-    let mut sim = Sim::new(seed);
-    let tx = sim.add_host(EndpointHost::new(
+    let (tx, rx) = bulk_hosts(
         Endpoint::with_seed(config.clone(), 1),
-        App::sender(Instant::ZERO, client, server, data.clone()),
-    ));
-    let rx = sim.add_host(EndpointHost::new(
         Endpoint::with_seed(config, 2),
-        App::receiver(server, data),
-    ));
+        (client, server),
+        data,
+    );
+    let mut sim = Sim::new(seed);
+    let (tx, rx) = (sim.add_host(tx), sim.add_host(rx));
     let one_way = Duration::from_micros((rtt_ms * 500.0) as u64);
     let bdp = (mbit * 1e6 / 8.0 * rtt_ms / 1000.0) as u64;
     let link = LinkConfig::default()

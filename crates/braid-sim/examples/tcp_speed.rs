@@ -9,7 +9,7 @@
 
 use braid_proto::endpoint::{Endpoint, EndpointConfig};
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
+use braid_sim::stack::{bulk_hosts, payload};
 use braid_sim::{Dir, LinkConfig, QueueLimit, Sim};
 
 fn main() {
@@ -43,15 +43,14 @@ fn main() {
         "10.0.0.1:0".parse().expect("address"),
         "10.0.0.2:443".parse().expect("address"),
     );
-    let mut sim = Sim::new(seed);
-    let tx = sim.add_host(EndpointHost::new(
+    let (tx, rx) = bulk_hosts(
         Endpoint::with_seed(config.clone(), 1),
-        App::sender(Instant::ZERO, client, server, data.clone()),
-    ));
-    let rx = sim.add_host(EndpointHost::new(
         Endpoint::with_seed(config, 2),
-        App::receiver(server, data),
-    ));
+        (client, server),
+        data,
+    );
+    let mut sim = Sim::new(seed);
+    let (tx, rx) = (sim.add_host(tx), sim.add_host(rx));
     let link = LinkConfig::default()
         .rate_bps(100_000_000)
         .delay(Duration::from_millis(20))
