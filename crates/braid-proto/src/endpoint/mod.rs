@@ -228,6 +228,9 @@ impl fmt::Display for ConnHandle {
 }
 
 /// Something the application should know about a connection.
+// Kept apart from `tcp::Event`, whose variants it repeats (`duplicates`
+// pairs the two): it adds `Accepted`, which only the endpoint knows, and
+// `tcp::Event` is matched exhaustively where a subflow's events are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnEvent {
     /// A SYN to a listening address created this connection (it completes
