@@ -406,6 +406,12 @@ impl Endpoint {
         self.table.len()
     }
 
+    /// MPTCP tokens registered (RFC 8684 section 2.2: one per MPTCP
+    /// connection held); none once every connection is reaped.
+    pub fn mptcp_token_count(&self) -> usize {
+        self.table.token_count()
+    }
+
     /// Passive opens currently half-open (SYN-RECEIVED).
     pub fn half_open_count(&self) -> usize {
         self.table.half_open_len()
