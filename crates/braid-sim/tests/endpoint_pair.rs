@@ -5,153 +5,22 @@
 //! on the simulator, timing is modelled in one place. Tests of single
 //! packets built by hand stay in braid-proto.
 
+mod pair;
+
 use braid_proto::endpoint::{
-    ConnEvent, ConnHandle, Endpoint, EndpointConfig, EndpointError, MptcpEvent, PathError,
-    SynCookies,
+    ConnEvent, ConnHandle, EndpointConfig, EndpointError, MptcpEvent, PathError, SynCookies,
 };
 use braid_proto::tcp::{CloseReason, State};
 use braid_proto::time::{Duration, Instant};
 use braid_proto::wire::mptcp::rst_reason;
 use braid_proto::wire::{IpRepr, TcpRepr};
-use braid_sim::stack::{Application, EndpointHost};
-use braid_sim::{Dir, FilterVerdict, HostId, LinkConfig, LinkId, Sim};
+use braid_sim::{Dir, FilterVerdict};
+use pair::{Net, transfer_between};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-/// The application of both hosts: it only records what its endpoint
-/// tells; the test drives the endpoint.
-#[derive(Debug, Default)]
-struct Recorder {
-    events: Vec<(ConnHandle, ConnEvent)>,
-    mptcp_events: Vec<(ConnHandle, MptcpEvent)>,
-}
-
-impl Application for Recorder {
-    fn drive(&mut self, endpoint: &mut Endpoint, _now: Instant) {
-        while let Some(e) = endpoint.poll_event() {
-            self.events.push(e);
-        }
-        while let Some(e) = endpoint.poll_mptcp_event() {
-            self.mptcp_events.push(e);
-        }
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-
-    fn conn(&self) -> Option<ConnHandle> {
-        None
-    }
-}
-
-/// Endpoint `a` (the client side) and `b` joined by one link, 5 ms each
-/// way; both with a 1 s MSL so that TIME-WAIT ends within the tests.
-struct Net {
-    sim: Sim<EndpointHost<Recorder>>,
-    a: HostId,
-    b: HostId,
-    link: LinkId,
-}
-
-impl Net {
-    fn new() -> Net {
-        let config = EndpointConfig::default();
-        Net::with_configs(config.clone(), config)
-    }
-
-    fn with_configs(mut a: EndpointConfig, mut b: EndpointConfig) -> Net {
-        a.tcp.msl = Duration::from_secs(1);
-        b.tcp.msl = Duration::from_secs(1);
-        let mut sim = Sim::new(1);
-        let host = |config, seed| {
-            EndpointHost::new(Endpoint::with_seed(config, seed), Recorder::default())
-        };
-        let a = sim.add_host(host(a, 1));
-        let b = sim.add_host(host(b, 2));
-        let link = LinkConfig::default().delay(Duration::from_millis(5));
-        let link = sim
-            .connect_symmetric((a, 0), (b, 0), link)
-            .expect("fresh interfaces");
-        Net { sim, a, b, link }
-    }
-
-    fn now(&self) -> Instant {
-        self.sim.now()
-    }
-
-    /// Endpoint `a`; the simulator polls it again before the next event.
-    fn a(&mut self) -> &mut Endpoint {
-        &mut self.sim.host_mut(self.a).endpoint
-    }
-
-    /// Endpoint `b`; the simulator polls it again before the next event.
-    fn b(&mut self) -> &mut Endpoint {
-        &mut self.sim.host_mut(self.b).endpoint
-    }
-
-    /// What `host`'s endpoint told so far, pending events included.
-    fn recorder(&mut self, host: HostId) -> &Recorder {
-        let now = self.now();
-        let h = self.sim.host_mut(host);
-        h.app.drive(&mut h.endpoint, now);
-        &h.app
-    }
-
-    fn events_a(&mut self) -> Vec<(ConnHandle, ConnEvent)> {
-        self.recorder(self.a).events.clone()
-    }
-
-    fn events_b(&mut self) -> Vec<(ConnHandle, ConnEvent)> {
-        self.recorder(self.b).events.clone()
-    }
-
-    fn mptcp_events_a(&mut self) -> Vec<(ConnHandle, MptcpEvent)> {
-        self.recorder(self.a).mptcp_events.clone()
-    }
-
-    /// The next packet arrival or timer; false when there is none.
-    fn step(&mut self) -> bool {
-        self.sim.step().expect("no livelock")
-    }
-
-    fn run_until(&mut self, deadline: Instant) {
-        self.sim.run_until(deadline).expect("no livelock");
-    }
-}
-
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
-}
-
-/// Send `n` bytes from `ca` on `from` to `cb` on `to`; whether they arrived
-/// byte for byte within 20 s.
-fn transfer_between(
-    net: &mut Net,
-    (from, ca): (HostId, ConnHandle),
-    (to, cb): (HostId, ConnHandle),
-    data: &[u8],
-) -> bool {
-    let (mut sent, mut got) = (0, Vec::new());
-    let mut buf = [0u8; 8192];
-    let deadline = net.now() + Duration::from_secs(20);
-    while got.len() < data.len() && net.now() < deadline {
-        if sent < data.len() {
-            sent += net
-                .sim
-                .host_mut(from)
-                .endpoint
-                .write(ca, &data[sent..])
-                .unwrap();
-        }
-        if !net.step() {
-            break;
-        }
-        while let Ok(n @ 1..) = net.sim.host_mut(to).endpoint.read(cb, &mut buf) {
-            got.extend_from_slice(&buf[..n]);
-        }
-    }
-    got == data
 }
 
 /// Send `n` bytes from `ca` (on a) to `cb` (on b); whether they arrived
@@ -258,7 +127,7 @@ fn ipv6_mss_leaves_room_for_the_larger_header() {
     let sent: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let seen = sent.clone();
     net.sim.set_filter(
-        net.link,
+        net.links[0],
         Dir::AtoB,
         Some(Box::new(move |_, p: &mut Vec<u8>| {
             seen.lock().unwrap().push(p.clone());
