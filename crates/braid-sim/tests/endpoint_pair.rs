@@ -47,8 +47,7 @@ fn cookie_server(cookies: SynCookies, max_half_open: usize) -> EndpointConfig {
 
 fn conversation(client: SocketAddr, server: SocketAddr) {
     let mut net = Net::new();
-    net.b().listen(server).unwrap();
-    let ca = net.a().connect(Instant::ZERO, client, server).unwrap();
+    let ca = net.open(client, server);
     net.run_until(Instant::from_millis(100));
     assert_eq!(net.a().state(ca), Ok(State::Established));
     assert_eq!(net.events_a(), vec![(ca, ConnEvent::Connected)]);
@@ -160,11 +159,7 @@ fn ipv6_mss_leaves_room_for_the_larger_header() {
 fn abort_resets_the_peer_and_forgets_the_handle() {
     let mut net = Net::new();
     let server = addr("10.0.0.2:443");
-    net.b().listen(server).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, addr("10.0.0.1:0"), server)
-        .unwrap();
+    let ca = net.open(addr("10.0.0.1:0"), server);
     net.run_until(Instant::from_millis(50));
     let cb = net.events_b()[0].0;
     net.a().abort(ca).unwrap();
@@ -235,11 +230,7 @@ fn mptcp_connect_to_a_closed_port_is_reset() {
 fn mptcp_handshake_join_transfer_and_close() {
     let mut net = Net::with_configs(mptcp_client("10.0.0.3"), EndpointConfig::default());
     let server = addr("10.0.0.2:443");
-    net.b().listen(server).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, addr("10.0.0.1:0"), server)
-        .unwrap();
+    let ca = net.open(addr("10.0.0.1:0"), server);
     net.run_until(Instant::from_millis(100));
     let cb = net.events_b()[0].0;
     assert_eq!(net.a().is_mptcp(ca), Ok(true));
@@ -303,11 +294,7 @@ fn join_over_the_limit_gets_rst_administratively_prohibited() {
     b.conn.pm.limits.subflows = 0;
     let mut net = Net::with_configs(mptcp_client("10.0.0.3"), b);
     let server = addr("10.0.0.2:443");
-    net.b().listen(server).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, addr("10.0.0.1:0"), server)
-        .unwrap();
+    let ca = net.open(addr("10.0.0.1:0"), server);
     net.run_until(Instant::from_millis(200));
     assert_eq!(net.b().counters().mp_join_refused, 1);
     assert_eq!(net.b().counters().mp_tcprst_sent, 1);
@@ -332,11 +319,7 @@ fn plain_tcp_client_gets_plain_tcp() {
     };
     let mut net = Net::with_configs(a, EndpointConfig::default());
     let server = addr("10.0.0.2:443");
-    net.b().listen(server).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, addr("10.0.0.1:0"), server)
-        .unwrap();
+    let ca = net.open(addr("10.0.0.1:0"), server);
     net.run_until(Instant::from_millis(100));
     let cb = net.events_b()[0].0;
     assert_eq!(net.events_b()[0].1, ConnEvent::Accepted);
@@ -354,11 +337,7 @@ fn mptcp_client_falls_back_against_plain_tcp_server() {
     };
     let mut net = Net::with_configs(mptcp_client("10.0.0.3"), b);
     let server = addr("10.0.0.2:443");
-    net.b().listen(server).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, addr("10.0.0.1:0"), server)
-        .unwrap();
+    let ca = net.open(addr("10.0.0.1:0"), server);
     net.run_until(Instant::from_millis(100));
     let cb = net.events_b()[0].0;
     assert_eq!(net.a().is_mptcp(ca), Ok(false));
@@ -388,11 +367,7 @@ fn mptcp_through_a_cookie_transfers_byte_exact() {
         cookie_server(SynCookies::Always, 16),
     );
     let server = addr("10.0.0.2:443");
-    net.b().listen(server).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, addr("10.0.0.1:0"), server)
-        .unwrap();
+    let ca = net.open(addr("10.0.0.1:0"), server);
     net.run_until(Instant::from_millis(100));
     assert_eq!(net.a().state(ca), Ok(State::Established));
     let cb = net.events_b()[0].0;
@@ -425,11 +400,7 @@ fn plain_tcp_through_a_cookie_transfers() {
     };
     let mut net = Net::with_configs(client, cookie_server(SynCookies::Always, 16));
     let server = addr("10.0.0.2:80");
-    net.b().listen(server).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, addr("10.0.0.1:0"), server)
-        .unwrap();
+    let ca = net.open(addr("10.0.0.1:0"), server);
     net.run_until(Instant::from_millis(100));
     assert_eq!(net.a().state(ca), Ok(State::Established));
     let cb = net.events_b()[0].0;
@@ -447,11 +418,7 @@ fn an_established_connection_is_no_longer_half_open() {
         cookie_server(SynCookies::WhenFull, 4),
     );
     let server = addr("10.0.0.2:443");
-    net.b().listen(server).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, addr("10.0.0.1:0"), server)
-        .unwrap();
+    let ca = net.open(addr("10.0.0.1:0"), server);
     net.step();
     assert_eq!(net.b().half_open_count(), 1);
     net.run_until(Instant::from_millis(100));

@@ -11,7 +11,7 @@ mod pair;
 use braid_proto::endpoint::{ConnEvent, EndpointConfig};
 use braid_proto::sched::SchedulerKind;
 use braid_proto::tcp::CloseReason;
-use braid_proto::time::{Duration, Instant};
+use braid_proto::time::Duration;
 use braid_sim::LinkConfig;
 use braid_sim::stack::payload;
 use pair::{Exchange, Net};
@@ -55,11 +55,7 @@ fn start(
     loss: [f64; 2],
 ) -> (Net, Exchange) {
     let mut net = Net::with_paths(seed, client, server_config, two_paths(loss));
-    net.b().listen(server()).unwrap();
-    let ca = net
-        .a()
-        .connect(Instant::ZERO, "10.0.1.1:40000".parse().unwrap(), server())
-        .unwrap();
+    let ca = net.open("10.0.1.1:40000".parse().unwrap(), server());
     let mut x = Exchange::default();
     x.ca = Some(ca);
     (net, x)

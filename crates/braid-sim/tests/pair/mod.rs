@@ -9,7 +9,7 @@ use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, EndpointConfig, Mpt
 use braid_proto::time::{Duration, Instant};
 use braid_sim::stack::{Application, EndpointHost};
 use braid_sim::{HostId, LinkConfig, LinkId, Sim};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The application of both hosts: it only records what its endpoint
 /// tells; the test drives the endpoint.
@@ -94,6 +94,14 @@ impl Net {
             })
             .collect();
         Net { sim, a, b, links }
+    }
+
+    /// `b` listens on `server` and `a` connects to it from `client` (port
+    /// 0: an ephemeral one) at the current time; the connection on `a`.
+    pub fn open(&mut self, client: SocketAddr, server: SocketAddr) -> ConnHandle {
+        self.b().listen(server).unwrap();
+        let now = self.now();
+        self.a().connect(now, client, server).unwrap()
     }
 
     pub fn now(&self) -> Instant {
