@@ -237,11 +237,11 @@ impl Exchange {
             if close && *sent == data.len() && !*closed {
                 *closed = ep.close(h).is_ok();
             }
-            while !paused {
-                match ep.read(h, &mut buf) {
-                    Ok(n @ 1..) => got.extend_from_slice(&buf[..n]),
-                    _ => break,
-                }
+            if paused {
+                continue;
+            }
+            while let Ok(n @ 1..) = ep.read(h, &mut buf) {
+                got.extend_from_slice(&buf[..n]);
             }
         }
     }
