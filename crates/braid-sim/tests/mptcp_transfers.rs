@@ -1,7 +1,7 @@
 //! MPTCP transfers between two Braid endpoints over two paths (10 ms and
 //! 15 ms one way, the client's second address joining): every scheduler
 //! carrying data both ways on both subflows, lossy paths over seeds, a
-//! small send buffer, a slow reader. These were braid-proto's connection
+//! small send buffer, a slow reader, a path back from a blackout. These were braid-proto's connection
 //! harness stories (conn/tests.rs); on the simulator, timing and loss are
 //! modelled in one place. The scripted stories that rewrite segments stay
 //! in braid-proto.
@@ -12,8 +12,8 @@ use braid_proto::endpoint::{ConnEvent, EndpointConfig};
 use braid_proto::sched::SchedulerKind;
 use braid_proto::tcp::CloseReason;
 use braid_proto::time::Duration;
-use braid_sim::LinkConfig;
 use braid_sim::stack::payload;
+use braid_sim::{Dir, LinkConfig};
 use pair::{Exchange, Net};
 use std::net::{IpAddr, SocketAddr};
 
@@ -189,6 +189,30 @@ fn slow_reader_bounds_memory_and_completes() {
         x.got_up.len() == x.up.len()
     }));
     assert!(x.got_up == x.up);
+}
+
+#[test]
+fn path_revived_after_blackout_carries_data_again() {
+    let (mut net, mut x) = start(22, multipath_client(), EndpointConfig::default(), [0.0; 2]);
+    // No rate limit: enough data that the revived path (one backed-off
+    // RTO away from its first retransmission) still has work when it
+    // comes back.
+    x.up = payload(22, 12 << 20).to_vec();
+    let ten = Duration::from_secs(10);
+    assert!(x.run_until(&mut net, ten, |x, _| x.got_up.len() > 200_000));
+    net.blackout(0, true);
+    assert!(x.run_until(&mut net, ten, |x, _| x.got_up.len() > 1_000_000));
+    let ca = x.ca.unwrap();
+    let before = net.a().subflows(ca).unwrap()[0].stats.bytes_acked;
+    net.blackout(0, false);
+    let dropped = net.sim.link_stats(net.links[0], Dir::AtoB).dropped_filter;
+    assert!(dropped > 0, "the blackout dropped nothing");
+    assert!(x.run_until(&mut net, Duration::from_secs(60), |x, _| {
+        x.got_up.len() == x.up.len()
+    }));
+    assert!(x.got_up == x.up);
+    let sub0 = net.a().subflows(ca).unwrap()[0];
+    assert!(sub0.stats.bytes_acked > before + 100_000, "{sub0:?}");
 }
 
 /// Longer sweep: 4 MiB both ways over two lossy paths, 20 seeds.

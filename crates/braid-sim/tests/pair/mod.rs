@@ -8,7 +8,7 @@
 use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, EndpointConfig, MptcpEvent};
 use braid_proto::time::{Duration, Instant};
 use braid_sim::stack::{Application, EndpointHost};
-use braid_sim::{HostId, LinkConfig, LinkId, Sim};
+use braid_sim::{Dir, Filter, FilterVerdict, HostId, LinkConfig, LinkId, Sim};
 use std::net::{IpAddr, SocketAddr};
 
 /// The application of both hosts: it only records what its endpoint
@@ -102,6 +102,16 @@ impl Net {
         self.b().listen(server).unwrap();
         let now = self.now();
         self.a().connect(now, client, server).unwrap()
+    }
+
+    /// Black path `path` out (every packet dropped, both ways) or bring
+    /// it back.
+    pub fn blackout(&mut self, path: usize, on: bool) {
+        for dir in [Dir::AtoB, Dir::BtoA] {
+            let drop_all: Filter = Box::new(|_, _| FilterVerdict::Drop);
+            self.sim
+                .set_filter(self.links[path], dir, on.then_some(drop_all));
+        }
     }
 
     pub fn now(&self) -> Instant {
