@@ -1,7 +1,8 @@
 //! MPTCP transfers between two Braid endpoints over two paths (10 ms and
 //! 15 ms one way, the client's second address joining): every scheduler
 //! carrying data both ways on both subflows, lossy paths over seeds, a
-//! small send buffer, a slow reader, a path back from a blackout. These were braid-proto's connection
+//! small send buffer, a slow reader, a path lost mid-transfer, a path back
+//! from a blackout. These were braid-proto's connection
 //! harness stories (conn/tests.rs); on the simulator, timing and loss are
 //! modelled in one place. The scripted stories that rewrite segments stay
 //! in braid-proto.
@@ -189,6 +190,39 @@ fn slow_reader_bounds_memory_and_completes() {
         x.got_up.len() == x.up.len()
     }));
     assert!(x.got_up == x.up);
+}
+
+#[test]
+fn blackout_mid_transfer_completes_by_reinjection() {
+    let (mut net, mut x) = start(12, multipath_client(), EndpointConfig::default(), [0.0; 2]);
+    x.up = payload(12, 1 << 20).to_vec();
+    let ca = x.ca.unwrap();
+    // Black the second path out while it carries data, so that data is
+    // lost and only reinjection can deliver it (with nothing in flight,
+    // every byte may already be at the receiver, DATA_ACKed via the
+    // first path, and nothing needs reinjecting).
+    assert!(x.run_until(&mut net, Duration::from_secs(10), |x, net| {
+        let subs = net.a().subflows(ca).unwrap_or_default();
+        x.got_up.len() > 300_000 && subs.get(1).is_some_and(|s| s.stats.bytes_in_flight > 0)
+    }));
+    // Both paths were in use; now the second dies for good.
+    assert!(
+        net.a()
+            .subflows(ca)
+            .unwrap()
+            .iter()
+            .all(|s| s.data_sent > 0)
+    );
+    net.blackout(1, true);
+    let t0 = net.now();
+    assert!(x.run_until(&mut net, Duration::from_secs(60), |x, _| {
+        x.got_up.len() == x.up.len()
+    }));
+    assert!(x.got_up == x.up);
+    assert!(net.a().mptcp_mib(ca).unwrap().reinjected_bytes > 0);
+    // Bounded stall: a few RTOs, not the subflow's full timeout.
+    let took = net.now() - t0;
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
 #[test]

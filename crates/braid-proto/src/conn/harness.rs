@@ -322,14 +322,6 @@ impl Harness {
     }
 
     /// Payload bytes travelling on path `p` towards the server right now.
-    pub fn data_on_wire(&self, p: usize) -> usize {
-        self.wire
-            .iter()
-            .filter(|w| w.path == p && w.to_server)
-            .map(|w| w.seg.payload.len())
-            .sum()
-    }
-
     pub fn random_bytes(&mut self, n: usize) -> Vec<u8> {
         let mut v = vec![0u8; n];
         self.rng.fill_bytes(&mut v);

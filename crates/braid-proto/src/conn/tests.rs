@@ -308,33 +308,6 @@ fn forged_add_addr_ignored() {
 }
 
 #[test]
-fn blackout_mid_transfer_completes_by_reinjection() {
-    let mut h = Harness::new(12, multipath_client(), ConnConfig::default(), two_paths());
-    let data = h.random_bytes(1 << 20);
-    h.to_send = data.clone();
-    // Black the second path out while it carries data, so that data is
-    // lost and only reinjection can deliver it (with nothing on the wire,
-    // every byte may already be at the receiver, DATA_ACKed via the
-    // first path, and nothing needs reinjecting).
-    assert!(h.run_until(Duration::from_secs(10), |h| {
-        h.received.len() > 300_000 && h.data_on_wire(1) > 0
-    }));
-    // Both paths were in use; now the second dies for good.
-    assert!(h.client.subflows().iter().all(|s| s.data_sent > 0));
-    h.paths[1].blackout = true;
-    let t0 = h.now;
-    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
-    assert_eq!(h.received, data);
-    assert!(h.client.mib().reinjected_bytes > 0);
-    // Bounded stall: a few RTOs, not the subflow's full timeout.
-    assert!(
-        h.now - t0 < Duration::from_secs(10),
-        "took {:?}",
-        h.now - t0
-    );
-}
-
-#[test]
 fn synack_options_stripped_falls_back_byte_exact() {
     let mut paths = one_path();
     paths[0].strip_mptcp_synack = true;
