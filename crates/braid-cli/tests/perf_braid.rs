@@ -9,11 +9,14 @@
 //! Needs root, /dev/net/tun and `ip netns`; without them each test prints
 //! `SKIP <reason>` and passes, except under `CI=true`, where it fails.
 
+mod perf_common;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use braid_lab::{Lab, LabGuard, Scenario, Side};
+use braid_lab::{LabGuard, Side};
+use perf_common::{json, lab_of, server_output, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_braid");
 const CLEAN: &str = include_str!("../../../scenarios/clean.toml");
@@ -21,8 +24,6 @@ const TUN: &str = "braid0";
 /// Bytes per run.
 const BYTES: &str = "8M";
 const LEN: u64 = 8 << 20;
-/// Longest a server may take to finish after its client did.
-const SERVER_WAIT: Duration = Duration::from_secs(15);
 
 /// Why these tests cannot run here, if they cannot.
 fn unavailable() -> Option<String> {
@@ -55,11 +56,6 @@ fn lab() -> LabGuard {
     lab_of(CLEAN)
 }
 
-fn lab_of(text: &str) -> LabGuard {
-    let scenario = Scenario::parse(text, Path::new(".")).expect("scenario");
-    Lab::up(&scenario).expect("lab up")
-}
-
 fn run_ok(mut cmd: Command) {
     let out = cmd.output().expect("run command");
     assert!(
@@ -81,15 +77,6 @@ fn tun(lab: &LabGuard, side: Side) {
     lab.route_braid(side, TUN).expect("route braid");
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(bytes: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
-}
-
 /// `braid perf server --once --json` in the server namespace.
 fn server(lab: &LabGuard, stack: &str, listen: &str) -> Child {
     lab.command(Side::Server, BIN)
@@ -102,27 +89,6 @@ fn server(lab: &LabGuard, stack: &str, listen: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn server")
-}
-
-/// Waits (bounded) for the server to finish; kills it if it does not
-/// (and fails, showing `client`'s output).
-fn server_output(mut child: Child, client: &Output) -> Output {
-    let deadline = Instant::now() + SERVER_WAIT;
-    while Instant::now() < deadline {
-        if child.try_wait().expect("wait server").is_some() {
-            return child.wait_with_output().expect("server output");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("server output");
-    panic!(
-        "server did not finish: {}\nclient ({}): {}{}",
-        stderr(&out),
-        client.status,
-        String::from_utf8_lossy(&client.stdout),
-        stderr(client)
-    );
 }
 
 /// `braid perf client --json` in the client namespace, retrying (bounded)
@@ -508,8 +474,7 @@ fn five_gib_each_way() {
     if !braid_testkit::ready(unavailable()) {
         return;
     }
-    let scenario = Scenario::parse(UNSHAPED, Path::new(".")).expect("scenario");
-    let lab = Lab::up(&scenario).expect("lab up");
+    let lab = lab_of(UNSHAPED);
     tun(&lab, Side::Client);
     tun(&lab, Side::Server);
     let braid_client = lab.braid_addresses(Side::Client)[0].to_string();

@@ -9,18 +9,19 @@
 //! test prints `SKIP <reason>` and passes, except under `CI=true`, where it
 //! fails.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod perf_common;
 
-use braid_lab::{Lab, LabGuard, Scenario, Side};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use braid_lab::{LabGuard, Side};
+use perf_common::{json, lab_of, server_output, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_braid");
 const NOBODY: &str = "65534";
 const PORT: u16 = 5201;
-/// Longest a server may take to finish after its client did.
-const SERVER_WAIT: Duration = Duration::from_secs(15);
 
 /// Why these tests cannot run here, if they cannot.
 fn unavailable() -> Option<String> {
@@ -75,20 +76,6 @@ impl Drop for NobodyBin {
     }
 }
 
-fn lab_of(text: &str) -> LabGuard {
-    let scenario = Scenario::parse(text, Path::new(".")).expect("scenario");
-    Lab::up(&scenario).expect("lab up")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(bytes: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
-}
-
 /// `braid perf server --stack braid-udp --once --json` as nobody, once its
 /// UDP socket is bound (bounded wait).
 fn server(lab: &LabGuard, bin: &NobodyBin) -> Child {
@@ -127,26 +114,6 @@ fn server(lab: &LabGuard, bin: &NobodyBin) -> Child {
     }
     let _ = child.kill();
     panic!("the braid-udp server did not bind UDP port {PORT}");
-}
-
-/// Waits (bounded) for the server to finish; kills it if it does not.
-fn server_output(mut child: Child, client: &Output) -> Output {
-    let deadline = Instant::now() + SERVER_WAIT;
-    while Instant::now() < deadline {
-        if child.try_wait().expect("wait server").is_some() {
-            return child.wait_with_output().expect("server output");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("server output");
-    panic!(
-        "server did not finish: {}\nclient ({}): {}{}",
-        stderr(&out),
-        client.status,
-        String::from_utf8_lossy(&client.stdout),
-        stderr(client)
-    );
 }
 
 /// A braid-udp client as nobody with one `--local` per path, downloading

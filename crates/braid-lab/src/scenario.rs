@@ -106,92 +106,66 @@ impl DirSpec {
     }
 }
 
-/// One path as written: shared keys (flattened [`DirSpec`]) plus overrides.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPath {
-    name: Option<String>,
-    #[serde(default)]
-    backup: bool,
-    up: Option<DirSpec>,
-    down: Option<DirSpec>,
-    rate_mbit: Option<f64>,
-    trace: Option<String>,
-    trace_end: Option<String>,
-    delay_ms: Option<f64>,
-    jitter_ms: Option<f64>,
-    jitter_reorders: Option<bool>,
-    queue_packets: Option<u64>,
-    queue_bytes: Option<u64>,
-    loss_pct: Option<f64>,
-    duplicate_pct: Option<f64>,
-    reorder_pct: Option<f64>,
-    reorder_ms: Option<f64>,
-    blackouts: Option<Vec<[f64; 2]>>,
+/// Declares a table that takes [`DirSpec`]'s keys beside its own ones, with
+/// `shared()`: those keys as a [`DirSpec`]. Written as a macro because
+/// serde's `flatten` cannot be combined with `deny_unknown_fields`.
+macro_rules! with_link_keys {
+    ($(#[$meta:meta])* struct $name:ident { $($own:tt)* }) => {
+        with_link_keys!(@table $(#[$meta])* struct $name { $($own)* } link keys {
+            rate_mbit: Option<f64>,
+            trace: Option<String>,
+            trace_end: Option<String>,
+            delay_ms: Option<f64>,
+            jitter_ms: Option<f64>,
+            jitter_reorders: Option<bool>,
+            queue_packets: Option<u64>,
+            queue_bytes: Option<u64>,
+            loss_pct: Option<f64>,
+            duplicate_pct: Option<f64>,
+            reorder_pct: Option<f64>,
+            reorder_ms: Option<f64>,
+            blackouts: Option<Vec<[f64; 2]>>,
+        });
+    };
+    (@table $(#[$meta:meta])* struct $name:ident {
+        $($(#[$field_meta:meta])* $field:ident: $ty:ty,)*
+    } link keys { $($key:ident: $key_ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $name {
+            $($(#[$field_meta])* $field: $ty,)*
+            $($key: $key_ty,)*
+        }
+
+        impl $name {
+            fn shared(&self) -> DirSpec {
+                DirSpec { $($key: self.$key.clone(),)* }
+            }
+        }
+    };
 }
 
-impl RawPath {
-    fn shared(&self) -> DirSpec {
-        DirSpec {
-            rate_mbit: self.rate_mbit,
-            trace: self.trace.clone(),
-            trace_end: self.trace_end.clone(),
-            delay_ms: self.delay_ms,
-            jitter_ms: self.jitter_ms,
-            jitter_reorders: self.jitter_reorders,
-            queue_packets: self.queue_packets,
-            queue_bytes: self.queue_bytes,
-            loss_pct: self.loss_pct,
-            duplicate_pct: self.duplicate_pct,
-            reorder_pct: self.reorder_pct,
-            reorder_ms: self.reorder_ms,
-            blackouts: self.blackouts.clone(),
-        }
+with_link_keys! {
+    /// One path as written: shared keys (flattened [`DirSpec`]) plus overrides.
+    struct RawPath {
+        name: Option<String>,
+        #[serde(default)]
+        backup: bool,
+        up: Option<DirSpec>,
+        down: Option<DirSpec>,
     }
 }
 
-/// A shared bottleneck as written: which paths cross it, its own link
-/// keys (flattened [`DirSpec`]) plus overrides per direction.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBottleneck {
-    name: Option<String>,
-    #[serde(default)]
-    paths: Vec<i64>,
-    up: Option<DirSpec>,
-    down: Option<DirSpec>,
-    rate_mbit: Option<f64>,
-    trace: Option<String>,
-    trace_end: Option<String>,
-    delay_ms: Option<f64>,
-    jitter_ms: Option<f64>,
-    jitter_reorders: Option<bool>,
-    queue_packets: Option<u64>,
-    queue_bytes: Option<u64>,
-    loss_pct: Option<f64>,
-    duplicate_pct: Option<f64>,
-    reorder_pct: Option<f64>,
-    reorder_ms: Option<f64>,
-    blackouts: Option<Vec<[f64; 2]>>,
-}
-
-impl RawBottleneck {
-    fn shared(&self) -> DirSpec {
-        DirSpec {
-            rate_mbit: self.rate_mbit,
-            trace: self.trace.clone(),
-            trace_end: self.trace_end.clone(),
-            delay_ms: self.delay_ms,
-            jitter_ms: self.jitter_ms,
-            jitter_reorders: self.jitter_reorders,
-            queue_packets: self.queue_packets,
-            queue_bytes: self.queue_bytes,
-            loss_pct: self.loss_pct,
-            duplicate_pct: self.duplicate_pct,
-            reorder_pct: self.reorder_pct,
-            reorder_ms: self.reorder_ms,
-            blackouts: self.blackouts.clone(),
-        }
+with_link_keys! {
+    /// A shared bottleneck as written: which paths cross it, its own link
+    /// keys (flattened [`DirSpec`]) plus overrides per direction.
+    struct RawBottleneck {
+        name: Option<String>,
+        #[serde(default)]
+        paths: Vec<i64>,
+        up: Option<DirSpec>,
+        down: Option<DirSpec>,
     }
 }
 

@@ -31,6 +31,66 @@ pub(crate) fn pop_into(dq: &mut VecDeque<u8>, dst: &mut [u8]) {
     dq.drain(..dst.len());
 }
 
+/// Bytes held in order, up to a capacity that only grows (autotuning): the
+/// storage of both send buffers, a subflow's by sequence number
+/// (`tcp::send`) and the connection's by DSN (`conn::sendbuf`), which add
+/// their sequence space on top.
+#[derive(Debug, Clone)]
+pub(crate) struct ByteQueue {
+    data: VecDeque<u8>,
+    capacity: usize,
+}
+
+impl ByteQueue {
+    /// Empty, holding at most `capacity` bytes.
+    pub(crate) fn new(capacity: usize) -> ByteQueue {
+        ByteQueue {
+            data: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    /// Append as much of `bytes` as fits; returns the count.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.free());
+        self.data.extend(&bytes[..n]);
+        n
+    }
+
+    /// Free space.
+    pub(crate) fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.data.len())
+    }
+
+    /// The capacity now, bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Raise the capacity to `capacity`; never lowers it.
+    pub(crate) fn grow_to(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
+
+    /// Bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Drop up to `n` bytes from the front; returns how many were dropped.
+    pub(crate) fn drop_front(&mut self, n: usize) -> usize {
+        let n = n.min(self.data.len());
+        self.data.drain(..n);
+        n
+    }
+
+    /// Up to `len` bytes from offset `off` (both clamped to what is held).
+    pub(crate) fn copy(&self, off: usize, len: usize) -> Vec<u8> {
+        let off = off.min(self.data.len());
+        to_vec(&self.data, off, len.min(self.data.len() - off))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,11 @@
 //! sender's cwnd every 10 ms, `RTO_CTX=1` the sender's state just before
 //! each retransmission timeout; `BRAID_SEED` picks the seed.
 
-use braid_proto::endpoint::{Endpoint, EndpointConfig};
+mod common;
+
+use braid_proto::endpoint::EndpointConfig;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
-use braid_sim::{LinkConfig, QueueLimit, Sim};
+use braid_sim::{LinkConfig, QueueLimit};
 
 fn arg(n: usize, default: f64) -> f64 {
     std::env::args()
@@ -29,20 +30,7 @@ fn main() {
     let mut config = EndpointConfig::default();
     config.tcp.send_buffer = 8 << 20;
     config.tcp.recv_buffer = 8 << 20;
-    let data = payload(seed, size);
-    let (client, server) = (
-        "10.0.0.1:0".parse().expect("address"),
-        "10.0.0.2:443".parse().expect("address"),
-    );
-    let mut sim = Sim::new(seed);
-    let tx = sim.add_host(EndpointHost::new(
-        Endpoint::with_seed(config.clone(), 1),
-        App::sender(Instant::ZERO, client, server, data.clone()),
-    ));
-    let rx = sim.add_host(EndpointHost::new(
-        Endpoint::with_seed(config, 2),
-        App::receiver(server, data),
-    ));
+    let (mut sim, tx, rx) = common::bulk_world(seed, config, size);
     let one_way = Duration::from_micros((rtt_ms * 500.0) as u64);
     let bdp = (mbit * 1e6 / 8.0 * rtt_ms / 1000.0) as u64;
     let link = LinkConfig::default()

@@ -7,10 +7,11 @@
 //! (default 100 MiB, plain TCP). `BRAID_VERBOSE=1` prints both sides'
 //! MPTCP counters and subflows.
 
-use braid_proto::endpoint::{Endpoint, EndpointConfig};
+mod common;
+
+use braid_proto::endpoint::EndpointConfig;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
-use braid_sim::{Dir, LinkConfig, QueueLimit, Sim};
+use braid_sim::{Dir, LinkConfig, QueueLimit};
 
 fn main() {
     let mib: usize = std::env::args()
@@ -38,20 +39,7 @@ fn main() {
     config.conn.send_buffer = 4 << 20;
     config.conn.recv_buffer = 4 << 20;
     config.conn.checksum = checksum;
-    let data = payload(seed, size);
-    let (client, server) = (
-        "10.0.0.1:0".parse().expect("address"),
-        "10.0.0.2:443".parse().expect("address"),
-    );
-    let mut sim = Sim::new(seed);
-    let tx = sim.add_host(EndpointHost::new(
-        Endpoint::with_seed(config.clone(), 1),
-        App::sender(Instant::ZERO, client, server, data.clone()),
-    ));
-    let rx = sim.add_host(EndpointHost::new(
-        Endpoint::with_seed(config, 2),
-        App::receiver(server, data),
-    ));
+    let (mut sim, tx, rx) = common::bulk_world(seed, config, size);
     let link = LinkConfig::default()
         .rate_bps(100_000_000)
         .delay(Duration::from_millis(20))

@@ -56,6 +56,25 @@ pub fn payload(seed: u64, len: usize) -> Arc<[u8]> {
     data.into()
 }
 
+/// The two hosts of a one-way bulk transfer of `data`: `sender` connects
+/// from `client` to `server` at time zero and writes it, `receiver` listens
+/// on `server` and checks every byte. Add them to a simulation (after
+/// [`EndpointHost::route`] when there are several interfaces).
+pub fn bulk_hosts(
+    sender: Endpoint,
+    receiver: Endpoint,
+    (client, server): (SocketAddr, SocketAddr),
+    data: Arc<[u8]>,
+) -> (EndpointHost, EndpointHost) {
+    (
+        EndpointHost::new(
+            sender,
+            App::sender(Instant::ZERO, client, server, data.clone()),
+        ),
+        EndpointHost::new(receiver, App::receiver(server, data)),
+    )
+}
+
 /// The bulk sender: connects at `start` (or, as the server of a download,
 /// accepts one connection on `listen`), writes `data`, then closes.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use braid_proto::cc::CcAlgorithm;
 use braid_proto::endpoint::{Endpoint, EndpointConfig};
 use braid_proto::tcp::Config;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
+use braid_sim::stack::{bulk_hosts, payload};
 use braid_sim::{LinkConfig, Sim};
 use std::net::SocketAddr;
 
@@ -39,20 +39,17 @@ fn transfer(seed: u64, tcp: Config, loss: f64, size: usize, pace: Option<usize>)
         tcp,
         ..EndpointConfig::default()
     };
-    let data = payload(seed, size);
-    let mut receiver = App::receiver(server(), data.clone());
+    let (tx, mut rx) = bulk_hosts(
+        Endpoint::with_seed(config.clone(), seed.wrapping_mul(2)),
+        Endpoint::with_seed(config, seed.wrapping_mul(2) + 1),
+        (client(), server()),
+        payload(seed, size),
+    );
     if let Some(chunk) = pace {
-        receiver = receiver.read_paced(chunk, Duration::from_millis(100));
+        rx.app = rx.app.read_paced(chunk, Duration::from_millis(100));
     }
     let mut sim = Sim::new(seed);
-    let tx = sim.add_host(EndpointHost::new(
-        Endpoint::with_seed(config.clone(), seed.wrapping_mul(2)),
-        App::sender(Instant::ZERO, client(), server(), data),
-    ));
-    let rx = sim.add_host(EndpointHost::new(
-        Endpoint::with_seed(config, seed.wrapping_mul(2) + 1),
-        receiver,
-    ));
+    let (tx, rx) = (sim.add_host(tx), sim.add_host(rx));
     let link = LinkConfig::default()
         .delay(Duration::from_millis(10))
         .jitter(Duration::from_millis(3), true)

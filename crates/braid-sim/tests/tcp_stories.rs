@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use braid_proto::endpoint::{Endpoint, EndpointConfig};
 use braid_proto::tcp::CloseReason;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::stack::{App, EndpointHost, payload};
+use braid_sim::stack::{EndpointHost, bulk_hosts, payload};
 use braid_sim::{Capacity, Dir, LinkConfig, MahimahiTrace, QueueLimit, Sim, seed_from_env, trace};
 use rand::{RngExt, SeedableRng};
 
@@ -150,15 +150,14 @@ fn run(story: &Story) -> Outcome {
         story.name, story.test
     );
     let data = payload(seed, story.size);
-    let mut sim = Sim::new(seed);
-    let tx = sim.add_host(EndpointHost::new(
+    let (tx, rx) = bulk_hosts(
         Endpoint::with_seed(endpoint_config(story.pacing), seed.wrapping_mul(2)),
-        App::sender(Instant::ZERO, client(), server(), data.clone()),
-    ));
-    let rx = sim.add_host(EndpointHost::new(
         Endpoint::with_seed(endpoint_config(story.pacing), seed.wrapping_mul(2) + 1),
-        App::receiver(server(), data),
-    ));
+        (client(), server()),
+        data,
+    );
+    let mut sim = Sim::new(seed);
+    let (tx, rx) = (sim.add_host(tx), sim.add_host(rx));
     let link = sim
         .connect((tx, 0), (rx, 0), story.data.clone(), story.ack.clone())
         .expect("fresh interfaces");

@@ -9,11 +9,13 @@
 //! `SKIP <reason>` and passes, except under `CI=true`, where it fails.
 //! Run with `--nocapture` to see the throughput lines.
 
+#[allow(dead_code)]
+mod kernel_lab;
 mod netns;
 
 use braid::proto::tcp::SubflowStats;
 use braid::{Listener, Stack, Stream, TunDevice};
-use braid_lab::{LabGuard, Scenario, Side};
+use braid_lab::{LabGuard, Side};
 use netns::{BRAID_IP, KERNEL_IP, Lab};
 use sha2::{Digest, Sha256};
 use std::io;
@@ -359,13 +361,7 @@ fn with_lossy_lab(body: impl AsyncFnOnce(&LabGuard) -> io::Result<()>) {
     if !braid_testkit::ready(netns::unavailable()) {
         return;
     }
-    let scenario = Scenario::parse(LOSSY_SCENARIO, Path::new(".")).expect("scenario");
-    let lab = braid_lab::Lab::up(&scenario).expect("lab up");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (lab, rt) = kernel_lab::up(LOSSY_SCENARIO);
     for side in [Side::Client, Side::Server] {
         // Zero the kernel's counters (nstat keeps its history per user).
         let _ = lab.command(side, "nstat").arg("-n").output();
@@ -449,16 +445,7 @@ fn kernel_loss_counters(lab: &LabGuard, side: Side) {
 /// A Braid stack on a TUN in the lab's `side` namespace, owning that
 /// side's path-1 Braid address.
 fn lab_stack(lab: &LabGuard, side: Side) -> io::Result<Stack> {
-    let handle = tokio::runtime::Handle::current();
-    let tun = lab
-        .spawn_in(side, move || {
-            let _rt = handle.enter();
-            TunDevice::create("braid0", 1500)
-        })
-        .join()
-        .map_err(|_| io::Error::other("netns thread panicked"))?
-        .map_err(io::Error::other)??;
-    lab.route_braid(side, "braid0").map_err(io::Error::other)?;
+    let tun = kernel_lab::braid_tun(lab, side)?;
     let mut config = braid::proto::endpoint::EndpointConfig::default();
     // `BRAID_INTEROP_BUFFER_KIB` sizes the Braid side's send and receive
     // buffers (the receive buffer is the window the kernel sender sees).
@@ -473,18 +460,6 @@ fn lab_stack(lab: &LabGuard, side: Side) -> io::Result<Stack> {
         .address(lab.braid_addresses(side)[0].into())
         .config(config)
         .build(tun)
-}
-
-/// Run `f` in the lab's `side` namespace.
-fn lab_in<T: Send + 'static>(
-    lab: &LabGuard,
-    side: Side,
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    lab.spawn_in(side, f)
-        .join()
-        .map_err(|_| io::Error::other("netns thread panicked"))?
-        .map_err(io::Error::other)?
 }
 
 fn report(label: &str, len: usize, x: &Exchange, up: &str, down: &str) {
@@ -513,7 +488,7 @@ fn braid_client_kernel_server_lossy() {
         let len = lossy_len();
         let stack = lab_stack(lab, Side::Client)?;
         let server_ip = lab.server_addr(1);
-        let listener = lab_in(lab, Side::Server, move || {
+        let listener = kernel_lab::lab_in(lab, Side::Server, move || {
             let l = std::net::TcpListener::bind((server_ip, 5301))?;
             pin_kernel_cc(&l)?;
             l.set_nonblocking(true)?;
@@ -547,7 +522,7 @@ fn kernel_client_braid_server_lossy() {
         let stack = lab_stack(lab, Side::Server)?;
         let local = SocketAddr::from((lab.braid_addresses(Side::Server)[0], 5302));
         let listener = Listener::bind(&stack, local)?;
-        let socket = lab_in(lab, Side::Client, tokio::net::TcpSocket::new_v4)?;
+        let socket = kernel_lab::lab_in(lab, Side::Client, tokio::net::TcpSocket::new_v4)?;
         pin_kernel_cc(&socket)?;
         let run = exchange(
             socket.connect(local),

@@ -13,18 +13,19 @@
 //! it fails.
 
 #[allow(dead_code)]
+mod kernel_lab;
+#[allow(dead_code)]
 mod netns;
 
 use braid::proto::endpoint::EndpointConfig;
 use braid::proto::wire::{IpRepr, MptcpOption, TcpFlags, TcpRepr, checksum};
 use braid::sys::mptcp::IPPROTO_MPTCP;
-use braid::{Listener, Stack, TunDevice};
-use braid_lab::{LabGuard, Scenario, Side};
+use braid::{Listener, Stack};
+use braid_lab::{LabGuard, Side};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const SCENARIO: &str = r#"
@@ -81,27 +82,6 @@ fn probes() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn unavailable() -> Option<String> {
-    if let Some(r) = netns::unavailable() {
-        return Some(r);
-    }
-    if !Path::new("/proc/sys/net/mptcp/enabled").exists() {
-        return Some("the kernel has no MPTCP".into());
-    }
-    None
-}
-
-fn lab_in<T: Send + 'static>(
-    lab: &LabGuard,
-    side: Side,
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    lab.spawn_in(side, f)
-        .join()
-        .map_err(|_| io::Error::other("netns thread panicked"))?
-        .map_err(io::Error::other)?
-}
-
 /// A SYN from `src` to `dst` whose options are MSS 1460 then `extra`
 /// (padded with EOL), as a whole IPv4 packet.
 fn probe_syn(src: SocketAddrV4, dst: SocketAddrV4, extra: &[u8]) -> Vec<u8> {
@@ -144,7 +124,7 @@ enum Answer {
 /// and collect the answers, in probe order.
 fn ask(lab: &LabGuard, dst: SocketAddrV4, first_port: u16) -> io::Result<Vec<Answer>> {
     let src_ip = lab.client_addr(1);
-    lab_in(lab, Side::Client, move || {
+    kernel_lab::lab_in(lab, Side::Client, move || {
         let tx = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255)))?;
         let rx = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::TCP))?;
         rx.set_read_timeout(Some(Duration::from_millis(50)))?;
@@ -205,28 +185,12 @@ fn wait_answer(rx: &Socket, src: SocketAddrV4, dst: SocketAddrV4) -> io::Result<
 
 #[test]
 fn braid_answers_malformed_options_as_the_kernel_does() {
-    if !braid_testkit::ready(unavailable()) {
+    if !braid_testkit::ready(kernel_lab::unavailable(&[])) {
         return;
     }
-    let scenario = Scenario::parse(SCENARIO, Path::new(".")).expect("scenario");
-    let lab = braid_lab::Lab::up(&scenario).expect("lab up");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (lab, rt) = kernel_lab::up(SCENARIO);
     let result: io::Result<(Vec<Answer>, Vec<Answer>, u64)> = rt.block_on(async {
-        let handle = tokio::runtime::Handle::current();
-        let tun = lab
-            .spawn_in(Side::Server, move || {
-                let _rt = handle.enter();
-                TunDevice::create("braid0", 1500)
-            })
-            .join()
-            .map_err(|_| io::Error::other("netns thread panicked"))?
-            .map_err(io::Error::other)??;
-        lab.route_braid(Side::Server, "braid0")
-            .map_err(io::Error::other)?;
+        let tun = kernel_lab::braid_tun(&lab, Side::Server)?;
         let braid_ip = lab.braid_addresses(Side::Server)[0];
         let stack = Stack::builder()
             .config(EndpointConfig::default())
@@ -234,7 +198,7 @@ fn braid_answers_malformed_options_as_the_kernel_does() {
             .build(tun)?;
         let _listener = Listener::bind(&stack, SocketAddr::from((braid_ip, 5420)))?;
         let kaddr = SocketAddrV4::new(lab.server_addr(1), 5421);
-        let _klistener = lab_in(&lab, Side::Server, move || {
+        let _klistener = kernel_lab::lab_in(&lab, Side::Server, move || {
             let s = Socket::new(
                 Domain::IPV4,
                 Type::STREAM,

@@ -33,12 +33,14 @@
 //! `--nocapture` for the figures.
 
 #[allow(dead_code)]
+mod kernel_lab;
+#[allow(dead_code)]
 mod netns;
 
 use braid::proto::endpoint::EndpointConfig;
 use braid::sys::mptcp::{IPPROTO_MPTCP, mptcp_full_info};
-use braid::{Listener, Stack, Stream, TunDevice};
-use braid_lab::{LabGuard, Scenario, Side};
+use braid::{Listener, Stack, Stream};
+use braid_lab::{LabGuard, Side};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io;
@@ -115,77 +117,16 @@ const KERNEL_ERRORS: &[&str] = &[
     "MPTcpExtMPRstRx",
 ];
 
-/// Why these tests cannot run here, if they cannot (on top of
-/// `netns::unavailable`).
-fn unavailable() -> Option<String> {
-    if let Some(r) = netns::unavailable() {
-        return Some(r);
-    }
-    if !Path::new("/proc/sys/net/mptcp/enabled").exists() {
-        return Some("the kernel has no MPTCP".into());
-    }
-    for tool in ["nstat", "tshark"] {
-        let found = Command::new(tool)
-            .arg("--version")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Some(format!("no `{tool}`"));
-        }
-    }
-    None
-}
-
-/// Run `program args` in `side`'s namespace; its stdout, or an error with
-/// its stderr.
-fn run(lab: &LabGuard, side: Side, program: &str, args: &[&str]) -> io::Result<String> {
-    let out = lab
-        .command(side, program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// `ip mptcp ...` in `side`'s namespace.
 fn ip_mptcp(lab: &LabGuard, side: Side, args: &str) -> io::Result<()> {
     let mut all = vec!["mptcp"];
     all.extend(args.split_whitespace());
-    run(lab, side, "ip", &all).map(drop)
+    kernel_lab::run(lab, side, "ip", &all).map(drop)
 }
 
 /// The namespace's `MPTcpExt*` counters (absolute, history untouched).
 fn nstat(lab: &LabGuard, side: Side) -> io::Result<BTreeMap<String, u64>> {
-    let out = run(lab, side, "nstat", &["-asz"])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let name = f.next()?;
-            let value = f.next()?.parse().ok()?;
-            name.starts_with("MPTcpExt")
-                .then(|| (name.to_owned(), value))
-        })
-        .collect())
-}
-
-/// Counters that moved between two `nstat` readings.
-fn moved(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .filter_map(|(k, v)| {
-            let d = v.saturating_sub(before.get(k).copied().unwrap_or(0));
-            (d > 0).then(|| (k.clone(), d))
-        })
-        .collect()
+    kernel_lab::nstat(lab, side, |name| name.starts_with("MPTcpExt"))
 }
 
 /// Print the counters that moved and check the kernel saw no error.
@@ -203,7 +144,7 @@ fn check_kernel_mib(label: &str, delta: &BTreeMap<String, u64>) {
 /// The kernel's TCP sockets (MPTCP subflows and plain) on `port` in
 /// `side`'s namespace, one `ss` line each, listeners excluded.
 fn kernel_sockets(lab: &LabGuard, side: Side, port: u16) -> io::Result<Vec<String>> {
-    let out = run(lab, side, "ss", &["-Htan"])?;
+    let out = kernel_lab::run(lab, side, "ss", &["-Htan"])?;
     let port = format!(":{port}");
     Ok(out
         .lines()
@@ -271,16 +212,7 @@ fn lab_stack(
     config: EndpointConfig,
     pcap: Option<&Path>,
 ) -> io::Result<Stack> {
-    let handle = tokio::runtime::Handle::current();
-    let tun = lab
-        .spawn_in(side, move || {
-            let _rt = handle.enter();
-            TunDevice::create("braid0", 1500)
-        })
-        .join()
-        .map_err(|_| io::Error::other("netns thread panicked"))?
-        .map_err(io::Error::other)??;
-    lab.route_braid(side, "braid0").map_err(io::Error::other)?;
+    let tun = kernel_lab::braid_tun(lab, side)?;
     let mut builder = Stack::builder().config(config);
     for a in lab.braid_addresses(side) {
         builder = builder.address(a.into());
@@ -289,18 +221,6 @@ fn lab_stack(
         builder = builder.pcap(p);
     }
     builder.build(tun)
-}
-
-/// Run `f` in `side`'s namespace.
-fn lab_in<T: Send + 'static>(
-    lab: &LabGuard,
-    side: Side,
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    lab.spawn_in(side, f)
-        .join()
-        .map_err(|_| io::Error::other("netns thread panicked"))?
-        .map_err(io::Error::other)?
 }
 
 /// A kernel socket in the calling thread's namespace: MPTCP when the
@@ -323,7 +243,7 @@ fn kernel_listener(
     side: Side,
     addr: SocketAddr,
 ) -> io::Result<tokio::net::TcpListener> {
-    let l = lab_in(lab, side, move || {
+    let l = kernel_lab::lab_in(lab, side, move || {
         let s = kernel_socket()?;
         s.set_reuse_address(true)?;
         s.bind(&addr.into())?;
@@ -340,7 +260,7 @@ async fn kernel_connect(
     side: Side,
     remote: SocketAddr,
 ) -> io::Result<tokio::net::TcpStream> {
-    let s = lab_in(lab, side, move || {
+    let s = kernel_lab::lab_in(lab, side, move || {
         let s = kernel_socket()?;
         s.set_nonblocking(true)?;
         Ok(std::net::TcpStream::from(s))
@@ -670,16 +590,10 @@ fn check_capture(label: &str, pcap: &Path, min_packets: usize) {
 /// everything down (runtime first, so the TUN and its tap go before the
 /// namespaces).
 fn with_lab(body: impl AsyncFnOnce(&LabGuard) -> io::Result<()>) {
-    if !braid_testkit::ready(unavailable()) {
+    if !braid_testkit::ready(kernel_lab::unavailable(&["nstat", "tshark"])) {
         return;
     }
-    let scenario = Scenario::parse(SCENARIO, Path::new(".")).expect("scenario");
-    let lab = braid_lab::Lab::up(&scenario).expect("lab up");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (lab, rt) = kernel_lab::up(SCENARIO);
     let result = rt.block_on(body(&lab));
     drop(rt);
     let stats = lab.down();
@@ -753,7 +667,7 @@ fn braid_client_kernel_server() {
         // Both ends dropped: let the last packets pass.
         tokio::time::sleep(Duration::from_millis(300)).await;
         check_closed(lab, Side::Server, port)?;
-        let delta = moved(&before, &nstat(lab, Side::Server)?);
+        let delta = kernel_lab::moved(&before, &nstat(lab, Side::Server)?);
         check_kernel_mib("server", &delta);
 
         assert_eq!(x.client.mptcp, Some(true), "Braid fell back: {x:?}");
@@ -833,7 +747,7 @@ fn kernel_client_braid_server() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
         check_closed(lab, Side::Client, port)?;
-        let delta = moved(&before, &nstat(lab, Side::Client)?);
+        let delta = kernel_lab::moved(&before, &nstat(lab, Side::Client)?);
         check_kernel_mib("client", &delta);
 
         assert_eq!(x.client.mptcp, Some(true), "the kernel fell back: {x:?}");
@@ -876,7 +790,7 @@ fn kernel_client_braid_server() {
 fn kernel_without_mptcp_falls_back() {
     with_lab(async |lab| {
         for side in [Side::Client, Side::Server] {
-            run(lab, side, "sysctl", &["-qw", "net.mptcp.enabled=0"])?;
+            kernel_lab::run(lab, side, "sysctl", &["-qw", "net.mptcp.enabled=0"])?;
         }
         let server_ip = lab.server_addr(1);
         let port = 5403;
@@ -937,7 +851,7 @@ fn dss_checksums_when_either_side_asks() {
     let mut ran = false;
     with_lab(async |lab| {
         ran = true;
-        run(
+        kernel_lab::run(
             lab,
             Side::Server,
             "sysctl",
@@ -994,11 +908,11 @@ fn dss_checksums_when_either_side_asks() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         check_kernel_mib(
             "checksum client",
-            &moved(&before.0, &nstat(lab, Side::Client)?),
+            &kernel_lab::moved(&before.0, &nstat(lab, Side::Client)?),
         );
         check_kernel_mib(
             "checksum server",
-            &moved(&before.1, &nstat(lab, Side::Server)?),
+            &kernel_lab::moved(&before.1, &nstat(lab, Side::Server)?),
         );
         Ok(())
     });

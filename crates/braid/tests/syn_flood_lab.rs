@@ -20,14 +20,16 @@
 //! under `CI=true`, where it fails. Run with `--nocapture` for the figures.
 
 #[allow(dead_code)]
+mod kernel_lab;
+#[allow(dead_code)]
 mod netns;
 
 use braid::proto::endpoint::EndpointConfig;
 use braid::proto::wire::mptcp::{MpCapable, MptcpOption};
 use braid::proto::wire::{IpProtocol, IpRepr, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 use braid::sys::mptcp::{IPPROTO_MPTCP, mptcp_full_info};
-use braid::{Listener, Stack, TunDevice};
-use braid_lab::{LabGuard, Scenario, Side};
+use braid::{Listener, Stack};
+use braid_lab::{LabGuard, Side};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io;
@@ -55,84 +57,19 @@ const LEN: usize = 4 << 20;
 /// How long SYN-ACKs are captured from the start of a flood.
 const CAPTURE_SECS: u64 = 16;
 
-fn unavailable() -> Option<String> {
-    if let Some(r) = netns::unavailable() {
-        return Some(r);
-    }
-    if !Path::new("/proc/sys/net/mptcp/enabled").exists() {
-        return Some("the kernel has no MPTCP".into());
-    }
-    for tool in ["nstat", "tshark"] {
-        let found = Command::new(tool)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Some(format!("no `{tool}`"));
-        }
-    }
-    None
-}
-
-fn run(lab: &LabGuard, side: Side, program: &str, args: &[&str]) -> io::Result<String> {
-    let out = lab
-        .command(side, program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn lab_in<T: Send + 'static>(
-    lab: &LabGuard,
-    side: Side,
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    lab.spawn_in(side, f)
-        .join()
-        .map_err(|_| io::Error::other("netns thread panicked"))?
-        .map_err(io::Error::other)?
-}
-
-/// The namespace's `TcpExt*` and `MPTcpExt*` counters.
+/// The namespace's SYN-cookie, listen-queue and MP_CAPABLE counters.
 fn nstat(lab: &LabGuard, side: Side) -> io::Result<BTreeMap<String, u64>> {
-    let out = run(lab, side, "nstat", &["-asz"])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let name = f.next()?;
-            let value = f.next()?.parse().ok()?;
-            (name.starts_with("TcpExtSyncookies")
-                || name.starts_with("TcpExtListen")
-                || name.starts_with("TcpExtTCPReqQFull")
-                || name.starts_with("MPTcpExtMPCapable"))
-            .then(|| (name.to_owned(), value))
-        })
-        .collect())
-}
-
-fn moved(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .filter_map(|(k, v)| {
-            let d = v.saturating_sub(before.get(k).copied().unwrap_or(0));
-            (d > 0).then(|| (k.clone(), d))
-        })
-        .collect()
+    kernel_lab::nstat(lab, side, |name| {
+        name.starts_with("TcpExtSyncookies")
+            || name.starts_with("TcpExtListen")
+            || name.starts_with("TcpExtTCPReqQFull")
+            || name.starts_with("MPTcpExtMPCapable")
+    })
 }
 
 /// A kernel MPTCP client from the client namespace's `10.0.1.2`.
 async fn kernel_connect(lab: &LabGuard, remote: SocketAddr) -> io::Result<tokio::net::TcpStream> {
-    let s = lab_in(lab, Side::Client, move || {
+    let s = kernel_lab::lab_in(lab, Side::Client, move || {
         use socket2::{Domain, Protocol, Socket, Type};
         let s = Socket::new(
             Domain::IPV4,
@@ -453,30 +390,14 @@ fn run_dir() -> PathBuf {
 
 #[test]
 fn syn_flood_both_stacks() {
-    if !braid_testkit::ready(unavailable()) {
+    if !braid_testkit::ready(kernel_lab::unavailable(&["nstat", "tshark"])) {
         return;
     }
     let dir = run_dir();
-    let scenario = Scenario::parse(SCENARIO, Path::new(".")).expect("scenario");
-    let lab = braid_lab::Lab::up(&scenario).expect("lab up");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (lab, rt) = kernel_lab::up(SCENARIO);
     let result: io::Result<()> = rt.block_on(async {
         // Braid's listener.
-        let handle = tokio::runtime::Handle::current();
-        let tun = lab
-            .spawn_in(Side::Server, move || {
-                let _rt = handle.enter();
-                TunDevice::create("braid0", 1500)
-            })
-            .join()
-            .map_err(|_| io::Error::other("netns thread panicked"))?
-            .map_err(io::Error::other)??;
-        lab.route_braid(Side::Server, "braid0")
-            .map_err(io::Error::other)?;
+        let tun = kernel_lab::braid_tun(&lab, Side::Server)?;
         let braid_ip = lab.braid_addresses(Side::Server)[0];
         let stack = Stack::builder()
             .config(EndpointConfig::default())
@@ -525,7 +446,7 @@ fn syn_flood_both_stacks() {
         // The kernel's listener, same flood.
         let kport = 5411;
         let ktarget = SocketAddrV4::new(lab.server_addr(1), kport);
-        let klistener = lab_in(&lab, Side::Server, move || {
+        let klistener = kernel_lab::lab_in(&lab, Side::Server, move || {
             use socket2::{Domain, Protocol, Socket, Type};
             let s = Socket::new(
                 Domain::IPV4,
@@ -544,7 +465,7 @@ fn syn_flood_both_stacks() {
             drain_hash(klistener.accept().await?.0).await
         })
         .await?;
-        let delta = moved(&before, &nstat(&lab, Side::Server)?);
+        let delta = kernel_lab::moved(&before, &nstat(&lab, Side::Server)?);
         kernel.report("kernel");
         println!("kernel counters: {delta:?}");
 

@@ -78,26 +78,15 @@ pub fn draw(file: &Path, chart: &Chart<'_>) -> anyhow::Result<()> {
     .map_err(|x| e(&x))?
     .label("total (application)")
     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RGBColor(90, 90, 90)));
-    // A line and a legend entry per path, then the legend: plotters' own
-    // idiom, which braid-perf's bench charts (bench/svg.rs) also follow.
-    // Kept apart on purpose: the two differ in palette, legend place and
-    // axes, and share the library's calls rather than a chart of ours.
-    for (i, (name, points)) in chart.names.iter().zip(chart.series).enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        c.draw_series(LineSeries::new(
-            points.iter().copied(),
-            colour.stroke_width(2),
-        ))
-        .map_err(|x| e(&x))?
-        .label(name.as_str())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
-    }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(&x))?;
+    let lines = chart.names.iter().map(String::as_str);
+    let lines = lines.zip(chart.series.iter().map(|s| &s[..]));
+    braid_perf::bench::svg::draw_lines(
+        &mut c,
+        lines,
+        |i| COLOURS[i % COLOURS.len()].to_rgba(),
+        SeriesLabelPosition::UpperLeft,
+    )
+    .map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))?;
     Ok(())
 }

@@ -23,7 +23,7 @@
 
 mod setup;
 pub mod summary;
-mod svg;
+pub mod svg;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ use clap::Args;
 use crate::report::{PerfResult, ServerSession, human_bytes, human_rate};
 use crate::stack::Stack;
 pub use setup::PORT;
-use summary::{BenchReport, Outage, Ratio, RunFigures, StackSummary};
+use summary::{BenchReport, Extremes, Outage, Ratio, RunFigures, StackSummary};
 
 /// How long the server may take to start listening.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -691,31 +691,17 @@ fn print_table(r: &BenchReport) {
             );
             continue;
         }
-        let (lo, hi) = (s.min.as_ref(), s.max.as_ref());
+        // One figure's median with the extremes of its runs.
+        let figure = |m: Option<f64>, of: fn(&Extremes) -> Option<f64>, unit: &str, k: f64| {
+            let end = |e: &Option<Extremes>| e.as_ref().and_then(of);
+            spread(m, end(&s.min), end(&s.max), unit, k)
+        };
         println!(
             "  {:<6} goodput {}  completion {}  max stall {}  cpu {:.2} s/GB",
             s.stack.name(),
-            spread(
-                s.goodput_bps,
-                lo.map(|e| e.goodput_bps),
-                hi.map(|e| e.goodput_bps),
-                " Mbit/s",
-                1e6
-            ),
-            spread(
-                s.completion_s,
-                lo.and_then(|e| e.completion_s),
-                hi.and_then(|e| e.completion_s),
-                " s",
-                1.0
-            ),
-            spread(
-                s.max_stall_ms,
-                lo.map(|e| e.max_stall_ms),
-                hi.map(|e| e.max_stall_ms),
-                " ms",
-                1.0
-            ),
+            figure(s.goodput_bps, |e| Some(e.goodput_bps), " Mbit/s", 1e6),
+            figure(s.completion_s, |e| e.completion_s, " s", 1.0),
+            figure(s.max_stall_ms, |e| Some(e.max_stall_ms), " ms", 1.0),
             s.cpu_s_per_gb.unwrap_or(0.0),
         );
         let paths: Vec<String> = s

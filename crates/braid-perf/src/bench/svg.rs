@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::summary::path_of;
@@ -78,25 +79,44 @@ pub fn draw(
             .y_desc("Mbit/s")
             .draw()
             .map_err(|x| e(&x))?;
-        for (i, (name, points)) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(|x| e(&x))?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|x| e(&x))?;
+        let lines = lines
+            .iter()
+            .map(|(name, points)| (name.as_str(), &points[..]));
+        draw_lines(
+            &mut chart,
+            lines,
+            |i| Palette99::pick(i).to_rgba(),
+            SeriesLabelPosition::UpperRight,
+        )
+        .map_err(|x| e(&x))?;
     }
     root.present().map_err(|x| e(&x))?;
     Ok(())
+}
+
+/// Draws one line per `(name, points)` of `lines`, 2 px wide in
+/// `colour(i)`, each with a legend entry, then the legend at `legend`. The
+/// bench's panels and `braid demo`'s chart both draw their paths so.
+pub fn draw_lines<'c, 'a, DB: DrawingBackend + 'c>(
+    chart: &mut ChartContext<'c, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    lines: impl IntoIterator<Item = (&'a str, &'a [(f64, f64)])>,
+    colour: impl Fn(usize) -> RGBAColor,
+    legend: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (i, (name, points)) in lines.into_iter().enumerate() {
+        let colour = colour(i);
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
 }

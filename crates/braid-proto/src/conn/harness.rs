@@ -67,8 +67,6 @@ pub struct Harness {
     server_sent: usize,
     pub server_close_after_send: bool,
     pub received: Vec<u8>,
-    /// The server application stops reading while set.
-    pub server_paused: bool,
     pub client_received: Vec<u8>,
     pub client_events: Vec<Event>,
     pub server_events: Vec<Event>,
@@ -108,7 +106,6 @@ impl Harness {
             server_sent: 0,
             server_close_after_send: false,
             received: Vec::new(),
-            server_paused: false,
             client_received: Vec::new(),
             client_events: Vec::new(),
             server_events: Vec::new(),
@@ -185,7 +182,7 @@ impl Harness {
             if self.server_close_after_send && self.server_sent == self.server_to_send.len() {
                 s.close();
             }
-            while !self.server_paused {
+            loop {
                 let n = s.read(&mut buf);
                 if n == 0 {
                     break;
@@ -325,14 +322,6 @@ impl Harness {
     }
 
     /// Payload bytes travelling on path `p` towards the server right now.
-    pub fn data_on_wire(&self, p: usize) -> usize {
-        self.wire
-            .iter()
-            .filter(|w| w.path == p && w.to_server)
-            .map(|w| w.seg.payload.len())
-            .sum()
-    }
-
     pub fn random_bytes(&mut self, n: usize) -> Vec<u8> {
         let mut v = vec![0u8; n];
         self.rng.fill_bytes(&mut v);

@@ -2,6 +2,7 @@
 //! application wrote, by DSN, kept until the DATA_ACK covers them so that
 //! any subflow can (re)send them, plus the queue of ranges to reinject.
 
+use crate::ring::ByteQueue;
 use crate::wire::Dsn;
 use std::collections::VecDeque;
 
@@ -13,8 +14,7 @@ pub struct SendBuf {
     /// Next DSN never handed to a subflow.
     nxt: Dsn,
     /// Bytes from `una`.
-    data: VecDeque<u8>,
-    capacity: usize,
+    bytes: ByteQueue,
     /// DSN of our DATA_FIN, once the application closed.
     fin: Option<Dsn>,
     /// Ranges to send again on another subflow, `(start, len)`.
@@ -27,8 +27,7 @@ impl SendBuf {
         SendBuf {
             una: start,
             nxt: start,
-            data: VecDeque::new(),
-            capacity,
+            bytes: ByteQueue::new(capacity),
             fin: None,
             reinject: VecDeque::new(),
         }
@@ -36,9 +35,10 @@ impl SendBuf {
 
     /// Restart at `start`, only before any data was written.
     pub fn reset(&mut self, start: Dsn) {
-        let data = core::mem::take(&mut self.data);
-        *self = SendBuf::new(start, self.capacity);
-        self.data = data;
+        self.una = start;
+        self.nxt = start;
+        self.fin = None;
+        self.reinject.clear();
     }
 
     /// Queue application bytes; returns how many fit.
@@ -46,24 +46,22 @@ impl SendBuf {
         if self.fin.is_some() {
             return 0;
         }
-        let n = bytes.len().min(self.free());
-        self.data.extend(&bytes[..n]);
-        n
+        self.bytes.push(bytes)
     }
 
     /// Free space.
     pub fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.data.len())
+        self.bytes.free()
     }
 
     /// The capacity now, bytes.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.bytes.capacity()
     }
 
     /// Raise the capacity to `capacity` (autotuning); never lowers it.
     pub fn grow_to(&mut self, capacity: usize) {
-        self.capacity = self.capacity.max(capacity);
+        self.bytes.grow_to(capacity);
     }
 
     /// Oldest unacknowledged DSN.
@@ -78,17 +76,17 @@ impl SendBuf {
 
     /// End of written data.
     pub fn end(&self) -> Dsn {
-        self.una + self.data.len() as u64
+        self.una + self.bytes.len() as u64
     }
 
     /// Bytes written and not acknowledged.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.bytes.len()
     }
 
     /// Whether nothing is unacknowledged.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.bytes.len() == 0
     }
 
     /// Close: the DATA_FIN takes the DSN after the last byte.
@@ -135,8 +133,7 @@ impl SendBuf {
             return Some(0);
         }
         let n = (ack - self.una) as usize;
-        let bytes = n.min(self.data.len());
-        self.data.drain(..bytes);
+        let bytes = self.bytes.drop_front(n);
         self.una = ack;
         self.reinject.retain_mut(|(s, l)| {
             let end = *s + *l as u64;
@@ -195,9 +192,7 @@ impl SendBuf {
 
     /// Copy `len` bytes at `dsn` (which must be in the buffer).
     pub fn copy(&self, dsn: Dsn, len: usize) -> Vec<u8> {
-        let off = ((dsn - self.una) as usize).min(self.data.len());
-        let len = len.min(self.data.len() - off);
-        crate::ring::to_vec(&self.data, off, len)
+        self.bytes.copy((dsn - self.una) as usize, len)
     }
 }
 

@@ -1,8 +1,10 @@
-//! Connection stories over the in-memory harness.
+//! Connection stories over the in-memory harness: scripted ones that
+//! rewrite, strip, drop or count segments on the wire. Plain transfers
+//! between two Braid endpoints (every scheduler, lossy seeds, buffers) run
+//! on the simulator: braid-sim's `tests/mptcp_transfers.rs`.
 
 use super::harness::{Harness, Path, Tamper};
 use super::*;
-use crate::sched::SchedulerKind;
 use crate::wire::TcpFlags;
 use crate::wire::mptcp::{AddAddr, MpJoin, MptcpOption, rst_reason};
 
@@ -140,58 +142,6 @@ fn checksum_negotiated_if_either_side_asks() {
     assert!(h.client.checksum_enabled() && h.server().checksum_enabled());
     assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() == data.len()));
     assert_eq!(h.received, data);
-}
-
-fn two_subflow_transfer(seed: u64, size: usize, sched: SchedulerKind) {
-    let mut cc = multipath_client();
-    cc.scheduler = sched.into();
-    let sc = ConnConfig {
-        scheduler: sched.into(),
-        ..ConnConfig::default()
-    };
-    let mut h = Harness::new(seed, cc, sc, two_paths());
-    let up = h.random_bytes(size);
-    let down = h.random_bytes(size / 2);
-    h.to_send = up.clone();
-    h.server_to_send = down.clone();
-    assert!(h.run_until(Duration::from_secs(60), |h| {
-        h.received.len() == up.len() && h.client_received.len() == down.len()
-    }));
-    assert_eq!(h.received, up);
-    assert_eq!(h.client_received, down);
-    let subs = h.client.subflows();
-    assert_eq!(subs.len(), 2);
-    assert!(subs.iter().all(|s| s.established));
-    assert!(subs.iter().all(|s| s.data_sent > 0), "{subs:#?}");
-    let server_subs = h.server().subflows();
-    assert!(server_subs.iter().all(|s| s.data_received > 0));
-    assert!(server_subs.iter().all(|s| s.data_sent > 0));
-    assert_eq!(h.server().mib().mp_join_ack_rx, 1);
-}
-
-#[test]
-fn two_subflows_carry_data_min_rtt() {
-    two_subflow_transfer(5, 2 << 20, SchedulerKind::MinRtt);
-}
-
-#[test]
-fn two_subflows_carry_data_round_robin() {
-    two_subflow_transfer(6, 1 << 20, SchedulerKind::RoundRobin);
-}
-
-#[test]
-fn two_subflows_carry_data_redundant() {
-    two_subflow_transfer(7, 1 << 20, SchedulerKind::Redundant);
-}
-
-#[test]
-fn two_subflows_carry_data_ecf() {
-    two_subflow_transfer(8, 2 << 20, SchedulerKind::Ecf);
-}
-
-#[test]
-fn two_subflows_carry_data_blest() {
-    two_subflow_transfer(9, 2 << 20, SchedulerKind::Blest);
 }
 
 #[test]
@@ -358,33 +308,6 @@ fn forged_add_addr_ignored() {
 }
 
 #[test]
-fn blackout_mid_transfer_completes_by_reinjection() {
-    let mut h = Harness::new(12, multipath_client(), ConnConfig::default(), two_paths());
-    let data = h.random_bytes(1 << 20);
-    h.to_send = data.clone();
-    // Black the second path out while it carries data, so that data is
-    // lost and only reinjection can deliver it (with nothing on the wire,
-    // every byte may already be at the receiver, DATA_ACKed via the
-    // first path, and nothing needs reinjecting).
-    assert!(h.run_until(Duration::from_secs(10), |h| {
-        h.received.len() > 300_000 && h.data_on_wire(1) > 0
-    }));
-    // Both paths were in use; now the second dies for good.
-    assert!(h.client.subflows().iter().all(|s| s.data_sent > 0));
-    h.paths[1].blackout = true;
-    let t0 = h.now;
-    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
-    assert_eq!(h.received, data);
-    assert!(h.client.mib().reinjected_bytes > 0);
-    // Bounded stall: a few RTOs, not the subflow's full timeout.
-    assert!(
-        h.now - t0 < Duration::from_secs(10),
-        "took {:?}",
-        h.now - t0
-    );
-}
-
-#[test]
 fn synack_options_stripped_falls_back_byte_exact() {
     let mut paths = one_path();
     paths[0].strip_mptcp_synack = true;
@@ -537,28 +460,6 @@ fn mp_prio_marks_subflow_backup_at_peer() {
     );
     assert_eq!(h.client_received, down);
     assert_eq!(h.server().subflows()[1].data_sent, 0);
-}
-
-#[test]
-fn seeds_with_loss_two_paths() {
-    for seed in 100..104 {
-        let mut h = Harness::new(seed, multipath_client(), ConnConfig::default(), two_paths());
-        h.paths[0].loss = 0.02;
-        h.paths[1].loss = 0.03;
-        let data = h.random_bytes(400_000);
-        h.to_send = data.clone();
-        h.close_after_send = true;
-        h.server_close_after_send = true;
-        assert!(
-            h.run_until(Duration::from_secs(120), |h| {
-                h.client_events.contains(&Event::Closed {
-                    reason: CloseReason::Normal,
-                })
-            }),
-            "seed {seed}"
-        );
-        assert_eq!(h.received, data, "seed {seed}");
-    }
 }
 
 #[test]
@@ -862,25 +763,6 @@ fn thirty_two_bit_dsns_across_the_low_word_wrap() {
 }
 
 #[test]
-fn path_revived_after_blackout_carries_data_again() {
-    let mut h = Harness::new(22, multipath_client(), ConnConfig::default(), two_paths());
-    // The harness has no rate limit: enough data that the revived path
-    // (one backed-off RTO away from its first retransmission) still has
-    // work when it comes back.
-    let data = h.random_bytes(12 << 20);
-    h.to_send = data.clone();
-    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 200_000));
-    h.paths[0].blackout = true;
-    assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() > 1_000_000));
-    let before = h.client.subflows()[0].stats.bytes_acked;
-    h.paths[0].blackout = false;
-    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
-    assert!(h.received == data);
-    let sub0 = h.client.subflows()[0];
-    assert!(sub0.stats.bytes_acked > before + 100_000, "{sub0:?}");
-}
-
-#[test]
 fn all_paths_dead_closes_with_subflows_failed() {
     let mut cc = multipath_client();
     cc.tcp.max_retransmissions = 3;
@@ -908,71 +790,6 @@ fn all_paths_dead_closes_with_subflows_failed() {
             .collect::<Vec<_>>()
     );
     assert!(h.received[..] == data[..h.received.len()]);
-}
-
-#[test]
-fn small_send_buffer_reports_writable() {
-    let cc = ConnConfig {
-        send_buffer: 32 * 1024,
-        ..multipath_client()
-    };
-    let mut h = Harness::new(24, cc, ConnConfig::default(), two_paths());
-    let data = h.random_bytes(500_000);
-    h.to_send = data.clone();
-    assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
-    assert!(h.received == data);
-    assert!(h.client_events.contains(&Event::Writable));
-}
-
-#[test]
-fn slow_reader_bounds_memory_and_completes() {
-    let sc = ConnConfig {
-        recv_buffer: 128 * 1024,
-        ..ConnConfig::default()
-    };
-    let mut h = Harness::new(25, multipath_client(), sc, two_paths());
-    let data = h.random_bytes(1 << 20);
-    h.to_send = data.clone();
-    // The server application does not read for a while: the data level
-    // holds at most its buffer, the rest waits in the subflows and then
-    // at the sender.
-    h.server_paused = true;
-    h.run_until(Duration::from_secs(3), |_| false);
-    assert!(h.received.is_empty());
-    let held: u64 = h.server().subflows().iter().map(|s| s.data_received).sum();
-    assert!(held <= 128 * 1024, "data level took {held} bytes");
-    assert!(h.client.subflows().iter().map(|s| s.data_sent).sum::<u64>() < data.len() as u64);
-    h.server_paused = false;
-    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() == data.len()));
-    assert!(h.received == data);
-}
-
-/// Longer sweep: 4 MiB both ways over two lossy paths, 20 seeds (about
-/// 2 s in the test profile, so it runs with the rest).
-#[test]
-fn seed_sweep_4mib_bidirectional_lossy() {
-    for seed in 1000..1020 {
-        let mut h = Harness::new(seed, multipath_client(), ConnConfig::default(), two_paths());
-        h.paths[0].loss = 0.03;
-        h.paths[1].loss = 0.05;
-        let up = h.random_bytes(4 << 20);
-        let down = h.random_bytes(4 << 20);
-        h.to_send = up.clone();
-        h.server_to_send = down.clone();
-        h.close_after_send = true;
-        h.server_close_after_send = true;
-        assert!(
-            h.run_until(Duration::from_secs(600), |h| {
-                h.client_events.contains(&Event::Closed {
-                    reason: CloseReason::Normal,
-                }) && h.server_events.contains(&Event::Closed {
-                    reason: CloseReason::Normal,
-                })
-            }),
-            "seed {seed}"
-        );
-        assert!(h.received == up && h.client_received == down, "seed {seed}");
-    }
 }
 
 /// A receiver that drops data at the data level after its subflow

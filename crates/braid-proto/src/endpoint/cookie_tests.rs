@@ -1,10 +1,10 @@
 //! SYN cookies and the half-open bound (RFC 4987; RFC 8684 section 3.1's
 //! stateless server), through the endpoint. The 20,000-SYN flood is
-//! `tests/syn_flood.rs`.
+//! `tests/syn_flood.rs`; handshakes and transfers through cookies between
+//! two endpoints run on the simulator (braid-sim's `tests/endpoint_pair.rs`).
 
-use super::tests::{Net, drain, packet, parse, syn, transfer, v4};
+use super::tests::{drain, packet, parse, syn, v4};
 use super::*;
-use crate::time::Duration;
 use crate::wire::SeqNum;
 use crate::wire::mptcp::MpCapable;
 
@@ -85,76 +85,6 @@ fn ack_with_a_wrong_cookie_gets_rst() {
     assert!(parse(&out[0].1).1.flags.contains(TcpFlags::RST));
 }
 
-/// The whole handshake through cookies, both stacks Braid: MPTCP, window
-/// scaling and SACK survive (timestamps carry them), data flows both ways
-/// byte for byte.
-#[test]
-fn mptcp_through_a_cookie_transfers_byte_exact() {
-    let mut net = Net::with_configs(
-        EndpointConfig::default(),
-        server_config(SynCookies::Always, 16),
-    );
-    let server = v4("10.0.0.2:443");
-    net.b.listen(server).unwrap();
-    let ca = net
-        .a
-        .connect(Instant::ZERO, v4("10.0.0.1:0"), server)
-        .unwrap();
-    net.run_until(Instant::from_millis(100));
-    assert_eq!(net.a.state(ca), Ok(State::Established));
-    let cb = net.events_b[0].0;
-    assert_eq!(net.events_b[0].1, ConnEvent::Accepted);
-    assert_eq!(net.b.counters().syn_cookies_sent, 1);
-    assert_eq!(net.b.counters().syn_cookies_accepted, 1);
-    assert_eq!(net.a.is_mptcp(ca), Ok(true));
-    assert_eq!(net.b.is_mptcp(cb), Ok(true));
-    assert_eq!(net.b.mptcp_mib(cb).unwrap().mp_capable_bad_key, 0);
-    assert!(transfer(&mut net, ca, cb, 300_000), "a -> b not byte-exact");
-    // And the other way (the server's key, derived from the cookie, gives
-    // its data sequence numbers).
-    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
-    let (mut sent, mut got) = (0, Vec::new());
-    let mut buf = [0u8; 8192];
-    let deadline = net.now + Duration::from_secs(20);
-    while got.len() < data.len() && net.now < deadline {
-        if sent < data.len() {
-            sent += net.b.write(cb, &data[sent..]).unwrap();
-        }
-        if !net.step() {
-            break;
-        }
-        while let Ok(n @ 1..) = net.a.read(ca, &mut buf) {
-            got.extend_from_slice(&buf[..n]);
-        }
-    }
-    assert!(got == data, "b -> a not byte-exact");
-    let stats = net.b.stats(cb).unwrap();
-    assert_eq!(net.b.half_open_count(), 0);
-    assert!(stats.subflows[0].snd_wnd > 65535, "window scaling lost");
-}
-
-/// A plain TCP client through cookies.
-#[test]
-fn plain_tcp_through_a_cookie_transfers() {
-    let client = EndpointConfig {
-        mptcp: false,
-        ..EndpointConfig::default()
-    };
-    let mut net = Net::with_configs(client, server_config(SynCookies::Always, 16));
-    let server = v4("10.0.0.2:80");
-    net.b.listen(server).unwrap();
-    let ca = net
-        .a
-        .connect(Instant::ZERO, v4("10.0.0.1:0"), server)
-        .unwrap();
-    net.run_until(Instant::from_millis(100));
-    assert_eq!(net.a.state(ca), Ok(State::Established));
-    let cb = net.events_b[0].0;
-    assert_eq!(net.b.is_mptcp(cb), Ok(false));
-    assert_eq!(net.b.counters().syn_cookies_accepted, 1);
-    assert!(transfer(&mut net, ca, cb, 100_000));
-}
-
 /// With `WhenFull`, cookies start at the half-open bound: the first SYNs
 /// get state (and retransmitted SYN-ACKs), later ones cookies.
 #[test]
@@ -202,28 +132,6 @@ fn without_cookies_the_oldest_half_open_is_dropped() {
         assert_eq!(ep.state(*h), Ok(State::SynReceived));
     }
     assert_eq!(ep.counters().syn_cookies_sent, 0);
-}
-
-/// A half-open connection that completes its handshake leaves the
-/// half-open count (and frees its room).
-#[test]
-fn an_established_connection_is_no_longer_half_open() {
-    let mut net = Net::with_configs(
-        EndpointConfig::default(),
-        server_config(SynCookies::WhenFull, 4),
-    );
-    let server = v4("10.0.0.2:443");
-    net.b.listen(server).unwrap();
-    let ca = net
-        .a
-        .connect(Instant::ZERO, v4("10.0.0.1:0"), server)
-        .unwrap();
-    net.step();
-    assert_eq!(net.b.half_open_count(), 1);
-    net.run_until(Instant::from_millis(100));
-    assert_eq!(net.a.state(ca), Ok(State::Established));
-    assert_eq!(net.b.half_open_count(), 0);
-    assert_eq!(net.b.connection_count(), 1);
 }
 
 /// Half-open connections never take more than half the table, whatever

@@ -298,7 +298,6 @@ impl Table {
     }
 
     /// Tokens registered.
-    #[cfg(test)]
     pub(super) fn token_count(&self) -> usize {
         self.tokens.len()
     }

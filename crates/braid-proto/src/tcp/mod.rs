@@ -478,6 +478,8 @@ impl TcpSocket {
     /// gives an RTT sample only through a timestamp echo, and that one
     /// runs up to 31 ms long: the cookie SYN-ACK's TSval is set back to
     /// carry the SYN's options (as Linux's cookies do with 6 bits).
+    // Same parameters as `accept` on purpose (`duplicates` pairs the two
+    // signatures): a cookie open is an accept whose SYN-ACK already went.
     pub fn accept_cookie(
         now: Instant,
         config: Config,

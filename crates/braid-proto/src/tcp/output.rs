@@ -293,15 +293,9 @@ impl TcpSocket {
         self.counters.bytes_sent += payload.len() as u64;
         Segment {
             header: TcpRepr {
-                src_port: self.local.port(),
-                dst_port: self.remote.port(),
-                seq_number: seq,
-                ack_number: ack,
-                flags,
                 window_len,
-                urgent_ptr: 0,
                 options,
-                payload: &[],
+                ..self.bare_segment(seq, ack, flags).header
             },
             payload,
         }
@@ -390,17 +384,7 @@ impl TcpSocket {
             } else if let Some(last) = self.scoreboard.len().checked_sub(1) {
                 self.scoreboard.split(last, max_payload);
                 let last = self.scoreboard.len() - 1;
-                let seg = self.scoreboard.get_mut(last)?;
-                seg.retransmitted = true;
-                seg.sent_at = now;
-                let (seq, len, fin) = (seg.seq, seg.len, seg.fin);
-                let payload = self.send_buf.copy(seq, len);
-                let flags = if fin {
-                    TcpFlags::FIN
-                } else {
-                    TcpFlags::empty()
-                };
-                self.counters.retransmitted_segments += 1;
+                let (seq, _, flags, payload) = self.resend_entry(last, now)?;
                 self.tlp = Some(TlpEpisode {
                     end_seq: self.snd_nxt,
                     is_retrans: true,
@@ -420,18 +404,8 @@ impl TcpSocket {
             self.fast_rtx_pending = false;
             self.scoreboard.split(i, max_payload);
             self.scoreboard.clear_lost(i);
-            let seg = self.scoreboard.get_mut(i)?;
-            seg.retransmitted = true;
-            seg.recovery_rtx = true;
-            seg.sent_at = now;
-            let (seq, len, fin) = (seg.seq, seg.len, seg.fin);
-            let payload = self.send_buf.copy(seq, len);
-            let flags = if fin {
-                TcpFlags::FIN
-            } else {
-                TcpFlags::empty()
-            };
-            self.counters.retransmitted_segments += 1;
+            self.scoreboard.get_mut(i)?.recovery_rtx = true;
+            let (seq, len, flags, payload) = self.resend_entry(i, now)?;
             if let Some(prr) = &mut self.prr {
                 prr.out += len;
             }
@@ -512,6 +486,29 @@ impl TcpSocket {
 
     /// Arm the persist timer when queued data waits for the peer's window
     /// with nothing in flight (RFC 9293 section 3.8.6.1); disarm otherwise.
+    /// Mark scoreboard entry `i` retransmitted at `now` and count it; its
+    /// sequence number, length, flags (FIN when it carries the FIN) and
+    /// payload, to send again. Shared by the tail loss probe and the
+    /// retransmission of a segment deemed lost.
+    fn resend_entry(
+        &mut self,
+        i: usize,
+        now: Instant,
+    ) -> Option<(SeqNum, usize, TcpFlags, Vec<u8>)> {
+        let seg = self.scoreboard.get_mut(i)?;
+        seg.retransmitted = true;
+        seg.sent_at = now;
+        let (seq, len, fin) = (seg.seq, seg.len, seg.fin);
+        let payload = self.send_buf.copy(seq, len);
+        let flags = if fin {
+            TcpFlags::FIN
+        } else {
+            TcpFlags::empty()
+        };
+        self.counters.retransmitted_segments += 1;
+        Some((seq, len, flags, payload))
+    }
+
     fn update_persist(&mut self, now: Instant) {
         let unsent = self.send_buf.end() - self.snd_nxt;
         let win_avail = (self.snd_una + self.snd_wnd) - self.snd_nxt;

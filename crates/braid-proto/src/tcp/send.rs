@@ -1,14 +1,14 @@
 //! The send buffer: bytes written by the application and not yet
 //! acknowledged, addressed by sequence number.
 
+use crate::ring::ByteQueue;
 use crate::wire::SeqNum;
-use std::collections::VecDeque;
 
-/// Unacknowledged and unsent data. `data[0]` has sequence number `start`.
+/// Unacknowledged and unsent data. The first byte held has sequence number
+/// `start`.
 #[derive(Debug, Clone)]
-pub struct SendBuffer {
-    capacity: usize,
-    data: VecDeque<u8>,
+pub(crate) struct SendBuffer {
+    bytes: ByteQueue,
     start: SeqNum,
 }
 
@@ -16,42 +16,24 @@ impl SendBuffer {
     /// An empty buffer whose first byte will have sequence number `start`.
     pub fn new(capacity: usize, start: SeqNum) -> SendBuffer {
         SendBuffer {
-            capacity,
-            data: VecDeque::new(),
+            bytes: ByteQueue::new(capacity),
             start,
         }
     }
 
     /// Queue as much of `bytes` as fits; returns the count.
     pub fn write(&mut self, bytes: &[u8]) -> usize {
-        let n = bytes.len().min(self.free());
-        self.data.extend(&bytes[..n]);
-        n
-    }
-
-    /// Free space.
-    pub fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.data.len())
-    }
-
-    /// The capacity now, bytes.
-    pub fn capacity(&self) -> usize {
-        self.capacity
+        self.bytes.push(bytes)
     }
 
     /// Raise the capacity to `capacity` (autotuning); never lowers it.
     pub fn grow_to(&mut self, capacity: usize) {
-        self.capacity = self.capacity.max(capacity);
-    }
-
-    /// Bytes held (sent-unacked plus unsent).
-    pub fn len(&self) -> usize {
-        self.data.len()
+        self.bytes.grow_to(capacity);
     }
 
     /// Sequence number just after the last held byte.
     pub fn end(&self) -> SeqNum {
-        self.start + self.data.len()
+        self.start + self.bytes.len()
     }
 
     /// Drop bytes acknowledged up to `ack`; returns how many were dropped.
@@ -59,8 +41,7 @@ impl SendBuffer {
         if ack <= self.start {
             return 0;
         }
-        let n = (ack - self.start).min(self.data.len());
-        self.data.drain(..n);
+        let n = self.bytes.drop_front(ack - self.start);
         self.start += n;
         n
     }
@@ -70,11 +51,17 @@ impl SendBuffer {
         if seq < self.start {
             return Vec::new();
         }
-        let off = seq - self.start;
-        if off >= self.data.len() {
-            return Vec::new();
-        }
-        let n = len.min(self.data.len() - off);
-        crate::ring::to_vec(&self.data, off, n)
+        self.bytes.copy(seq - self.start, len)
+    }
+}
+
+/// Read-only access to the bytes held: `free`, `capacity`, `len` (sent
+/// and unacknowledged plus unsent). Changes go through [`SendBuffer`]'s own
+/// methods, which keep `start` in step.
+impl core::ops::Deref for SendBuffer {
+    type Target = ByteQueue;
+
+    fn deref(&self) -> &ByteQueue {
+        &self.bytes
     }
 }

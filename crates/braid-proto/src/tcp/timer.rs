@@ -7,7 +7,10 @@
 use super::{CloseReason, Recovery, RecoveryKind, State, TcpSocket};
 use crate::time::{Duration, Instant};
 
-/// A TCP timer.
+/// A TCP timer. The discriminants index [`TimerTable`]'s deadlines.
+// Kept as it is: `duplicates` pairs it by shape with braid-gateway's
+// `socks5::Reply`, another enum of numbered variants; the two share no
+// logic, only the look of a list.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Timer {
     /// Retransmission of SYN, SYN-ACK, data or FIN (RFC 6298).
