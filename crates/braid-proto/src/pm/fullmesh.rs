@@ -208,10 +208,7 @@ impl PathManager for FullMesh {
 mod tests {
     use super::*;
     use crate::pm::PmEvent;
-
-    fn sa(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
+    use crate::pm::testing::{context, sa};
 
     #[test]
     fn client_opens_from_each_extra_local_address() {
@@ -220,11 +217,7 @@ mod tests {
             ..PmConfig::default()
         });
         let subflows = [(sa("10.0.1.1:4000"), sa("10.0.9.9:80"))];
-        let ctx = PmContext {
-            client: true,
-            initial: subflows[0],
-            subflows: &subflows,
-        };
+        let ctx = context(true, &subflows);
         let a = pm.on_established(&ctx);
         assert_eq!(
             a,
@@ -250,11 +243,7 @@ mod tests {
         });
         let server = sa("10.0.9.9:80");
         let open = [(sa("10.0.1.1:4000"), server)];
-        let ctx = PmContext {
-            client: true,
-            initial: open[0],
-            subflows: &open,
-        };
+        let ctx = context(true, &open);
         let reopen = vec![PmAction::OpenSubflow {
             local: sa("10.0.2.1:0"),
             remote: server,
@@ -285,11 +274,7 @@ mod tests {
             ..PmConfig::default()
         });
         let subflows = [(sa("10.0.9.9:80"), sa("10.0.1.1:4000"))];
-        let ctx = PmContext {
-            client: false,
-            initial: subflows[0],
-            subflows: &subflows,
-        };
+        let ctx = context(false, &subflows);
         assert_eq!(
             pm.on_established(&ctx),
             vec![PmAction::Announce {
@@ -304,10 +289,7 @@ mod tests {
 mod endpoint_tests {
     use super::*;
     use crate::pm::PmEndpoint;
-
-    fn sa(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
+    use crate::pm::testing::{context, sa};
 
     fn config(endpoints: &[&str]) -> PmConfig {
         PmConfig {
@@ -325,11 +307,7 @@ mod endpoint_tests {
     fn client_endpoints_follow_linux_flags() {
         let mut pm = FullMesh::new(config(&["10.0.2.1 subflow backup", "10.0.3.1 fullmesh"]));
         let subflows = [(sa("10.0.1.1:4000"), sa("10.0.9.9:80"))];
-        let ctx = PmContext {
-            client: true,
-            initial: subflows[0],
-            subflows: &subflows,
-        };
+        let ctx = context(true, &subflows);
         let open = |local: &str, remote: &str, backup| PmAction::OpenSubflow {
             local: sa(local),
             remote: sa(remote),
@@ -363,11 +341,7 @@ mod endpoint_tests {
             ..config(&["10.0.4.4 signal", "10.0.5.5 port 8080 id 9 signal backup"])
         });
         let subflows = [(sa("10.0.9.9:443"), sa("10.0.1.1:4000"))];
-        let ctx = PmContext {
-            client: false,
-            initial: subflows[0],
-            subflows: &subflows,
-        };
+        let ctx = context(false, &subflows);
         assert_eq!(
             pm.on_established(&ctx),
             vec![

@@ -274,3 +274,24 @@ impl core::fmt::Debug for PathManagerChoice {
         f.write_str(self.name())
     }
 }
+
+/// What the path managers' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::PmContext;
+    use core::net::SocketAddr;
+
+    pub fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// The context of a connection whose initial subflow is
+    /// `subflows[0]`, on the client's side or the server's.
+    pub fn context(client: bool, subflows: &[(SocketAddr, SocketAddr)]) -> PmContext<'_> {
+        PmContext {
+            client,
+            initial: subflows[0],
+            subflows,
+        }
+    }
+}

@@ -53,10 +53,7 @@ impl PathManager for NDiffPorts {
 mod tests {
     use super::*;
     use crate::pm::Limits;
-
-    fn sa(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
+    use crate::pm::testing::{context, sa};
 
     #[test]
     fn client_opens_up_to_the_limit_on_the_initial_pair() {
@@ -68,11 +65,7 @@ mod tests {
             ..PmConfig::default()
         });
         let subflows = [(sa("10.0.1.1:4000"), sa("10.0.9.9:80"))];
-        let ctx = PmContext {
-            client: true,
-            initial: subflows[0],
-            subflows: &subflows,
-        };
+        let ctx = context(true, &subflows);
         let a = pm.on_established(&ctx);
         assert_eq!(a.len(), 3);
         assert!(a.iter().all(|x| *x
