@@ -113,6 +113,10 @@ pub struct Mib {
     pub unexpected_option: u64,
     /// Option that did not fit the segment and was dropped.
     pub option_no_space: u64,
+    /// Pure ACKs that left the DSS out to make room for an address option
+    /// (ADD_ADDR with a port or IPv6, its echo, REMOVE_ADDR), as Linux's
+    /// "drop other suboptions".
+    pub dss_left_out_for_addr: u64,
     /// MPTCP options received with a subtype RFC 8684 does not define,
     /// ignored (Linux `mptcp_parse_option` skips them).
     pub mptcp_unknown_subtype_rx: u64,

@@ -946,3 +946,46 @@ fn c_flag_denies_joins_to_the_initial_address() {
     assert!(refused, "{:?}; {replay}", tx.events);
     assert!(rx.mib.mp_join_denied >= 1, "{replay}");
 }
+
+/// The server announces 10.0.9.2 on another port (8443): the ADD_ADDR
+/// (4 + 4 + 2 + 8 = 18 octets) does not fit beside timestamps (12) and a
+/// DATA_ACK (12) in 40 octets, so that pure ACK leaves the DSS out, as
+/// Linux does, instead of losing the announcement at every retry. The
+/// client echoes it, joins 10.0.9.2:8443, and the transfer is byte-exact.
+#[test]
+fn add_addr_with_a_port_fits_beside_timestamps() {
+    let test = "add_addr_with_a_port_fits_beside_timestamps";
+    let seed = seed_from_env(44);
+    let mut client = client_config(1);
+    client.conn.pm.limits.add_addr_accepted = 1;
+    let mut server_config = config();
+    server_config.conn.pm.announce = vec!["10.0.9.2:8443".parse().unwrap()];
+    server_config.conn.add_addr_timeout = Duration::from_secs(1);
+    let mut w = world(
+        seed,
+        8 * MIB,
+        &[path(20_000_000, 10)],
+        client,
+        server_config,
+    );
+    listen_also(&mut w, &["10.0.9.2:8443"]);
+    let out = w.run(Instant::from_secs(60), test);
+    let replay = w.replay(test);
+    assert!(out.complete, "{replay}");
+    let (tx, rx) = (&w.sim.host(w.tx).mptcp, &w.sim.host(w.rx).mptcp);
+    println!(
+        "ADD_ADDR with a port: {} retransmission(s), {} pure ACK(s) left the DSS out, echoed {}; client joined {:?}",
+        rx.mib.add_addr_retransmits,
+        rx.mib.dss_left_out_for_addr,
+        rx.mib.add_addr_echo_rx,
+        tx.subflows.iter().map(|s| s.remote).collect::<Vec<_>>()
+    );
+    assert!(rx.mib.dss_left_out_for_addr >= 1, "{replay}");
+    assert!(rx.mib.add_addr_echo_rx >= 1, "{replay}");
+    assert!(
+        tx.subflows
+            .iter()
+            .any(|s| s.remote == "10.0.9.2:8443".parse().unwrap() && s.established),
+        "{replay}"
+    );
+}

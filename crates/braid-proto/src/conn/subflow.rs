@@ -1016,6 +1016,21 @@ impl SegmentHooks for TxHooks<'_> {
 }
 
 impl TxHooks<'_> {
+    /// Octets of the first address option waiting for a pure ACK (0 if
+    /// none): the one [`TxHooks::extras`] puts first after MP_FAIL.
+    fn pending_addr_len(&self) -> usize {
+        let mp = &self.mp;
+        mp.echo
+            .or(mp.announce)
+            .map(|a| MptcpOption::AddAddr(a).buffer_len())
+            .or_else(|| {
+                mp.remove
+                    .as_ref()
+                    .map(|ids| MptcpOption::RemoveAddr(ids.clone()).buffer_len())
+            })
+            .unwrap_or(0)
+    }
+
     /// The DSS of an established subflow (RFC 8684 section 3.3), then the
     /// address and priority options on pure ACKs.
     fn dss(&mut self, info: &OutgoingInfo, opts: &mut TcpOptions<'static>, mut space: usize) {
@@ -1054,7 +1069,17 @@ impl TxHooks<'_> {
                 });
             }
         }
-        if dss.data_ack.is_some() || dss.mapping.is_some() {
+        // A pure ACK whose address option does not fit beside a
+        // DATA_ACK-only DSS leaves the DSS out, as Linux does (the next
+        // ACK carries the DATA_ACK): else an ADD_ADDR with a port, an IPv6
+        // one or its echo would never fit next to timestamps and be lost
+        // at every retry.
+        let addr_len = self.pending_addr_len();
+        let dss_len = MptcpOption::Dss(dss).buffer_len();
+        let only_ack = info.len == 0 && dss.mapping.is_none();
+        if only_ack && addr_len > 0 && dss_len + addr_len > space && addr_len <= space {
+            self.mib.dss_left_out_for_addr += 1;
+        } else if dss.data_ack.is_some() || dss.mapping.is_some() {
             push(opts, &mut space, MptcpOption::Dss(dss), self.mib);
         }
         if info.len == 0 {
