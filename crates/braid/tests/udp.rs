@@ -216,3 +216,223 @@ async fn garbage_truncated_and_unknown_peers_are_dropped_and_counted() {
     assert_eq!(after.bad_checksum, before.bad_checksum);
     assert_eq!(server.udp_stats().unwrap().rx_dropped(), 9);
 }
+
+/// A userspace NAT on loopback between one client socket and the server:
+/// the client sends to `inside`; the NAT forwards from its current outside
+/// socket. After each of `rebind_after` bytes forwarded from the client it
+/// opens a new outside socket (a new port) and closes the old one, as a NAT
+/// whose mapping was flushed does.
+struct Nat {
+    inside: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Nat {
+    async fn start(server_outer: SocketAddr, rebind_after: &[u64]) -> Nat {
+        let nat_ip = ip("127.0.0.4");
+        let inside = tokio::net::UdpSocket::bind((nat_ip, 0)).await.unwrap();
+        let inside_addr = inside.local_addr().unwrap();
+        let mut marks = rebind_after.to_vec();
+        marks.reverse();
+        let task = tokio::spawn(async move {
+            let mut outside = tokio::net::UdpSocket::bind((nat_ip, 0)).await.unwrap();
+            let mut client: Option<SocketAddr> = None;
+            let mut forwarded = 0u64;
+            let (mut a, mut b) = (vec![0u8; 65536], vec![0u8; 65536]);
+            loop {
+                tokio::select! {
+                    r = inside.recv_from(&mut a) => {
+                        let Ok((n, from)) = r else { continue };
+                        client = Some(from);
+                        forwarded += n as u64;
+                        if marks.last().is_some_and(|&m| forwarded >= m) {
+                            marks.pop();
+                            outside = tokio::net::UdpSocket::bind((nat_ip, 0)).await.unwrap();
+                        }
+                        let _ = outside.send_to(&a[..n], server_outer).await;
+                    }
+                    r = outside.recv_from(&mut b) => {
+                        let Ok((n, _)) = r else { continue };
+                        if let Some(c) = client {
+                            let _ = inside.send_to(&b[..n], c).await;
+                        }
+                    }
+                }
+            }
+        });
+        Nat {
+            inside: inside_addr,
+            task,
+        }
+    }
+}
+
+/// Behind a NAT that changes its outside port mid-transfer: the server
+/// validates the new endpoint (challenge, response) and the echo completes
+/// byte-exact over the one subflow. The client, which cannot be reached
+/// but through the NAT, opened the subflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nat_rebinding_mid_transfer_is_followed() {
+    const LEN: usize = 16 << 20;
+    let server_dev = UdpDevice::bind(&[SocketAddr::new(ip(SERVER), 0)]).unwrap();
+    let server_outer = server_dev.local_addrs()[0];
+    let server = Stack::builder()
+        .seed([2; 32])
+        .build_udp(server_dev)
+        .unwrap();
+    let nat = Nat::start(server_outer, &[2 << 20, 8 << 20]).await;
+    let client_dev = UdpDevice::bind(&[SocketAddr::new(ip(CLIENT_1), 0)])
+        .unwrap()
+        .add_peer(ip(SERVER), nat.inside);
+    let client = Stack::builder()
+        .seed([1; 32])
+        .build_udp(client_dev)
+        .unwrap();
+    let data = pattern(LEN, 11);
+    let (back, _) = timeout(
+        Duration::from_secs(60),
+        echo_through(&client, &server, &data, async |_| {}),
+    )
+    .await
+    .expect("transfer stalled after the rebinding");
+    nat.task.abort();
+    assert!(back == data, "echoed bytes differ");
+    let s = server.udp_stats().unwrap();
+    let c = client.udp_stats().unwrap();
+    println!("server: {s:?}\nclient: {c:?}");
+    assert_eq!(s.rebindings, 2, "both rebindings validated: {s:?}");
+    assert_eq!(s.validation_failures, 0, "{s:?}");
+    assert!(c.path_responses >= s.rebindings, "{c:?}");
+}
+
+/// More subflows over the server's life than its mapping table holds:
+/// closed ones make room, so new connections keep being accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_connections_than_the_mapping_table_holds() {
+    let server_dev = UdpDevice::bind(&[SocketAddr::new(ip(SERVER), 0)])
+        .unwrap()
+        .max_mappings(4);
+    let server_outer = server_dev.local_addrs()[0];
+    let server = Stack::builder()
+        .seed([2; 32])
+        .build_udp(server_dev)
+        .unwrap();
+    let client_dev = UdpDevice::bind(&[SocketAddr::new(ip(CLIENT_1), 0)])
+        .unwrap()
+        .add_peer(ip(SERVER), server_outer);
+    let client = Stack::builder()
+        .seed([1; 32])
+        .build_udp(client_dev)
+        .unwrap();
+    let listener = Listener::bind(&server, SocketAddr::new(ip(SERVER), PORT)).unwrap();
+    let echo = tokio::spawn(async move {
+        for _ in 0..12 {
+            let (stream, _) = listener.accept().await?;
+            let (mut r, mut w) = stream.into_split();
+            tokio::io::copy(&mut r, &mut w).await?;
+            w.shutdown().await?;
+        }
+        Ok::<_, io::Error>(())
+    });
+    for i in 0..12u8 {
+        let data = pattern(4096, i);
+        let stream = timeout(
+            Duration::from_secs(10),
+            Stream::connect(&client, SocketAddr::new(ip(SERVER), PORT)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("connection {i} not accepted: {:?}", server.udp_stats()))
+        .unwrap();
+        let (mut r, mut w) = stream.into_split();
+        w.write_all(&data).await.unwrap();
+        w.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        timeout(Duration::from_secs(10), r.read_to_end(&mut back))
+            .await
+            .expect("echo stalled")
+            .unwrap();
+        assert!(back == data, "connection {i}: echo differs");
+    }
+    timeout(Duration::from_secs(10), echo)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let s = server.udp_stats().unwrap();
+    assert_eq!(s.mapping_table_full, 0, "{s:?}");
+}
+
+/// An address the stack gains at runtime gets a UDP socket, and a subflow
+/// from it carries data; removing it closes the socket and the transfer
+/// goes on over the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_added_and_removed_at_runtime_open_and_close_sockets() {
+    const LEN: usize = 24 << 20;
+    let server_dev = UdpDevice::bind(&[SocketAddr::new(ip(SERVER), 0)]).unwrap();
+    let server_outer = server_dev.local_addrs()[0];
+    let server = Stack::builder()
+        .seed([2; 32])
+        .build_udp(server_dev)
+        .unwrap();
+    let client_dev = UdpDevice::bind(&[SocketAddr::new(ip(CLIENT_1), 0)])
+        .unwrap()
+        .add_peer(ip(SERVER), server_outer);
+    let client = Stack::builder()
+        .seed([1; 32])
+        .build_udp(client_dev)
+        .unwrap();
+    let data = pattern(LEN, 13);
+    let c2 = client.clone();
+    let (back, subflows) = timeout(
+        Duration::from_secs(60),
+        echo_through(&client, &server, &data, async |stream| {
+            c2.add_address(ip(CLIENT_2));
+            let c3 = c2.clone();
+            let stats = stream.stats_handle();
+            tokio::spawn(async move {
+                // Wait (bounded) until a subflow from the new address
+                // carried 1 MiB, then take the address away mid-transfer.
+                for _ in 0..2000 {
+                    let carried: u64 = stats
+                        .subflows()
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|s| s.local.ip() == ip(CLIENT_2))
+                        .map(|s| s.data_sent)
+                        .sum();
+                    if carried >= 1 << 20 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                c3.remove_address(ip(CLIENT_2));
+            });
+        }),
+    )
+    .await
+    .expect("transfer stalled");
+    assert!(back == data, "echoed bytes differ");
+    println!("client subflows: {subflows:?}");
+    let from_new: u64 = subflows
+        .iter()
+        .filter(|(k, _)| k.starts_with(CLIENT_2))
+        .map(|(_, v)| *v)
+        .sum();
+    assert!(from_new > 0, "no data from the added address: {subflows:?}");
+    // The socket closes shortly after the address goes (bounded wait).
+    for _ in 0..200 {
+        if client.udp_stats().unwrap().sockets_closed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let c = client.udp_stats().unwrap();
+    assert_eq!(
+        (c.sockets_opened, c.sockets_closed, c.socket_errors),
+        (1, 1, 0),
+        "{c:?}"
+    );
+    assert_eq!(client.addresses(), [ip(CLIENT_1)]);
+}
