@@ -168,7 +168,7 @@ pub struct UdpDeviceStats {
     pub unknown_peer: AtomicU64,
     /// Dropped on receive: a known inner 4-tuple from another outer
     /// endpoint that is not a plausible rebinding (it does not acknowledge
-    /// what we sent: a spoof), or while another is being validated.
+    /// what we sent: a spoof), or when too many are being validated.
     pub outer_changed: AtomicU64,
     /// Dropped on receive: a SYN from a new peer while the mapping table
     /// was full of confirmed mappings.

@@ -133,7 +133,6 @@ impl Nat {
         let rebinding = m.socket == socket
             && m.confirmed
             && !m.closed()
-            && m.probe.is_none()
             && seg.has(TCP_ACK)
             && !seg.has(TCP_SYN | TCP_RST)
             && m.plausible_ack(seg.ack);
@@ -177,16 +176,24 @@ impl Nat {
         let nonce = u64::from_be_bytes(nonce);
         let socket = self.mappings.update(&key, |m| {
             tracing::debug!(inner = ?key, old = %m.outer, new = %from, "udp: peer's outer endpoint changed: validating");
+            // Moved again before the last move was validated (a NAT that
+            // flushed twice): the newest endpoint wins (RFC 9000 section
+            // 9.3), the last validated one stays the fallback, and what
+            // was held goes to the new one once it answers.
+            let (validated, held) = match m.probe.take() {
+                Some(p) => (p.from, p.held),
+                None => (m.outer, Vec::new()),
+            };
             m.probe = Some(Probe {
                 nonce,
-                from: m.outer,
+                from: validated,
                 rx_bytes: len,
                 tx_bytes: 0,
                 sent_at: now,
                 tries: 0,
-                held: Vec::new(),
+                held,
             });
-            m.previous = Some(m.outer);
+            m.previous = Some(validated);
             m.outer = from;
             m.socket
         });
@@ -252,10 +259,7 @@ impl Nat {
             Kind::Keepalive => {
                 // From a new outer endpoint: a rebinding, if it knows what
                 // we sent (the end of what it received).
-                let ok = m.confirmed
-                    && !m.closed()
-                    && m.probe.is_none()
-                    && c.ack.is_some_and(|a| m.plausible_ack(a));
+                let ok = m.confirmed && !m.closed() && c.ack.is_some_and(|a| m.plausible_ack(a));
                 if !ok || !self.start_rebinding(key, from, payload.len() as u64, now) {
                     return drop_as(&self.stats.outer_changed);
                 }

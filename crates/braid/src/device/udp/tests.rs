@@ -414,3 +414,46 @@ async fn a_socket_follows_the_address_and_its_interface() {
     let plain = UdpDevice::bind_without_device(&[a("127.0.0.1:0")]).unwrap();
     assert_eq!(plain.local_devices()[0].1, None);
 }
+
+#[tokio::test]
+async fn a_second_move_before_validation_is_followed_to_the_newest_endpoint() {
+    let (client, server) = (a("10.0.0.1:4000"), a("127.0.0.1:80"));
+    let (old, first, second) = (
+        a("192.0.2.1:5000"),
+        a("192.0.2.1:6000"),
+        a("192.0.2.1:7000"),
+    );
+    let mut dev = established(client, server, old);
+    let ack = seg_full(client, server, ACK, 5001, 1101, 0);
+    assert!(dev.accept(0, first, &ack));
+    let big = seg_full(server, client, ACK, 1101, 5001, 1000);
+    assert_eq!(dev.route(&big), None, "held");
+    // The NAT flushed again: the newest endpoint is challenged.
+    assert!(dev.accept(0, second, &ack));
+    let sent = queued(&mut dev);
+    assert_eq!(sent.len(), 2);
+    let (to, ch) = sent[1];
+    assert_eq!(to, second);
+    // The first endpoint's answer (to the old nonce) no longer counts.
+    let mut buf = [0u8; control::MAX_LEN];
+    let old_resp = Control {
+        kind: Kind::Response,
+        src: client,
+        dst: server,
+        ack: None,
+        nonce: sent[0].1.nonce,
+    };
+    let n = old_resp.encode(&mut buf);
+    assert!(!dev.accept(0, first, &buf[..n]));
+    assert_eq!(dev.stats().snapshot().rebindings, 0);
+    let resp = Control {
+        nonce: ch.nonce,
+        ..old_resp
+    };
+    let n = resp.encode(&mut buf);
+    assert!(!dev.accept(0, second, &buf[..n]));
+    assert_eq!(dev.stats().snapshot().rebindings, 1);
+    // What was held while the first move was pending goes to the newest.
+    let out: Vec<_> = dev.nat.out.drain(..).collect();
+    assert_eq!((out.len(), out[0].to, &out[0].data), (1, second, &big));
+}
