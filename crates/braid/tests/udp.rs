@@ -225,6 +225,8 @@ async fn garbage_truncated_and_unknown_peers_are_dropped_and_counted() {
 struct Nat {
     inside: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    /// Every datagram forwarded: (outer source, outer destination, payload).
+    log: std::sync::Arc<std::sync::Mutex<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>>,
 }
 
 impl Nat {
@@ -234,6 +236,8 @@ impl Nat {
         let inside_addr = inside.local_addr().unwrap();
         let mut marks = rebind_after.to_vec();
         marks.reverse();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = log.clone();
         let task = tokio::spawn(async move {
             let mut outside = tokio::net::UdpSocket::bind((nat_ip, 0)).await.unwrap();
             let mut client: Option<SocketAddr> = None;
@@ -249,11 +253,17 @@ impl Nat {
                             marks.pop();
                             outside = tokio::net::UdpSocket::bind((nat_ip, 0)).await.unwrap();
                         }
+                        if let Ok(me) = outside.local_addr() {
+                            record.lock().unwrap().push((me, server_outer, a[..n].to_vec()));
+                        }
                         let _ = outside.send_to(&a[..n], server_outer).await;
                     }
                     r = outside.recv_from(&mut b) => {
-                        let Ok((n, _)) = r else { continue };
+                        let Ok((n, from)) = r else { continue };
                         if let Some(c) = client {
+                            if let Ok(me) = outside.local_addr() {
+                                record.lock().unwrap().push((from, me, b[..n].to_vec()));
+                            }
                             let _ = inside.send_to(&b[..n], c).await;
                         }
                     }
@@ -263,6 +273,7 @@ impl Nat {
         Nat {
             inside: inside_addr,
             task,
+            log,
         }
     }
 }
@@ -435,4 +446,143 @@ async fn addresses_added_and_removed_at_runtime_open_and_close_sockets() {
         "{c:?}"
     );
     assert_eq!(client.addresses(), [ip(CLIENT_1)]);
+}
+
+/// A classic pcap file (linktype 228, raw IPv4) of `datagrams`, each with
+/// an outer IPv4 and UDP header as they crossed the NAT's outside.
+fn write_pcap(path: &std::path::Path, datagrams: &[(SocketAddr, SocketAddr, Vec<u8>)]) {
+    let mut f = Vec::new();
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&4u16.to_le_bytes());
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&65535u32.to_le_bytes());
+    f.extend_from_slice(&228u32.to_le_bytes());
+    for (i, (src, dst, payload)) in datagrams.iter().enumerate() {
+        let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
+            continue;
+        };
+        let total = 28 + payload.len();
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        ip[6] = 0x40;
+        ip[8] = 64;
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&s.octets());
+        ip[16..20].copy_from_slice(&d.octets());
+        let mut sum: u32 = ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        let mut udp = [0u8; 8];
+        udp[0..2].copy_from_slice(&src.port().to_be_bytes());
+        udp[2..4].copy_from_slice(&dst.port().to_be_bytes());
+        udp[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        // UDP checksum 0: none (allowed over IPv4).
+        f.extend_from_slice(&(i as u32 / 1000).to_le_bytes());
+        f.extend_from_slice(&((i as u32 % 1000) * 1000).to_le_bytes());
+        f.extend_from_slice(&(total as u32).to_le_bytes());
+        f.extend_from_slice(&(total as u32).to_le_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&udp);
+        f.extend_from_slice(payload);
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+/// The README's "decode as" command works: the datagrams of a transfer
+/// (with a NAT rebinding, so control messages too) decode in tshark with
+/// `-d udp.port==PORT,ip` as TCP with MPTCP options, every inner checksum
+/// good, and nothing malformed but the control messages (first byte 0,
+/// not an IP packet: Wireshark flags them as a bogus IP version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_of_udp_mode_decodes_in_tshark_with_decode_as() {
+    if std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tshark missing under CI=true (./test.sh installs it)"
+        );
+        println!("SKIP no tshark");
+        return;
+    }
+    let server_dev = UdpDevice::bind(&[SocketAddr::new(ip(SERVER), 0)]).unwrap();
+    let server_outer = server_dev.local_addrs()[0];
+    let server = Stack::builder()
+        .seed([2; 32])
+        .build_udp(server_dev)
+        .unwrap();
+    let nat = Nat::start(server_outer, &[256 << 10]).await;
+    let client_dev = UdpDevice::bind(&[SocketAddr::new(ip(CLIENT_1), 0)])
+        .unwrap()
+        .add_peer(ip(SERVER), nat.inside);
+    let client = Stack::builder()
+        .seed([1; 32])
+        .build_udp(client_dev)
+        .unwrap();
+    let data = pattern(1 << 20, 17);
+    let (back, _) = timeout(
+        Duration::from_secs(30),
+        echo_through(&client, &server, &data, async |_| {}),
+    )
+    .await
+    .expect("transfer stalled");
+    assert!(back == data);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    nat.task.abort();
+    let log = nat.log.lock().unwrap().clone();
+    let controls = log.iter().filter(|(_, _, p)| p.first() == Some(&0)).count();
+    let dir = std::env::temp_dir().join(format!("braid-udp-tshark-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("udp.pcap");
+    write_pcap(&pcap, &log);
+    let decode = format!("udp.port=={},ip", server_outer.port());
+    let tshark = |filter: &str| -> usize {
+        let out = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args(["-d", &decode])
+            .args([
+                "-o",
+                "tcp.check_checksum:TRUE",
+                "-o",
+                "ip.check_checksum:TRUE",
+            ])
+            // The payload is pseudo-random: decode it as data, so no
+            // heuristic dissector calls it malformed.
+            .args(["-d", "tcp.port==1-65535,data"])
+            .args(["-Y", filter])
+            .output()
+            .expect("tshark runs");
+        assert!(
+            out.status.success(),
+            "tshark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let data_packets = log.len() - controls;
+    let tcp = tshark("tcp");
+    let mptcp = tshark("tcp.options.mptcp.subtype");
+    let good = tshark("tcp.checksum.status == 1 && ip.checksum.status == 1 && ip.version == 4");
+    let bad = tshark("_ws.malformed || _ws.expert.severity >= \"error\"");
+    println!(
+        "tshark: {} datagrams, {controls} control, {tcp} TCP, {mptcp} with MPTCP options, {bad} flagged",
+        log.len()
+    );
+    assert!(controls >= 2, "the rebinding's challenge and response");
+    assert!(data_packets > 700, "captured {data_packets}");
+    assert_eq!(tcp, data_packets, "every data datagram decodes as TCP");
+    assert_eq!(mptcp, data_packets, "every segment carries an MPTCP option");
+    assert_eq!(good, data_packets, "every inner checksum good");
+    assert_eq!(bad, controls, "only the control messages are flagged");
+    let _ = std::fs::remove_dir_all(&dir);
 }
