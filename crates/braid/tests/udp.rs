@@ -225,9 +225,12 @@ async fn garbage_truncated_and_unknown_peers_are_dropped_and_counted() {
 struct Nat {
     inside: SocketAddr,
     task: tokio::task::JoinHandle<()>,
-    /// Every datagram forwarded: (outer source, outer destination, payload).
-    log: std::sync::Arc<std::sync::Mutex<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<Datagram>>>,
 }
+
+/// A datagram the NAT forwarded: (outer source, outer destination,
+/// payload), as seen on its outside.
+type Datagram = (SocketAddr, SocketAddr, Vec<u8>);
 
 impl Nat {
     async fn start(server_outer: SocketAddr, rebind_after: &[u64]) -> Nat {
@@ -450,7 +453,7 @@ async fn addresses_added_and_removed_at_runtime_open_and_close_sockets() {
 
 /// A classic pcap file (linktype 228, raw IPv4) of `datagrams`, each with
 /// an outer IPv4 and UDP header as they crossed the NAT's outside.
-fn write_pcap(path: &std::path::Path, datagrams: &[(SocketAddr, SocketAddr, Vec<u8>)]) {
+fn write_pcap(path: &std::path::Path, datagrams: &[Datagram]) {
     let mut f = Vec::new();
     f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     f.extend_from_slice(&2u16.to_le_bytes());
