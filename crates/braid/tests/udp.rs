@@ -177,7 +177,7 @@ async fn garbage_truncated_and_unknown_peers_are_dropped_and_counted() {
                 segment("10.9.9.9:1234".parse().unwrap(), srv, ACK),
             ),
             // The connection's own inner 4-tuple from another outer
-            // endpoint: a spoof (or a rebinding, not followed in v1).
+            // endpoint, acknowledging nothing we sent: a spoof.
             ("outer_changed", valid.clone()),
         ];
         for (_, d) in &bad {

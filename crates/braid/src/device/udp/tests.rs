@@ -457,3 +457,43 @@ async fn a_second_move_before_validation_is_followed_to_the_newest_endpoint() {
     let out: Vec<_> = dev.nat.out.drain(..).collect();
     assert_eq!((out.len(), out[0].to, &out[0].data), (1, second, &big));
 }
+
+#[tokio::test]
+async fn a_flood_of_control_messages_and_spoofed_moves_costs_bounded_memory() {
+    let (client, server) = (a("10.0.0.1:4000"), a("127.0.0.1:80"));
+    let mut dev = established(client, server, a("192.0.2.1:5000")).max_mappings(64);
+    // max_mappings replaced the table: set the subflow up again.
+    let old = a("192.0.2.1:5000");
+    assert!(dev.accept(0, old, &seg_full(client, server, SYN, 5000, 0, 0)));
+    dev.route(&seg_full(server, client, SYN | ACK, 1000, 5001, 0));
+    assert!(dev.accept(0, old, &seg_full(client, server, ACK, 5001, 1001, 0)));
+    let mut buf = [0u8; control::MAX_LEN];
+    for i in 0..100_000u32 {
+        let from = SocketAddr::new("198.51.100.1".parse().unwrap(), (i % 60_000) as u16 + 1);
+        let stranger = SocketAddr::new("10.66.0.1".parse().unwrap(), (i % 60_000) as u16 + 1);
+        let kind = [Kind::Keepalive, Kind::Challenge, Kind::Response][i as usize % 3];
+        // For the real subflow and for strangers, with guessed acks.
+        let c = Control {
+            kind,
+            src: if i % 2 == 0 { client } else { stranger },
+            dst: server,
+            ack: Some(i.wrapping_mul(2_654_435_761)),
+            nonce: u64::from(i),
+        };
+        let n = c.encode(&mut buf);
+        assert!(!dev.accept(0, from, &buf[..n]));
+        let guess = seg_full(client, server, ACK, 5001, i.wrapping_mul(40_503), 0);
+        dev.accept(0, from, &guess);
+    }
+    assert!(dev.nat.mappings.len() <= 64);
+    assert!(dev.nat.mappings.probing.len() <= mapping::MAX_PROBES);
+    assert!(dev.nat.out.len() <= 1024, "{}", dev.nat.out.len());
+    // Nothing answered a stranger, and no move was validated.
+    let c = dev.stats().snapshot();
+    assert_eq!(c.path_responses, 0, "{c:?}");
+    assert_eq!(c.rebindings, 0, "{c:?}");
+    assert!(
+        c.outer_changed + c.unknown_peer + c.control >= 100_000,
+        "{c:?}"
+    );
+}
