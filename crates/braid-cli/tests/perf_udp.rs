@@ -431,10 +431,20 @@ table ip braidnat {{
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn client");
-    // Mid-transfer (about 2 s of 8): a new port range, and the mappings
-    // forgotten.
+    // Mid-transfer (once both paths carried 8 MiB down, about 1.9 s of
+    // 4.5 on an idle machine; bounded wait): a new port range, and the
+    // mappings forgotten.
     let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(2));
+    while started.elapsed() < Duration::from_secs(30) {
+        let carried = lab
+            .stats()
+            .iter()
+            .all(|p| p.down.delivered_bytes >= 8 << 20);
+        if carried {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let before_rebind = lab.stats();
     let old = masquerade_count(&lab, "before");
     nft(
