@@ -225,6 +225,8 @@ async fn garbage_truncated_and_unknown_peers_are_dropped_and_counted() {
 struct Nat {
     inside: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    /// Rebind now (as after `rebind_after` bytes).
+    rebind: std::sync::Arc<tokio::sync::Notify>,
     log: std::sync::Arc<std::sync::Mutex<Vec<Datagram>>>,
 }
 
@@ -241,6 +243,8 @@ impl Nat {
         marks.reverse();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = log.clone();
+        let rebind = std::sync::Arc::new(tokio::sync::Notify::new());
+        let rebind_now = rebind.clone();
         let task = tokio::spawn(async move {
             let mut outside = tokio::net::UdpSocket::bind((nat_ip, 0)).await.unwrap();
             let mut client: Option<SocketAddr> = None;
@@ -270,12 +274,16 @@ impl Nat {
                             let _ = inside.send_to(&b[..n], c).await;
                         }
                     }
+                    () = rebind_now.notified() => {
+                        outside = tokio::net::UdpSocket::bind((nat_ip, 0)).await.unwrap();
+                    }
                 }
             }
         });
         Nat {
             inside: inside_addr,
             task,
+            rebind,
             log,
         }
     }
@@ -588,4 +596,67 @@ async fn a_capture_of_udp_mode_decodes_in_tshark_with_decode_as() {
     assert_eq!(good, data_packets, "every inner checksum good");
     assert_eq!(bad, controls, "only the control messages are flagged");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An idle connection whose NAT mapping changes, then a download: the
+/// server's data goes to the old port and is lost, and the client, which
+/// has nothing to send, would never tell it where it went. Its keepalive
+/// (after 200 ms without receiving) reaches the server from the new port,
+/// which validates it, and the download completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keepalive_carries_the_rebinding_of_an_idle_subflow() {
+    const LEN: usize = 2 << 20;
+    let server_dev = UdpDevice::bind(&[SocketAddr::new(ip(SERVER), 0)])
+        .unwrap()
+        .keepalive(Some(Duration::from_millis(200)));
+    let server_outer = server_dev.local_addrs()[0];
+    let server = Stack::builder()
+        .seed([2; 32])
+        .build_udp(server_dev)
+        .unwrap();
+    let nat = Nat::start(server_outer, &[]).await;
+    let client_dev = UdpDevice::bind(&[SocketAddr::new(ip(CLIENT_1), 0)])
+        .unwrap()
+        .add_peer(ip(SERVER), nat.inside)
+        .keepalive(Some(Duration::from_millis(200)));
+    let client = Stack::builder()
+        .seed([1; 32])
+        .build_udp(client_dev)
+        .unwrap();
+    let listener = Listener::bind(&server, SocketAddr::new(ip(SERVER), PORT)).unwrap();
+    let data = pattern(LEN, 19);
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let sent = data.clone();
+    let srv = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await?;
+        let mut hello = [0u8; 5];
+        stream.read_exact(&mut hello).await?;
+        // Idle until told, then the whole download.
+        let _ = go_rx.await;
+        stream.write_all(&sent).await?;
+        stream.shutdown().await?;
+        Ok::<_, io::Error>(())
+    });
+    let mut stream = Stream::connect(&client, SocketAddr::new(ip(SERVER), PORT))
+        .await
+        .unwrap();
+    stream.write_all(b"hello").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nat.rebind.notify_one();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    go_tx.send(()).unwrap();
+    let mut back = Vec::with_capacity(LEN);
+    timeout(Duration::from_secs(30), stream.read_to_end(&mut back))
+        .await
+        .expect("download stalled after the NAT rebound")
+        .unwrap();
+    srv.await.unwrap().unwrap();
+    nat.task.abort();
+    assert!(back == data, "downloaded bytes differ");
+    let s = server.udp_stats().unwrap();
+    let c = client.udp_stats().unwrap();
+    println!("server: {s:?}\nclient: {c:?}");
+    assert!(c.keepalives_sent >= 1, "{c:?}");
+    assert!(s.rebindings >= 1, "{s:?}");
+    assert!(s.keepalives_received >= 1, "{s:?}");
 }
