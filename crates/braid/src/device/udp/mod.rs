@@ -586,6 +586,9 @@ impl UdpDevice {
     async fn housekeeping(&mut self) -> stdio::Result<()> {
         let now = Instant::now();
         self.apply_commands(now);
+        if let Some(t) = self.nat.wake.take() {
+            self.next_tick = self.next_tick.min(t);
+        }
         if now >= self.next_tick {
             self.next_tick = self.nat.tick(now);
         }

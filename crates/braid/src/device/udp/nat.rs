@@ -64,6 +64,9 @@ pub(super) struct Nat {
     pub(super) out: VecDeque<Outgoing>,
     pub(super) stats: Arc<UdpDeviceStats>,
     next_scan: Option<Instant>,
+    /// A timer became due sooner (a validation began): the device's next
+    /// tick should be no later than this.
+    pub(super) wake: Option<Instant>,
 }
 
 fn drop_as(counter: &AtomicU64) -> bool {
@@ -84,6 +87,7 @@ impl Nat {
             out: VecDeque::new(),
             stats,
             next_scan: None,
+            wake: None,
         }
     }
 
@@ -201,6 +205,7 @@ impl Nat {
             return false;
         };
         self.mappings.probing.push(key);
+        self.wake = Some(now + PROBE_TIMEOUT);
         bump(&self.stats.rebinding_attempts);
         self.challenge(key, socket, from, nonce, now);
         true
