@@ -2,7 +2,7 @@
 # Runs every Braid test. Installs what the tests need when missing: tshark;
 # for the lab tests (root: network namespaces) ip, ping, and iperf3 (the lab's
 # suggested load tool); for the gateway's lab tests python3, curl, mptcpize
-# and nft.
+# and nft; conntrack for the UDP NAT rebinding lab test.
 # Usage: ./test.sh            (as root, or with sudo available, for apt-get)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,6 +18,8 @@ command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v mptcpize >/dev/null 2>&1 || need_pkgs+=(mptcpize)
 command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
+# The UDP NAT lab test flushes the lab router's connection tracking.
+command -v conntrack >/dev/null 2>&1 || need_pkgs+=(conntrack)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_pkgs[*]} with apt-get"
   SUDO=""

@@ -141,6 +141,22 @@ struct BraidArgs {
     /// --local addresses need]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=64))]
     subflow_limit: Option<u8>,
+    /// --stack braid-udp: send a keepalive on a subflow idle this many
+    /// seconds (holds NAT mappings; finds a peer whose NAT rebound)
+    /// [default: 15]
+    #[arg(long, value_name = "SECS", value_parser = parse_keepalive)]
+    udp_keepalive: Option<std::time::Duration>,
+}
+
+/// A keepalive interval in seconds, 0.01 to 3600.
+fn parse_keepalive(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.01..=3600.0).contains(&v) {
+        return Err(format!("{v} s: give 0.01 to 3600 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
 }
 
 impl BraidArgs {
@@ -156,6 +172,7 @@ impl BraidArgs {
             cc: self.cc.clone(),
             scheduler: self.scheduler.clone(),
             subflow_limit: self.subflow_limit.map(usize::from),
+            udp_keepalive: self.udp_keepalive,
         }
     }
 

@@ -167,6 +167,7 @@ async fn session(cfg: &ClientConfig, conn: Connection) -> Result<PerfResult, Per
         intervals_start_unix_s: sampled.start_unix_s,
         cc,
         scheduler,
+        udp: probe.udp(),
     })
 }
 

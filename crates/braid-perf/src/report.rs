@@ -189,6 +189,11 @@ pub struct PerfResult {
     /// stack's, or the kernel's `net.mptcp.scheduler`.
     #[serde(default)]
     pub scheduler: Option<String>,
+    /// `--stack braid-udp`: the UDP device's counters at the end
+    /// (`braid::UdpCounters` by name: datagrams, drops, keepalives,
+    /// rebindings...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// What a server prints after each test.
@@ -222,6 +227,9 @@ pub struct ServerSession {
     /// MPTCP packet scheduler of the accepted connection.
     #[serde(default)]
     pub scheduler: Option<String>,
+    /// `--stack braid-udp`: the UDP device's counters at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// CPU seconds (user + system) this process has used so far.

@@ -122,6 +122,7 @@ async fn session(stack: Stack, conn: Connection) -> Result<ServerSession, PerfEr
         subflows: report.subflows,
         cc,
         scheduler,
+        udp: probe.udp(),
     })
 }
 

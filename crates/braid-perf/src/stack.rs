@@ -40,6 +40,7 @@
 //! it. In the lab, `braid_lab::LabGuard::route_braid` does all of this.
 
 use braid::proto::sched::SchedulerKind;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -100,6 +101,11 @@ pub trait Probe: Send + Sync + fmt::Debug {
     fn settled(&self) -> bool {
         true
     }
+
+    /// The UDP device's counters by name (`--stack braid-udp` only).
+    fn udp(&self) -> Option<BTreeMap<String, u64>> {
+        None
+    }
 }
 
 /// Longest wait for a closed connection to settle ([`settle`]).
@@ -153,6 +159,9 @@ pub struct BraidOptions {
     /// path manager's default (2), raised to what the client's `--local`
     /// addresses need.
     pub subflow_limit: Option<usize>,
+    /// `--stack braid-udp`: the UDP device's keepalive interval (None:
+    /// its default, 15 s).
+    pub udp_keepalive: Option<Duration>,
 }
 
 impl Default for BraidOptions {
@@ -168,6 +177,7 @@ impl Default for BraidOptions {
             cc: None,
             scheduler: None,
             subflow_limit: None,
+            udp_keepalive: None,
         }
     }
 }
@@ -260,7 +270,7 @@ impl Stack {
                     addr: remote,
                     source,
                 })?;
-            return Ok(braid_connection(stream, braid));
+            return Ok(braid_connection(stream, stack, braid));
         }
         let local = locals.first().copied();
         let socket = self.socket(remote)?;
@@ -329,6 +339,7 @@ impl Stack {
             return Ok(PerfListener {
                 inner: ListenerInner::Braid(listener),
                 stack: self,
+                braid: Some(stack),
                 cc: braid.cc.clone(),
                 scheduler: braid.scheduler.clone(),
             });
@@ -346,6 +357,7 @@ impl Stack {
         Ok(PerfListener {
             inner: ListenerInner::Kernel(inner),
             stack: self,
+            braid: None,
             cc: braid.cc.clone(),
             scheduler: None,
         })
@@ -464,6 +476,8 @@ impl fmt::Display for Stack {
 pub struct PerfListener {
     inner: ListenerInner,
     stack: Stack,
+    /// The braid stack behind a braid listener (for its UDP counters).
+    braid: Option<braid::Stack>,
     cc: Option<String>,
     scheduler: Option<String>,
 }
@@ -496,6 +510,7 @@ impl PerfListener {
                 let (stream, _) = l.accept().await.map_err(|e| PerfError::io("accept", e))?;
                 return Ok(braid_connection_cc(
                     stream,
+                    self.braid.clone(),
                     self.cc.as_deref(),
                     self.scheduler.as_deref(),
                 ));
@@ -612,6 +627,9 @@ fn braid_stack(
         if !udp.server {
             dev = dev.default_port(udp.port);
         }
+        if let Some(k) = opts.udp_keepalive {
+            dev = dev.keepalive(Some(k));
+        }
         return builder.build_udp(dev).map_err(start);
     }
     let tun = braid::TunDevice::create(&opts.tun, opts.mtu).map_err(|source| PerfError::Tun {
@@ -623,14 +641,20 @@ fn braid_stack(
 }
 
 /// Wraps an open Braid stream of a stack set up with `opts`.
-fn braid_connection(stream: braid::Stream, opts: &BraidOptions) -> Connection {
-    braid_connection_cc(stream, opts.cc.as_deref(), opts.scheduler.as_deref())
+fn braid_connection(stream: braid::Stream, stack: braid::Stack, opts: &BraidOptions) -> Connection {
+    braid_connection_cc(
+        stream,
+        Some(stack),
+        opts.cc.as_deref(),
+        opts.scheduler.as_deref(),
+    )
 }
 
 /// Wraps an open Braid stream whose controller is `cc` (None: CUBIC) and
 /// scheduler `scheduler` (None: min-RTT).
 fn braid_connection_cc(
     stream: braid::Stream,
+    stack: Option<braid::Stack>,
     cc: Option<&str>,
     scheduler: Option<&str>,
 ) -> Connection {
@@ -639,7 +663,7 @@ fn braid_connection_cc(
     let remote = stats.peer_addr();
     Connection {
         stream: Box::new(stream),
-        probe: Arc::new(BraidProbe { stats }),
+        probe: Arc::new(BraidProbe { stats, stack }),
         local: Some(local),
         remote,
         cc: Some(cc.unwrap_or("cubic").to_string()),
@@ -657,6 +681,7 @@ fn braid_connection_cc(
 #[derive(Debug)]
 struct BraidProbe {
     stats: braid::StatsHandle,
+    stack: Option<braid::Stack>,
 }
 
 impl Probe for BraidProbe {
@@ -696,6 +721,16 @@ impl Probe for BraidProbe {
             fallback: None,
             subflows,
         }
+    }
+
+    fn udp(&self) -> Option<BTreeMap<String, u64>> {
+        let c = self.stack.as_ref()?.udp_stats()?;
+        Some(
+            c.fields()
+                .iter()
+                .map(|&(k, v)| (k.to_string(), v))
+                .collect(),
+        )
     }
 
     fn settled(&self) -> bool {

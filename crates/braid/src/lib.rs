@@ -124,8 +124,8 @@ pub mod policy {
 #[cfg(target_os = "linux")]
 pub use device::TunDevice;
 pub use device::{
-    Batch, DEFAULT_OUTER_MTU, Device, MemoryDevice, MemoryDeviceStats, UdpCounters, UdpDevice,
-    UdpDeviceStats,
+    Batch, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_OUTER_MTU, Device, MemoryDevice,
+    MemoryDeviceStats, UdpCounters, UdpDevice, UdpDeviceStats,
 };
 pub use listener::Listener;
 pub use stack::{Stack, StackBuilder};

@@ -1,6 +1,6 @@
 //! The stack: one endpoint, one device, one driver task.
 
-use crate::device::{Device, UdpCounters, UdpDevice, UdpDeviceStats};
+use crate::device::{Device, UdpCommands, UdpCounters, UdpDevice, UdpDeviceStats};
 use crate::driver;
 use crate::shared::Shared;
 use crate::tap::Tap;
@@ -24,7 +24,9 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Stack {
     user: UserRef,
-    udp: Option<Arc<UdpDeviceStats>>,
+    /// A UDP stack's device counters, and the queue through which
+    /// `add_address`/`remove_address` open and close its sockets.
+    udp: Option<(Arc<UdpDeviceStats>, Arc<UdpCommands>)>,
 }
 
 impl fmt::Debug for Stack {
@@ -113,9 +115,9 @@ impl StackBuilder {
                 }
             }
         }
-        let stats = device.stats();
+        let handles = (device.stats(), device.commands());
         let mut stack = self.build(device)?;
-        stack.udp = Some(stats);
+        stack.udp = Some(handles);
         Ok(stack)
     }
 
@@ -169,9 +171,12 @@ impl Stack {
     /// Own one more address from now on: a source for new connections, and
     /// (client side, full mesh) a subflow from it on every connection,
     /// within the subflow limit. The device must deliver its packets
-    /// (for a TUN: the address routed to it). Already owned: nothing
-    /// changes.
+    /// (for a TUN: the address routed to it; a UDP device opens a socket
+    /// bound to it). Already owned: nothing changes.
     pub fn add_address(&self, ip: IpAddr) {
+        if let Some((_, commands)) = &self.udp {
+            commands.open(ip);
+        }
         let shared = self.user.shared();
         let mut inner = shared.lock();
         if inner.addresses.contains(&ip) {
@@ -189,6 +194,8 @@ impl Stack {
     /// it (their data goes again over the others), tells the peer with
     /// REMOVE_ADDR and stops using it. A connection with no other subflow
     /// keeps its subflow (the address may return; TCP's timers decide).
+    /// A UDP device closes the address's socket (shortly after, so that
+    /// the RSTs leave by it).
     pub fn remove_address(&self, ip: IpAddr) {
         let shared = self.user.shared();
         let mut inner = shared.lock();
@@ -196,6 +203,9 @@ impl Stack {
         let now = shared.now();
         inner.endpoint.local_addr_down(now, ip);
         drop(inner);
+        if let Some((_, commands)) = &self.udp {
+            commands.close(ip);
+        }
         shared.wake_driver();
     }
 
@@ -228,7 +238,7 @@ impl Stack {
     /// The UDP device's counters (datagrams sent, received, dropped and
     /// why), for a stack made by [`StackBuilder::build_udp`].
     pub fn udp_stats(&self) -> Option<UdpCounters> {
-        self.udp.as_ref().map(|s| s.snapshot())
+        self.udp.as_ref().map(|(s, _)| s.snapshot())
     }
 
     /// Connections the endpoint holds, in any state.

@@ -19,7 +19,11 @@ pub use batch::Batch;
 pub use memory::{MemoryDevice, MemoryDeviceStats};
 #[cfg(target_os = "linux")]
 pub use tun::TunDevice;
-pub use udp::{DEFAULT_OUTER_MTU, UdpCounters, UdpDevice, UdpDeviceStats};
+pub(crate) use udp::Commands as UdpCommands;
+pub use udp::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_OUTER_MTU, UdpCounters, UdpDevice,
+    UdpDeviceStats,
+};
 
 use std::future::Future;
 use std::io;

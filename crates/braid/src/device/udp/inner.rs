@@ -30,11 +30,33 @@ pub(crate) struct Segment {
     pub(crate) dst: SocketAddr,
     /// SYN set and ACK clear: the first segment of a (sub)flow.
     pub(crate) syn_only: bool,
+    /// The TCP flags byte (RFC 9293 section 3.1).
+    pub(crate) flags: u8,
+    /// Sequence number.
+    pub(crate) seq: u32,
+    /// Acknowledgment number (meaningful with ACK set).
+    pub(crate) ack: u32,
+    /// Payload bytes after the TCP header.
+    pub(crate) payload: u32,
+}
+
+impl Segment {
+    pub(crate) fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The sequence number just past this segment (SYN and FIN count one).
+    pub(crate) fn seq_end(&self) -> u32 {
+        let extra = u32::from(self.has(TCP_SYN)) + u32::from(self.has(TCP_FIN));
+        self.seq.wrapping_add(self.payload).wrapping_add(extra)
+    }
 }
 
 /// TCP flag bits (RFC 9293 section 3.1), in the 14th byte of the header.
-const TCP_SYN: u8 = 0x02;
-const TCP_ACK: u8 = 0x10;
+pub(crate) const TCP_FIN: u8 = 0x01;
+pub(crate) const TCP_SYN: u8 = 0x02;
+pub(crate) const TCP_RST: u8 = 0x04;
+pub(crate) const TCP_ACK: u8 = 0x10;
 const TCP_MIN_HEADER: usize = 20;
 const PROTO_TCP: u8 = 6;
 
@@ -112,10 +134,15 @@ fn tcp(t: &[u8], src: IpAddr, dst: IpAddr) -> Verdict {
     let sport = u16::from_be_bytes([t[0], t[1]]);
     let dport = u16::from_be_bytes([t[2], t[3]]);
     let flags = t[13];
+    let word = |i: usize| u32::from_be_bytes([t[i], t[i + 1], t[i + 2], t[i + 3]]);
     Verdict::Segment(Segment {
         src: SocketAddr::new(src, sport),
         dst: SocketAddr::new(dst, dport),
         syn_only: flags & (TCP_SYN | TCP_ACK) == TCP_SYN,
+        flags,
+        seq: word(4),
+        ack: word(8),
+        payload: (t.len() - offset) as u32,
     })
 }
 
@@ -150,6 +177,10 @@ mod tests {
                 src: "10.0.0.1:4000".parse().unwrap(),
                 dst: "10.0.0.2:80".parse().unwrap(),
                 syn_only: true,
+                flags: TCP_SYN,
+                seq: 0,
+                ack: 0,
+                payload: 0,
             })
         );
         let p = packet("10.0.0.1", "10.0.0.2", TCP_SYN | TCP_ACK, 10);
@@ -165,6 +196,10 @@ mod tests {
                 src: "[fd00::1]:4000".parse().unwrap(),
                 dst: "[fd00::2]:80".parse().unwrap(),
                 syn_only: false,
+                flags: TCP_ACK,
+                seq: 0,
+                ack: 0,
+                payload: 100,
             })
         );
     }
@@ -199,6 +234,6 @@ mod tests {
         assert_eq!(classify(b"\x17\x03\x03\x00\x10tls"), Verdict::NotOurs);
         // 'G' is 0x47: read as IPv4, and refused as such.
         assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Verdict::Truncated);
-        assert_eq!(classify(b"\x00BRD\x01\x01"), Verdict::Control);
+        assert_eq!(classify(b"\x00BRD\x02\x01"), Verdict::Control);
     }
 }

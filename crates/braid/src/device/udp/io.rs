@@ -5,7 +5,8 @@
 //! UDP GSO (Linux 4.18+; `quinn-udp` falls back to one datagram per call
 //! where it does not, or after a device refuses GSO).
 
-use super::{Batch, UdpDevice, accept, bump};
+use super::nat::Route;
+use super::{Batch, UdpDevice, bump};
 use quinn_udp::{RecvMeta, Transmit};
 use std::future::poll_fn;
 use std::io::{self, IoSliceMut};
@@ -59,6 +60,13 @@ impl Rx {
     fn pending(&self) -> bool {
         self.msg < self.msgs
     }
+
+    /// Socket `i` is closed: drop what it left here.
+    pub(super) fn forget(&mut self, i: usize) {
+        if self.socket == i {
+            self.msg = self.msgs;
+        }
+    }
 }
 
 /// Packets of one GSO train.
@@ -77,16 +85,18 @@ impl UdpDevice {
     /// [`crate::Device::recv`]: cancel safe, since a datagram taken from a
     /// socket is kept in `self.rx` until it is in a batch.
     pub(super) async fn recv_batch(&mut self, batch: &mut Batch) -> io::Result<()> {
-        let n = self.sockets.len();
         loop {
+            self.housekeeping().await?;
             let mut got = self.drain(batch);
             if got > 0 || batch.free() == 0 {
                 return Ok(());
             }
-            // Wait for readiness only: cancelling here loses nothing.
-            poll_fn(|cx| {
+            let n = self.sockets.len();
+            // Wait for readiness (or the NAT timers) only: cancelling here
+            // loses nothing.
+            let readiness = poll_fn(|cx| {
                 let mut ready = Poll::Pending;
-                for b in &self.sockets {
+                for b in self.sockets.iter().flatten() {
                     match b.socket.poll_recv_ready(cx) {
                         Poll::Ready(Ok(())) => ready = Poll::Ready(Ok(())),
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -94,12 +104,15 @@ impl UdpDevice {
                     }
                 }
                 ready
-            })
-            .await?;
+            });
+            tokio::select! {
+                r = readiness => r?,
+                () = tokio::time::sleep_until(self.next_tick) => continue,
+            }
             // One `recvmmsg` per socket, round robin, so one busy socket
             // cannot starve the others.
             let start = self.next;
-            self.next = (self.next + 1) % n;
+            self.next = (self.next + 1) % n.max(1);
             for i in (0..n).map(|k| (start + k) % n) {
                 match self.read(i) {
                     Ok(true) => got += self.drain(batch),
@@ -107,7 +120,7 @@ impl UdpDevice {
                     Err(e) => {
                         // An ICMP error queued on the socket and the like:
                         // it costs that datagram only.
-                        tracing::debug!(error = %e, local = %self.sockets[i].local, "udp receive error");
+                        tracing::debug!(error = %e, socket = i, "udp receive error");
                         bump(&self.stats.recv_errors);
                     }
                 }
@@ -125,7 +138,9 @@ impl UdpDevice {
     /// drained); false if it had nothing.
     fn read(&mut self, i: usize) -> io::Result<bool> {
         debug_assert!(!self.rx.pending());
-        let b = &self.sockets[i];
+        let Some(b) = &self.sockets[i] else {
+            return Ok(false);
+        };
         let rx = &mut self.rx;
         let mut chunks = rx.buf.chunks_mut(RX_BUF_LEN);
         // `buf` is exactly RX_BUFS chunks long (Rx::new).
@@ -154,11 +169,12 @@ impl UdpDevice {
     fn drain(&mut self, batch: &mut Batch) -> usize {
         let UdpDevice {
             rx,
-            mappings,
+            nat,
             stats,
             mtu,
             ..
         } = self;
+        let now = tokio::time::Instant::now();
         let mut got = 0;
         while rx.pending() {
             let m = rx.meta[rx.msg];
@@ -177,7 +193,7 @@ impl UdpDevice {
                 rx.offset = end;
                 if datagram.len() > *mtu {
                     bump(&stats.malformed);
-                } else if accept(mappings, stats, rx.socket, m.addr, datagram) {
+                } else if nat.accept(rx.socket, m.addr, datagram, now) {
                     buf.extend_from_slice(datagram);
                     batch.commit();
                     bump(&stats.received);
@@ -192,15 +208,19 @@ impl UdpDevice {
 
     /// [`crate::Device::send`]: every packet of `batch`, in GSO trains.
     pub(super) async fn send_batch(&mut self, batch: &Batch) -> io::Result<()> {
+        self.housekeeping().await?;
+        let now = tokio::time::Instant::now();
         let mut tx = std::mem::take(&mut self.tx);
         tx.clear();
         let mut train: Option<Train> = None;
         for packet in batch.iter() {
-            let Some((socket, outer)) = self.route(packet) else {
+            let Route::Send(socket, outer) = self.route_at(packet, now) else {
                 continue;
             };
             if let Some(t) = &mut train {
-                let max = self.sockets[t.socket].state.max_gso_segments();
+                let max = self.sockets[t.socket]
+                    .as_ref()
+                    .map_or(1, |b| b.state.max_gso_segments());
                 if t.socket == socket
                     && t.outer == outer
                     && !t.closed
@@ -236,7 +256,9 @@ impl UdpDevice {
     /// Send one train. A refusal (no route, too big, buffers full) drops
     /// its packets, as a link would; TCP retransmits them.
     async fn transmit(&self, contents: &[u8], t: Train) -> io::Result<()> {
-        let b = &self.sockets[t.socket];
+        let Some(b) = &self.sockets[t.socket] else {
+            return Ok(());
+        };
         let transmit = Transmit {
             destination: t.outer,
             ecn: None,
@@ -267,5 +289,25 @@ impl UdpDevice {
                 }
             }
         }
+    }
+}
+
+impl UdpDevice {
+    /// Send the datagrams the device made itself (control messages,
+    /// packets released by a validation). Cancel safe: one leaves the
+    /// queue once sent.
+    pub(super) async fn flush_out(&mut self) -> io::Result<()> {
+        while let Some(o) = self.nat.out.front() {
+            let t = Train {
+                socket: o.socket,
+                outer: o.to,
+                segment: o.data.len(),
+                count: 1,
+                closed: true,
+            };
+            self.transmit(&o.data, t).await?;
+            self.nat.out.pop_front();
+        }
+        Ok(())
     }
 }

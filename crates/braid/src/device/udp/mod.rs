@@ -13,20 +13,23 @@
 //! I/O goes through `quinn-udp` over tokio's `UdpSocket` (see `io`):
 //! `recvmmsg` with GRO on receive, GSO on send where the kernel has them.
 
+mod control;
 mod inner;
 mod io;
 mod mapping;
+mod nat;
+
+pub use nat::{DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE};
 
 use super::{Batch, Device};
-use inner::Verdict;
-use mapping::{Key, Mapping, MappingTable};
+use nat::{Nat, Route};
 use quinn_udp::UdpSocketState;
-use std::collections::HashMap;
 use std::io as stdio;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
+use tokio::time::{Duration, Instant};
 
 /// Outer IPv4 header (20) + UDP header (8).
 const OUTER_OVERHEAD_V4: usize = 28;
@@ -43,18 +46,33 @@ const SOCKET_BUFFER: usize = 4 << 20;
 /// Local addresses (sockets) one device takes.
 const MAX_SOCKETS: usize = 64;
 
+/// A socket of an address the stack stopped owning stays open this long,
+/// so the segments that tell the peer (RST, REMOVE_ADDR) still leave by it.
+const CLOSE_DELAY: Duration = Duration::from_millis(200);
+
 /// A [`Device`] that carries inner IP packets in UDP datagrams.
 #[derive(Debug)]
 pub struct UdpDevice {
-    sockets: Vec<Bound>,
-    peers: HashMap<IpAddr, SocketAddr>,
-    default_port: Option<u16>,
-    mappings: MappingTable,
+    /// One slot per local address; `None` once its socket was closed (the
+    /// index stays free so that mappings never point at another socket).
+    sockets: Vec<Option<Bound>>,
+    nat: Nat,
     /// The inner MTU: the outer path MTU less the outer headers.
     mtu: usize,
+    /// The outer path MTU it was derived from.
+    outer_mtu: usize,
     /// Socket the next receive starts with (round robin, so one busy
     /// socket cannot starve the others).
     next: usize,
+    /// Port of the sockets opened at runtime ([`crate::Stack::add_address`]):
+    /// the one all the first sockets were asked for, or 0 (ephemeral).
+    runtime_port: u16,
+    /// Bind each socket to its address's interface (`SO_BINDTODEVICE`).
+    bind_device: bool,
+    /// Addresses added or removed at runtime, not yet applied.
+    commands: Arc<Commands>,
+    /// When the NAT timers next need a look.
+    next_tick: Instant,
     stats: Arc<UdpDeviceStats>,
     /// Datagrams received and not yet handed on.
     rx: io::Rx,
@@ -66,15 +84,57 @@ struct Bound {
     local: SocketAddr,
     socket: UdpSocket,
     state: UdpSocketState,
+    /// The interface it is bound to (`SO_BINDTODEVICE`), if any.
+    device: Option<String>,
+    /// Closing: the stack stopped owning the address.
+    close_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for Bound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bound")
             .field("local", &self.local)
+            .field("device", &self.device)
             .field("gso_segments", &self.state.max_gso_segments())
             .field("gro_segments", &self.state.gro_segments())
             .finish_non_exhaustive()
+    }
+}
+
+/// Local addresses the stack gained or lost at runtime, for the device to
+/// open or close their sockets (its driver task applies them).
+#[derive(Debug, Default)]
+pub(crate) struct Commands {
+    queue: Mutex<Vec<Command>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Command {
+    Open(IpAddr),
+    Close(IpAddr),
+}
+
+impl Commands {
+    /// Open a socket for `ip` (before the stack uses it).
+    pub(crate) fn open(&self, ip: IpAddr) {
+        self.push(Command::Open(ip));
+    }
+
+    /// Close the socket of `ip` (after a short delay).
+    pub(crate) fn close(&self, ip: IpAddr) {
+        self.push(Command::Close(ip));
+    }
+
+    fn push(&self, c: Command) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a caller toggling addresses in a loop cannot grow it.
+        if q.len() < 4 * MAX_SOCKETS {
+            q.push(c);
+        }
+    }
+
+    fn take(&self) -> Vec<Command> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -94,7 +154,9 @@ pub struct UdpDeviceStats {
     pub recv_calls: AtomicU64,
     /// Dropped on receive: the first nibble is not 0, 4 or 6 (not ours).
     pub not_ours: AtomicU64,
-    /// Dropped on receive: a Braid control message (none in version 1).
+    /// Dropped on receive: a control message this version does not know
+    /// (another version, an unknown type, a bad length) or a path response
+    /// that answers no challenge of ours.
     pub control: AtomicU64,
     /// Dropped on receive: the inner packet or its TCP header is cut short.
     pub truncated: AtomicU64,
@@ -105,7 +167,8 @@ pub struct UdpDeviceStats {
     /// inner 4-tuple is mapped to, and the 4-tuple has no mapping.
     pub unknown_peer: AtomicU64,
     /// Dropped on receive: a known inner 4-tuple from another outer
-    /// endpoint (a NAT rebinding or a spoof; version 1 does not follow).
+    /// endpoint that is not a plausible rebinding (it does not acknowledge
+    /// what we sent: a spoof), or when too many are being validated.
     pub outer_changed: AtomicU64,
     /// Dropped on receive: a SYN from a new peer while the mapping table
     /// was full of confirmed mappings.
@@ -118,8 +181,39 @@ pub struct UdpDeviceStats {
     /// inner destination (or the core's packet did not parse).
     pub no_route: AtomicU64,
     /// Dropped on send: the kernel refused the datagram (too big, no
-    /// route, buffers full).
+    /// route, buffers full), or the device's own queue was full.
     pub send_errors: AtomicU64,
+    /// Keepalives sent (on subflows idle for the keepalive interval).
+    pub keepalives_sent: AtomicU64,
+    /// Keepalives received.
+    pub keepalives_received: AtomicU64,
+    /// A peer's subflow arrived from a new outer endpoint and plausibly
+    /// from the peer: a rebinding began (a path challenge went there).
+    pub rebinding_attempts: AtomicU64,
+    /// Rebindings validated: the peer answered the challenge from its new
+    /// endpoint, which now has the subflow's traffic.
+    pub rebindings: AtomicU64,
+    /// Rebindings never answered: the mapping went back to the old
+    /// endpoint.
+    pub validation_failures: AtomicU64,
+    /// Path challenges sent (including retries).
+    pub path_challenges: AtomicU64,
+    /// Path responses sent (answers to the peer's challenges).
+    pub path_responses: AtomicU64,
+    /// Packets held back for an unvalidated endpoint (beyond 3x what it
+    /// sent), sent once it is validated.
+    pub amplification_held: AtomicU64,
+    /// Packets dropped for an unvalidated endpoint when the hold was full.
+    pub amplification_dropped: AtomicU64,
+    /// Mappings forgotten: their subflow closed, or the peer was silent
+    /// for the idle timeout.
+    pub mappings_expired: AtomicU64,
+    /// Sockets opened for addresses added at runtime.
+    pub sockets_opened: AtomicU64,
+    /// Sockets closed for addresses removed at runtime.
+    pub sockets_closed: AtomicU64,
+    /// Addresses added at runtime whose socket could not be opened.
+    pub socket_errors: AtomicU64,
 }
 
 /// A snapshot of [`UdpDeviceStats`].
@@ -141,6 +235,19 @@ pub struct UdpCounters {
     pub no_socket: u64,
     pub no_route: u64,
     pub send_errors: u64,
+    pub keepalives_sent: u64,
+    pub keepalives_received: u64,
+    pub rebinding_attempts: u64,
+    pub rebindings: u64,
+    pub validation_failures: u64,
+    pub path_challenges: u64,
+    pub path_responses: u64,
+    pub amplification_held: u64,
+    pub amplification_dropped: u64,
+    pub mappings_expired: u64,
+    pub sockets_opened: u64,
+    pub sockets_closed: u64,
+    pub socket_errors: u64,
 }
 
 impl UdpCounters {
@@ -153,6 +260,40 @@ impl UdpCounters {
             + self.unknown_peer
             + self.outer_changed
             + self.mapping_table_full
+    }
+
+    /// Every counter with its name, in declaration order (for reports).
+    pub fn fields(&self) -> [(&'static str, u64); 28] {
+        [
+            ("sent", self.sent),
+            ("received", self.received),
+            ("send_calls", self.send_calls),
+            ("recv_calls", self.recv_calls),
+            ("not_ours", self.not_ours),
+            ("control", self.control),
+            ("truncated", self.truncated),
+            ("malformed", self.malformed),
+            ("unknown_peer", self.unknown_peer),
+            ("outer_changed", self.outer_changed),
+            ("mapping_table_full", self.mapping_table_full),
+            ("recv_errors", self.recv_errors),
+            ("no_socket", self.no_socket),
+            ("no_route", self.no_route),
+            ("send_errors", self.send_errors),
+            ("keepalives_sent", self.keepalives_sent),
+            ("keepalives_received", self.keepalives_received),
+            ("rebinding_attempts", self.rebinding_attempts),
+            ("rebindings", self.rebindings),
+            ("validation_failures", self.validation_failures),
+            ("path_challenges", self.path_challenges),
+            ("path_responses", self.path_responses),
+            ("amplification_held", self.amplification_held),
+            ("amplification_dropped", self.amplification_dropped),
+            ("mappings_expired", self.mappings_expired),
+            ("sockets_opened", self.sockets_opened),
+            ("sockets_closed", self.sockets_closed),
+            ("socket_errors", self.socket_errors),
+        ]
     }
 }
 
@@ -176,6 +317,19 @@ impl UdpDeviceStats {
             no_socket: g(&self.no_socket),
             no_route: g(&self.no_route),
             send_errors: g(&self.send_errors),
+            keepalives_sent: g(&self.keepalives_sent),
+            keepalives_received: g(&self.keepalives_received),
+            rebinding_attempts: g(&self.rebinding_attempts),
+            rebindings: g(&self.rebindings),
+            validation_failures: g(&self.validation_failures),
+            path_challenges: g(&self.path_challenges),
+            path_responses: g(&self.path_responses),
+            amplification_held: g(&self.amplification_held),
+            amplification_dropped: g(&self.amplification_dropped),
+            mappings_expired: g(&self.mappings_expired),
+            sockets_opened: g(&self.sockets_opened),
+            sockets_closed: g(&self.sockets_closed),
+            socket_errors: g(&self.socket_errors),
         }
     }
 }
@@ -187,8 +341,23 @@ fn bump(c: &AtomicU64) {
 impl UdpDevice {
     /// Bind one UDP socket to each of `locals` (port 0: an ephemeral one).
     /// Each local address is also the inner address the stack uses on it.
-    /// Needs a tokio runtime; no privileges.
+    /// Each socket is also bound to the interface that has its address
+    /// (`SO_BINDTODEVICE`, so it leaves by that interface whatever the
+    /// routes say) where the kernel permits it (Linux 5.7+ for an
+    /// unprivileged process), else to the address only. Needs a tokio
+    /// runtime; no privileges.
     pub fn bind(locals: &[SocketAddr]) -> stdio::Result<UdpDevice> {
+        UdpDevice::bind_with(locals, true)
+    }
+
+    /// As [`UdpDevice::bind`], without `SO_BINDTODEVICE`: the sockets are
+    /// bound to their addresses only and the routing table picks the
+    /// interface (for an address on one interface routed out of another).
+    pub fn bind_without_device(locals: &[SocketAddr]) -> stdio::Result<UdpDevice> {
+        UdpDevice::bind_with(locals, false)
+    }
+
+    fn bind_with(locals: &[SocketAddr], bind_device: bool) -> stdio::Result<UdpDevice> {
         if locals.is_empty() {
             return Err(stdio::Error::new(
                 stdio::ErrorKind::InvalidInput,
@@ -201,33 +370,34 @@ impl UdpDevice {
                 format!("a UDP device takes at most {MAX_SOCKETS} local addresses"),
             ));
         }
-        let mut sockets = Vec::with_capacity(locals.len());
+        let mut sockets: Vec<Option<Bound>> = Vec::with_capacity(locals.len());
         for &addr in locals {
-            if sockets.iter().any(|b: &Bound| b.local.ip() == addr.ip()) {
+            if sockets.iter().flatten().any(|b| b.local.ip() == addr.ip()) {
                 return Err(stdio::Error::new(
                     stdio::ErrorKind::InvalidInput,
                     format!("UDP device: address {} given twice", addr.ip()),
                 ));
             }
-            let socket = open(addr).map_err(|e| {
-                stdio::Error::new(e.kind(), format!("cannot bind UDP socket to {addr}: {e}"))
-            })?;
-            let local = socket.local_addr()?;
-            let state = UdpSocketState::new((&socket).into())?;
-            sockets.push(Bound {
-                local,
-                socket,
-                state,
-            });
+            sockets.push(Some(Bound::open(addr, bind_device, false)?));
         }
+        let first = locals[0].port();
+        let runtime_port = if locals.iter().all(|a| a.port() == first) {
+            first
+        } else {
+            0
+        };
+        let stats: Arc<UdpDeviceStats> = Arc::default();
         let dev = UdpDevice {
             sockets,
-            peers: HashMap::new(),
-            default_port: None,
-            mappings: MappingTable::new(mapping::DEFAULT_MAX_MAPPINGS),
+            nat: Nat::new(stats.clone()),
             mtu: 0,
+            outer_mtu: DEFAULT_OUTER_MTU,
             next: 0,
-            stats: Arc::default(),
+            runtime_port,
+            bind_device,
+            commands: Arc::default(),
+            next_tick: Instant::now(),
+            stats,
             rx: io::Rx::new(),
             tx: Vec::with_capacity(io::GSO_MAX_BYTES),
         };
@@ -236,20 +406,30 @@ impl UdpDevice {
 
     /// The bound sockets' addresses (with the ports the kernel picked).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.sockets.iter().map(|b| b.local).collect()
+        self.sockets.iter().flatten().map(|b| b.local).collect()
+    }
+
+    /// Each socket's address and the interface it is bound to
+    /// (`SO_BINDTODEVICE`), if it is.
+    pub fn local_devices(&self) -> Vec<(SocketAddr, Option<String>)> {
+        self.sockets
+            .iter()
+            .flatten()
+            .map(|b| (b.local, b.device.clone()))
+            .collect()
     }
 
     /// Packets to inner address `inner` go to the outer endpoint `outer`
     /// (until a mapping learned for their 4-tuple says otherwise).
     pub fn add_peer(mut self, inner: IpAddr, outer: SocketAddr) -> Self {
-        self.peers.insert(inner, outer);
+        self.nat.peers.insert(inner, outer);
         self
     }
 
     /// Packets to an inner address with no peer entry go to that address
     /// at this UDP port.
     pub fn default_port(mut self, port: u16) -> Self {
-        self.default_port = Some(port);
+        self.nat.default_port = Some(port);
         self
     }
 
@@ -257,18 +437,36 @@ impl UdpDevice {
     /// of up to `outer_mtu - 28` bytes (outer IPv4 and UDP headers), or
     /// `outer_mtu - 48` if any of its sockets is IPv6; at least 576.
     pub fn outer_mtu(mut self, outer_mtu: usize) -> Self {
-        let overhead = if self.sockets.iter().all(|b| b.local.is_ipv4()) {
+        let overhead = if self.sockets.iter().flatten().all(|b| b.local.is_ipv4()) {
             OUTER_OVERHEAD_V4
         } else {
             OUTER_OVERHEAD_V6
         };
+        self.outer_mtu = outer_mtu;
         self.mtu = outer_mtu.saturating_sub(overhead).max(576);
         self
     }
 
     /// At most this many inner 4-tuples mapped at once (default 65536).
+    /// Closed subflows' and unconfirmed mappings make room when it is full.
     pub fn max_mappings(mut self, max: usize) -> Self {
-        self.mappings = MappingTable::new(max);
+        self.nat.mappings = mapping::MappingTable::new(max);
+        self
+    }
+
+    /// Send a keepalive on a subflow after `interval` with nothing sent or
+    /// nothing received on it (default [`DEFAULT_KEEPALIVE`], 15 s; `None`:
+    /// never). Keepalives hold NAT mappings open and let a peer behind a
+    /// NAT that rebound be found again when it has nothing else to send.
+    pub fn keepalive(mut self, interval: Option<Duration>) -> Self {
+        self.nat.config.keepalive = interval.map(|i| i.max(Duration::from_millis(10)));
+        self
+    }
+
+    /// Forget a subflow's mapping when its peer sent nothing, not even a
+    /// keepalive, for this long (default [`DEFAULT_IDLE_TIMEOUT`], 3 min).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.nat.config.idle_timeout = timeout.max(Duration::from_millis(10));
         self
     }
 
@@ -278,121 +476,201 @@ impl UdpDevice {
         self.stats.clone()
     }
 
-    /// Accept or drop one received datagram ([`accept`]).
+    /// The handle [`crate::Stack::add_address`] and `remove_address` use.
+    pub(crate) fn commands(&self) -> Arc<Commands> {
+        self.commands.clone()
+    }
+
+    /// Accept or drop one received datagram.
     #[cfg(test)]
     fn accept(&mut self, socket: usize, from: SocketAddr, payload: &[u8]) -> bool {
-        accept(&mut self.mappings, &self.stats, socket, from, payload)
+        self.nat.accept(socket, from, payload, Instant::now())
     }
 
     /// Where one of the core's packets goes: (socket index, outer peer).
+    #[cfg(test)]
     fn route(&mut self, packet: &[u8]) -> Option<(usize, SocketAddr)> {
-        let Verdict::Segment(seg) = inner::classify(packet) else {
-            bump(&self.stats.no_route);
-            return None;
-        };
-        let key: Key = (seg.src, seg.dst);
-        if let Some(m) = self.mappings.get(&key) {
-            let found = (m.socket, m.outer);
-            if !seg.syn_only {
-                self.mappings.confirm(&key);
-            }
-            return Some(found);
+        match self.route_at(packet, Instant::now()) {
+            Route::Send(s, o) => Some((s, o)),
+            Route::Held | Route::Drop => None,
         }
-        let Some(socket) = self
+    }
+
+    fn route_at(&mut self, packet: &[u8], now: Instant) -> Route {
+        let sockets = &self.sockets;
+        self.nat.route(packet, now, |ip| {
+            sockets
+                .iter()
+                .position(|b| b.as_ref().is_some_and(|b| b.local.ip() == ip))
+        })
+    }
+
+    /// Addresses added or removed at runtime; sockets whose close delay
+    /// passed.
+    fn apply_commands(&mut self, now: Instant) {
+        for c in self.commands.take() {
+            match c {
+                Command::Open(ip) => self.open_runtime(ip),
+                Command::Close(ip) => {
+                    for b in self.sockets.iter_mut().flatten() {
+                        if b.local.ip() == ip && b.close_at.is_none() {
+                            b.close_at = Some(now + CLOSE_DELAY);
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0..self.sockets.len() {
+            let due = self.sockets[i]
+                .as_ref()
+                .and_then(|b| b.close_at)
+                .is_some_and(|t| now >= t);
+            if due {
+                let b = self.sockets[i].take();
+                self.nat.mappings.remove_socket(i);
+                self.nat.out.retain(|o| o.socket != i);
+                self.rx.forget(i);
+                bump(&self.stats.sockets_closed);
+                if let Some(b) = b {
+                    tracing::debug!(local = %b.local, "udp: socket closed (address removed)");
+                }
+            }
+        }
+    }
+
+    /// A socket for an address the stack now owns.
+    fn open_runtime(&mut self, ip: IpAddr) {
+        if let Some(b) = self
             .sockets
-            .iter()
-            .position(|b| b.local.ip() == seg.src.ip())
-        else {
-            bump(&self.stats.no_socket);
-            return None;
+            .iter_mut()
+            .flatten()
+            .find(|b| b.local.ip() == ip)
+        {
+            // Removed and added again before it closed.
+            b.close_at = None;
+            return;
+        }
+        let overhead = if ip.is_ipv4() {
+            OUTER_OVERHEAD_V4
+        } else {
+            OUTER_OVERHEAD_V6
         };
-        let outer = match (self.peers.get(&seg.dst.ip()), self.default_port) {
-            (Some(&o), _) => o,
-            (None, Some(port)) => SocketAddr::new(seg.dst.ip(), port),
-            (None, None) => {
-                bump(&self.stats.no_route);
-                return None;
+        if self.outer_mtu.saturating_sub(overhead) < self.mtu {
+            tracing::warn!(%ip, mtu = self.mtu, "udp: an IPv6 socket cannot carry this device's inner MTU: build it with an IPv6 address from the start");
+            bump(&self.stats.socket_errors);
+            return;
+        }
+        if self.sockets.iter().flatten().count() >= MAX_SOCKETS {
+            tracing::warn!(%ip, "udp: no socket for the new address: {MAX_SOCKETS} already");
+            bump(&self.stats.socket_errors);
+            return;
+        }
+        let addr = SocketAddr::new(ip, self.runtime_port);
+        match Bound::open(addr, self.bind_device, true) {
+            Ok(b) => {
+                tracing::debug!(local = %b.local, device = ?b.device, "udp: socket opened (address added)");
+                match self.sockets.iter().position(Option::is_none) {
+                    Some(i) => self.sockets[i] = Some(b),
+                    None => self.sockets.push(Some(b)),
+                }
+                bump(&self.stats.sockets_opened);
             }
-        };
-        // We chose this peer ourselves: confirmed. A full table only means
-        // the next packet looks the route up again.
-        let _ = self.mappings.insert(
-            key,
-            Mapping {
-                outer,
-                socket,
-                confirmed: true,
-            },
-        );
-        Some((socket, outer))
+            Err(e) => {
+                tracing::warn!(error = %e, "udp: no socket for the new address");
+                bump(&self.stats.socket_errors);
+            }
+        }
+    }
+
+    /// Commands, NAT timers and the device's own datagrams, when due.
+    async fn housekeeping(&mut self) -> stdio::Result<()> {
+        let now = Instant::now();
+        self.apply_commands(now);
+        if let Some(t) = self.nat.wake.take() {
+            self.next_tick = self.next_tick.min(t);
+        }
+        if now >= self.next_tick {
+            self.next_tick = self.nat.tick(now);
+        }
+        self.flush_out().await
     }
 }
 
-/// Accept or drop one received datagram (docs/udp-encapsulation.md,
-/// "Acceptance checks"), learning the mapping a SYN teaches.
-fn accept(
-    mappings: &mut MappingTable,
-    stats: &UdpDeviceStats,
-    socket: usize,
-    from: SocketAddr,
-    payload: &[u8],
-) -> bool {
-    let seg = match inner::classify(payload) {
-        Verdict::Segment(s) => s,
-        Verdict::Control => return drop_as(&stats.control),
-        Verdict::NotOurs => return drop_as(&stats.not_ours),
-        Verdict::Truncated => return drop_as(&stats.truncated),
-        Verdict::Malformed => return drop_as(&stats.malformed),
-    };
-    let key: Key = (seg.dst, seg.src);
-    match mappings.get(&key) {
-        Some(m) if m.outer == from && m.socket == socket => {
-            if !seg.syn_only {
-                mappings.confirm(&key);
-            }
-            true
+impl Bound {
+    /// A non-blocking UDP socket bound to `addr` (and to its interface,
+    /// with `device`, where permitted), with large buffers. `freebind`:
+    /// the address need not be up yet (IPv6 still in duplicate address
+    /// detection, an interface coming up).
+    fn open(addr: SocketAddr, device: bool, freebind: bool) -> stdio::Result<Bound> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let err = |e: stdio::Error| {
+            stdio::Error::new(e.kind(), format!("cannot bind UDP socket to {addr}: {e}"))
+        };
+        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+            .map_err(err)?;
+        if addr.is_ipv6() {
+            s.set_only_v6(true).map_err(err)?;
         }
-        // A known peer's 4-tuple from elsewhere: a spoof, or a rebinding
-        // (not followed in version 1). Even a SYN may not move a confirmed
-        // mapping, or anyone who guessed a subflow's 4-tuple could redirect
-        // its traffic to themselves.
-        Some(m) if m.confirmed || !seg.syn_only => drop_as(&stats.outer_changed),
-        // A SYN (new, or retransmitted from elsewhere before anything else
-        // was seen) teaches the mapping; the core decides whether anyone
-        // listens.
-        _ if seg.syn_only => {
-            let m = Mapping {
-                outer: from,
-                socket,
-                confirmed: false,
+        // Best effort: the kernel caps these for an unprivileged process.
+        let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+        #[cfg(target_os = "linux")]
+        if freebind {
+            let _ = if addr.is_ipv4() {
+                s.set_freebind_v4(true)
+            } else {
+                s.set_freebind_v6(true)
             };
-            match mappings.insert(key, m) {
-                Ok(()) => true,
-                Err(_) => drop_as(&stats.mapping_table_full),
-            }
         }
-        _ => drop_as(&stats.unknown_peer),
+        #[cfg(not(target_os = "linux"))]
+        let _ = freebind;
+        let bound_to = if device {
+            bind_device(&s, addr.ip())
+        } else {
+            None
+        };
+        s.set_nonblocking(true).map_err(err)?;
+        s.bind(&addr.into()).map_err(err)?;
+        let socket = UdpSocket::from_std(s.into()).map_err(err)?;
+        let local = socket.local_addr()?;
+        let state = UdpSocketState::new((&socket).into())?;
+        Ok(Bound {
+            local,
+            socket,
+            state,
+            device: bound_to,
+            close_at: None,
+        })
     }
 }
 
-fn drop_as(counter: &AtomicU64) -> bool {
-    bump(counter);
-    false
+/// Bind `s` to the interface that has address `ip`, if one has it and the
+/// kernel lets us (`SO_BINDTODEVICE`); the interface's name if it did.
+#[cfg(target_os = "linux")]
+fn bind_device(s: &socket2::Socket, ip: IpAddr) -> Option<String> {
+    if ip.is_unspecified() {
+        return None;
+    }
+    let name = nix::ifaddrs::getifaddrs().ok()?.find_map(|ifa| {
+        let a = ifa.address?;
+        let has = match ip {
+            IpAddr::V4(v4) => a.as_sockaddr_in().is_some_and(|s| s.ip() == v4),
+            IpAddr::V6(v6) => a.as_sockaddr_in6().is_some_and(|s| s.ip() == v6),
+        };
+        has.then_some(ifa.interface_name)
+    })?;
+    match s.bind_device(Some(name.as_bytes())) {
+        Ok(()) => Some(name),
+        Err(e) => {
+            tracing::debug!(error = %e, interface = %name, %ip, "udp: SO_BINDTODEVICE refused: bound to the address only");
+            None
+        }
+    }
 }
 
-/// A non-blocking UDP socket bound to `addr`, with large buffers.
-fn open(addr: SocketAddr) -> stdio::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    // Best effort: the kernel caps these for an unprivileged process.
-    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
-    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+#[cfg(not(target_os = "linux"))]
+fn bind_device(_: &socket2::Socket, _: IpAddr) -> Option<String> {
+    None
 }
 
 impl Device for UdpDevice {
