@@ -14,7 +14,7 @@ mod perf_common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use braid_lab::{LabGuard, Side};
 use perf_common::{json, lab_of, server_output, stderr};
