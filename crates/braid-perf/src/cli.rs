@@ -121,6 +121,13 @@ struct BraidArgs {
     /// [default cap: 32M at both levels].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
     rcvbuf: Option<usize>,
+    /// Interface whose IPv4 addresses the braid stack owns and follows;
+    /// repeatable, one per path, first = the first subflow's. Braid sets
+    /// up the routing to the TUN device itself (no recipe to type; undone
+    /// at exit) and moves its subflows when a link goes down or comes back
+    /// up. Instead of, or besides, the client's --local addresses.
+    #[arg(long = "interface", value_name = "IFACE")]
+    interfaces: Vec<String>,
     /// The braid stack speaks plain TCP (no MP_CAPABLE, one subflow).
     #[arg(long)]
     no_mptcp: bool,
@@ -156,12 +163,20 @@ impl BraidArgs {
             cc: self.cc.clone(),
             scheduler: self.scheduler.clone(),
             subflow_limit: self.subflow_limit.map(usize::from),
+            interfaces: self.interfaces.clone(),
         }
     }
 
     /// Rejects a congestion control the braid stack does not have before
     /// anything is opened.
     fn check(&self, stack: Stack) -> Result<(), PerfError> {
+        if !self.interfaces.is_empty() && stack != Stack::Braid {
+            return Err(PerfError::Protocol(format!(
+                "--interface {}: only --stack braid follows interfaces (the kernel's are its \
+                 path manager endpoints: ip mptcp endpoint add ADDR dev IFACE subflow)",
+                self.interfaces[0]
+            )));
+        }
         if let Some(name) = &self.scheduler {
             if !stack.is_braid() {
                 return Err(PerfError::Protocol(format!(

@@ -91,6 +91,8 @@
 mod device;
 mod driver;
 mod error;
+#[cfg(target_os = "linux")]
+mod iface;
 mod listener;
 mod shared;
 mod stack;
