@@ -47,7 +47,9 @@ Braid owning 10.0.1.100 on a path whose interface eth1 is 10.0.1.1/24:
   ip rule add from 10.0.1.100 table 101      # its packets leave by its path
   ip route add default via 10.0.1.254 dev eth1 table 101
 One /32 route and one source rule per address; the routes stay while the TUN exists,
-across braid perf runs. In a `braid lab` run (it already forwards, has rp_filter off
+across braid perf runs. Or name the interfaces and let Braid do the routing: with
+--interface eth1 (repeatable) Braid owns eth1's own addresses, routes them to the TUN
+over netlink while it runs (undone at exit) and follows the link going down and up. In a `braid lab` run (it already forwards, has rp_filter off
 and proxy ARP on) braid_lab::LabGuard::route_braid does the rest; by hand:
   ip netns exec <run>-cli ip tuntap add dev braid0 mode tun
   ip netns exec <run>-cli ip link set braid0 up

@@ -459,8 +459,9 @@ impl Routing {
         }
     }
 
-    /// Rules and routes a stack killed earlier left in Braid's range.
+    /// Rules and routes a stack killed earlier left for these interfaces.
     async fn remove_leftovers(&self) -> io::Result<()> {
+        let tables: Vec<u32> = self.ifaces.iter().map(Iface::table).collect();
         let mut rules = self.handle.rule().get(rtnetlink::IpVersion::V4).execute();
         let mut stale = Vec::new();
         loop {
@@ -473,9 +474,7 @@ impl Routing {
                         RuleAttribute::Table(t) => Some(*t),
                         _ => None,
                     });
-                    if prio
-                        && table.is_some_and(|t| (TABLE_BASE..TABLE_BASE + TABLE_SPAN).contains(&t))
-                    {
+                    if prio && table.is_some_and(|t| tables.contains(&t)) {
                         stale.push(r);
                     }
                 }
@@ -492,7 +491,7 @@ impl Routing {
                 .map_err(|e| nl_error("delete a leftover routing rule", e))?;
         }
         for r in self.all_routes().await? {
-            if (TABLE_BASE..TABLE_BASE + TABLE_SPAN).contains(&route_table(&r)) {
+            if tables.contains(&route_table(&r)) {
                 let _ = self.handle.route().del(r).execute().await;
             }
         }
