@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use braid::{MemoryDevice, Stack, Stream, TunDevice};
+use braid::{MemoryDevice, MptcpEvent, Stack, Stream, TunDevice};
 use netns::{KERNEL_IP, Lab};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -204,5 +204,133 @@ async fn an_unknown_interface_is_a_one_line_error() -> io::Result<()> {
     .expect_err("no such interface");
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
     assert_eq!(err.to_string(), "interface nosuch0 not found");
+    Ok(())
+}
+
+/// Waits (bounded) for the next path event matching `want`.
+async fn event_where(
+    events: &mut braid::PathEvents,
+    limit: Duration,
+    mut want: impl FnMut(&MptcpEvent) -> bool,
+) -> Option<MptcpEvent> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(e)) if want(&e) => return Some(e),
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// A link going down reaches the connections in milliseconds: two
+/// subflows (the veth's two addresses) to a kernel MPTCP server; `ip link
+/// set down` on the veth closes one of them (the other is kept: a
+/// connection keeps its last subflow), `up` re-creates it, and the data
+/// written across all of it arrives intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_going_down_and_up_reaches_the_connections_at_once() -> io::Result<()> {
+    if !braid_testkit::ready(netns::unavailable()) {
+        return Ok(());
+    }
+    let lab = Lab::new()?;
+    let (b, k) = (lab.braid_ns.clone(), lab.kernel_ns.clone());
+    let veth = lab.veth_braid().to_string();
+    let mptcp = Command::new("ip")
+        .args(["netns", "exec", &k, "sysctl", "-qw", "net.mptcp.enabled=1"])
+        .status()?;
+    assert!(mptcp.success());
+    ip(
+        &k,
+        &[
+            "mptcp",
+            "limits",
+            "set",
+            "subflow",
+            "4",
+            "add_addr_accepted",
+            "4",
+        ],
+    );
+    ip(&b, &["addr", "add", "10.201.1.50/24", "dev", &veth]);
+
+    let listener = Lab::in_netns(&k, || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let s = Socket::new(
+            Domain::IPV4,
+            Type::STREAM,
+            Some(Protocol::from(braid::sys::mptcp::IPPROTO_MPTCP)),
+        )?;
+        s.set_reuse_address(true)?;
+        s.bind(&SocketAddr::new(KERNEL_IP.into(), 8).into())?;
+        s.listen(16)?;
+        s.set_nonblocking(true)?;
+        Ok(std::net::TcpListener::from(s))
+    })?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let sink = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await?;
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await?;
+        io::Result::Ok(got)
+    });
+
+    let handle = tokio::runtime::Handle::current();
+    let (tun, v) = (lab.tun.clone(), veth.clone());
+    let stack = Lab::in_netns(&b, move || {
+        let _rt = handle.enter();
+        let dev = TunDevice::create(&tun, 1500)?;
+        Stack::builder().interface(v).build(dev)
+    })?;
+    assert_eq!(stack.addresses(), vec![IpAddr::V4(OWN), IpAddr::V4(ADDED)]);
+    let mut s = Stream::connect(&stack, SocketAddr::new(KERNEL_IP.into(), 8)).await?;
+    let mut events = s.path_events();
+    let data: Vec<u8> = (0..3u32 << 18).map(|i| (i % 253) as u8).collect();
+    let third = data.len() / 3;
+    s.write_all(&data[..third]).await?;
+    let joined = event_where(&mut events, Duration::from_secs(5), |e| {
+        matches!(e, MptcpEvent::SubflowEstablished { local, .. } if local.ip() == IpAddr::V4(ADDED))
+    })
+    .await;
+    assert!(joined.is_some(), "no subflow from {ADDED}");
+
+    let down = Instant::now();
+    ip(&b, &["link", "set", "dev", &veth, "down"]);
+    let closed = event_where(&mut events, Duration::from_secs(2), |e| {
+        matches!(e, MptcpEvent::SubflowClosed { .. })
+    })
+    .await;
+    let took = down.elapsed();
+    assert!(
+        closed.is_some(),
+        "no subflow closed after the link went down"
+    );
+    println!("interfaces: link down to a subflow closed: {took:?} (the `ip` command included)");
+    assert!(
+        took < Duration::from_millis(200),
+        "the link going down took {took:?} to reach the connection"
+    );
+    s.write_all(&data[third..2 * third]).await?;
+
+    let up = Instant::now();
+    ip(&b, &["link", "set", "dev", &veth, "up"]);
+    let again = event_where(&mut events, Duration::from_secs(3), |e| {
+        matches!(e, MptcpEvent::SubflowEstablished { .. })
+    })
+    .await;
+    let took = up.elapsed();
+    assert!(
+        again.is_some(),
+        "no subflow re-created after the link came up"
+    );
+    println!("interfaces: link up to a subflow re-established: {took:?}");
+    s.write_all(&data[2 * third..]).await?;
+    s.shutdown().await?;
+    let got = tokio::time::timeout(Duration::from_secs(10), sink)
+        .await
+        .expect("the kernel side did not finish")
+        .expect("sink task")?;
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "bytes differ");
     Ok(())
 }
