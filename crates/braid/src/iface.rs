@@ -50,8 +50,9 @@ use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{Handle, MulticastGroup, RouteMessageBuilder};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Weak;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -65,6 +66,9 @@ const TABLE_SPAN: u32 = 0x1_0000;
 pub const RULE_PRIORITY: u32 = 90;
 /// The kernel's `local` table (`RT_TABLE_LOCAL`).
 const LOCAL_TABLE: u32 = 255;
+/// After a link comes up, `link_up` is said again after these delays
+/// (each from the previous one), unless the link changed meanwhile.
+const LINK_UP_REPEATS: [Duration; 2] = [Duration::from_millis(30), Duration::from_millis(100)];
 /// Longest `StackBuilder::build` waits for the routing to be set up.
 const SETUP_LIMIT: Duration = Duration::from_secs(10);
 
@@ -213,6 +217,9 @@ struct Iface {
     name: String,
     index: u32,
     up: bool,
+    /// Counts the link's transitions: a delayed repeat of `link_up` checks
+    /// that none happened meanwhile.
+    transitions: Arc<AtomicU64>,
     gateway: Option<Ipv4Addr>,
     /// Owned addresses and their prefix lengths.
     addrs: Vec<(Ipv4Addr, u8)>,
@@ -378,6 +385,7 @@ impl Routing {
                 name: name.clone(),
                 index: link.header.index,
                 up: link_up(link.header.flags),
+                transitions: Arc::new(AtomicU64::new(0)),
                 gateway: None,
                 addrs: Vec::new(),
             });
@@ -789,6 +797,7 @@ impl Routing {
             return;
         }
         self.ifaces[i].up = up;
+        let transition = self.ifaces[i].transitions.fetch_add(1, Ordering::SeqCst) + 1;
         let addrs: Vec<IpAddr> = self.ifaces[i]
             .addrs
             .iter()
@@ -799,6 +808,25 @@ impl Routing {
             // Routes first, so that what the endpoint sends at once leaves.
             self.interface_routes(i).await;
             self.with_stack(|s| addrs.iter().for_each(|a| s.link_up(*a)));
+            // The kernel raises the carrier flag before it attaches the
+            // device's queue; a packet sent in between (the first SYN of a
+            // re-created subflow) is dropped and would wait for its timer
+            // (0.6 s seen once in eight). Say it again, after the queue is
+            // surely there: subflows from the address retransmit at once.
+            if let Some(shared) = self.shared.clone() {
+                let transitions = self.ifaces[i].transitions.clone();
+                tokio::spawn(async move {
+                    for delay in LINK_UP_REPEATS {
+                        tokio::time::sleep(delay).await;
+                        if transitions.load(Ordering::SeqCst) != transition {
+                            return;
+                        }
+                        if let Some(s) = shared.upgrade() {
+                            addrs.iter().for_each(|a| s.link_up(*a));
+                        }
+                    }
+                });
+            }
         } else {
             self.with_stack(|s| addrs.iter().for_each(|a| s.link_down(*a)));
         }
