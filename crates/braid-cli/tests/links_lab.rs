@@ -22,6 +22,7 @@
 //! (upper bound: the end of the first 50 ms interval after the `up` in
 //! which a path-1 subflow carried bytes), bytes.
 //!
+//! `BRAID_BIN` picks the `braid` binary (test.sh: the release build).
 //! Needs root, /dev/net/tun and `ip netns`; without them the test prints
 //! `SKIP <reason>` and passes, except under `CI=true`, where it fails.
 
@@ -31,7 +32,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use braid_lab::{Lab, LabGuard, Scenario, Side};
 
-const BIN: &str = env!("CARGO_BIN_EXE_braid");
+/// The `braid` binary: `BRAID_BIN` (test.sh sets the release build) or
+/// this package's.
+fn bin() -> String {
+    std::env::var("BRAID_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_braid").to_string())
+}
 
 const TWO_PATHS: &str = r#"
 name = "links"
@@ -149,7 +154,7 @@ struct Figures {
 /// checks byte-exactness against the server and returns the figures.
 fn run(lab: &LabGuard, stack: &str, dir: &str, client_args: &[&str]) -> Figures {
     let server = lab
-        .command(Side::Server, BIN)
+        .command(Side::Server, &bin())
         .args([
             "perf",
             "server",
@@ -179,7 +184,7 @@ fn run(lab: &LabGuard, stack: &str, dir: &str, client_args: &[&str]) -> Figures 
     }
     let start = Instant::now();
     let client = lab
-        .command(Side::Client, BIN)
+        .command(Side::Client, &bin())
         .args([
             "perf",
             "client",
@@ -315,7 +320,7 @@ fn link_down_and_up_under_a_transfer_braid_and_kernel() {
 
     // A name that is not an interface: a one-line error, nothing set up.
     let out = lab
-        .command(Side::Client, BIN)
+        .command(Side::Client, &bin())
         .args([
             "perf",
             "client",

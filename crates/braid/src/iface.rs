@@ -621,6 +621,23 @@ impl Routing {
         })
     }
 
+    /// Deletes the kernel's `local` routes of interface `i`'s owned
+    /// addresses, if there are any.
+    async fn delete_local_routes(&self, i: usize) {
+        let Ok(routes) = self.all_routes().await else {
+            return;
+        };
+        for r in routes {
+            if self.ifaces[i]
+                .addrs
+                .iter()
+                .any(|(a, _)| is_local_route_of(&r, *a))
+            {
+                let _ = self.delete_local(r).await;
+            }
+        }
+    }
+
     async fn delete_local(&self, r: RouteMessage) -> io::Result<()> {
         match self.handle.route().del(r).execute().await {
             Ok(()) => Ok(()),
@@ -733,13 +750,7 @@ impl Routing {
                     return;
                 }
                 // Its local route came with it: find and delete it.
-                if let Ok(routes) = self.all_routes().await {
-                    for r in routes {
-                        if is_local_route_of(&r, ip) {
-                            let _ = self.delete_local(r).await;
-                        }
-                    }
-                }
+                self.delete_local_routes(i).await;
                 let up = self.ifaces[i].up;
                 tracing::info!(%ip, iface = %self.ifaces[i].name, "address added");
                 self.with_stack(|s| {
@@ -807,6 +818,12 @@ impl Routing {
         if up {
             // Routes first, so that what the endpoint sends at once leaves.
             self.interface_routes(i).await;
+            // The kernel announces the link before it puts the addresses'
+            // `local` routes back (in the same locked section, so they are
+            // there once a request of ours has been served): delete them
+            // now, before anything is sent, or an answer arriving first
+            // would be taken by the kernel and reset.
+            self.delete_local_routes(i).await;
             self.with_stack(|s| addrs.iter().for_each(|a| s.link_up(*a)));
             // The kernel raises the carrier flag before it attaches the
             // device's queue; a packet sent in between (the first SYN of a

@@ -80,6 +80,10 @@ impl StackBuilder {
     /// goes through netlink and `/proc/sys`; no `ip` command runs. While
     /// Braid owns an address, the host's own sockets cannot use it.
     ///
+    /// The interfaces are looked up, and the routing set up, in the
+    /// network namespace of the thread that calls [`StackBuilder::build`]
+    /// (make the TUN device in the same one).
+    ///
     /// [`StackBuilder::build`] fails with a one-line error if an interface
     /// does not exist, the device is not a TUN device, or the process may
     /// not change the routing (not root).
