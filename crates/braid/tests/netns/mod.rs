@@ -118,6 +118,7 @@ impl Lab {
     }
 
     /// The Braid namespace's veth (`10.201.1.1/24`).
+    #[allow(dead_code)]
     pub fn veth_braid(&self) -> &str {
         &self.veth_braid
     }
