@@ -47,7 +47,9 @@ Braid owning 10.0.1.100 on a path whose interface eth1 is 10.0.1.1/24:
   ip rule add from 10.0.1.100 table 101      # its packets leave by its path
   ip route add default via 10.0.1.254 dev eth1 table 101
 One /32 route and one source rule per address; the routes stay while the TUN exists,
-across braid perf runs. In a `braid lab` run (it already forwards, has rp_filter off
+across braid perf runs. Or name the interfaces and let Braid do the routing: with
+--interface eth1 (repeatable) Braid owns eth1's own addresses, routes them to the TUN
+over netlink while it runs (undone at exit) and follows the link going down and up. In a `braid lab` run (it already forwards, has rp_filter off
 and proxy ARP on) braid_lab::LabGuard::route_braid does the rest; by hand:
   ip netns exec <run>-cli ip tuntap add dev braid0 mode tun
   ip netns exec <run>-cli ip link set braid0 up
@@ -121,6 +123,13 @@ struct BraidArgs {
     /// [default cap: 32M at both levels].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
     rcvbuf: Option<usize>,
+    /// Interface whose IPv4 addresses the braid stack owns and follows;
+    /// repeatable, one per path, first = the first subflow's. Braid sets
+    /// up the routing to the TUN device itself (no recipe to type; undone
+    /// at exit) and moves its subflows when a link goes down or comes back
+    /// up. Instead of, or besides, the client's --local addresses.
+    #[arg(long = "interface", value_name = "IFACE")]
+    interfaces: Vec<String>,
     /// The braid stack speaks plain TCP (no MP_CAPABLE, one subflow).
     #[arg(long)]
     no_mptcp: bool,
@@ -173,12 +182,20 @@ impl BraidArgs {
             scheduler: self.scheduler.clone(),
             subflow_limit: self.subflow_limit.map(usize::from),
             udp_keepalive: self.udp_keepalive,
+            interfaces: self.interfaces.clone(),
         }
     }
 
     /// Rejects a congestion control the braid stack does not have before
     /// anything is opened.
     fn check(&self, stack: Stack) -> Result<(), PerfError> {
+        if !self.interfaces.is_empty() && stack != Stack::Braid {
+            return Err(PerfError::Protocol(format!(
+                "--interface {}: only --stack braid follows interfaces (the kernel's are its \
+                 path manager endpoints: ip mptcp endpoint add ADDR dev IFACE subflow)",
+                self.interfaces[0]
+            )));
+        }
         if let Some(name) = &self.scheduler {
             if !stack.is_braid() {
                 return Err(PerfError::Protocol(format!(

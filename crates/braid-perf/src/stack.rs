@@ -162,6 +162,12 @@ pub struct BraidOptions {
     /// `--stack braid-udp`: the UDP device's keepalive interval (None:
     /// its default, 15 s).
     pub udp_keepalive: Option<Duration>,
+    /// Interfaces whose IPv4 addresses the braid stack owns and follows
+    /// (`braid::StackBuilder::interface`): it learns their addresses, sets
+    /// up the routing to the TUN device itself (and undoes it at exit), and
+    /// moves its subflows when a link goes down or comes back. In
+    /// addition to, or instead of, the client's `--local` addresses.
+    pub interfaces: Vec<String>,
 }
 
 impl Default for BraidOptions {
@@ -178,6 +184,7 @@ impl Default for BraidOptions {
             scheduler: None,
             subflow_limit: None,
             udp_keepalive: None,
+            interfaces: Vec::new(),
         }
     }
 }
@@ -241,7 +248,9 @@ impl Stack {
         if self.is_braid() {
             let mut addresses: Vec<IpAddr> = locals.iter().map(SocketAddr::ip).collect();
             addresses.extend(&braid.addresses);
-            if !addresses.iter().any(|a| a.is_ipv4() == remote.is_ipv4()) {
+            if braid.interfaces.is_empty()
+                && !addresses.iter().any(|a| a.is_ipv4() == remote.is_ipv4())
+            {
                 return Err(PerfError::BraidNoAddress(format!(
                     "--stack braid needs --local ADDR of the same family as {remote} \
                      (an address Braid owns, routed to the TUN device; see --help)"
@@ -264,6 +273,16 @@ impl Stack {
                 port: remote.port(),
             };
             let stack = braid_stack(self, braid, &addresses, &extra, &[], udp)?;
+            if !stack
+                .addresses()
+                .iter()
+                .any(|a| a.is_ipv4() == remote.is_ipv4())
+            {
+                return Err(PerfError::BraidNoAddress(format!(
+                    "--stack braid: the interfaces {} have no address of the same family as {remote}",
+                    braid.interfaces.join(", ")
+                )));
+            }
             let stream = braid::Stream::connect(&stack, remote)
                 .await
                 .map_err(|source| PerfError::Connect {
@@ -310,7 +329,7 @@ impl Stack {
                 addresses.push(addr.ip());
             }
             addresses.extend(&braid.addresses);
-            if addresses.is_empty() {
+            if addresses.is_empty() && braid.interfaces.is_empty() {
                 return Err(PerfError::BraidNoAddress(
                     "--stack braid needs an address to own: --listen ADDR:PORT with a specific \
                      address, or --address ADDR (routed to the TUN device; see --help)"
@@ -596,6 +615,14 @@ fn braid_stack(
     if let Some(p) = &opts.pcap {
         builder = builder.pcap(p);
     }
+    if !opts.interfaces.is_empty() && stack == Stack::BraidUdp {
+        return Err(PerfError::Protocol(
+            "--interface needs --stack braid (a TUN device), not braid-udp".into(),
+        ));
+    }
+    for name in &opts.interfaces {
+        builder = builder.interface(name);
+    }
     let mut config = braid::proto::endpoint::EndpointConfig {
         mptcp: opts.mptcp,
         ..Default::default()
@@ -615,7 +642,8 @@ fn braid_stack(
     pm.limits.subflows = opts
         .subflow_limit
         .unwrap_or(pm.limits.subflows)
-        .max(subflows_from.len() + announce.len());
+        .max(subflows_from.len() + announce.len())
+        .max(opts.interfaces.len().saturating_sub(1) + announce.len());
     builder = builder.config(config);
     let start = |e| PerfError::io("start the braid stack", e);
     if stack == Stack::BraidUdp {

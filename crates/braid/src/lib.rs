@@ -84,6 +84,11 @@
 //! writes into the TUN, answers ARP for `10.0.1.100` on `v0` and forwards
 //! the replies into the TUN.
 //!
+//! Or name the interfaces and let the stack do it:
+//! [`StackBuilder::interface`] owns an interface's own addresses, sets up
+//! (and undoes) the routing that gives them to the TUN over netlink, and
+//! follows the interface's addresses and link state through rtnetlink.
+//!
 //! # Unsafe
 //! Only in [`sys`] (MPTCP socket options of the kernel), with a safety
 //! argument per block; the TUN device comes from `tun-rs`.
@@ -91,6 +96,8 @@
 mod device;
 mod driver;
 mod error;
+#[cfg(target_os = "linux")]
+mod iface;
 mod listener;
 mod shared;
 mod stack;

@@ -66,6 +66,44 @@ impl Shared {
     pub(crate) fn wake_driver(&self) {
         self.driver.notify_one();
     }
+
+    /// `Stack::add_address`.
+    pub(crate) fn add_address(&self, ip: IpAddr) {
+        let mut inner = self.lock();
+        if inner.addresses.contains(&ip) {
+            return;
+        }
+        inner.addresses.push(ip);
+        let now = self.now();
+        inner.endpoint.add_local_addr(now, ip);
+        inner.endpoint.local_addr_up(now, ip);
+        drop(inner);
+        self.wake_driver();
+    }
+
+    /// `Stack::remove_address`.
+    pub(crate) fn remove_address(&self, ip: IpAddr) {
+        let mut inner = self.lock();
+        inner.addresses.retain(|a| *a != ip);
+        let now = self.now();
+        inner.endpoint.local_addr_down(now, ip);
+        drop(inner);
+        self.wake_driver();
+    }
+
+    /// `Stack::link_down`.
+    pub(crate) fn link_down(&self, ip: IpAddr) {
+        let now = self.now();
+        self.lock().endpoint.local_addr_down(now, ip);
+        self.wake_driver();
+    }
+
+    /// `Stack::link_up`.
+    pub(crate) fn link_up(&self, ip: IpAddr) {
+        let now = self.now();
+        self.lock().endpoint.local_addr_up(now, ip);
+        self.wake_driver();
+    }
 }
 
 /// Who holds a connection.

@@ -45,6 +45,7 @@ pub struct StackBuilder {
     path_manager: Option<PathManagerChoice>,
     pcap: Option<PathBuf>,
     seed: Option<[u8; 32]>,
+    interfaces: Vec<String>,
 }
 
 impl StackBuilder {
@@ -53,6 +54,43 @@ impl StackBuilder {
     /// the source for `connect`.
     pub fn address(mut self, addr: IpAddr) -> Self {
         self.addresses.push(addr);
+        self
+    }
+
+    /// Own the IPv4 addresses of the OS interface `name` and follow it
+    /// (Linux, root, a [`crate::TunDevice`]; call once per interface):
+    /// the stack learns the interface's addresses at start and, watching
+    /// the kernel through rtnetlink, owns the addresses that appear
+    /// ([`Stack::add_address`]), gives up those that go
+    /// ([`Stack::remove_address`]) and tells its connections when the link
+    /// goes down or up ([`Stack::link_down`], [`Stack::link_up`]): a link
+    /// going down reaches the path manager within about a millisecond.
+    /// Interface order is preference order: the first interface's address
+    /// is the source of `connect`; the path manager opens subflows from the
+    /// others.
+    ///
+    /// The stack also sets up the routing that makes the TUN device own
+    /// those addresses, and undoes it when the stack's driver ends: the
+    /// kernel's `local` route of each address is deleted (the address stays
+    /// on the interface; the kernel no longer takes its packets for
+    /// itself), one routing table per interface (`0x42520000` + its
+    /// index) routes the address to the TUN and holds the interface's
+    /// subnet and gateway, two rules per address (priority 90, `to ADDR`
+    /// and `from ADDR`) select it, and the sysctls `ip_forward=1`,
+    /// `rp_filter=0`, `proxy_arp=1` and `proxy_delay=0` (the interface),
+    /// `accept_local=1` (the TUN) are set and later restored. Everything
+    /// goes through netlink and `/proc/sys`; no `ip` command runs. While
+    /// Braid owns an address, the host's own sockets cannot use it.
+    ///
+    /// The interfaces are looked up, and the routing set up, in the
+    /// network namespace of the thread that calls [`StackBuilder::build`]
+    /// (make the TUN device in the same one).
+    ///
+    /// [`StackBuilder::build`] fails with a one-line error if an interface
+    /// does not exist, the device is not a TUN device, or the process may
+    /// not change the routing (not root).
+    pub fn interface(mut self, name: impl Into<String>) -> Self {
+        self.interfaces.push(name.into());
         self
     }
 
@@ -123,14 +161,64 @@ impl StackBuilder {
 
     /// Start the stack on `device`: spawns the driver on the current tokio
     /// runtime (panics outside one, like `tokio::spawn`).
+    ///
+    /// With [`StackBuilder::interface`]s, first sets up their routing
+    /// (blocking the calling thread for the netlink round trips, a few
+    /// milliseconds).
     pub fn build<D: Device>(self, device: D) -> io::Result<Stack> {
-        if self.addresses.is_empty() {
+        let mut addresses = self.addresses;
+        // Addresses of interfaces that are up, and of those that are down.
+        let mut iface_up = Vec::new();
+        let mut iface_down = Vec::new();
+        #[cfg(target_os = "linux")]
+        let mut watcher = None;
+        if !self.interfaces.is_empty() {
+            #[cfg(target_os = "linux")]
+            {
+                let tun = device.interface_name().ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "interface watching needs a TUN device",
+                    )
+                })?;
+                let (w, found) = crate::iface::start(self.interfaces.clone(), tun.to_string())?;
+                for (ip, up) in found.addresses {
+                    if up {
+                        iface_up.push(ip);
+                    } else {
+                        iface_down.push(ip);
+                    }
+                }
+                watcher = Some(w);
+            }
+            #[cfg(not(target_os = "linux"))]
             return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a stack needs at least one address",
+                io::ErrorKind::Unsupported,
+                "interface watching needs Linux",
             ));
         }
+        for ip in iface_up.iter().chain(&iface_down) {
+            if !addresses.contains(ip) {
+                addresses.push(*ip);
+            }
+        }
+        if addresses.is_empty() {
+            let msg = if self.interfaces.is_empty() {
+                "a stack needs at least one address".to_string()
+            } else {
+                format!(
+                    "a stack needs at least one address: interface(s) {} have no IPv4 address",
+                    self.interfaces.join(", ")
+                )
+            };
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        }
         let mut config = self.config.unwrap_or_default();
+        for ip in &iface_up {
+            if !config.conn.pm.local_addrs.contains(ip) {
+                config.conn.pm.local_addrs.push(*ip);
+            }
+        }
         config.mtu = config.mtu.min(device.mtu());
         if let Some(s) = self.scheduler {
             config.conn.scheduler = s;
@@ -150,9 +238,20 @@ impl StackBuilder {
             }
         };
         let tap = self.pcap.as_deref().map(Tap::create).transpose()?;
-        let shared = Arc::new(Shared::new(Endpoint::new(config, seed), self.addresses));
+        let shared = Arc::new(Shared::new(Endpoint::new(config, seed), addresses));
         let user = UserRef::new(shared.clone());
-        tokio::spawn(driver::run(device, shared, tap));
+        #[cfg(target_os = "linux")]
+        let watcher = watcher.map(|mut w| {
+            w.attach(Arc::downgrade(&shared));
+            w
+        });
+        tokio::spawn(async move {
+            driver::run(device, shared, tap).await;
+            // The routing goes when the driver does (also when the runtime
+            // drops the task).
+            #[cfg(target_os = "linux")]
+            drop(watcher);
+        });
         Ok(Stack { user, udp: None })
     }
 }
@@ -177,17 +276,7 @@ impl Stack {
         if let Some((_, commands)) = &self.udp {
             commands.open(ip);
         }
-        let shared = self.user.shared();
-        let mut inner = shared.lock();
-        if inner.addresses.contains(&ip) {
-            return;
-        }
-        inner.addresses.push(ip);
-        let now = shared.now();
-        inner.endpoint.add_local_addr(now, ip);
-        inner.endpoint.local_addr_up(now, ip);
-        drop(inner);
-        shared.wake_driver();
+        self.user.shared().add_address(ip);
     }
 
     /// Stop owning an address: every connection resets its subflows from
@@ -197,16 +286,10 @@ impl Stack {
     /// A UDP device closes the address's socket (shortly after, so that
     /// the RSTs leave by it).
     pub fn remove_address(&self, ip: IpAddr) {
-        let shared = self.user.shared();
-        let mut inner = shared.lock();
-        inner.addresses.retain(|a| *a != ip);
-        let now = shared.now();
-        inner.endpoint.local_addr_down(now, ip);
-        drop(inner);
+        self.user.shared().remove_address(ip);
         if let Some((_, commands)) = &self.udp {
             commands.close(ip);
         }
-        shared.wake_driver();
     }
 
     /// The interface behind an owned address went down (the address
@@ -214,20 +297,14 @@ impl Stack {
     /// that they move to their other paths at once instead of after
     /// retransmission timeouts.
     pub fn link_down(&self, ip: IpAddr) {
-        let shared = self.user.shared();
-        let now = shared.now();
-        shared.lock().endpoint.local_addr_down(now, ip);
-        shared.wake_driver();
+        self.user.shared().link_down(ip);
     }
 
     /// The interface behind an owned address came (back) up: subflows
     /// from it retransmit now instead of at their backed-off timer, and
     /// the path manager opens subflows from it again.
     pub fn link_up(&self, ip: IpAddr) {
-        let shared = self.user.shared();
-        let now = shared.now();
-        shared.lock().endpoint.local_addr_up(now, ip);
-        shared.wake_driver();
+        self.user.shared().link_up(ip);
     }
 
     /// A snapshot of the endpoint's counters (packets, drops, RSTs).

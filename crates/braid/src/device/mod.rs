@@ -47,4 +47,11 @@ pub trait Device: Send + 'static {
     /// queue) may be dropped, as a link would; an error means the device is
     /// gone.
     fn send(&mut self, batch: &Batch) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// The OS network interface this device is, if it is one (a TUN
+    /// device's name): `StackBuilder::interface` routes the named
+    /// interfaces' addresses to it. `None` by default.
+    fn interface_name(&self) -> Option<&str> {
+        None
+    }
 }

@@ -55,6 +55,10 @@ impl Device for TunDevice {
         self.mtu
     }
 
+    fn interface_name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+
     async fn recv(&mut self, batch: &mut Batch) -> io::Result<()> {
         let size = batch.packet_size().max(self.mtu);
         // Wait for readiness only: cancelling here loses nothing.

@@ -117,6 +117,12 @@ impl Lab {
         Ok(lab)
     }
 
+    /// The Braid namespace's veth (`10.201.1.1/24`).
+    #[allow(dead_code)]
+    pub fn veth_braid(&self) -> &str {
+        &self.veth_braid
+    }
+
     fn sysctl(&self, settings: &[String]) -> io::Result<()> {
         let mut args = vec!["netns", "exec", &self.braid_ns, "sysctl", "-qw"];
         args.extend(settings.iter().map(String::as_str));
