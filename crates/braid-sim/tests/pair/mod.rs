@@ -208,6 +208,12 @@ pub struct Exchange {
     pub close_b: bool,
     /// `b`'s application does not read while set.
     pub b_paused: bool,
+    /// `a`'s application saw the end of `b`'s stream (everything read and
+    /// `is_read_closed`), recorded when it happened: the endpoint forgets
+    /// a closed connection soon after.
+    pub eof_a: bool,
+    /// `b`'s application saw the end of `a`'s stream.
+    pub eof_b: bool,
     up_sent: usize,
     down_sent: usize,
     closed: (bool, bool),
@@ -252,6 +258,13 @@ impl Exchange {
             }
             while let Ok(n @ 1..) = ep.read(h, &mut buf) {
                 got.extend_from_slice(&buf[..n]);
+            }
+            if ep.is_read_closed(h) == Ok(true) {
+                if i == 0 {
+                    self.eof_a = true;
+                } else {
+                    self.eof_b = true;
+                }
             }
         }
     }
