@@ -3,12 +3,15 @@
 //! scheduler carrying data both ways on both subflows, lossy paths over
 //! seeds, a small send buffer, a slow reader, a path lost mid-transfer, a
 //! path back from a blackout, both paths dead, a lossy single-subflow
-//! transfer closed by DATA_FINs, checksum negotiation; and transfers
-//! through middleboxes that rewrite DSS options on the links' filters
-//! (32-bit DSNs across the wrap, a mapping pointed at old data, random
-//! hostile rewrites). These were braid-proto's connection harness stories
-//! (conn/tests.rs); on the simulator, timing and loss are modelled in one
-//! place. The scripted stories of single segments stay in braid-proto.
+//! transfer closed by DATA_FINs, checksum negotiation, a join refused at
+//! the server's subflow limit, a subflow made backup by MP_PRIO; and
+//! transfers through middleboxes that rewrite DSS options on the links'
+//! filters (32-bit DSNs across the wrap, a mapping pointed at old data,
+//! random hostile rewrites). These were braid-proto's connection harness
+//! stories (conn/tests.rs); on the simulator, timing and loss are modelled
+//! in one place. The scripted stories of single segments stay in
+//! braid-proto.
+
 mod pair;
 
 use braid_proto::crypto;
@@ -16,7 +19,7 @@ use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, EndpointConfig, Mpt
 use braid_proto::sched::SchedulerKind;
 use braid_proto::tcp::CloseReason;
 use braid_proto::time::{Duration, Instant};
-use braid_proto::wire::mptcp::{MpCapable, MptcpOption};
+use braid_proto::wire::mptcp::{MpCapable, MptcpOption, rst_reason};
 use braid_proto::wire::{IpRepr, TcpFlags, TcpRepr};
 use braid_sim::middlebox::rewrite;
 use braid_sim::stack::payload;
@@ -690,4 +693,61 @@ fn hostile_option_rewrites_never_corrupt() {
     }
     // Not every run is cut short: some stream was checked whole.
     assert!(complete >= 1, "no seed completed its transfer");
+}
+
+/// A server allowing no extra subflow refuses the client's join
+/// (MP_TCPRST "administratively prohibited"); the data goes on the first.
+#[test]
+fn join_refused_over_subflow_limit() {
+    let mut sc = EndpointConfig::default();
+    sc.conn.pm.limits.subflows = 0;
+    let (mut net, mut x) = start(8, multipath_client(), sc, [0.0; 2]);
+    x.up = payload(8, 50_000).to_vec();
+    let ca = x.ca.unwrap();
+    // The transfer may end before the refusal (one path delay away)
+    // arrives: wait for it too.
+    assert!(x.run_until(&mut net, Duration::from_secs(30), |x, net| {
+        x.got_up.len() == x.up.len()
+            && net
+                .mptcp_events_a()
+                .iter()
+                .any(|(_, e)| matches!(e, MptcpEvent::SubflowClosed { .. }))
+    }));
+    assert_eq!(x.got_up, x.up);
+    let cb = x.cb.unwrap();
+    assert!(net.b().mptcp_mib(cb).unwrap().mp_join_syn_limit >= 1);
+    assert_eq!(net.b().subflows(cb).unwrap().len(), 1);
+    assert!(net.mptcp_events_a().iter().any(|(h, e)| *h == ca
+        && matches!(e, MptcpEvent::SubflowClosed { reason, .. }
+            if reason.peer_reason == Some(rst_reason::PROHIBITED))));
+}
+
+/// MP_PRIO (RFC 8684 section 3.3.8): the client marks its second subflow
+/// backup; the server then sends nothing on it.
+#[test]
+fn mp_prio_marks_subflow_backup_at_peer() {
+    let (mut net, mut x) = start(18, multipath_client(), EndpointConfig::default(), [0.0; 2]);
+    let ca = x.ca.unwrap();
+    let joined = |net: &mut Net| {
+        net.a()
+            .subflows(ca)
+            .is_ok_and(|s| s.len() == 2 && s[1].established)
+    };
+    assert!(x.run_until(&mut net, Duration::from_secs(5), |_, net| joined(net)));
+    let id = net.a().subflows(ca).unwrap()[1].id;
+    net.a().set_backup(ca, id, true).unwrap();
+    assert!(x.run_until(&mut net, Duration::from_secs(5), |x, net| {
+        x.cb.is_some_and(|cb| net.b().mptcp_mib(cb).is_ok_and(|m| m.mp_prio_rx == 1))
+    }));
+    let cb = x.cb.unwrap();
+    assert!(net.b().subflows(cb).unwrap()[1].backup);
+    // The server now sends on the regular subflow only.
+    x.down = payload(18, 300_000).to_vec();
+    assert!(x.run_until(&mut net, Duration::from_secs(20), |x, _| {
+        x.got_down.len() == x.down.len()
+    }));
+    assert_eq!(x.got_down, x.down);
+    let subs = net.b().subflows(cb).unwrap();
+    assert_eq!(subs[1].data_sent, 0, "{subs:#?}");
+    assert!(subs[0].data_sent >= 300_000);
 }

@@ -161,19 +161,6 @@ fn join_with_bad_hmac_refused_with_mp_tcprst() {
 }
 
 #[test]
-fn join_refused_over_subflow_limit() {
-    let mut sc = ConnConfig::default();
-    sc.pm.limits.subflows = 0;
-    let mut h = Harness::new(8, multipath_client(), sc, two_paths());
-    let data = h.random_bytes(50_000);
-    h.to_send = data.clone();
-    assert!(h.run_until(Duration::from_secs(30), |h| h.received.len() == data.len()));
-    assert_eq!(h.received, data);
-    assert!(h.server().mib().mp_join_syn_limit >= 1);
-    assert_eq!(h.server().subflows().len(), 1);
-}
-
-#[test]
 fn add_addr_announced_echoed_and_joined() {
     let paths = vec![
         Path::new("10.0.1.1", "10.0.9.1", 10),
@@ -401,30 +388,6 @@ fn abort_sends_fastclose() {
         ))
     );
     assert_eq!(h.server().mib().mp_fastclose_rx, 1);
-}
-
-#[test]
-fn mp_prio_marks_subflow_backup_at_peer() {
-    let mut h = Harness::new(18, multipath_client(), ConnConfig::default(), two_paths());
-    assert!(
-        h.run_until(Duration::from_secs(5), |h| h.client.subflows().len() == 2
-            && h.client.subflows()[1].established)
-    );
-    let id = h.client.subflows()[1].id;
-    h.client.set_backup(id, true);
-    assert!(h.run_until(Duration::from_secs(5), |h| {
-        h.server.as_ref().is_some_and(|s| s.mib().mp_prio_rx == 1)
-    }));
-    assert!(h.server().subflows()[1].backup);
-    // The server now sends on the regular subflow only.
-    let down = h.random_bytes(300_000);
-    h.server_to_send = down.clone();
-    assert!(
-        h.run_until(Duration::from_secs(20), |h| h.client_received.len()
-            == down.len())
-    );
-    assert_eq!(h.client_received, down);
-    assert_eq!(h.server().subflows()[1].data_sent, 0);
 }
 
 #[test]
