@@ -4,8 +4,9 @@
 //! seeds, a small send buffer, a slow reader, a path lost mid-transfer, a
 //! path back from a blackout, both paths dead, a lossy single-subflow
 //! transfer closed by DATA_FINs, checksum negotiation, a join refused at
-//! the server's subflow limit, a subflow made backup by MP_PRIO; and
-//! transfers through middleboxes that rewrite DSS options on the links'
+//! the server's subflow limit, a subflow made backup by MP_PRIO, a server
+//! address announced and joined (ADD_ADDR) then withdrawn (REMOVE_ADDR);
+//! and transfers through middleboxes that rewrite DSS options on the links'
 //! filters (32-bit DSNs across the wrap, a mapping pointed at old data,
 //! random hostile rewrites). These were braid-proto's connection harness
 //! stories (conn/tests.rs); on the simulator, timing and loss are modelled
@@ -750,4 +751,107 @@ fn mp_prio_marks_subflow_backup_at_peer() {
     let subs = net.b().subflows(cb).unwrap();
     assert_eq!(subs[1].data_sent, 0, "{subs:#?}");
     assert!(subs[0].data_sent >= 300_000);
+}
+
+/// The client at `10.0.1.1` and a server with two addresses: `10.0.9.1`
+/// over 10 ms one way, `10.0.9.2` over 12 ms; the server announces the
+/// second (listening on both) and the client accepts one announcement.
+fn announced_second_address(seed: u64, add_addr_timeout: Option<Duration>) -> (Net, Exchange) {
+    let mut cc = EndpointConfig::default();
+    cc.conn.pm.limits.add_addr_accepted = 1;
+    let mut sc = EndpointConfig::default();
+    sc.conn.pm.announce = vec![second_server()];
+    if let Some(t) = add_addr_timeout {
+        sc.conn.add_addr_timeout = t;
+    }
+    let link = |ms| LinkConfig::default().delay(Duration::from_millis(ms));
+    let paths = vec![(server().ip(), link(10)), (second_server().ip(), link(12))];
+    let mut net = Net::with_server_paths(seed, cc, sc, paths);
+    net.b().listen(second_server()).unwrap();
+    let ca = net.open(client_addr(), server());
+    let mut x = Exchange::default();
+    x.ca = Some(ca);
+    (net, x)
+}
+
+/// The server's second address.
+fn second_server() -> SocketAddr {
+    "10.0.9.2:443".parse().unwrap()
+}
+
+/// ADD_ADDR (RFC 8684 section 3.4.1): announced, echoed, and joined while
+/// data flows.
+#[test]
+fn add_addr_announced_echoed_and_joined() {
+    let (mut net, mut x) = announced_second_address(9, Some(Duration::from_secs(1)));
+    x.up = payload(9, 400_000).to_vec();
+    assert!(x.run_until(&mut net, Duration::from_secs(30), |x, _| {
+        x.got_up.len() == x.up.len()
+    }));
+    assert_eq!(x.got_up, x.up);
+    let (ca, cb) = (x.ca.unwrap(), x.cb.unwrap());
+    // The echo rides on a pure ACK, which reordering can make arrive
+    // behind newer data and so fall outside the receive window (RFC 9293
+    // section 3.10.7.4); ADD_ADDR is then retransmitted and echoed again.
+    assert!(x.run_until(&mut net, Duration::from_secs(5), |_, net| {
+        net.b().mptcp_mib(cb).unwrap().add_addr_echo_rx >= 1
+    }));
+    assert!(net.mptcp_events_a().contains(&(
+        ca,
+        MptcpEvent::AddrAnnounced {
+            id: 1,
+            addr: second_server()
+        }
+    )));
+    assert!(net.a().mptcp_mib(ca).unwrap().add_addr_rx >= 1);
+    let subs = net.a().subflows(ca).unwrap();
+    assert_eq!(subs.len(), 2);
+    assert!(subs[1].established);
+    assert_eq!(subs[1].remote, second_server());
+    // The join carried data on its own link.
+    assert!(subs[1].data_sent > 0, "{subs:#?}");
+    assert!(
+        net.sim
+            .link_stats(net.links[1], Dir::AtoB)
+            .delivered_packets
+            > 0
+    );
+}
+
+/// REMOVE_ADDR (RFC 8684 section 3.4.2): the server withdraws the address
+/// the client joined; the client closes that subflow and the data goes on
+/// the first, byte-exact.
+#[test]
+fn remove_addr_closes_subflows_to_it() {
+    let (mut net, mut x) = announced_second_address(20, None);
+    let ca = x.ca.unwrap();
+    assert!(x.run_until(&mut net, Duration::from_secs(10), |x, net| {
+        x.cb.is_some()
+            && net
+                .a()
+                .subflows(ca)
+                .is_ok_and(|s| s.len() == 2 && s[1].established)
+    }));
+    let joined = net.a().subflows(ca).unwrap()[1].id;
+    net.b().remove_addr(x.cb.unwrap(), &[1]).unwrap();
+    x.up = payload(20, 100_000).to_vec();
+    assert!(x.run_until(&mut net, Duration::from_secs(20), |x, _| {
+        x.got_up.len() == x.up.len()
+    }));
+    assert!(x.got_up == x.up);
+    assert_eq!(net.a().mptcp_mib(ca).unwrap().rm_addr_rx, 1);
+    let events = net.mptcp_events_a();
+    assert!(
+        events
+            .iter()
+            .any(|(h, e)| *h == ca && *e == MptcpEvent::AddrRemoved { id: 1 }),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(h, e)| *h == ca
+                && matches!(e, MptcpEvent::SubflowClosed { id, .. } if *id == joined)),
+        "{events:?}"
+    );
 }
