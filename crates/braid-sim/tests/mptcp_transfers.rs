@@ -4,14 +4,14 @@
 //! seeds, a small send buffer, a slow reader, a path lost mid-transfer, a
 //! path back from a blackout, both paths dead, a lossy single-subflow
 //! transfer closed by DATA_FINs, checksum negotiation, a join refused at
-//! the server's subflow limit, a subflow made backup by MP_PRIO, a server
-//! address announced and joined (ADD_ADDR) then withdrawn (REMOVE_ADDR);
-//! and transfers through middleboxes that rewrite DSS options on the links'
-//! filters (32-bit DSNs across the wrap, a mapping pointed at old data,
-//! random hostile rewrites). These were braid-proto's connection harness
-//! stories (conn/tests.rs); on the simulator, timing and loss are modelled
-//! in one place. The scripted stories of single segments stay in
-//! braid-proto.
+//! the server's subflow limit, a join's third ACK counted as expected, a
+//! subflow made backup by MP_PRIO, a server address announced and joined
+//! (ADD_ADDR) then withdrawn (REMOVE_ADDR); and transfers through
+//! middleboxes that rewrite DSS options on the links' filters (32-bit DSNs
+//! across the wrap, a mapping pointed at old data, random hostile
+//! rewrites). These were braid-proto's connection harness stories
+//! (conn/tests.rs); on the simulator, timing and loss are modelled in one
+//! place. The scripted stories of single segments stay in braid-proto.
 
 mod pair;
 
@@ -854,4 +854,30 @@ fn remove_addr_closes_subflows_to_it() {
                 && matches!(e, MptcpEvent::SubflowClosed { id, .. } if *id == joined)),
         "{events:?}"
     );
+}
+
+/// Found against Linux: the MP_JOIN ACK that completes a join was counted
+/// as an unexpected option by the responder once the handshake had
+/// consumed it.
+#[test]
+fn join_third_ack_is_no_unexpected_option() {
+    let (mut net, mut x) = start(20, multipath_client(), EndpointConfig::default(), [0.0; 2]);
+    let ca = x.ca.unwrap();
+    assert!(x.run_until(&mut net, Duration::from_secs(10), |x, net| {
+        x.cb.is_some()
+            && net
+                .a()
+                .subflows(ca)
+                .is_ok_and(|s| s.len() == 2 && s[1].established)
+    }));
+    let cb = x.cb.unwrap();
+    // Let the third ACK's answer arrive too.
+    x.run_until(&mut net, Duration::from_millis(100), |_, _| false);
+    let (ma, mb) = (
+        net.a().mptcp_mib(ca).unwrap(),
+        net.b().mptcp_mib(cb).unwrap(),
+    );
+    assert_eq!(mb.mp_join_ack_rx, 1);
+    assert_eq!(mb.unexpected_option, 0);
+    assert_eq!(ma.unexpected_option, 0);
 }

@@ -1,9 +1,13 @@
-//! Test harness: two [`Connection`]s over N in-memory paths in virtual
-//! time. A path is a (client address, server address) pair with seeded
-//! loss and delay; it can be blacked out, strip MPTCP options from SYN/ACKs
-//! or have a tamper function rewrite segments. The harness is its own tiny
-//! endpoint: it demultiplexes by 4-tuple and hands MP_JOIN SYNs to
-//! `accept_join`.
+//! Test harness for scripted stories only: two [`Connection`]s over N
+//! in-memory paths in virtual time, for stories that rewrite, drop, strip
+//! or log single segments (a tamper function sees each [`Segment`] as the
+//! connection built it) or read a connection's own state directly. A path
+//! is a (client address, server address) pair with a delay (plus up to
+//! 0.5 ms of seeded jitter); it can strip MPTCP options from SYN/ACKs. The
+//! harness is its own tiny endpoint: it demultiplexes by 4-tuple and hands
+//! MP_JOIN SYNs to `accept_join`. Transfers between two endpoints (loss,
+//! dead paths, schedulers, middleboxes rewriting DSS) run on braid-sim
+//! (`tests/mptcp_transfers.rs`), where timing and loss are modelled once.
 
 use super::{ConnConfig, Connection, Event, SubflowId};
 use crate::tcp::Segment;
@@ -19,9 +23,7 @@ use std::collections::HashMap;
 pub struct Path {
     pub client: IpAddr,
     pub server: IpAddr,
-    pub loss: f64,
     pub delay: Duration,
-    pub blackout: bool,
     pub strip_mptcp_synack: bool,
 }
 
@@ -30,9 +32,7 @@ impl Path {
         Path {
             client: client.parse().unwrap(),
             server: server.parse().unwrap(),
-            loss: 0.0,
             delay: Duration::from_millis(delay_ms),
-            blackout: false,
             strip_mptcp_synack: false,
         }
     }
@@ -42,7 +42,6 @@ pub type Tamper = Box<dyn FnMut(bool, usize, &mut Segment) -> bool>;
 
 struct InFlight {
     at: Instant,
-    path: usize,
     to_server: bool,
     src: SocketAddr,
     dst: SocketAddr,
@@ -137,9 +136,6 @@ impl Harness {
             self.log.push((to_server, p, seg.clone()));
         }
         let path = &self.paths[p];
-        if path.blackout || (path.loss > 0.0 && self.rng.random_bool(path.loss)) {
-            return;
-        }
         if !to_server && path.strip_mptcp_synack && seg.header.flags.contains(TcpFlags::SYN) {
             seg.header.options.mptcp.clear();
         }
@@ -152,7 +148,6 @@ impl Harness {
         let at = self.now + self.paths[p].delay + jitter;
         self.wire.push(InFlight {
             at,
-            path: p,
             to_server,
             src,
             dst,
@@ -290,10 +285,7 @@ impl Harness {
         self.wire.sort_by_key(|w| w.at);
         while self.wire.first().is_some_and(|w| w.at <= self.now) {
             let f = self.wire.remove(0);
-            // A path blacked out loses what it was carrying too.
-            if !self.paths[f.path].blackout {
-                self.deliver(f);
-            }
+            self.deliver(f);
         }
         if self.client.poll_timeout().is_some_and(|x| x <= self.now) {
             self.client.handle_timeout(self.now);
@@ -321,7 +313,7 @@ impl Harness {
         done(self)
     }
 
-    /// Payload bytes travelling on path `p` towards the server right now.
+    /// `n` bytes from the harness's seeded RNG.
     pub fn random_bytes(&mut self, n: usize) -> Vec<u8> {
         let mut v = vec![0u8; n];
         self.rng.fill_bytes(&mut v);
