@@ -7,9 +7,9 @@
 //! the server's subflow limit, a join's third ACK counted as expected, a
 //! subflow made backup by MP_PRIO, a server address announced and joined
 //! (ADD_ADDR) then withdrawn (REMOVE_ADDR); and transfers through
-//! middleboxes that rewrite DSS options on the links' filters (32-bit DSNs
-//! across the wrap, a mapping pointed at old data, random hostile
-//! rewrites). These were braid-proto's connection harness stories
+//! middleboxes that rewrite DSS options or payload on the links' filters
+//! (32-bit DSNs across the wrap, a mapping pointed at old data, random
+//! hostile rewrites, a byte changed on one path under DSS checksums). These were braid-proto's connection harness stories
 //! (conn/tests.rs); on the simulator, timing and loss are modelled in one
 //! place. The scripted stories of single segments stay in braid-proto.
 
@@ -29,6 +29,7 @@ use pair::{Exchange, Net};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
@@ -880,4 +881,57 @@ fn join_third_ack_is_no_unexpected_option() {
     assert_eq!(mb.mp_join_ack_rx, 1);
     assert_eq!(mb.unexpected_option, 0);
     assert_eq!(ma.unexpected_option, 0);
+}
+
+/// A middlebox on path 1 (client to server) changing one payload byte in
+/// the first segment seen of every mapping (one change per mapping: the
+/// Internet checksum, which it recomputes anyway, cannot miss a
+/// single-byte change, while two changes may cancel). With DSS checksums
+/// the server detects it, answers MP_FAIL and resets that subflow with
+/// MP_TCPRST "middlebox interference"; the data goes on the other path,
+/// never a corrupted byte.
+#[test]
+fn checksum_failure_on_one_path_resets_that_subflow() {
+    let mut cc = multipath_client();
+    cc.conn.checksum = true;
+    let (mut net, mut x) = start(15, cc, EndpointConfig::default(), [0.0; 2]);
+    let mut seen = HashSet::new();
+    let changed = Rc::new(Cell::new(0u32));
+    let count = Rc::clone(&changed);
+    let filter: Filter = Box::new(move |_, p| {
+        rewrite(p, |h, data| {
+            if data.len() <= 10 {
+                return false;
+            }
+            let key = h.options.mptcp.iter().find_map(|o| match o {
+                MptcpOption::Dss(d) => d.mapping.map(|m| m.dsn),
+                MptcpOption::MpCapable(m) => m.data_len.map(|_| 0),
+                _ => None,
+            });
+            if !key.is_some_and(|k| seen.insert(k)) {
+                return false;
+            }
+            data[5] = data[5].wrapping_add(1);
+            count.set(count.get() + 1);
+            true
+        });
+        FilterVerdict::Pass
+    });
+    net.sim.set_filter(net.links[1], Dir::AtoB, Some(filter));
+    x.up = payload(15, 500_000).to_vec();
+    assert!(x.run_until(&mut net, Duration::from_secs(30), |x, _| {
+        x.got_up.len() == x.up.len()
+    }));
+    assert!(x.got_up == x.up, "never a corrupted byte");
+    assert!(changed.get() >= 1, "the middlebox changed nothing");
+    let (ca, cb) = (x.ca.unwrap(), x.cb.unwrap());
+    let m = net.b().mptcp_mib(cb).unwrap();
+    assert!(m.dss_checksum_error >= 1 && m.mp_fail_tx >= 1, "{m:?}");
+    let events = net.mptcp_events_a();
+    assert!(
+        events.iter().any(|(h, e)| *h == ca
+            && matches!(e, MptcpEvent::SubflowClosed { reason, .. }
+                if reason.peer_reason == Some(rst_reason::MIDDLEBOX))),
+        "{events:?}"
+    );
 }
