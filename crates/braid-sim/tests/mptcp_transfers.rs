@@ -9,9 +9,11 @@
 //! (ADD_ADDR) then withdrawn (REMOVE_ADDR); and transfers through
 //! middleboxes that rewrite DSS options or payload on the links' filters
 //! (32-bit DSNs across the wrap, a mapping pointed at old data, random
-//! hostile rewrites, a byte changed on one path under DSS checksums). These were braid-proto's connection harness stories
-//! (conn/tests.rs); on the simulator, timing and loss are modelled in one
-//! place. The scripted stories of single segments stay in braid-proto.
+//! hostile rewrites, a byte changed on one path under DSS checksums) or
+//! strip the SYN/ACK's MPTCP options (fallback). These were braid-proto's
+//! connection harness stories (conn/tests.rs); on the simulator, timing
+//! and loss are modelled in one place. The scripted stories of single
+//! segments stay in braid-proto.
 
 mod pair;
 
@@ -933,5 +935,51 @@ fn checksum_failure_on_one_path_resets_that_subflow() {
             && matches!(e, MptcpEvent::SubflowClosed { reason, .. }
                 if reason.peer_reason == Some(rst_reason::MIDDLEBOX))),
         "{events:?}"
+    );
+}
+
+/// A middlebox strips MPTCP's options from the SYN/ACK (RFC 8684 section
+/// 3.7): both sides fall back to plain TCP and data goes both ways, byte
+/// for byte, to the end of both streams.
+#[test]
+fn synack_options_stripped_falls_back_byte_exact() {
+    let (mut net, mut x) = start_on(
+        13,
+        EndpointConfig::default(),
+        EndpointConfig::default(),
+        one_path(0.0),
+    );
+    let stripped = Rc::new(Cell::new(0u32));
+    let count = Rc::clone(&stripped);
+    let filter: Filter = Box::new(move |_, p| {
+        rewrite(p, |h, _| {
+            if !h.flags.contains(TcpFlags::SYN) || h.options.mptcp.is_empty() {
+                return false;
+            }
+            h.options.mptcp.clear();
+            count.set(count.get() + 1);
+            true
+        });
+        FilterVerdict::Pass
+    });
+    net.sim.set_filter(net.links[0], Dir::BtoA, Some(filter));
+    x.up = payload(13, 256 * 1024).to_vec();
+    x.down = payload(14, 10_000).to_vec();
+    x.close_a = true;
+    x.close_b = true;
+    assert!(x.run_until(&mut net, Duration::from_secs(60), |x, _| {
+        x.got_up.len() == x.up.len() && x.eof_a
+    }));
+    assert_eq!(x.got_up, x.up);
+    assert_eq!(x.got_down, x.down);
+    assert_eq!(stripped.get(), 1);
+    let (ca, cb) = (x.ca.unwrap(), x.cb.unwrap());
+    assert_eq!(net.a().is_mptcp(ca), Ok(false));
+    assert_eq!(net.b().is_mptcp(cb), Ok(false));
+    assert!(net.mptcp_events_a().contains(&(ca, MptcpEvent::Fallback)));
+    assert_eq!(net.a().mptcp_mib(ca).unwrap().mp_capable_active_fallback, 1);
+    assert_eq!(
+        net.b().mptcp_mib(cb).unwrap().mp_capable_passive_fallback,
+        1
     );
 }

@@ -3,11 +3,12 @@
 //! or log single segments (a tamper function sees each [`Segment`] as the
 //! connection built it) or read a connection's own state directly. A path
 //! is a (client address, server address) pair with a delay (plus up to
-//! 0.5 ms of seeded jitter); it can strip MPTCP options from SYN/ACKs. The
-//! harness is its own tiny endpoint: it demultiplexes by 4-tuple and hands
-//! MP_JOIN SYNs to `accept_join`. Transfers between two endpoints (loss,
-//! dead paths, schedulers, middleboxes rewriting DSS) run on braid-sim
-//! (`tests/mptcp_transfers.rs`), where timing and loss are modelled once.
+//! 0.5 ms of seeded jitter). The client writes `to_send`; both sides read
+//! what arrives. The harness is its own tiny endpoint: it demultiplexes by
+//! 4-tuple and hands MP_JOIN SYNs to `accept_join`. Transfers between two
+//! endpoints (loss, dead paths, schedulers, middleboxes rewriting DSS or
+//! stripping options) run on braid-sim (`tests/mptcp_transfers.rs`),
+//! where timing and loss are modelled once.
 
 use super::{ConnConfig, Connection, Event, SubflowId};
 use crate::tcp::Segment;
@@ -24,7 +25,6 @@ pub struct Path {
     pub client: IpAddr,
     pub server: IpAddr,
     pub delay: Duration,
-    pub strip_mptcp_synack: bool,
 }
 
 impl Path {
@@ -33,7 +33,6 @@ impl Path {
             client: client.parse().unwrap(),
             server: server.parse().unwrap(),
             delay: Duration::from_millis(delay_ms),
-            strip_mptcp_synack: false,
         }
     }
 }
@@ -61,10 +60,6 @@ pub struct Harness {
     pub tamper: Option<Tamper>,
     pub to_send: Vec<u8>,
     sent: usize,
-    pub close_after_send: bool,
-    pub server_to_send: Vec<u8>,
-    server_sent: usize,
-    pub server_close_after_send: bool,
     pub received: Vec<u8>,
     pub client_received: Vec<u8>,
     pub client_events: Vec<Event>,
@@ -100,10 +95,6 @@ impl Harness {
             tamper: None,
             to_send: Vec::new(),
             sent: 0,
-            close_after_send: false,
-            server_to_send: Vec::new(),
-            server_sent: 0,
-            server_close_after_send: false,
             received: Vec::new(),
             client_received: Vec::new(),
             client_events: Vec::new(),
@@ -135,10 +126,6 @@ impl Harness {
         if self.keep_log {
             self.log.push((to_server, p, seg.clone()));
         }
-        let path = &self.paths[p];
-        if !to_server && path.strip_mptcp_synack && seg.header.flags.contains(TcpFlags::SYN) {
-            seg.header.options.mptcp.clear();
-        }
         if let Some(t) = self.tamper.as_mut() {
             if !t(to_server, p, &mut seg) {
                 return;
@@ -159,9 +146,6 @@ impl Harness {
         if self.sent < self.to_send.len() {
             self.sent += self.client.write(&self.to_send[self.sent..]);
         }
-        if self.close_after_send && self.sent == self.to_send.len() {
-            self.client.close();
-        }
         let mut buf = vec![0u8; 65536];
         loop {
             let n = self.client.read(&mut buf);
@@ -171,12 +155,6 @@ impl Harness {
             self.client_received.extend_from_slice(&buf[..n]);
         }
         if let Some(s) = self.server.as_mut() {
-            if self.server_sent < self.server_to_send.len() {
-                self.server_sent += s.write(&self.server_to_send[self.server_sent..]);
-            }
-            if self.server_close_after_send && self.server_sent == self.server_to_send.len() {
-                s.close();
-            }
             loop {
                 let n = s.read(&mut buf);
                 if n == 0 {

@@ -224,31 +224,6 @@ fn forged_add_addr_ignored() {
 }
 
 #[test]
-fn synack_options_stripped_falls_back_byte_exact() {
-    let mut paths = one_path();
-    paths[0].strip_mptcp_synack = true;
-    let mut h = Harness::new(13, ConnConfig::default(), ConnConfig::default(), paths);
-    let data = h.random_bytes(256 * 1024);
-    let down = h.random_bytes(10_000);
-    h.to_send = data.clone();
-    h.server_to_send = down.clone();
-    h.close_after_send = true;
-    h.server_close_after_send = true;
-    assert!(h.run_until(Duration::from_secs(60), |h| {
-        h.received.len() == data.len() && h.client.is_read_closed()
-    }));
-    assert_eq!(h.received, data);
-    assert_eq!(h.client_received, down);
-    assert!(h.client.is_fallback() && h.server().is_fallback());
-    assert!(
-        h.client_events
-            .contains(&Event::Mptcp(MptcpEvent::Fallback))
-    );
-    assert_eq!(h.client.mib().mp_capable_active_fallback, 1);
-    assert_eq!(h.server().mib().mp_capable_passive_fallback, 1);
-}
-
-#[test]
 fn syn_without_mp_capable_gives_plain_tcp() {
     let mut h = Harness::new(14, ConnConfig::default(), ConnConfig::default(), one_path());
     h.tamper = Some(Box::new(|to_server, _, seg| {
