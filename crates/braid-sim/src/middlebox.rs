@@ -6,7 +6,9 @@ use braid_proto::wire::{IpProtocol, IpRepr, TcpOptions, TcpRepr};
 
 /// Rewrite a packet through its parsed TCP segment: `f` edits the header
 /// and payload and returns whether to re-emit (checksums recomputed, as a
-/// middlebox that rewrites would).
+/// middlebox that rewrites would). A packet that does not parse, or whose
+/// rewritten segment cannot be emitted (options over TCP's 40 bytes), is
+/// left as it was.
 pub fn rewrite(packet: &mut Vec<u8>, f: impl FnOnce(&mut TcpRepr<'static>, &mut Vec<u8>) -> bool) {
     let (src, dst, mut hdr, mut data) = {
         let Ok((ip, bytes)) = IpRepr::parse(packet) else {
@@ -47,9 +49,11 @@ pub fn rewrite(packet: &mut Vec<u8>, f: impl FnOnce(&mut TcpRepr<'static>, &mut 
         payload: &data,
         ..hdr
     };
-    let ip = IpRepr::new(src, dst, IpProtocol::Tcp, seg.buffer_len(), 64).unwrap();
-    packet.clear();
-    packet.resize(ip.total_len(), 0);
-    ip.emit(packet).unwrap();
-    seg.emit(&mut packet[ip.header_len()..], src, dst).unwrap();
+    let Ok(ip) = IpRepr::new(src, dst, IpProtocol::Tcp, seg.buffer_len(), 64) else {
+        return;
+    };
+    let mut out = vec![0; ip.total_len()];
+    if ip.emit(&mut out).is_ok() && seg.emit(&mut out[ip.header_len()..], src, dst).is_ok() {
+        *packet = out;
+    }
 }

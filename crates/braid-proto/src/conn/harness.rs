@@ -1,9 +1,14 @@
-//! Test harness: two [`Connection`]s over N in-memory paths in virtual
-//! time. A path is a (client address, server address) pair with seeded
-//! loss and delay; it can be blacked out, strip MPTCP options from SYN/ACKs
-//! or have a tamper function rewrite segments. The harness is its own tiny
-//! endpoint: it demultiplexes by 4-tuple and hands MP_JOIN SYNs to
-//! `accept_join`.
+//! Test harness for scripted stories only: two [`Connection`]s over N
+//! in-memory paths in virtual time, for stories that rewrite, drop, strip
+//! or log single segments (a tamper function sees each [`Segment`] as the
+//! connection built it) or read a connection's own state directly. A path
+//! is a (client address, server address) pair with a delay (plus up to
+//! 0.5 ms of seeded jitter). The client writes `to_send`; both sides read
+//! what arrives. The harness is its own tiny endpoint: it demultiplexes by
+//! 4-tuple and hands MP_JOIN SYNs to `accept_join`. Transfers between two
+//! endpoints (loss, dead paths, schedulers, middleboxes rewriting DSS or
+//! stripping options) run on braid-sim (`tests/mptcp_transfers.rs`),
+//! where timing and loss are modelled once.
 
 use super::{ConnConfig, Connection, Event, SubflowId};
 use crate::tcp::Segment;
@@ -19,10 +24,7 @@ use std::collections::HashMap;
 pub struct Path {
     pub client: IpAddr,
     pub server: IpAddr,
-    pub loss: f64,
     pub delay: Duration,
-    pub blackout: bool,
-    pub strip_mptcp_synack: bool,
 }
 
 impl Path {
@@ -30,10 +32,7 @@ impl Path {
         Path {
             client: client.parse().unwrap(),
             server: server.parse().unwrap(),
-            loss: 0.0,
             delay: Duration::from_millis(delay_ms),
-            blackout: false,
-            strip_mptcp_synack: false,
         }
     }
 }
@@ -42,7 +41,6 @@ pub type Tamper = Box<dyn FnMut(bool, usize, &mut Segment) -> bool>;
 
 struct InFlight {
     at: Instant,
-    path: usize,
     to_server: bool,
     src: SocketAddr,
     dst: SocketAddr,
@@ -62,10 +60,6 @@ pub struct Harness {
     pub tamper: Option<Tamper>,
     pub to_send: Vec<u8>,
     sent: usize,
-    pub close_after_send: bool,
-    pub server_to_send: Vec<u8>,
-    server_sent: usize,
-    pub server_close_after_send: bool,
     pub received: Vec<u8>,
     pub client_received: Vec<u8>,
     pub client_events: Vec<Event>,
@@ -101,10 +95,6 @@ impl Harness {
             tamper: None,
             to_send: Vec::new(),
             sent: 0,
-            close_after_send: false,
-            server_to_send: Vec::new(),
-            server_sent: 0,
-            server_close_after_send: false,
             received: Vec::new(),
             client_received: Vec::new(),
             client_events: Vec::new(),
@@ -136,13 +126,6 @@ impl Harness {
         if self.keep_log {
             self.log.push((to_server, p, seg.clone()));
         }
-        let path = &self.paths[p];
-        if path.blackout || (path.loss > 0.0 && self.rng.random_bool(path.loss)) {
-            return;
-        }
-        if !to_server && path.strip_mptcp_synack && seg.header.flags.contains(TcpFlags::SYN) {
-            seg.header.options.mptcp.clear();
-        }
         if let Some(t) = self.tamper.as_mut() {
             if !t(to_server, p, &mut seg) {
                 return;
@@ -152,7 +135,6 @@ impl Harness {
         let at = self.now + self.paths[p].delay + jitter;
         self.wire.push(InFlight {
             at,
-            path: p,
             to_server,
             src,
             dst,
@@ -164,9 +146,6 @@ impl Harness {
         if self.sent < self.to_send.len() {
             self.sent += self.client.write(&self.to_send[self.sent..]);
         }
-        if self.close_after_send && self.sent == self.to_send.len() {
-            self.client.close();
-        }
         let mut buf = vec![0u8; 65536];
         loop {
             let n = self.client.read(&mut buf);
@@ -176,12 +155,6 @@ impl Harness {
             self.client_received.extend_from_slice(&buf[..n]);
         }
         if let Some(s) = self.server.as_mut() {
-            if self.server_sent < self.server_to_send.len() {
-                self.server_sent += s.write(&self.server_to_send[self.server_sent..]);
-            }
-            if self.server_close_after_send && self.server_sent == self.server_to_send.len() {
-                s.close();
-            }
             loop {
                 let n = s.read(&mut buf);
                 if n == 0 {
@@ -290,10 +263,7 @@ impl Harness {
         self.wire.sort_by_key(|w| w.at);
         while self.wire.first().is_some_and(|w| w.at <= self.now) {
             let f = self.wire.remove(0);
-            // A path blacked out loses what it was carrying too.
-            if !self.paths[f.path].blackout {
-                self.deliver(f);
-            }
+            self.deliver(f);
         }
         if self.client.poll_timeout().is_some_and(|x| x <= self.now) {
             self.client.handle_timeout(self.now);
@@ -321,7 +291,7 @@ impl Harness {
         done(self)
     }
 
-    /// Payload bytes travelling on path `p` towards the server right now.
+    /// `n` bytes from the harness's seeded RNG.
     pub fn random_bytes(&mut self, n: usize) -> Vec<u8> {
         let mut v = vec![0u8; n];
         self.rng.fill_bytes(&mut v);

@@ -246,7 +246,13 @@ pub enum ConnEvent {
     Writable,
     /// The connection is closed; the handle soon becomes unknown.
     Closed {
-        /// Why.
+        /// Why. An MPTCP connection's reason reads as TCP's, as Linux
+        /// reports an MPTCP socket's error like a TCP one: `Timeout` when
+        /// every subflow failed ([`conn::CloseReason::SubflowsFailed`]; each
+        /// subflow's own reason comes as [`MptcpEvent::SubflowClosed`]) or
+        /// a half-open connection was dropped ([`SynCookies::Never`]),
+        /// `Reset` for a reset, MP_FASTCLOSE or a DSS checksum failure on
+        /// the only subflow.
         reason: CloseReason,
     },
 }

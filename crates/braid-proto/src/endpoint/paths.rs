@@ -59,6 +59,13 @@ impl Endpoint {
         Ok(self.mptcp(h)?.subflows())
     }
 
+    /// Whether `h` checksums its data (DSS checksums, RFC 8684 section
+    /// 3.3.1): negotiated at the handshake, on when either side asked for
+    /// it ([`crate::conn::ConnConfig::checksum`]). Read-only.
+    pub fn mptcp_checksum(&self, h: ConnHandle) -> Result<bool, PathError> {
+        Ok(self.mptcp(h)?.checksum_enabled())
+    }
+
     /// The MPTCP counters of `h` (Linux-style MIB).
     pub fn mptcp_mib(&self, h: ConnHandle) -> Result<Mib, PathError> {
         Ok(*self.mptcp(h)?.mib())

@@ -37,7 +37,11 @@ pub(super) enum SlotEvent {
     Mptcp(MptcpEvent),
 }
 
-/// How an MPTCP close reason reads as a TCP one.
+/// How an MPTCP close reason reads as a TCP one (see
+/// [`ConnEvent::Closed`]): the application sees one reason type for TCP
+/// and MPTCP, as a Linux socket gives `ETIMEDOUT` or `ECONNRESET` either
+/// way. Of a live connection's reasons, `Timeout` comes from
+/// `SubflowsFailed` only.
 fn tcp_reason(r: conn::CloseReason) -> CloseReason {
     match r {
         conn::CloseReason::Normal => CloseReason::Normal,

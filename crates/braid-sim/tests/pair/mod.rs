@@ -38,6 +38,9 @@ impl Application for Recorder {
     }
 }
 
+/// A host of the pair.
+type Host = EndpointHost<Recorder>;
+
 /// Endpoint `a` and `b` joined by one link per path; both with a 1 s MSL
 /// so that TIME-WAIT ends within the tests.
 pub struct Net {
@@ -66,29 +69,63 @@ impl Net {
     /// it. `seed` seeds the simulation (loss, jitter) and the endpoints.
     pub fn with_paths(
         seed: u64,
+        a: EndpointConfig,
+        b: EndpointConfig,
+        paths: Vec<(Option<IpAddr>, LinkConfig)>,
+    ) -> Net {
+        let (ips, links): (Vec<_>, Vec<_>) = paths.into_iter().unzip();
+        Net::build(seed, a, b, links, |mut ha, mut hb| {
+            for (i, ip) in ips
+                .iter()
+                .enumerate()
+                .filter_map(|(i, ip)| Some((i, (*ip)?)))
+            {
+                ha = ha.route(ip, i);
+                hb = hb.route_to(ip, i);
+            }
+            (ha, hb)
+        })
+    }
+
+    /// Like [`Net::with_paths`], paths chosen by `b`'s address instead:
+    /// `a` sends to `paths[i].0` on link `i` and `b` answers from it there.
+    pub fn with_server_paths(
+        seed: u64,
+        a: EndpointConfig,
+        b: EndpointConfig,
+        paths: Vec<(IpAddr, LinkConfig)>,
+    ) -> Net {
+        let (ips, links): (Vec<_>, Vec<_>) = paths.into_iter().unzip();
+        Net::build(seed, a, b, links, |mut ha, mut hb| {
+            for (i, &ip) in ips.iter().enumerate() {
+                ha = ha.route_to(ip, i);
+                hb = hb.route(ip, i);
+            }
+            (ha, hb)
+        })
+    }
+
+    /// The hosts (routed by `route`) and one link per path.
+    fn build(
+        seed: u64,
         mut a: EndpointConfig,
         mut b: EndpointConfig,
-        paths: Vec<(Option<IpAddr>, LinkConfig)>,
+        links: Vec<LinkConfig>,
+        route: impl FnOnce(Host, Host) -> (Host, Host),
     ) -> Net {
         a.tcp.msl = Duration::from_secs(1);
         b.tcp.msl = Duration::from_secs(1);
         let mut sim = Sim::new(seed);
         let seeds = (seed.wrapping_mul(2), seed.wrapping_mul(2) + 1);
-        let mut ha = EndpointHost::new(Endpoint::with_seed(a, seeds.0), Recorder::default());
-        let mut hb = EndpointHost::new(Endpoint::with_seed(b, seeds.1), Recorder::default());
-        for (i, ip) in paths
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| Some((i, p.0?)))
-        {
-            ha = ha.route(ip, i);
-            hb = hb.route_to(ip, i);
-        }
+        let (ha, hb) = route(
+            EndpointHost::new(Endpoint::with_seed(a, seeds.0), Recorder::default()),
+            EndpointHost::new(Endpoint::with_seed(b, seeds.1), Recorder::default()),
+        );
         let (a, b) = (sim.add_host(ha), sim.add_host(hb));
-        let links = paths
+        let links = links
             .into_iter()
             .enumerate()
-            .map(|(i, (_, link))| {
+            .map(|(i, link)| {
                 sim.connect_symmetric((a, i), (b, i), link)
                     .expect("fresh interfaces")
             })
@@ -208,6 +245,12 @@ pub struct Exchange {
     pub close_b: bool,
     /// `b`'s application does not read while set.
     pub b_paused: bool,
+    /// `a`'s application saw the end of `b`'s stream (everything read and
+    /// `is_read_closed`), recorded when it happened: the endpoint forgets
+    /// a closed connection soon after.
+    pub eof_a: bool,
+    /// `b`'s application saw the end of `a`'s stream.
+    pub eof_b: bool,
     up_sent: usize,
     down_sent: usize,
     closed: (bool, bool),
@@ -252,6 +295,13 @@ impl Exchange {
             }
             while let Ok(n @ 1..) = ep.read(h, &mut buf) {
                 got.extend_from_slice(&buf[..n]);
+            }
+            if ep.is_read_closed(h) == Ok(true) {
+                if i == 0 {
+                    self.eof_a = true;
+                } else {
+                    self.eof_b = true;
+                }
             }
         }
     }
