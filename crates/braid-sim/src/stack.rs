@@ -107,6 +107,9 @@ pub struct BulkSender {
     /// bytes, then wait this long before writing again, from the
     /// handshake on (see [`App::write_paced`]).
     pub write_pace: Option<(usize, Duration)>,
+    /// Write nothing until this long after the handshake (see
+    /// [`App::write_after`]).
+    pub write_delay: Option<Duration>,
     /// A paced sender's writes: (time, total bytes written) after each
     /// (to match with the receiver's `progress` for per-byte delays).
     pub written_at: Vec<(Instant, u64)>,
@@ -194,6 +197,7 @@ impl App {
             closing: false,
             connect_error: None,
             write_pace: None,
+            write_delay: None,
             written_at: Vec::new(),
             next_write: Instant::ZERO,
             listening: false,
@@ -261,6 +265,16 @@ impl App {
     pub fn write_paced(mut self, chunk: usize, every: Duration) -> App {
         if let App::Sender(s) = &mut self {
             s.write_pace = Some((chunk, every));
+        }
+        self
+    }
+
+    /// A sender writes nothing until `delay` after the handshake (an
+    /// application that connects ahead of time); other apps are
+    /// unchanged.
+    pub fn write_after(mut self, delay: Duration) -> App {
+        if let App::Sender(s) = &mut self {
+            s.write_delay = Some(delay);
         }
         self
     }
@@ -448,7 +462,11 @@ impl Application for App {
                 if let Some(h) = s.conn
                     && s.closed.is_none()
                 {
+                    let held = s
+                        .write_delay
+                        .is_some_and(|d| s.connected_at.is_none_or(|at| now < at + d));
                     let mut budget = match (s.write_pace, s.connected_at) {
+                        _ if held => 0,
                         (None, _) => usize::MAX,
                         (Some(_), None) => 0,
                         (Some(_), Some(_)) if now < s.next_write => 0,
@@ -556,6 +574,13 @@ impl Application for App {
                 connect_error: None,
                 ..
             }) => Some(*start),
+            // A delayed writer wakes to start.
+            App::Sender(BulkSender {
+                write_delay: Some(d),
+                connected_at: Some(at),
+                written: 0,
+                ..
+            }) => Some(*at + *d),
             // A paced writer wakes to write again.
             App::Sender(s)
                 if s.write_pace.is_some()

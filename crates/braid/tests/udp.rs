@@ -208,7 +208,13 @@ async fn garbage_truncated_and_unknown_peers_are_dropped_and_counted() {
     )
     .await
     .expect("transfer stalled");
-    assert!(back == data, "echoed bytes differ after the attack");
+    let first_diff = back.iter().zip(&data).position(|(a, b)| a != b);
+    assert!(
+        back == data,
+        "echoed bytes differ after the attack: {} of {} bytes back, first difference at {first_diff:?}",
+        back.len(),
+        data.len()
+    );
     // None of it reached the core, and the transfer lost nothing to it:
     // the drop counters did not move after the attack.
     let after = server.counters();

@@ -41,6 +41,7 @@ impl Connection {
     fn tx_ctx(&self) -> TxCtx {
         TxCtx {
             no_join_initial: !self.config.allow_join_initial_addr_port,
+            first_dsn: self.config.first_dsn(self.local_key),
             local_key: self.local_key,
             remote_key: self.remote_key,
             checksum: self.checksum,

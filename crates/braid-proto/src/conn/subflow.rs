@@ -776,6 +776,9 @@ pub(super) struct TxCtx {
     pub window: Option<usize>,
     /// Set MP_CAPABLE's C flag: no joins to our initial address and port.
     pub no_join_initial: bool,
+    /// Our first data sequence number (IDSN + 1): the DSN that an
+    /// MP_CAPABLE with a data length implies.
+    pub first_dsn: Dsn,
 }
 
 /// The hooks for one `poll_transmit_with` call.
@@ -973,8 +976,15 @@ impl SegmentHooks for TxHooks<'_> {
                     checksum: None,
                 };
                 if info.len > 0 {
+                    // The implied mapping is DSN IDSN+1 at subflow
+                    // sequence 1: only a chunk that starts there may ride
+                    // on it. When the scheduler put the first data-level
+                    // bytes on a join, this subflow's first chunk starts
+                    // later in the data stream and needs a DSS (the join
+                    // proves the peer has our key). Mapping it on the
+                    // MP_CAPABLE delivered it at the wrong DSN.
                     match self.chunk_at(info.seq) {
-                        Some(c) if c.ssn == self.mp.iss + 1 => {
+                        Some(c) if c.ssn == self.mp.iss + 1 && c.dsn == self.ctx.first_dsn => {
                             mpc.data_len = Some(c.len as u16);
                             mpc.checksum = c.checksum;
                         }
