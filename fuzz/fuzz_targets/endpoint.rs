@@ -547,20 +547,22 @@ fn forge(w: &World, f: &Forged) -> Option<Vec<u8>> {
 }
 
 fn config(s: &Setup) -> (EndpointConfig, usize, usize) {
-    let mut c = EndpointConfig::default();
-    c.mptcp = s.mptcp;
-    c.conn.checksum = s.checksum;
-    c.syn_cookies = match s.cookies % 3 {
-        0 => SynCookies::Never,
-        1 => SynCookies::WhenFull,
-        _ => SynCookies::Always,
+    let mut c = EndpointConfig {
+        mptcp: s.mptcp,
+        syn_cookies: match s.cookies % 3 {
+            0 => SynCookies::Never,
+            1 => SynCookies::WhenFull,
+            _ => SynCookies::Always,
+        },
+        max_connections: 2 + usize::from(s.max_connections % 7),
+        max_half_open: 1 + usize::from(s.max_half_open % 4),
+        max_pending_rsts: 8,
+        ..EndpointConfig::default()
     };
+    c.conn.checksum = s.checksum;
     let send = BUFFERS[usize::from(s.send_buf) % BUFFERS.len()];
     let recv = BUFFERS[usize::from(s.recv_buf) % BUFFERS.len()];
     c.set_buffers(Some(send), Some(recv), s.autotune);
-    c.max_connections = 2 + usize::from(s.max_connections % 7);
-    c.max_half_open = 1 + usize::from(s.max_half_open % 4);
-    c.max_pending_rsts = 8;
     (c, send, recv)
 }
 
