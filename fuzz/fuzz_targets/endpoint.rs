@@ -188,8 +188,10 @@ struct World {
     now: Instant,
     client: Side,
     server: Side,
-    /// Bytes written into each stream: (client port, upload) -> count.
-    written: HashMap<(u16, bool), u64>,
+    /// Bytes written into each stream: (client port, upload) -> the
+    /// writing connection, count. A server connection on a tuple that had
+    /// an earlier one (a forged SYN's, reset) starts a new stream.
+    written: HashMap<(u16, bool), (ConnHandle, u64)>,
     next_port: u16,
     max_connections: usize,
     send_cap: usize,
@@ -349,14 +351,17 @@ impl World {
             return;
         };
         let key = (port, !server);
-        let off = self.written.get(&key).copied().unwrap_or(0);
+        let off = match self.written.get(&key) {
+            Some(&(writer, n)) if writer == h => n,
+            _ => 0,
+        };
         let len = usize::from(len % 8192);
         let data: Vec<u8> = (0..len as u64)
             .map(|k| pattern(port, !server, off + k))
             .collect();
         if let Ok(n) = self.side(server).ep.write(h, &data) {
             assert!(n <= len, "write took {n} of {len} bytes");
-            *self.written.entry(key).or_default() += n as u64;
+            self.written.insert(key, (h, off + n as u64));
         }
     }
 
@@ -380,7 +385,7 @@ impl World {
         // forged, and tainted the reader).
         let port = port.expect("data from a connection of an unknown peer, untainted");
         let up = server;
-        let written = self.written.get(&(port, up)).copied().unwrap_or(0);
+        let written = self.written.get(&(port, up)).map_or(0, |w| w.1);
         assert!(
             off + n as u64 <= written,
             "read {} bytes up to {} of a stream written up to {written}",
