@@ -167,9 +167,12 @@ struct Input {
 /// Byte `offset` of the stream from the client's port `port` (`up`) or
 /// to it: a hash, so a byte out of place shows.
 fn pattern(port: u16, up: bool, offset: u64) -> u8 {
-    let x = (offset ^ (u64::from(port) << 40) ^ (u64::from(up) << 56))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (x >> 56) as u8
+    // SplitMix64's finalizer: no short period, so a byte shifted by any
+    // distance shows within a few bytes.
+    let mut z = offset ^ (u64::from(port) << 40) ^ (u64::from(up) << 56);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u8
 }
 
 struct Side {
@@ -392,15 +395,39 @@ impl World {
             n,
             off + n as u64
         );
-        for (k, &b) in buf[..n].iter().enumerate() {
-            assert_eq!(
-                b,
-                pattern(port, up, off + k as u64),
-                "byte {} of the stream of port {port} (upload {up}) out of place",
-                off + k as u64
+        if let Some(k) = (0..n).find(|&k| buf[k] != pattern(port, up, off + k as u64)) {
+            let at = off + k as u64;
+            panic!(
+                "byte {at} of the stream of port {port} (upload {up}) out of place: \
+                 {} bytes read from {off}; the {} bytes from it are the ones at {:?} \
+                 (client port, upload, offset)",
+                n,
+                (n - k).min(16),
+                locate(&buf[k..n.min(k + 16)], &self.written)
             );
         }
     }
+}
+
+/// Where `bytes` occur in the streams written so far (for the report of
+/// a byte out of place).
+fn locate(
+    bytes: &[u8],
+    written: &HashMap<(u16, bool), (ConnHandle, u64)>,
+) -> Vec<(u16, bool, u64)> {
+    let mut found = Vec::new();
+    for (&(port, up), &(_, n)) in written {
+        for o in 0..=n {
+            if bytes
+                .iter()
+                .enumerate()
+                .all(|(k, &b)| pattern(port, up, o + k as u64) == b)
+            {
+                found.push((port, up, o));
+            }
+        }
+    }
+    found
 }
 
 /// Whether a packet parses as TCP over IP and carries a payload or MPTCP
