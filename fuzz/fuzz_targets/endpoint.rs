@@ -201,6 +201,8 @@ struct World {
     recv_cap: usize,
     max_subflows: usize,
     buf: Vec<u8>,
+    /// FUZZ_DEBUG: print every delivered packet.
+    debug: bool,
 }
 
 impl World {
@@ -226,6 +228,9 @@ impl World {
 
     fn deliver(&mut self, to_server: bool, packet: &[u8]) {
         let now = self.now;
+        if self.debug {
+            trace(now, to_server, packet);
+        }
         self.side(to_server).ep.handle_packet(now, packet);
     }
 
@@ -428,6 +433,29 @@ fn locate(
         }
     }
     found
+}
+
+fn trace(now: Instant, to_server: bool, packet: &[u8]) {
+    let dir = if to_server { "->server" } else { "->client" };
+    let Ok((ip, payload)) = IpRepr::parse(packet) else {
+        eprintln!("fuzz-debug: {now:?} {dir} unparsable IP");
+        return;
+    };
+    match TcpRepr::parse(payload, ip.src_addr(), ip.dst_addr()) {
+        Ok(t) => eprintln!(
+            "fuzz-debug: {now:?} {dir} {}:{} > {}:{} {:?} seq {} ack {:?} len {} {:?}",
+            ip.src_addr(),
+            t.src_port,
+            ip.dst_addr(),
+            t.dst_port,
+            t.flags,
+            t.seq_number,
+            t.ack_number,
+            t.payload.len(),
+            t.options.mptcp
+        ),
+        Err(e) => eprintln!("fuzz-debug: {now:?} {dir} unparsable TCP: {e}"),
+    }
 }
 
 /// Whether a packet parses as TCP over IP and carries a payload or MPTCP
@@ -639,6 +667,7 @@ fn run(input: Input) {
         recv_cap,
         max_subflows,
         buf: Vec::with_capacity(2048),
+        debug,
     };
     w.server
         .ep
