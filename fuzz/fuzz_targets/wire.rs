@@ -12,7 +12,9 @@ const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 1, 2));
 const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1));
 
 fn tcp_round_trip(segment: &[u8], src: IpAddr, dst: IpAddr) {
-    let Ok(mut repr) = TcpRepr::parse(segment, src, dst) else { return };
+    let Ok(mut repr) = TcpRepr::parse(segment, src, dst) else {
+        return;
+    };
     // Options the parser skipped (as Linux does) are counted, not emitted.
     repr.options.ignored = Default::default();
     // Options that a peer packed without padding may not fit our canonical
@@ -23,7 +25,9 @@ fn tcp_round_trip(segment: &[u8], src: IpAddr, dst: IpAddr) {
         return;
     }
     let mut out = vec![0u8; repr.buffer_len()];
-    let n = repr.emit(&mut out, src, dst).expect("a parsed segment re-emits");
+    let n = repr
+        .emit(&mut out, src, dst)
+        .expect("a parsed segment re-emits");
     let again = TcpRepr::parse(&out[..n], src, dst).expect("re-emitted segment parses");
     assert_eq!(again, repr);
 }
@@ -56,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(o) = MptcpOption::parse(&opt) {
             let mut out = vec![0u8; o.buffer_len()];
             let n = o.emit(&mut out).expect("a parsed option re-emits");
-            assert_eq!(MptcpOption::parse(&out[..n]).expect("re-emitted option parses"), o);
+            assert_eq!(
+                MptcpOption::parse(&out[..n]).expect("re-emitted option parses"),
+                o
+            );
         }
     }
 });

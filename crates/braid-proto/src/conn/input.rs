@@ -154,6 +154,21 @@ impl Connection {
         if !self.subflows[i].is_established() && !self.handshake(now, i, seg) {
             return;
         }
+        // A server whose third ACK was lost or overtaken by data falls
+        // back on the first segment without MP_CAPABLE (RFC 8684 section
+        // 3.7) and answers without MPTCP options. Until a DSS has shown
+        // that the server is MPTCP, such an answer means plain TCP (as
+        // Linux's check_fully_established); staying MPTCP, a data-level
+        // retransmission would land in the server's plain byte stream.
+        if seg.options.mptcp.is_empty()
+            && !seg.flags.contains(TcpFlags::SYN)
+            && self.subflows[i].role() == Role::CapableClient
+            && !self.subflows[i].is_fully_established()
+        {
+            self.mib.mp_capable_active_fallback += 1;
+            self.enter_fallback(i);
+            return;
+        }
         for o in &seg.options.mptcp {
             self.established_option(now, i, seg, o);
         }

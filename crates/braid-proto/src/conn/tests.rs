@@ -236,7 +236,8 @@ fn syn_without_mp_capable_gives_plain_tcp() {
     h.to_send = data.clone();
     assert!(h.run_until(Duration::from_secs(10), |h| h.received.len() == data.len()));
     assert_eq!(h.received, data);
-    assert!(h.server().is_fallback() && h.client.is_fallback());
+    assert!(h.server().is_fallback(), "server fell back");
+    assert!(h.client.is_fallback(), "client followed");
 }
 
 /// A middlebox rewriting one byte in the first segment seen of every
@@ -440,4 +441,49 @@ fn data_ack_beyond_sent_ignored() {
     assert!(h.run_until(Duration::from_secs(20), |h| h.received.len() == data.len()));
     assert!(h.received == data);
     assert_eq!(h.client.mib().data_ack_invalid, 3);
+}
+
+/// Found by the endpoint fuzz target (issue #14): the third ACK and the
+/// first data segments, which carry MP_CAPABLE, are overtaken by later
+/// data with a DSS. The server falls back on the first segment without
+/// MP_CAPABLE (as Linux, MPCapableFallbackACK) and answers without MPTCP
+/// options; the client must fall back too (as Linux's
+/// check_fully_established), or its data-level retransmission puts the
+/// stream's first bytes again at the end of the server's plain byte
+/// stream.
+#[test]
+fn server_fallback_on_overtaken_third_ack_is_followed_by_client() {
+    let config = ConnConfig {
+        checksum: true,
+        ..ConnConfig::default()
+    };
+    let mut h = Harness::new(11, config.clone(), config, one_path());
+    let mut dropped = 0;
+    h.tamper = Some(Box::new(move |to_server, _, seg| {
+        let mpc = seg
+            .header
+            .options
+            .mptcp
+            .iter()
+            .any(|o| matches!(o, MptcpOption::MpCapable(_)));
+        if to_server && mpc && !seg.header.flags.contains(TcpFlags::SYN) && dropped < 10 {
+            dropped += 1;
+            return false;
+        }
+        true
+    }));
+    let data = h.random_bytes(100_000);
+    // A small first write: its mapping is the implicit one of MP_CAPABLE;
+    // the rest, written after the handshake, travels under DSS mappings.
+    h.to_send = data[..1000].to_vec();
+    h.run_until(Duration::from_millis(25), |_| false);
+    h.to_send = data.clone();
+    assert!(h.run_until(Duration::from_secs(60), |h| h.received.len() >= data.len()));
+    // Long enough for the client's data-level retransmission timer, which
+    // no DATA_ACK stops once the server is plain TCP.
+    h.run_until(Duration::from_secs(30), |_| false);
+    assert_eq!(h.received.len(), data.len(), "bytes delivered twice");
+    assert!(h.received == data, "byte stream differs");
+    assert!(h.server().is_fallback(), "server fell back");
+    assert!(h.client.is_fallback(), "client followed");
 }

@@ -14,7 +14,7 @@ use braid_sim::stack::{App, BulkReceiver, EndpointHost, payload};
 use braid_sim::{HostId, LinkConfig, Sim};
 
 /// The client's address on each path.
-pub const CLIENT_IPS: [&str; 2] = ["10.0.1.1", "10.0.2.1"];
+pub const CLIENT_IPS: [&str; 3] = ["10.0.1.1", "10.0.2.1", "10.0.3.1"];
 
 /// The server.
 pub fn server() -> SocketAddr {
