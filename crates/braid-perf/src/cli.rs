@@ -399,10 +399,10 @@ fn print_result(r: &PerfResult) {
             l.max
         );
     }
-    if let Some(s) = &r.scheduler {
+    if let Some(s) = &r.used.scheduler {
         out!("  scheduler: {s}");
     }
-    if let Some(cc) = &r.cc {
+    if let Some(cc) = &r.used.cc {
         out!("  congestion control: {cc}");
     }
     if r.mptcp_fallback == Some(true) {

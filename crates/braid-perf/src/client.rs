@@ -13,7 +13,7 @@ use crate::control::{self, ACK_LEN, Direction, Header, Limit, Mode, Report};
 use crate::error::PerfError;
 use crate::payload::{Payload, StreamId, Verifier};
 use crate::progress::{Display, Sampler, Watch};
-use crate::report::{PerfResult, Role, SubflowTracker, bits_per_second, process_cpu_s};
+use crate::report::{PerfResult, Role, StackUsed, SubflowTracker, bits_per_second, process_cpu_s};
 use crate::rr;
 use crate::stack::{BraidOptions, Connection, PerfStream, Stack, settle};
 
@@ -165,9 +165,11 @@ async fn session(cfg: &ClientConfig, conn: Connection) -> Result<PerfResult, Per
         latency_us: m.latency,
         intervals: sampled.intervals,
         intervals_start_unix_s: sampled.start_unix_s,
-        cc,
-        scheduler,
-        udp: probe.udp(),
+        used: StackUsed {
+            cc,
+            scheduler,
+            udp: probe.udp(),
+        },
     })
 }
 

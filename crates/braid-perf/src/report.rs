@@ -181,12 +181,21 @@ pub struct PerfResult {
     /// the lab's blackouts).
     #[serde(default)]
     pub intervals_start_unix_s: Option<f64>,
-    /// Congestion control of the client's connection: a kernel socket's
+    /// The client's congestion control, scheduler and UDP counters.
+    #[serde(flatten)]
+    pub used: StackUsed,
+}
+
+/// What ran under one side's connection, in its report (the fields sit at
+/// the top level of the JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StackUsed {
+    /// Congestion control of the connection: a kernel socket's
     /// `TCP_CONGESTION` as read back, the braid stack's controller.
     #[serde(default)]
     pub cc: Option<String>,
-    /// MPTCP packet scheduler of the client's connection: the braid
-    /// stack's, or the kernel's `net.mptcp.scheduler`.
+    /// MPTCP packet scheduler of the connection: the braid stack's, or
+    /// the kernel's `net.mptcp.scheduler`.
     #[serde(default)]
     pub scheduler: Option<String>,
     /// `--stack braid-udp`: the UDP device's counters at the end
@@ -221,15 +230,10 @@ pub struct ServerSession {
     pub cpu_s: f64,
     /// Subflows as the server saw them at the end.
     pub subflows: Vec<SubflowReport>,
-    /// Congestion control of the accepted connection (as read back).
-    #[serde(default)]
-    pub cc: Option<String>,
-    /// MPTCP packet scheduler of the accepted connection.
-    #[serde(default)]
-    pub scheduler: Option<String>,
-    /// `--stack braid-udp`: the UDP device's counters at the end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub udp: Option<std::collections::BTreeMap<String, u64>>,
+    /// The accepted connection's congestion control, scheduler and UDP
+    /// counters.
+    #[serde(flatten)]
+    pub used: StackUsed,
 }
 
 /// CPU seconds (user + system) this process has used so far.

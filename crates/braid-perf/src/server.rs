@@ -13,7 +13,9 @@ use crate::client::{drain, reply};
 use crate::control::{self, Direction, HEADER_LEN, Header, HeaderError, Limit, Mode, Report};
 use crate::error::PerfError;
 use crate::payload::{Payload, StreamId, Verifier};
-use crate::report::{Role, ServerSession, SubflowTracker, bits_per_second, process_cpu_s};
+use crate::report::{
+    Role, ServerSession, StackUsed, SubflowTracker, bits_per_second, process_cpu_s,
+};
 use crate::rr;
 use crate::stack::{BraidOptions, Connection, PerfListener, PerfStream, Probe, Stack, settle};
 
@@ -120,9 +122,11 @@ async fn session(stack: Stack, conn: Connection) -> Result<ServerSession, PerfEr
         verified: report.verified,
         cpu_s: report.cpu_s,
         subflows: report.subflows,
-        cc,
-        scheduler,
-        udp: probe.udp(),
+        used: StackUsed {
+            cc,
+            scheduler,
+            udp: probe.udp(),
+        },
     })
 }
 

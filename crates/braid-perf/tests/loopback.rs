@@ -315,8 +315,8 @@ async fn cc_is_set_and_read_back(stack: Stack) {
         let r = run_client(&cfg).await.unwrap();
         let s = served.await.unwrap().unwrap();
         assert!(r.verified && s.verified);
-        assert_eq!(r.cc.as_deref(), Some(name), "client of {stack}");
-        assert_eq!(s.cc.as_deref(), Some(name), "server of {stack}");
+        assert_eq!(r.used.cc.as_deref(), Some(name), "client of {stack}");
+        assert_eq!(s.used.cc.as_deref(), Some(name), "server of {stack}");
     }
 }
 

@@ -541,12 +541,7 @@ impl Routing {
         if !self.ifaces[i].addrs.iter().any(|(a, _)| *a == ip) {
             self.ifaces[i].addrs.push((ip, prefix));
         }
-        let to_tun = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(ip, 32)
-            .output_interface(self.tun_index)
-            .scope(RouteScope::Link)
-            .table_id(table)
-            .build();
+        let to_tun = self.to_tun_route(ip, table);
         self.handle
             .route()
             .add(to_tun)
@@ -554,14 +549,9 @@ impl Routing {
             .execute()
             .await
             .map_err(|e| nl_error(&format!("route {ip} ({name}) to {}", self.tun), e))?;
+        // Delete first: adding an existing rule again would duplicate it.
+        self.delete_rules(ip, table).await;
         for to in [true, false] {
-            // Delete first: adding an existing rule again would duplicate it.
-            let _ = self
-                .handle
-                .rule()
-                .del(rule_message(ip, to, table))
-                .execute()
-                .await;
             let mut add = self.handle.rule().add();
             *add.message_mut() = rule_message(ip, to, table);
             add.execute()
@@ -649,11 +639,18 @@ impl Routing {
         }
     }
 
-    /// Gives `ip` back to the kernel: rules and TUN route gone, `local`
-    /// route back (if the interface still has the address and is up).
-    async fn disown(&mut self, i: usize, ip: Ipv4Addr, restore_local: bool) {
-        let table = self.ifaces[i].table();
-        self.ifaces[i].addrs.retain(|(a, _)| *a != ip);
+    /// The route of `ip` into the TUN, in `table`.
+    fn to_tun_route(&self, ip: Ipv4Addr, table: u32) -> RouteMessage {
+        RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(ip, 32)
+            .output_interface(self.tun_index)
+            .scope(RouteScope::Link)
+            .table_id(table)
+            .build()
+    }
+
+    /// Deletes both rules of `ip` (`to` and `from`), if there are any.
+    async fn delete_rules(&self, ip: Ipv4Addr, table: u32) {
         for to in [true, false] {
             let _ = self
                 .handle
@@ -662,12 +659,15 @@ impl Routing {
                 .execute()
                 .await;
         }
-        let to_tun = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(ip, 32)
-            .output_interface(self.tun_index)
-            .scope(RouteScope::Link)
-            .table_id(table)
-            .build();
+    }
+
+    /// Gives `ip` back to the kernel: rules and TUN route gone, `local`
+    /// route back (if the interface still has the address and is up).
+    async fn disown(&mut self, i: usize, ip: Ipv4Addr, restore_local: bool) {
+        let table = self.ifaces[i].table();
+        self.ifaces[i].addrs.retain(|(a, _)| *a != ip);
+        self.delete_rules(ip, table).await;
+        let to_tun = self.to_tun_route(ip, table);
         let _ = self.handle.route().del(to_tun).execute().await;
         if restore_local {
             let local = RouteMessageBuilder::<Ipv4Addr>::new()

@@ -220,13 +220,13 @@ impl RunFigures {
             mptcp_fallback: client.mptcp_fallback,
             subflows,
             pass: bound_ms.map(|b| client.completion_s.is_some_and(|c| c * 1000.0 <= b)),
-            cc: match (&client.cc, server.and_then(|s| s.cc.as_ref())) {
+            cc: match (&client.used.cc, server.and_then(|s| s.used.cc.as_ref())) {
                 (Some(c), Some(s)) if c != s => Some(format!("{c} (server {s})")),
                 (c, s) => c.clone().or_else(|| s.cloned()),
             },
-            scheduler: client.scheduler.clone(),
+            scheduler: client.used.scheduler.clone(),
             competitor_goodput_bps: competitor.map(|c| c.goodput_bps),
-            competitor_cc: competitor.and_then(|c| c.cc.clone()),
+            competitor_cc: competitor.and_then(|c| c.used.cc.clone()),
             mptcp_to_tcp: competitor
                 .filter(|c| c.goodput_bps > 0.0)
                 .map(|c| client.goodput_bps / c.goodput_bps),

@@ -96,7 +96,7 @@ impl Connection {
         let local_id = self.local_addr_id(local);
         let ours = self.mode_backup(local, remote) || self.backup_endpoint(local.ip());
         let s = &mut self.subflows[i];
-        s.init_join_responder(rng.next_u32(), nonce, addr_id, backup, local_id, ours);
+        s.init_join_responder(rng.next_u32(), nonce, addr_id, backup, (local_id, ours));
         Ok(s.id())
     }
 

@@ -330,16 +330,13 @@ impl Subflow {
         nonce_remote: u32,
         remote_addr_id: u8,
         peer_backup: bool,
-        local_addr_id: u8,
-        backup: bool,
+        (local_addr_id, backup): (u8, bool),
+        // (our address ID, whether we answer with flag B)
     ) {
         let mp = &mut self.mp;
-        mp.nonce_local = nonce_local;
-        mp.nonce_remote = nonce_remote;
-        mp.remote_addr_id = remote_addr_id;
-        mp.peer_backup = peer_backup;
-        mp.local_addr_id = local_addr_id;
-        mp.backup = backup;
+        (mp.nonce_local, mp.nonce_remote) = (nonce_local, nonce_remote);
+        (mp.remote_addr_id, mp.peer_backup) = (remote_addr_id, peer_backup);
+        (mp.local_addr_id, mp.backup) = (local_addr_id, backup);
     }
 
     /// Join initiator: what the MP_JOIN SYN will say.
