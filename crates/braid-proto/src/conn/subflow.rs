@@ -1081,10 +1081,11 @@ impl TxHooks<'_> {
         // ACK carries the DATA_ACK): else an ADD_ADDR with a port, an IPv6
         // one or its echo would never fit next to timestamps and be lost
         // at every retry.
-        let addr_len = self.pending_addr_len();
-        let dss_len = MptcpOption::Dss(dss).buffer_len();
+        // Only pure ACKs look (not every data segment).
         let only_ack = info.len == 0 && dss.mapping.is_none();
-        if only_ack && addr_len > 0 && dss_len + addr_len > space && addr_len <= space {
+        let addr_len = if only_ack { self.pending_addr_len() } else { 0 };
+        let dss_len = MptcpOption::Dss(dss).buffer_len();
+        if addr_len > 0 && dss_len + addr_len > space && addr_len <= space {
             self.mib.dss_left_out_for_addr += 1;
         } else if dss.data_ack.is_some() || dss.mapping.is_some() {
             push(opts, &mut space, MptcpOption::Dss(dss), self.mib);
