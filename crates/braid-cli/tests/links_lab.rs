@@ -13,6 +13,11 @@
 //!   path 2 while path 1 is down, path 1 carries data again within 1.5 s
 //!   of its return (typically 70 ms; see `BRAID_RETURN_LIMIT`), the application's longest stall is under 1 s, every byte
 //!   arrives intact, and the routing Braid set up is gone after it exits.
+//! - Braid over UDP with no privileges, both ends `braid perf --stack
+//!   braid-udp` as the user `nobody`, the client with `--interface path1
+//!   --interface path2` (the interfaces' addresses learned from the OS,
+//!   one UDP socket each, nothing in the routing changed): the same
+//!   checks as over the TUN.
 //! - The kernel, with its in-kernel path manager endpoints (`ip mptcp
 //!   endpoint add ADDR dev IFACE subflow` for both paths, as the kernel's
 //!   selftests set them): the same figures are printed; only byte-exactness
@@ -26,11 +31,14 @@
 //! Needs root, /dev/net/tun and `ip netns`; without them the test prints
 //! `SKIP <reason>` and passes, except under `CI=true`, where it fails.
 
+mod perf_common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use braid_lab::{Lab, LabGuard, Scenario, Side};
+use perf_common::{NobodyBin, json};
 
 /// The `braid` binary: `BRAID_BIN` (test.sh sets the release build) or
 /// this package's.
@@ -79,8 +87,12 @@ fn unavailable() -> Option<String> {
         return Some("no /dev/net/tun".into());
     }
     match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(o) if o.status.success() => {}
+        _ => return Some("`ip netns` unavailable".into()),
+    }
+    match Command::new("setpriv").arg("--version").output() {
         Ok(o) if o.status.success() => None,
-        _ => Some("`ip netns` unavailable".into()),
+        _ => Some("no `setpriv` (util-linux)".into()),
     }
 }
 
@@ -106,11 +118,6 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs_f64()
-}
-
-fn json(bytes: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
 /// Waits (bounded) for a child, reading its output meanwhile (a full pipe
@@ -156,21 +163,25 @@ struct Figures {
     bytes: u64,
 }
 
-/// Runs a 9 s upload with `client_args` while path 1 goes down and up;
-/// checks byte-exactness against the server and returns the figures.
-fn run(lab: &LabGuard, stack: &str, dir: &str, client_args: &[&str]) -> Figures {
-    let server = lab
-        .command(Side::Server, &bin())
-        .args([
-            "perf",
-            "server",
-            "--stack",
-            "kernel",
-            "--listen",
-            "0.0.0.0:5201",
-            "--once",
-            "--json",
-        ])
+/// How a run's `braid` is started on a side of the lab.
+type Launcher<'a> = &'a dyn Fn(Side) -> Command;
+
+/// Runs a 9 s transfer in direction `dir`, the server with `server_args`
+/// and the client with `client_args`, each started by `braid`, while
+/// path 1 goes down and up; checks byte-exactness against the server and
+/// returns the figures.
+fn run(
+    lab: &LabGuard,
+    stack: &str,
+    dir: &str,
+    braid: Launcher<'_>,
+    server_args: &[&str],
+    client_args: &[&str],
+) -> Figures {
+    let server = braid(Side::Server)
+        .args(["perf", "server"])
+        .args(server_args)
+        .args(["--once", "--json"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -180,7 +191,7 @@ fn run(lab: &LabGuard, stack: &str, dir: &str, client_args: &[&str]) -> Figures 
     for _ in 0..100 {
         let out = lab
             .command(Side::Server, "ss")
-            .args(["-Hltn", "sport = :5201"])
+            .args(["-Hlntu", "sport = :5201"])
             .output()
             .expect("ss");
         if !out.stdout.is_empty() {
@@ -189,8 +200,7 @@ fn run(lab: &LabGuard, stack: &str, dir: &str, client_args: &[&str]) -> Figures 
         std::thread::sleep(Duration::from_millis(20));
     }
     let start = Instant::now();
-    let client = lab
-        .command(Side::Client, &bin())
+    let client = braid(Side::Client)
         .args([
             "perf",
             "client",
@@ -297,6 +307,30 @@ fn run(lab: &LabGuard, stack: &str, dir: &str, client_args: &[&str]) -> Figures 
     fig
 }
 
+/// What Braid promises around the down and up, over the TUN or UDP.
+fn check_braid(stack: &str, dir: &str, fig: &Figures) {
+    assert_eq!(
+        fig.path1_while_down, 0,
+        "{stack} {dir}: used path 1 while it was down: {fig:?}"
+    );
+    assert!(
+        fig.path2_while_down > 0,
+        "{stack} {dir}: did not move to path 2: {fig:?}"
+    );
+    let ret = fig
+        .return_s
+        .unwrap_or_else(|| panic!("{stack} {dir}: never used path 1 again: {fig:?}"));
+    assert!(
+        ret <= BRAID_RETURN_LIMIT,
+        "{stack} {dir}: used path 1 again {ret:.2} s after its return (limit {BRAID_RETURN_LIMIT} s)"
+    );
+    assert!(
+        fig.max_stall_ms <= BRAID_STALL_LIMIT_MS,
+        "{stack} {dir}: longest stall {} ms (limit {BRAID_STALL_LIMIT_MS} ms)",
+        fig.max_stall_ms
+    );
+}
+
 #[test]
 fn link_down_and_up_under_a_transfer_braid_and_kernel() {
     if let Some(reason) = unavailable() {
@@ -347,11 +381,15 @@ fn link_down_and_up_under_a_transfer_braid_and_kernel() {
     assert!(err.contains("interface nosuch0 not found"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
+    let as_root = |side: Side| lab.command(side, &bin());
+    let kernel_server = ["--stack", "kernel", "--listen", "0.0.0.0:5201"];
     for dir in ["upload", "download"] {
         let braid = run(
             &lab,
             "braid",
             dir,
+            &as_root,
+            &kernel_server,
             &[
                 "--stack",
                 "braid",
@@ -372,26 +410,36 @@ fn link_down_and_up_under_a_transfer_braid_and_kernel() {
         for a in ["local 10.0.1.2 ", "local 10.0.2.2 "] {
             assert!(local.contains(a), "{a}missing: {local}");
         }
+        check_braid("braid", dir, &braid);
+    }
+
+    // Braid over UDP, both ends as nobody: the client learns the
+    // interfaces' addresses from the OS and follows their links.
+    let nobody = NobodyBin::new("links", &bin());
+    let as_nobody = |side: Side| nobody.command(&lab, side);
+    for dir in ["upload", "download"] {
+        let rules_before = ip(&lab, Side::Client, &["rule"]).stdout;
+        let udp = run(
+            &lab,
+            "braid-udp",
+            dir,
+            &as_nobody,
+            &["--stack", "braid-udp", "--listen", "10.1.1.2:5201"],
+            &[
+                "--stack",
+                "braid-udp",
+                "--interface",
+                "path1",
+                "--interface",
+                "path2",
+            ],
+        );
         assert_eq!(
-            braid.path1_while_down, 0,
-            "braid {dir}: used path 1 while it was down: {braid:?}"
+            ip(&lab, Side::Client, &["rule"]).stdout,
+            rules_before,
+            "braid-udp changed the routing rules"
         );
-        assert!(
-            braid.path2_while_down > 0,
-            "braid {dir}: did not move to path 2: {braid:?}"
-        );
-        let ret = braid
-            .return_s
-            .unwrap_or_else(|| panic!("braid {dir}: never used path 1 again: {braid:?}"));
-        assert!(
-            ret <= BRAID_RETURN_LIMIT,
-            "braid {dir}: used path 1 again {ret:.2} s after its return (limit {BRAID_RETURN_LIMIT} s)"
-        );
-        assert!(
-            braid.max_stall_ms <= BRAID_STALL_LIMIT_MS,
-            "braid {dir}: longest stall {} ms (limit {BRAID_STALL_LIMIT_MS} ms)",
-            braid.max_stall_ms
-        );
+        check_braid("braid-udp", dir, &udp);
     }
 
     // The kernel, with its path manager's endpoints for both paths.
@@ -408,6 +456,8 @@ fn link_down_and_up_under_a_transfer_braid_and_kernel() {
             &lab,
             "kernel",
             dir,
+            &as_root,
+            &kernel_server,
             &["--stack", "kernel", "--local", "10.0.1.2"],
         );
     }

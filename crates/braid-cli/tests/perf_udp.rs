@@ -11,16 +11,13 @@
 
 mod perf_common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use braid_lab::{LabGuard, Side};
-use perf_common::{json, lab_of, server_output, stderr};
+use perf_common::{NobodyBin, json, lab_of, server_output, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_braid");
-const NOBODY: &str = "65534";
 const PORT: u16 = 5201;
 
 /// Why these tests cannot run here, if they cannot.
@@ -35,44 +32,6 @@ fn unavailable() -> Option<String> {
     match Command::new("setpriv").arg("--version").output() {
         Ok(o) if o.status.success() => None,
         _ => Some("no `setpriv` (util-linux)".into()),
-    }
-}
-
-/// The `braid` binary copied where `nobody` may run it (the build
-/// directory may not be reachable for other users); removed on drop.
-struct NobodyBin {
-    dir: PathBuf,
-    path: PathBuf,
-}
-
-impl NobodyBin {
-    fn new(test: &str) -> NobodyBin {
-        let dir = std::env::temp_dir().join(format!("braid-udp-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let path = dir.join("braid");
-        std::fs::copy(BIN, &path).expect("copy braid");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        NobodyBin { dir, path }
-    }
-
-    /// `braid ARGS` as `nobody` inside `side`'s namespace.
-    fn command(&self, lab: &LabGuard, side: Side) -> Command {
-        let mut cmd = lab.command(side, "setpriv");
-        cmd.args([
-            &format!("--reuid={NOBODY}"),
-            &format!("--regid={NOBODY}"),
-            "--clear-groups",
-            "--",
-        ])
-        .arg(&self.path);
-        cmd
-    }
-}
-
-impl Drop for NobodyBin {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -195,7 +154,7 @@ fn hundred_mib_over_two_paths_as_nobody() {
         return;
     }
     const LEN: u64 = 100 << 20;
-    let bin = NobodyBin::new("two-paths");
+    let bin = NobodyBin::new("two-paths", BIN);
     let lab = lab_of(
         r#"
 name = "udp-two-100"
@@ -226,7 +185,7 @@ fn a_path_blackout_is_survived_as_nobody() {
         return;
     }
     const LEN: u64 = 32 << 20;
-    let bin = NobodyBin::new("blackout");
+    let bin = NobodyBin::new("blackout", BIN);
     let lab = lab_of(
         r#"
 name = "udp-blackout"
@@ -315,7 +274,7 @@ fn a_nat_rebinding_mid_transfer_is_survived_as_nobody() {
         return;
     }
     const LEN: u64 = 40 << 20;
-    let bin = NobodyBin::new("nat");
+    let bin = NobodyBin::new("nat", BIN);
     let lab = lab_of(
         r#"
 name = "udp-nat"

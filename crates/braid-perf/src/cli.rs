@@ -123,11 +123,15 @@ struct BraidArgs {
     /// [default cap: 32M at both levels].
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer)]
     rcvbuf: Option<usize>,
-    /// Interface whose IPv4 addresses the braid stack owns and follows;
-    /// repeatable, one per path, first = the first subflow's. Braid sets
-    /// up the routing to the TUN device itself (no recipe to type; undone
-    /// at exit) and moves its subflows when a link goes down or comes back
-    /// up. Instead of, or besides, the client's --local addresses.
+    /// Interface whose addresses the braid stack owns and follows;
+    /// repeatable, one per path, first = the first subflow's. Braid moves
+    /// its subflows when a link goes down or comes back up, and takes up
+    /// or gives up addresses as they come and go. --stack braid: the
+    /// interface's IPv4 addresses, and Braid sets up the routing to the
+    /// TUN device itself (no recipe to type; undone at exit). --stack
+    /// braid-udp: its IPv4 and global IPv6 addresses, one UDP socket each,
+    /// no routing changed and no privileges needed. Instead of, or besides,
+    /// the client's --local addresses.
     #[arg(long = "interface", value_name = "IFACE")]
     interfaces: Vec<String>,
     /// The braid stack speaks plain TCP (no MP_CAPABLE, one subflow).
@@ -189,10 +193,10 @@ impl BraidArgs {
     /// Rejects a congestion control the braid stack does not have before
     /// anything is opened.
     fn check(&self, stack: Stack) -> Result<(), PerfError> {
-        if !self.interfaces.is_empty() && stack != Stack::Braid {
+        if !self.interfaces.is_empty() && !stack.is_braid() {
             return Err(PerfError::Protocol(format!(
-                "--interface {}: only --stack braid follows interfaces (the kernel's are its \
-                 path manager endpoints: ip mptcp endpoint add ADDR dev IFACE subflow)",
+                "--interface {}: only --stack braid and braid-udp follow interfaces (the kernel's \
+                 are its path manager endpoints: ip mptcp endpoint add ADDR dev IFACE subflow)",
                 self.interfaces[0]
             )));
         }

@@ -615,11 +615,6 @@ fn braid_stack(
     if let Some(p) = &opts.pcap {
         builder = builder.pcap(p);
     }
-    if !opts.interfaces.is_empty() && stack == Stack::BraidUdp {
-        return Err(PerfError::Protocol(
-            "--interface needs --stack braid (a TUN device), not braid-udp".into(),
-        ));
-    }
     for name in &opts.interfaces {
         builder = builder.interface(name);
     }
@@ -649,9 +644,15 @@ fn braid_stack(
     if stack == Stack::BraidUdp {
         let port = if udp.server { udp.port } else { 0 };
         let locals: Vec<SocketAddr> = seen.iter().map(|&a| SocketAddr::new(a, port)).collect();
-        let mut dev = braid::UdpDevice::bind(&locals)
-            .map_err(|e| PerfError::io("open the UDP sockets of --stack braid-udp", e))?
-            .outer_mtu(usize::from(opts.mtu));
+        // With --interface only, the sockets come with the interfaces'
+        // addresses.
+        let dev = if locals.is_empty() && !opts.interfaces.is_empty() {
+            braid::UdpDevice::unbound(port)
+        } else {
+            braid::UdpDevice::bind(&locals)
+                .map_err(|e| PerfError::io("open the UDP sockets of --stack braid-udp", e))?
+        };
+        let mut dev = dev.outer_mtu(usize::from(opts.mtu));
         if !udp.server {
             dev = dev.default_port(udp.port);
         }

@@ -36,6 +36,14 @@
 //! few hundred microseconds. A `local` route the kernel puts back (it does
 //! when an interface comes up) is deleted again as soon as it is announced.
 //! IPv6 addresses are not owned (yet).
+//!
+//! **Following only** (a stack over UDP, [`start`] without a TUN): the
+//! same thread learns the interfaces' IPv4 and IPv6 addresses (global
+//! scope: a link-local IPv6 address needs a scope the inner packets cannot
+//! carry) and follows their links and addresses, but changes no routing
+//! and no sysctl, so it needs no privileges. The UDP device opens a socket
+//! for each address the stack gains and closes the socket of each it
+//! loses (`Shared::add_address`/`remove_address`).
 
 use crate::shared::Shared;
 use futures_util::{StreamExt, TryStreamExt};
@@ -113,8 +121,8 @@ impl Drop for Watcher {
 
 /// Sets up the routing for `names` with TUN device `tun` and starts
 /// watching them; returns once the routing is in place (or failed, then
-/// undone).
-pub(crate) fn start(names: Vec<String>, tun: String) -> io::Result<(Watcher, Found)> {
+/// undone). Without a TUN (`None`), only follows them: no routing.
+pub(crate) fn start(names: Vec<String>, tun: Option<String>) -> io::Result<(Watcher, Found)> {
     let (found_tx, found_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (attach_tx, attach_rx) = oneshot::channel();
@@ -138,7 +146,7 @@ pub(crate) fn start(names: Vec<String>, tun: String) -> io::Result<(Watcher, Fou
 
 fn watch_thread(
     names: Vec<String>,
-    tun: String,
+    tun: Option<String>,
     found: mpsc::Sender<io::Result<Found>>,
     stop: oneshot::Receiver<()>,
     attach: oneshot::Receiver<Weak<Shared>>,
@@ -159,6 +167,7 @@ fn watch_thread(
         let groups = [
             MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
             MulticastGroup::Ipv4Route,
         ];
         let (conn, handle, mut messages) = match rtnetlink::new_multicast_connection(&groups) {
@@ -221,8 +230,22 @@ struct Iface {
     /// that none happened meanwhile.
     transitions: Arc<AtomicU64>,
     gateway: Option<Ipv4Addr>,
-    /// Owned addresses and their prefix lengths.
-    addrs: Vec<(Ipv4Addr, u8)>,
+    /// Owned (or, following only, followed) addresses and their prefix
+    /// lengths. Routing owns IPv4 addresses only.
+    addrs: Vec<(IpAddr, u8)>,
+}
+
+impl Iface {
+    fn has(&self, ip: IpAddr) -> bool {
+        self.addrs.iter().any(|(a, _)| *a == ip)
+    }
+
+    fn v4_addrs(&self) -> impl Iterator<Item = (Ipv4Addr, u8)> + '_ {
+        self.addrs.iter().filter_map(|&(a, p)| match a {
+            IpAddr::V4(v4) => Some((v4, p)),
+            IpAddr::V6(_) => None,
+        })
+    }
 }
 
 impl Iface {
@@ -233,7 +256,9 @@ impl Iface {
 
 struct Routing {
     handle: Handle,
-    tun: String,
+    /// The TUN device the owned addresses are routed to; `None`: follow
+    /// the interfaces only, change no routing.
+    tun: Option<String>,
     tun_index: u32,
     ifaces: Vec<Iface>,
     /// Sysctls changed: path and old value, in the order changed.
@@ -266,6 +291,25 @@ fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
 fn link_up(flags: LinkFlags) -> bool {
     flags.contains(LinkFlags::Up)
         && (flags.contains(LinkFlags::LowerUp) || flags.contains(LinkFlags::Running))
+}
+
+/// The address of an address message that a stack can use: IPv4, or
+/// with `v6` an IPv6 address of global scope (not link-local, not
+/// loopback).
+fn addr_of(msg: &AddressMessage, v6: bool) -> Option<IpAddr> {
+    match msg.header.family {
+        AddressFamily::Inet => v4_of(msg).map(IpAddr::V4),
+        AddressFamily::Inet6 if v6 => {
+            let ip = msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(IpAddr::V6(ip)) => Some(*ip),
+                _ => None,
+            })?;
+            let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+            (!link_local && !ip.is_loopback() && !ip.is_multicast() && !ip.is_unspecified())
+                .then_some(IpAddr::V6(ip))
+        }
+        _ => None,
+    }
 }
 
 /// The IPv4 address of an address message, if it is one.
@@ -368,10 +412,11 @@ impl Routing {
     }
 
     async fn setup(&mut self, names: &[String]) -> io::Result<Vec<(IpAddr, bool)>> {
-        let tun = self.link_by_name(&self.tun.clone()).await?;
-        self.tun_index = tun.header.index;
+        if let Some(tun) = self.tun.clone() {
+            self.tun_index = self.link_by_name(&tun).await?.header.index;
+        }
         for name in names {
-            if *name == self.tun {
+            if Some(name) == self.tun.as_ref() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("interface {name} is the stack's own TUN device"),
@@ -389,6 +434,18 @@ impl Routing {
                 gateway: None,
                 addrs: Vec::new(),
             });
+        }
+        if self.tun.is_none() {
+            let mut followed = Vec::new();
+            for i in 0..self.ifaces.len() {
+                for (ip, prefix) in self.read_addresses(i).await? {
+                    if !self.ifaces[i].has(ip) {
+                        self.ifaces[i].addrs.push((ip, prefix));
+                        followed.push((ip, self.ifaces[i].up));
+                    }
+                }
+            }
+            return Ok(followed);
         }
         self.remove_leftovers().await?;
         self.set_sysctls()?;
@@ -411,33 +468,8 @@ impl Routing {
         }
         let mut owned = Vec::new();
         for i in 0..self.ifaces.len() {
-            let index = self.ifaces[i].index;
-            let mut addrs = self
-                .handle
-                .address()
-                .get()
-                .set_link_index_filter(index)
-                .execute();
-            let mut found = Vec::new();
-            loop {
-                match addrs.try_next().await {
-                    Ok(Some(a)) => {
-                        if a.header.index == index
-                            && let Some(ip) = v4_of(&a)
-                        {
-                            found.push((ip, a.header.prefix_len));
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        return Err(nl_error(
-                            &format!("read the addresses of {}", self.ifaces[i].name),
-                            e,
-                        ));
-                    }
-                }
-            }
-            for (ip, prefix) in found {
+            for (ip, prefix) in self.read_addresses(i).await? {
+                let IpAddr::V4(ip) = ip else { continue };
                 self.own(i, ip, prefix).await?;
                 owned.push((IpAddr::V4(ip), self.ifaces[i].up));
             }
@@ -449,6 +481,36 @@ impl Routing {
             }
         }
         Ok(owned)
+    }
+
+    /// The usable addresses of interface `i` (see [`addr_of`]).
+    async fn read_addresses(&self, i: usize) -> io::Result<Vec<(IpAddr, u8)>> {
+        let index = self.ifaces[i].index;
+        let mut addrs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let mut found = Vec::new();
+        loop {
+            match addrs.try_next().await {
+                Ok(Some(a)) => {
+                    if a.header.index == index
+                        && let Some(ip) = addr_of(&a, self.tun.is_none())
+                    {
+                        found.push((ip, a.header.prefix_len));
+                    }
+                }
+                Ok(None) => return Ok(found),
+                Err(e) => {
+                    return Err(nl_error(
+                        &format!("read the addresses of {}", self.ifaces[i].name),
+                        e,
+                    ));
+                }
+            }
+        }
     }
 
     async fn all_routes(&self) -> io::Result<Vec<RouteMessage>> {
@@ -507,11 +569,12 @@ impl Routing {
     }
 
     fn set_sysctls(&mut self) -> io::Result<()> {
+        let tun = self.tun.as_deref().unwrap_or_default();
         let mut wanted = vec![
             ("net/ipv4/ip_forward".to_string(), "1"),
             ("net/ipv4/conf/all/rp_filter".to_string(), "0"),
-            (format!("net/ipv4/conf/{}/rp_filter", self.tun), "0"),
-            (format!("net/ipv4/conf/{}/accept_local", self.tun), "1"),
+            (format!("net/ipv4/conf/{tun}/rp_filter"), "0"),
+            (format!("net/ipv4/conf/{tun}/accept_local"), "1"),
         ];
         for i in &self.ifaces {
             wanted.push((format!("net/ipv4/conf/{}/rp_filter", i.name), "0"));
@@ -538,8 +601,8 @@ impl Routing {
     async fn own(&mut self, i: usize, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
         let table = self.ifaces[i].table();
         let name = self.ifaces[i].name.clone();
-        if !self.ifaces[i].addrs.iter().any(|(a, _)| *a == ip) {
-            self.ifaces[i].addrs.push((ip, prefix));
+        if !self.ifaces[i].has(IpAddr::V4(ip)) {
+            self.ifaces[i].addrs.push((IpAddr::V4(ip), prefix));
         }
         let to_tun = self.to_tun_route(ip, table);
         self.handle
@@ -548,7 +611,10 @@ impl Routing {
             .replace()
             .execute()
             .await
-            .map_err(|e| nl_error(&format!("route {ip} ({name}) to {}", self.tun), e))?;
+            .map_err(|e| {
+                let tun = self.tun.as_deref().unwrap_or_default();
+                nl_error(&format!("route {ip} ({name}) to {tun}"), e)
+            })?;
         // Delete first: adding an existing rule again would duplicate it.
         self.delete_rules(ip, table).await;
         for to in [true, false] {
@@ -571,7 +637,7 @@ impl Routing {
             return;
         }
         let mut routes = Vec::new();
-        for &(ip, prefix) in &iface.addrs {
+        for (ip, prefix) in iface.v4_addrs() {
             if prefix < 32 {
                 routes.push(
                     RouteMessageBuilder::<Ipv4Addr>::new()
@@ -604,10 +670,9 @@ impl Routing {
     fn owner_of_local(&self, r: &RouteMessage) -> Option<(usize, Ipv4Addr)> {
         self.ifaces.iter().enumerate().find_map(|(i, iface)| {
             iface
-                .addrs
-                .iter()
+                .v4_addrs()
                 .find(|(a, _)| is_local_route_of(r, *a))
-                .map(|(a, _)| (i, *a))
+                .map(|(a, _)| (i, a))
         })
     }
 
@@ -619,9 +684,8 @@ impl Routing {
         };
         for r in routes {
             if self.ifaces[i]
-                .addrs
-                .iter()
-                .any(|(a, _)| is_local_route_of(&r, *a))
+                .v4_addrs()
+                .any(|(a, _)| is_local_route_of(&r, a))
             {
                 let _ = self.delete_local(r).await;
             }
@@ -661,11 +725,19 @@ impl Routing {
         }
     }
 
+    /// Stops owning or following `ip` of interface `i`.
+    async fn give_up(&mut self, i: usize, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(v4) if self.tun.is_some() => self.disown(i, v4, false).await,
+            _ => self.ifaces[i].addrs.retain(|(a, _)| *a != ip),
+        }
+    }
+
     /// Gives `ip` back to the kernel: rules and TUN route gone, `local`
     /// route back (if the interface still has the address and is up).
     async fn disown(&mut self, i: usize, ip: Ipv4Addr, restore_local: bool) {
         let table = self.ifaces[i].table();
-        self.ifaces[i].addrs.retain(|(a, _)| *a != ip);
+        self.ifaces[i].addrs.retain(|(a, _)| *a != IpAddr::V4(ip));
         self.delete_rules(ip, table).await;
         let to_tun = self.to_tun_route(ip, table);
         let _ = self.handle.route().del(to_tun).execute().await;
@@ -686,8 +758,11 @@ impl Routing {
     }
 
     async fn teardown(&mut self) {
+        if self.tun.is_none() {
+            return;
+        }
         for i in 0..self.ifaces.len() {
-            let addrs: Vec<Ipv4Addr> = self.ifaces[i].addrs.iter().map(|(a, _)| *a).collect();
+            let addrs: Vec<Ipv4Addr> = self.ifaces[i].v4_addrs().map(|(a, _)| a).collect();
             let up = self.ifaces[i].up;
             for ip in addrs {
                 self.disown(i, ip, up).await;
@@ -728,11 +803,10 @@ impl Routing {
                 let index = l.header.index;
                 self.on_link(index, false).await;
                 if let Some(i) = self.ifaces.iter().position(|f| f.index == index) {
-                    let addrs: Vec<Ipv4Addr> =
-                        self.ifaces[i].addrs.iter().map(|(a, _)| *a).collect();
+                    let addrs: Vec<IpAddr> = self.ifaces[i].addrs.iter().map(|(a, _)| *a).collect();
                     for ip in addrs {
-                        self.disown(i, ip, false).await;
-                        self.with_stack(|s| s.remove_address(IpAddr::V4(ip)));
+                        self.give_up(i, ip).await;
+                        self.with_stack(|s| s.remove_address(ip));
                     }
                 }
             }
@@ -740,23 +814,30 @@ impl Routing {
                 let Some(i) = self.ifaces.iter().position(|f| f.index == a.header.index) else {
                     return;
                 };
-                let Some(ip) = v4_of(&a) else { return };
-                if self.ifaces[i].addrs.iter().any(|(x, _)| *x == ip) {
+                let Some(ip) = addr_of(&a, self.tun.is_none()) else {
+                    return;
+                };
+                if self.ifaces[i].has(ip) {
                     return;
                 }
-                if let Err(e) = self.own(i, ip, a.header.prefix_len).await {
-                    tracing::warn!(%ip, error = %e, "own a new address");
-                    self.disown(i, ip, true).await;
-                    return;
+                match ip {
+                    IpAddr::V4(v4) if self.tun.is_some() => {
+                        if let Err(e) = self.own(i, v4, a.header.prefix_len).await {
+                            tracing::warn!(%ip, error = %e, "own a new address");
+                            self.disown(i, v4, true).await;
+                            return;
+                        }
+                        // Its local route came with it: find and delete it.
+                        self.delete_local_routes(i).await;
+                    }
+                    _ => self.ifaces[i].addrs.push((ip, a.header.prefix_len)),
                 }
-                // Its local route came with it: find and delete it.
-                self.delete_local_routes(i).await;
                 let up = self.ifaces[i].up;
                 tracing::info!(%ip, iface = %self.ifaces[i].name, "address added");
                 self.with_stack(|s| {
-                    s.add_address(IpAddr::V4(ip));
+                    s.add_address(ip);
                     if !up {
-                        s.link_down(IpAddr::V4(ip));
+                        s.link_down(ip);
                     }
                 });
             }
@@ -764,15 +845,17 @@ impl Routing {
                 let Some(i) = self.ifaces.iter().position(|f| f.index == a.header.index) else {
                     return;
                 };
-                let Some(ip) = v4_of(&a) else { return };
-                if !self.ifaces[i].addrs.iter().any(|(x, _)| *x == ip) {
+                let Some(ip) = addr_of(&a, self.tun.is_none()) else {
+                    return;
+                };
+                if !self.ifaces[i].has(ip) {
                     return;
                 }
                 tracing::info!(%ip, iface = %self.ifaces[i].name, "address removed");
-                self.disown(i, ip, false).await;
-                self.with_stack(|s| s.remove_address(IpAddr::V4(ip)));
+                self.give_up(i, ip).await;
+                self.with_stack(|s| s.remove_address(ip));
             }
-            RouteNetlinkMessage::NewRoute(r) => {
+            RouteNetlinkMessage::NewRoute(r) if self.tun.is_some() => {
                 if self.owner_of_local(&r).is_some() {
                     let _ = self.delete_local(r).await;
                     return;
@@ -809,21 +892,21 @@ impl Routing {
         }
         self.ifaces[i].up = up;
         let transition = self.ifaces[i].transitions.fetch_add(1, Ordering::SeqCst) + 1;
-        let addrs: Vec<IpAddr> = self.ifaces[i]
-            .addrs
-            .iter()
-            .map(|(a, _)| IpAddr::V4(*a))
-            .collect();
+        let addrs: Vec<IpAddr> = self.ifaces[i].addrs.iter().map(|(a, _)| *a).collect();
         tracing::info!(iface = %self.ifaces[i].name, up, "link");
         if up {
-            // Routes first, so that what the endpoint sends at once leaves.
-            self.interface_routes(i).await;
-            // The kernel announces the link before it puts the addresses'
-            // `local` routes back (in the same locked section, so they are
-            // there once a request of ours has been served): delete them
-            // now, before anything is sent, or an answer arriving first
-            // would be taken by the kernel and reset.
-            self.delete_local_routes(i).await;
+            if self.tun.is_some() {
+                // Routes first, so that what the endpoint sends at once
+                // leaves.
+                self.interface_routes(i).await;
+                // The kernel announces the link before it puts the
+                // addresses' `local` routes back (in the same locked
+                // section, so they are there once a request of ours has
+                // been served): delete them now, before anything is sent,
+                // or an answer arriving first would be taken by the kernel
+                // and reset.
+                self.delete_local_routes(i).await;
+            }
             self.with_stack(|s| addrs.iter().for_each(|a| s.link_up(*a)));
             // The kernel raises the carrier flag before it attaches the
             // device's queue; a packet sent in between (the first SYN of a

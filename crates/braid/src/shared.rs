@@ -7,6 +7,7 @@
 //! registers a waker does so under the same lock under which the driver
 //! hands out events, so no wake-up is lost.
 
+use crate::device::UdpCommands;
 use crate::error;
 use braid_proto::endpoint::{ConnEvent, ConnHandle, Endpoint, MptcpEvent};
 use braid_proto::tcp::CloseReason;
@@ -14,7 +15,7 @@ use braid_proto::time::Instant;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use tokio::sync::Notify;
 
@@ -26,10 +27,17 @@ pub(crate) struct Shared {
     pub(crate) driver: Notify,
     /// The runtime's epoch: `Instant::ZERO` for the core.
     epoch: tokio::time::Instant,
+    /// A UDP device's queue: it opens a socket for each address gained and
+    /// closes the socket of each lost.
+    udp: Option<Arc<UdpCommands>>,
 }
 
 impl Shared {
-    pub(crate) fn new(endpoint: Endpoint, addresses: Vec<IpAddr>) -> Shared {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        addresses: Vec<IpAddr>,
+        udp: Option<Arc<UdpCommands>>,
+    ) -> Shared {
         Shared {
             inner: Mutex::new(Inner {
                 endpoint,
@@ -42,6 +50,7 @@ impl Shared {
             }),
             driver: Notify::new(),
             epoch: tokio::time::Instant::now(),
+            udp,
         }
     }
 
@@ -69,6 +78,11 @@ impl Shared {
 
     /// `Stack::add_address`.
     pub(crate) fn add_address(&self, ip: IpAddr) {
+        // Also when already owned: the device keeps a socket it was about
+        // to close (the address removed and added again).
+        if let Some(udp) = &self.udp {
+            udp.open(ip);
+        }
         let mut inner = self.lock();
         if inner.addresses.contains(&ip) {
             return;
@@ -88,6 +102,11 @@ impl Shared {
         let now = self.now();
         inner.endpoint.local_addr_down(now, ip);
         drop(inner);
+        // After the endpoint: the socket closes shortly after, so that the
+        // subflows' RSTs leave by it.
+        if let Some(udp) = &self.udp {
+            udp.close(ip);
+        }
         self.wake_driver();
     }
 

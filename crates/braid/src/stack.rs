@@ -24,9 +24,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Stack {
     user: UserRef,
-    /// A UDP stack's device counters, and the queue through which
-    /// `add_address`/`remove_address` open and close its sockets.
-    udp: Option<(Arc<UdpDeviceStats>, Arc<UdpCommands>)>,
+    /// A UDP stack's device counters.
+    udp: Option<Arc<UdpDeviceStats>>,
 }
 
 impl fmt::Debug for Stack {
@@ -57,8 +56,14 @@ impl StackBuilder {
         self
     }
 
-    /// Own the IPv4 addresses of the OS interface `name` and follow it
-    /// (Linux, root, a [`crate::TunDevice`]; call once per interface):
+    /// Own the addresses of the OS interface `name` and follow it (Linux;
+    /// call once per interface). With a [`crate::TunDevice`] (root) the
+    /// stack owns the interface's IPv4 addresses; with a
+    /// [`crate::UdpDevice`] ([`StackBuilder::build_udp`], no privileges:
+    /// nothing in the routing changes) its IPv4 and global IPv6 addresses,
+    /// each with a UDP socket the device opens and closes as addresses
+    /// come and go ([`crate::UdpDevice::unbound`] makes a device that has
+    /// none to begin with). Either way
     /// the stack learns the interface's addresses at start and, watching
     /// the kernel through rtnetlink, owns the addresses that appear
     /// ([`Stack::add_address`]), gives up those that go
@@ -69,7 +74,7 @@ impl StackBuilder {
     /// is the source of `connect`; the path manager opens subflows from the
     /// others.
     ///
-    /// The stack also sets up the routing that makes the TUN device own
+    /// With a TUN device the stack also sets up the routing that makes it own
     /// those addresses, and undoes it when the stack's driver ends: the
     /// kernel's `local` route of each address is deleted (the address stays
     /// on the interface; the kernel no longer takes its packets for
@@ -87,8 +92,8 @@ impl StackBuilder {
     /// (make the TUN device in the same one).
     ///
     /// [`StackBuilder::build`] fails with a one-line error if an interface
-    /// does not exist, the device is not a TUN device, or the process may
-    /// not change the routing (not root).
+    /// does not exist, the device is neither a TUN nor a UDP device, or
+    /// (TUN) the process may not change the routing (not root).
     pub fn interface(mut self, name: impl Into<String>) -> Self {
         self.interfaces.push(name.into());
         self
@@ -154,9 +159,7 @@ impl StackBuilder {
             }
         }
         let handles = (device.stats(), device.commands());
-        let mut stack = self.build(device)?;
-        stack.udp = Some(handles);
-        Ok(stack)
+        self.start(device, Some(handles))
     }
 
     /// Start the stack on `device`: spawns the driver on the current tokio
@@ -166,6 +169,16 @@ impl StackBuilder {
     /// (blocking the calling thread for the netlink round trips, a few
     /// milliseconds).
     pub fn build<D: Device>(self, device: D) -> io::Result<Stack> {
+        self.start(device, None)
+    }
+
+    /// `build`, or `build_udp` with the UDP device's counters and command
+    /// queue.
+    fn start<D: Device>(
+        self,
+        device: D,
+        udp: Option<(Arc<UdpDeviceStats>, Arc<UdpCommands>)>,
+    ) -> io::Result<Stack> {
         let mut addresses = self.addresses;
         // Addresses of interfaces that are up, and of those that are down.
         let mut iface_up = Vec::new();
@@ -175,13 +188,19 @@ impl StackBuilder {
         if !self.interfaces.is_empty() {
             #[cfg(target_os = "linux")]
             {
-                let tun = device.interface_name().ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "interface watching needs a TUN device",
-                    )
-                })?;
-                let (w, found) = crate::iface::start(self.interfaces.clone(), tun.to_string())?;
+                // Over UDP the stack only follows the interfaces; a TUN
+                // device is routed to.
+                let tun = match (&udp, device.interface_name()) {
+                    (Some(_), _) => None,
+                    (None, Some(tun)) => Some(tun.to_string()),
+                    (None, None) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "interface watching needs a TUN or UDP device",
+                        ));
+                    }
+                };
+                let (w, found) = crate::iface::start(self.interfaces.clone(), tun)?;
                 for (ip, up) in found.addresses {
                     if up {
                         iface_up.push(ip);
@@ -207,8 +226,13 @@ impl StackBuilder {
                 "a stack needs at least one address".to_string()
             } else {
                 format!(
-                    "a stack needs at least one address: interface(s) {} have no IPv4 address",
-                    self.interfaces.join(", ")
+                    "a stack needs at least one address: interface(s) {} have no {}",
+                    self.interfaces.join(", "),
+                    if udp.is_some() {
+                        "IPv4 or global IPv6 address"
+                    } else {
+                        "IPv4 address"
+                    }
                 )
             };
             return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
@@ -238,7 +262,20 @@ impl StackBuilder {
             }
         };
         let tap = self.pcap.as_deref().map(Tap::create).transpose()?;
-        let shared = Arc::new(Shared::new(Endpoint::new(config, seed), addresses));
+        let (stats, commands) = udp.unzip();
+        if let Some(c) = &commands {
+            // Sockets for the interfaces' addresses (the device has those
+            // it was bound to already), opened when the driver starts.
+            iface_up
+                .iter()
+                .chain(&iface_down)
+                .for_each(|ip| c.open(*ip));
+        }
+        let shared = Arc::new(Shared::new(
+            Endpoint::new(config, seed),
+            addresses,
+            commands,
+        ));
         let user = UserRef::new(shared.clone());
         #[cfg(target_os = "linux")]
         let watcher = watcher.map(|mut w| {
@@ -252,7 +289,7 @@ impl StackBuilder {
             #[cfg(target_os = "linux")]
             drop(watcher);
         });
-        Ok(Stack { user, udp: None })
+        Ok(Stack { user, udp: stats })
     }
 }
 
@@ -273,9 +310,6 @@ impl Stack {
     /// (for a TUN: the address routed to it; a UDP device opens a socket
     /// bound to it). Already owned: nothing changes.
     pub fn add_address(&self, ip: IpAddr) {
-        if let Some((_, commands)) = &self.udp {
-            commands.open(ip);
-        }
         self.user.shared().add_address(ip);
     }
 
@@ -287,9 +321,6 @@ impl Stack {
     /// the RSTs leave by it).
     pub fn remove_address(&self, ip: IpAddr) {
         self.user.shared().remove_address(ip);
-        if let Some((_, commands)) = &self.udp {
-            commands.close(ip);
-        }
     }
 
     /// The interface behind an owned address went down (the address
@@ -315,7 +346,7 @@ impl Stack {
     /// The UDP device's counters (datagrams sent, received, dropped and
     /// why), for a stack made by [`StackBuilder::build_udp`].
     pub fn udp_stats(&self) -> Option<UdpCounters> {
-        self.udp.as_ref().map(|(s, _)| s.snapshot())
+        self.udp.as_ref().map(|s| s.snapshot())
     }
 
     /// Connections the endpoint holds, in any state.

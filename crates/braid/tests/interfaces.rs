@@ -10,7 +10,11 @@
 //!   carries a connection made from it; once deleted from the veth it is
 //!   given up;
 //! - when the stack is gone, its rules and tables are gone and the kernel's
-//!   `local` route of the address is back.
+//!   `local` route of the address is back;
+//! - over UDP (#15) the stack only follows the interface: it takes its
+//!   IPv4 and global IPv6 addresses (not the link-local one), a UDP socket
+//!   each, follows addresses added and deleted, and changes no rule and no
+//!   route.
 //!
 //! The namespace test needs root, /dev/net/tun and `ip netns`; without them
 //! it prints `SKIP <reason>` and passes, except under `CI=true`, where it
@@ -24,7 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use braid::{MemoryDevice, MptcpEvent, Stack, Stream, TunDevice};
+use braid::{MemoryDevice, MptcpEvent, Stack, Stream, TunDevice, UdpDevice};
 use netns::{KERNEL_IP, Lab};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -177,6 +181,93 @@ async fn stack_owns_and_follows_a_named_interface() -> io::Result<()> {
     Ok(())
 }
 
+/// The veth's global IPv6 address (for the UDP stack).
+const OWN_V6: &str = "2001:db8:201::1";
+
+#[test]
+fn a_udp_stack_follows_a_named_interface_without_routing() -> io::Result<()> {
+    if !braid_testkit::ready(netns::unavailable()) {
+        return Ok(());
+    }
+    let lab = Lab::new()?;
+    let b = lab.braid_ns.clone();
+    let veth = lab.veth_braid().to_string();
+    ip(
+        &b,
+        &[
+            "addr",
+            "add",
+            &format!("{OWN_V6}/64"),
+            "dev",
+            &veth,
+            "nodad",
+        ],
+    );
+    let before = routing(&b);
+    let (ns, v) = (b.clone(), veth.clone());
+    // The stack, its driver and its sockets all in the namespace: a
+    // runtime of their own on a thread inside it.
+    Lab::in_netns(&b, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let v6: IpAddr = OWN_V6.parse().unwrap();
+            let stack = Stack::builder()
+                .interface(v.clone())
+                .build_udp(UdpDevice::unbound(0))?;
+            let mut addrs = stack.addresses();
+            addrs.sort();
+            // Not the veth's link-local address.
+            assert_eq!(addrs, [IpAddr::V4(OWN), v6]);
+            until(FOLLOW_LIMIT, || {
+                stack.udp_stats().unwrap().sockets_opened == 2
+            })
+            .await
+            .unwrap_or_else(|| panic!("{:?}", stack.udp_stats()));
+            assert_eq!(routing(&ns), before, "a UDP stack changed the routing");
+
+            ip(&ns, &["addr", "add", "10.201.1.50/24", "dev", &v]);
+            let took = until(FOLLOW_LIMIT, || {
+                stack.addresses().contains(&IpAddr::V4(ADDED))
+                    && stack.udp_stats().unwrap().sockets_opened == 3
+            })
+            .await
+            .unwrap_or_else(|| panic!("{:?} {:?}", stack.addresses(), stack.udp_stats()));
+            println!(
+                "interfaces: udp: an added address had its socket {took:?} after `ip addr add`"
+            );
+
+            ip(&ns, &["addr", "del", "10.201.1.50/24", "dev", &v]);
+            ip(&ns, &["addr", "del", &format!("{OWN_V6}/64"), "dev", &v]);
+            // Sockets close shortly after their address goes.
+            let gone = until(Duration::from_secs(5), || {
+                stack.addresses() == [IpAddr::V4(OWN)]
+                    && stack.udp_stats().unwrap().sockets_closed == 2
+            })
+            .await;
+            assert!(
+                gone.is_some(),
+                "{:?} {:?}",
+                stack.addresses(),
+                stack.udp_stats()
+            );
+            assert_eq!(stack.udp_stats().unwrap().socket_errors, 0);
+            Ok::<_, io::Error>(())
+        })
+    })
+}
+
+/// The rules and routes of namespace `ns`, IPv4 and IPv6, every table.
+fn routing(ns: &str) -> [String; 4] {
+    [
+        ip(ns, &["rule"]),
+        ip(ns, &["-6", "rule"]),
+        ip(ns, &["route", "show", "table", "all"]),
+        ip(ns, &["-6", "route", "show", "table", "all"]),
+    ]
+}
+
 #[tokio::test]
 async fn interface_watching_needs_a_tun_device() {
     let (dev, _peer) = MemoryDevice::pair(1500);
@@ -185,7 +276,10 @@ async fn interface_watching_needs_a_tun_device() {
         .build(dev)
         .expect_err("a memory device has no interface to route to");
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-    assert_eq!(err.to_string(), "interface watching needs a TUN device");
+    assert_eq!(
+        err.to_string(),
+        "interface watching needs a TUN or UDP device"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -386,6 +386,25 @@ impl UdpDevice {
         } else {
             0
         };
+        Ok(UdpDevice::with_sockets(sockets, runtime_port, bind_device))
+    }
+
+    /// A device with no socket yet, for a stack that follows OS interfaces
+    /// ([`crate::StackBuilder::interface`] and
+    /// [`crate::StackBuilder::build_udp`]): it opens a socket on `port`
+    /// (0: an ephemeral port each) for each address the stack gains, bound
+    /// to its interface where permitted, and closes it when the address
+    /// goes. Its families not known yet, it leaves room for IPv6 outer
+    /// headers (inner MTU `outer_mtu - 48`). No privileges needed.
+    pub fn unbound(port: u16) -> UdpDevice {
+        UdpDevice::with_sockets(Vec::new(), port, true)
+    }
+
+    fn with_sockets(
+        sockets: Vec<Option<Bound>>,
+        runtime_port: u16,
+        bind_device: bool,
+    ) -> UdpDevice {
         let stats: Arc<UdpDeviceStats> = Arc::default();
         let dev = UdpDevice {
             sockets,
@@ -401,7 +420,7 @@ impl UdpDevice {
             rx: io::Rx::new(),
             tx: Vec::with_capacity(io::GSO_MAX_BYTES),
         };
-        Ok(dev.outer_mtu(DEFAULT_OUTER_MTU))
+        dev.outer_mtu(DEFAULT_OUTER_MTU)
     }
 
     /// The bound sockets' addresses (with the ports the kernel picked).
@@ -435,9 +454,12 @@ impl UdpDevice {
 
     /// The outer path MTU (default 1500): the device carries inner packets
     /// of up to `outer_mtu - 28` bytes (outer IPv4 and UDP headers), or
-    /// `outer_mtu - 48` if any of its sockets is IPv6; at least 576.
+    /// `outer_mtu - 48` if any of its sockets is IPv6 or it has none
+    /// ([`UdpDevice::unbound`]); at least 576.
     pub fn outer_mtu(mut self, outer_mtu: usize) -> Self {
-        let overhead = if self.sockets.iter().flatten().all(|b| b.local.is_ipv4()) {
+        let mut sockets = self.sockets.iter().flatten().peekable();
+        let v4_only = sockets.peek().is_some() && sockets.all(|b| b.local.is_ipv4());
+        let overhead = if v4_only {
             OUTER_OVERHEAD_V4
         } else {
             OUTER_OVERHEAD_V6
