@@ -894,3 +894,62 @@ fn first_data_on_a_join_is_not_mapped_by_mp_capable() {
         w.replay(test)
     );
 }
+
+/// LTE as a backup, WiFi dies for good at 3 s with no OS event (the lab's
+/// `failover-backup`). WiFi's smoothed RTT carries its standing queue
+/// (about 96 ms against 40 ms of propagation), so the RFC 8985 probe
+/// timeout of two SRTT was most of the stall. With
+/// `ConnConfig::quick_stall` the subflow probes, and the connection moves
+/// its data, after one SRTT of silence: the stall must stay within one
+/// WiFi SRTT plus two LTE round trips, and be at least a quarter shorter
+/// than with the RFC's two SRTT.
+#[test]
+fn backup_takes_over_within_one_srtt_without_an_event() {
+    let test = "backup_takes_over_within_one_srtt_without_an_event";
+    let seed = seed_from_env(31);
+    let dark = Instant::from_secs(3);
+    let run = |quick: bool| {
+        let mut client = client_config();
+        client.conn.quick_stall = quick;
+        client.conn.pm.backup_addrs = vec![ip(LTE)];
+        let links = [wifi().blackout(dark, Instant::from_secs(100)), lte()];
+        let mut w = world(seed, 24 * MIB, links, client);
+        let mut view = None;
+        w.run(Instant::from_secs(40), test, |w, _| {
+            if view.is_none() && w.sim.now() >= dark {
+                let host = w.sim.host(w.tx);
+                let subflows = host
+                    .conn()
+                    .and_then(|h| host.endpoint.subflows(h).ok())
+                    .unwrap_or_default();
+                let srtt = |a: &str| {
+                    subflows
+                        .iter()
+                        .find(|s| s.local.ip() == ip(a))
+                        .and_then(|s| s.stats.srtt)
+                        .expect("RTT")
+                };
+                view = Some((srtt(WIFI), srtt(LTE)));
+            }
+        });
+        let (wifi_srtt, lte_srtt) = view.expect("ran past WiFi's death");
+        (w.stall_at_death(dark), wifi_srtt, lte_srtt, w.replay(test))
+    };
+    let (slow, ..) = run(false);
+    let (stall, wifi_srtt, lte_srtt, replay) = run(true);
+    let bound = wifi_srtt + lte_srtt * 2;
+    println!(
+        "backup takes over, no event: seed {seed}: stall {:.0} ms (two-SRTT probe: {:.0} ms; \
+         bound WiFi SRTT {:.0} + 2 LTE RTT {:.0} = {:.0} ms)",
+        stall.as_secs_f64() * 1e3,
+        slow.as_secs_f64() * 1e3,
+        wifi_srtt.as_secs_f64() * 1e3,
+        lte_srtt.as_secs_f64() * 1e3,
+        bound.as_secs_f64() * 1e3,
+    );
+    assert!(stall <= bound, "stall {stall:?} > {bound:?}; {replay}");
+    assert!(
+        stall * 4 <= slow * 3,
+        "stall {stall:?}, with two-SRTT probes {slow:?}; {replay}"
+    );
+}

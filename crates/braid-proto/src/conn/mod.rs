@@ -156,6 +156,19 @@ pub struct ConnConfig {
     /// `None`: TCP's backoff only. When no other subflow works the
     /// subflow backs off as plain TCP does.
     pub dead_path_probe: Option<Duration>,
+    /// Find a dead path in one smoothed RTT instead of two (default on):
+    /// while another subflow works, a subflow with at least four segments
+    /// in flight sends its tail loss probe after one SRTT with no
+    /// acknowledgment (RFC 8985's PTO is two), and the connection moves
+    /// its data to the others at once (`Subflow::detect_stall`). With
+    /// that many segments in flight acknowledgments arrive throughout a
+    /// round trip, so a whole SRTT of silence means the path stopped; the
+    /// RFC's second SRTT guards a single segment's delayed ACK, which this
+    /// leaves alone. Measured on a 20 Mbit/s path with a standing queue
+    /// (SRTT 96 ms) dying for good beside a 10 Mbit/s backup: the
+    /// application's stall fell from 290 to 190 ms
+    /// (`braid-sim/tests/handover.rs`).
+    pub quick_stall: bool,
     /// What the application asks of its paths ([`Mode`]): aggregate them
     /// (the default), hand over between them, or the lowest latency.
     pub mode: Mode,
@@ -205,6 +218,7 @@ impl Default for ConnConfig {
             syn_retrans_before_fallback: Some(2),
             allow_join_initial_addr_port: true,
             dead_path_probe: Some(Duration::from_secs(1)),
+            quick_stall: true,
             mode: Mode::Aggregate,
         }
     }
@@ -908,15 +922,19 @@ impl Connection {
         })
     }
 
-    /// Bound the RTO backoff of every subflow while another works
-    /// (`ConnConfig::dead_path_probe`).
+    /// While another subflow works, bound the RTO backoff of every
+    /// subflow (`ConnConfig::dead_path_probe`) and let it probe after one
+    /// SRTT of silence (`ConnConfig::quick_stall`).
     fn cap_backoffs(&mut self, now: Instant) {
-        let Some(probe) = self.config.dead_path_probe else {
-            return;
-        };
         for i in 0..self.subflows.len() {
-            let cap = (!self.fallback && self.others_working(i)).then_some(probe);
-            self.subflows[i].tcp.set_backoff_cap(now, cap);
+            let working = !self.fallback && self.others_working(i);
+            let quick = working && self.config.quick_stall;
+            self.subflows[i].tcp.set_quick_probe(quick);
+            if let Some(probe) = self.config.dead_path_probe {
+                self.subflows[i]
+                    .tcp
+                    .set_backoff_cap(now, working.then_some(probe));
+            }
         }
     }
 

@@ -282,6 +282,9 @@ pub struct TcpSocket {
     /// The retransmission timer holds a tail loss probe's PTO, not the RTO
     /// (RFC 8985 section 7.2).
     pto_armed: bool,
+    /// PTO of one SRTT, not two, with at least four segments in flight
+    /// (`set_quick_probe`).
+    quick_probe: bool,
     /// The PTO fired: the next transmission is the loss probe (section 7.3).
     tlp_pending: bool,
     /// The loss probe in flight (section 7.4): at most one at a time.
@@ -404,6 +407,7 @@ impl TcpSocket {
             dupacks: 0,
             pto_armed: false,
             tlp_pending: false,
+            quick_probe: false,
             tlp: None,
             recovery: None,
             recover: iss,

@@ -135,7 +135,8 @@ impl TcpSocket {
         } else {
             Duration::from_millis(2)
         };
-        let pto = srtt * 2 + extra;
+        let quick = self.quick_probe && self.bytes_in_flight() >= 4 * self.data_mss(0);
+        let pto = if quick { srtt } else { srtt * 2 } + extra;
         if pto >= self.rtt.rto() {
             return false;
         }
@@ -148,6 +149,14 @@ impl TcpSocket {
     pub(super) fn arm_rto(&mut self, now: Instant) {
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         self.pto_armed = false;
+    }
+
+    /// Probe after one SRTT of silence instead of two while at least four
+    /// segments are in flight (an MPTCP subflow whose data another can
+    /// take: `ConnConfig::quick_stall`). Takes effect when the timer is
+    /// next armed.
+    pub fn set_quick_probe(&mut self, on: bool) {
+        self.quick_probe = on;
     }
 
     /// Bound the backed-off RTO (see `RttEstimator::set_backoff_cap`); a
